@@ -1,0 +1,52 @@
+# kto: developer entry points. `make help` lists them.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+KAFKA_NODES ?= 1
+KAFKA_VERSION ?=
+KAFKA_AUTHORIZER ?=
+export KAFKA_NODES KAFKA_VERSION KAFKA_AUTHORIZER
+
+.PHONY: help venv tools env-up env-down env-status test test-unit test-integration lint clean
+
+help: ## List the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	touch $@
+
+venv: $(VENV)/.installed ## Create .venv with kto and its test dependencies
+
+tools: ## Build (or reuse from ~/.cache/kto) kube-apiserver, kubectl, etcd, helm and the Kafka jars
+	$(PYTHON) hack/env.py build
+
+env-up: ## Start etcd, kube-apiserver and Kafka (KAFKA_NODES=3, KAFKA_VERSION=3.9.1, KAFKA_AUTHORIZER=true); writes .kto/env.sh
+	$(PYTHON) hack/env.py up
+
+env-down: ## Stop everything env-up started, by process id
+	$(PYTHON) hack/env.py down
+
+env-status: ## Show the running environment's processes and their memory
+	$(PYTHON) hack/env.py status
+
+test: venv tools ## Run the unit and integration tiers (the README's test command; CI runs it)
+	$(PY) -m pytest -m "not e2e" $(PYTEST_ARGS)
+
+test-unit: venv ## Run the unit tier only (no processes)
+	$(PY) -m pytest -m unit $(PYTEST_ARGS)
+
+test-integration: venv tools ## Run the integration tier only
+	$(PY) -m pytest -m integration $(PYTEST_ARGS)
+
+lint: venv ## ruff
+	$(VENV)/bin/ruff check .
+
+clean: ## Remove the virtualenv and local state (not the ~/.cache/kto builds)
+	-$(PYTHON) hack/env.py down
+	rm -rf $(VENV) .kto .pytest_cache .ruff_cache
