@@ -10,7 +10,7 @@ KAFKA_VERSION ?=
 KAFKA_AUTHORIZER ?=
 export KAFKA_NODES KAFKA_VERSION KAFKA_AUTHORIZER
 
-.PHONY: help venv tools env-up env-down env-status test test-unit test-integration lint clean
+.PHONY: help venv tools env-up env-down env-status demo run crds test test-unit test-integration lint clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -34,6 +34,15 @@ env-down: ## Stop everything env-up started, by process id
 
 env-status: ## Show the running environment's processes and their memory
 	$(PYTHON) hack/env.py status
+
+demo: venv tools ## The README's first command: environment + kto + the Media Gateway topics, all Ready
+	$(PY) hack/demo.py
+
+run: venv ## Run kto in the foreground against the running environment (.kto/env.sh)
+	source .kto/env.sh && $(VENV)/bin/kto run --health-address 127.0.0.1
+
+crds: venv ## Regenerate crds/ from the pydantic models
+	$(PY) -m kto.crdgen crds/
 
 test: venv tools ## Run the unit and integration tiers (the README's test command; CI runs it)
 	$(PY) -m pytest -m "not e2e" $(PYTEST_ARGS)

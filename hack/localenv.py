@@ -593,11 +593,10 @@ def stop_procs(procs: list[Proc]) -> None:
 
 
 def down(root: Path) -> None:
-    procs = load_state(root)
-    for p in procs:
+    for p in reversed(load_state(root)):
         if p.is_alive():
             say(f"stopping {p.name} (pid {p.pid})")
-    stop_procs(procs)
+            p.stop()
     for name in ("state.json", "env.sh"):
         (root / name).unlink(missing_ok=True)
 

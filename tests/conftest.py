@@ -37,3 +37,57 @@ def kafka3(env: LocalEnv, tmp_path_factory: pytest.TempPathFactory):
     yield endpoints
     for p in reversed(procs):
         p.stop()
+
+
+@pytest.fixture(scope="session")
+def kto(env: LocalEnv, tmp_path_factory: pytest.TempPathFactory):
+    """The CRDs installed and one kto process running for the session, as a user would run it."""
+    from tests.support.env import localenv
+    from tests.support.operator import KtoProcess, install_crds
+
+    # One operator per environment: a kto left running by `make demo` would race the one under test.
+    procs = localenv.load_state(env.root)
+    for p in procs:
+        if p.name == "kto" and p.is_alive():
+            print(f"stopping the environment's own kto (pid {p.pid}) for the test session")
+            p.stop()
+    if any(p.name == "kto" for p in procs):
+        localenv.save_state(env.root, [p for p in procs if p.name != "kto"])
+    install_crds(env)
+    proc = KtoProcess(env, tmp_path_factory.mktemp("kto") / "kto.log").start()
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture
+def ns(env: LocalEnv):
+    """A fresh namespace; its KafkaTopics are deleted (and waited for) at the end of the test."""
+    from kubernetes import client
+
+    from tests.support.kube import admin_client
+    from tests.support.resources import Resources, unique
+
+    api = admin_client(env)
+    name = unique("t")
+    client.CoreV1Api(api).create_namespace({"metadata": {"name": name}})
+    res = Resources(api, name)
+    yield res
+    res.delete_all_topics()
+
+
+@pytest.fixture
+def kafka_view(env: LocalEnv):
+    from tests.support.kafka import KafkaView
+
+    return KafkaView(env.kafka.client_config())
+
+
+@pytest.fixture
+def cluster(env: LocalEnv, ns, kto):
+    """A Ready KafkaCluster named ``kafka`` in the test's namespace, over SASL_PLAINTEXT with SCRAM-SHA-512."""
+    from tests.support.resources import kafka_cluster
+
+    ns.secret("kafka-admin", {"username": env.kafka.username, "password": env.kafka.password})
+    ns.cluster(kafka_cluster("kafka", env.kafka, resyncIntervalSeconds=10))
+    ns.wait_condition("kafkaclusters", "kafka", "True", "Connected")
+    return "kafka"

@@ -1,0 +1,107 @@
+"""A per-cluster work queue that gathers keys over a short window and hands them over as one batch.
+
+Keys are deduplicated; a key can be scheduled for later (backoff). One batch runs at a time per queue, so
+two reconciles of the same topic never overlap. Retries with exponential backoff are decided by the
+processor's return value: a delay in seconds per key, or nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Hashable
+from typing import Generic, TypeVar
+
+log = logging.getLogger("kto.batching")
+
+K = TypeVar("K", bound=Hashable)
+Processor = Callable[[list[K]], Awaitable[dict[K, float]]]
+
+
+class BatchQueue(Generic[K]):
+    def __init__(self, name: str, process: Processor, window: float = 0.1, max_batch: int = 1000):
+        self.name = name
+        self._process = process
+        self.window = window
+        self.max_batch = max_batch
+        self._due: dict[K, float] = {}
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task | None = None
+        self.batches = 0
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._run(), name=f"batch-{self.name}")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None
+
+    def enqueue(self, key: K, delay: float = 0.0) -> None:
+        """Schedule ``key``; an earlier schedule wins over a later one."""
+        due = time.monotonic() + delay
+        if key not in self._due or due < self._due[key]:
+            self._due[key] = due
+            self._wake.set()
+
+    def pending(self) -> int:
+        return len(self._due)
+
+    async def _run(self) -> None:
+        while True:
+            await self._wait_for_due()
+            # Gather what arrives during the window into the same batch.
+            await asyncio.sleep(self.window)
+            now = time.monotonic()
+            ready = sorted((k for k, due in self._due.items() if due <= now), key=self._due.__getitem__)
+            batch = ready[: self.max_batch]
+            for key in batch:
+                del self._due[key]
+            if not batch:
+                continue
+            self.batches += 1
+            try:
+                retries = await self._process(batch)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("Batch failed queue=%s size=%d; retrying in 5s", self.name, len(batch))
+                retries = {key: 5.0 for key in batch}
+            for key, delay in retries.items():
+                self.enqueue(key, delay)
+
+    async def _wait_for_due(self) -> None:
+        while True:
+            self._wake.clear()
+            if self._due:
+                wait = min(self._due.values()) - time.monotonic()
+                if wait <= 0:
+                    return
+                try:
+                    await asyncio.wait_for(self._wake.wait(), timeout=wait)
+                except TimeoutError:
+                    return
+            else:
+                await self._wake.wait()
+
+
+class Backoff:
+    """Exponential backoff per key: 1s, 2s, 4s ... up to ``cap``; reset on success."""
+
+    def __init__(self, base: float = 1.0, cap: float = 300.0):
+        self.base, self.cap = base, cap
+        self._attempts: dict[Hashable, int] = {}
+
+    def next(self, key: Hashable) -> float:
+        n = self._attempts.get(key, 0)
+        self._attempts[key] = n + 1
+        return min(self.cap, self.base * (2 ** n))
+
+    def reset(self, key: Hashable) -> None:
+        self._attempts.pop(key, None)

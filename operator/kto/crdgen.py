@@ -1,0 +1,189 @@
+"""Generate the CustomResourceDefinitions from the pydantic models (``python -m kto.crdgen crds/``).
+
+pydantic's JSON schema is turned into a Kubernetes structural schema: references inlined, ``Optional``
+collapsed, ``int | str`` mapped to ``x-kubernetes-int-or-string``, titles dropped. Printer columns, short
+names and root-level rules are declared here.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from kto import models, names
+
+KEEP = {
+    "type", "description", "properties", "required", "items", "additionalProperties", "enum", "format",
+    "minimum", "maximum", "minLength", "maxLength", "minItems", "maxItems", "pattern",
+    "x-kubernetes-validations", "x-kubernetes-int-or-string", "x-kubernetes-list-type",
+    "x-kubernetes-list-map-keys",
+}
+
+
+def _resolve(node: Any, defs: dict[str, Any]) -> Any:
+    if isinstance(node, dict):
+        if "$ref" in node:
+            target = defs[node["$ref"].split("/")[-1]]
+            merged = {**_resolve(target, defs), **{k: v for k, v in node.items() if k != "$ref"}}
+            return _resolve(merged, defs)
+        return {k: _resolve(v, defs) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_resolve(v, defs) for v in node]
+    return node
+
+
+def _structural(node: dict[str, Any]) -> dict[str, Any]:
+    node = dict(node)
+    if "anyOf" in node:
+        variants = [v for v in node.pop("anyOf") if v.get("type") != "null"]
+        types = sorted(v.get("type") for v in variants)
+        if types == ["integer", "string"]:
+            node["x-kubernetes-int-or-string"] = True
+        elif len(variants) == 1:
+            node = {**variants[0], **node}
+        else:
+            raise ValueError(f"cannot express {variants} in a structural schema")
+    if "const" in node:
+        node["enum"] = [node.pop("const")]
+    if "enum" in node and "type" not in node:
+        node["type"] = "string"
+    out: dict[str, Any] = {}
+    for key in sorted(node, key=_order):
+        value = node[key]
+        if key not in KEEP or (key == "additionalProperties" and value is False):
+            continue
+        if key == "properties":
+            out[key] = {name: _structural(child) for name, child in value.items()}
+        elif key in ("items", "additionalProperties") and isinstance(value, dict):
+            out[key] = _structural(value)
+        else:
+            out[key] = value
+    if out.get("type") == "object" and "properties" not in out and "additionalProperties" not in out:
+        out["x-kubernetes-preserve-unknown-fields"] = True
+    return out
+
+
+ORDER = ["description", "type", "x-kubernetes-int-or-string", "format", "enum", "pattern", "minimum", "maximum",
+         "minLength", "maxLength", "minItems", "maxItems", "required", "properties", "items", "additionalProperties",
+         "x-kubernetes-list-type", "x-kubernetes-list-map-keys", "x-kubernetes-validations"]
+
+
+def _order(key: str) -> int:
+    return ORDER.index(key) if key in ORDER else len(ORDER)
+
+
+def schema_of(model: type[models.BaseModel]) -> dict[str, Any]:
+    raw = model.model_json_schema(mode="validation")
+    defs = raw.pop("$defs", {})
+    return _structural(_resolve(raw, defs))
+
+
+def _conditions_list_type(status: dict[str, Any]) -> dict[str, Any]:
+    conditions = status["properties"]["conditions"]
+    conditions["x-kubernetes-list-type"] = "map"
+    conditions["x-kubernetes-list-map-keys"] = ["type"]
+    return status
+
+
+READY = '.status.conditions[?(@.type=="Ready")]'
+
+
+def crd(kind: str, plural: str, short: list[str], spec_model, status_model, columns, root_rules=None,
+        description: str = "") -> dict[str, Any]:
+    root: dict[str, Any] = {
+        "description": description,
+        "type": "object",
+        "required": ["spec"],
+        "properties": {
+            "apiVersion": {"type": "string"},
+            "kind": {"type": "string"},
+            "metadata": {"type": "object"},
+            "spec": schema_of(spec_model),
+            "status": _conditions_list_type(schema_of(status_model)),
+        },
+    }
+    if root_rules:
+        root["x-kubernetes-validations"] = root_rules
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"{plural}.{names.GROUP}", "labels": {"app.kubernetes.io/part-of": "kto"}},
+        "spec": {
+            "group": names.GROUP,
+            "scope": "Namespaced",
+            "names": {"kind": kind, "listKind": f"{kind}List", "plural": plural, "singular": kind.lower(),
+                      "shortNames": short, "categories": ["kafka"]},
+            "versions": [{
+                "name": names.VERSION,
+                "served": True,
+                "storage": True,
+                "subresources": {"status": {}},
+                "additionalPrinterColumns": columns,
+                "schema": {"openAPIV3Schema": root},
+            }],
+        },
+    }
+
+
+def topic_crd() -> dict[str, Any]:
+    return crd(
+        names.TOPIC_KIND, names.TOPIC_PLURAL, ["kt", "ktopic"], models.KafkaTopicSpec, models.KafkaTopicStatus,
+        [
+            {"name": "Cluster", "type": "string", "jsonPath": ".spec.clusterRef.name"},
+            {"name": "Topic", "type": "string", "jsonPath": ".status.topicName"},
+            {"name": "Partitions", "type": "integer", "jsonPath": ".status.partitions"},
+            {"name": "Replicas", "type": "integer", "jsonPath": ".status.replicationFactor"},
+            {"name": "Ready", "type": "string", "jsonPath": f"{READY}.status"},
+            {"name": "Reason", "type": "string", "jsonPath": f"{READY}.reason"},
+            {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+            {"name": "Message", "type": "string", "jsonPath": f"{READY}.message", "priority": 1},
+        ],
+        root_rules=[models.rule(
+            "has(self.spec.topicName) || size(self.metadata.name) <= 249",
+            "metadata.name is longer than Kafka's 249-character limit: set spec.topicName")],
+        description="A Kafka topic, managed by kto on the KafkaCluster it references.",
+    )
+
+
+def cluster_crd() -> dict[str, Any]:
+    return crd(
+        names.CLUSTER_KIND, names.CLUSTER_PLURAL, ["kc", "kcluster"], models.KafkaClusterSpec,
+        models.KafkaClusterStatus,
+        [
+            {"name": "Bootstrap", "type": "string", "jsonPath": ".spec.bootstrapServers"},
+            {"name": "Brokers", "type": "integer", "jsonPath": ".status.brokers"},
+            {"name": "Topics", "type": "integer", "jsonPath": ".status.topics", "priority": 1},
+            {"name": "Ready", "type": "string", "jsonPath": f"{READY}.status"},
+            {"name": "Reason", "type": "string", "jsonPath": f"{READY}.reason"},
+            {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+            {"name": "Message", "type": "string", "jsonPath": f"{READY}.message", "priority": 1},
+        ],
+        description="A connection to an existing Apache Kafka cluster, used by KafkaTopics.",
+    )
+
+
+def render(doc: dict[str, Any]) -> str:
+    header = "# Generated by `python -m kto.crdgen crds/` from operator/kto/models.py: do not edit by hand.\n"
+    return header + yaml.safe_dump(doc, sort_keys=False, width=120)
+
+
+FILES = {
+    f"{names.GROUP}_{names.CLUSTER_PLURAL}.yaml": cluster_crd,
+    f"{names.GROUP}_{names.TOPIC_PLURAL}.yaml": topic_crd,
+}
+
+
+def main(argv: list[str]) -> int:
+    out = Path(argv[0] if argv else "crds")
+    out.mkdir(parents=True, exist_ok=True)
+    for filename, build in FILES.items():
+        (out / filename).write_text(render(build()))
+        print(f"wrote {out / filename}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

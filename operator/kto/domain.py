@@ -1,0 +1,130 @@
+"""Frozen values that flow between the planner, the Kafka gateway and the reconciler.
+
+No I/O here and no imports of kopf, kubernetes or confluent-kafka: these are plain values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+from kto.reasons import Reason
+
+EMPTY: Mapping[str, str] = MappingProxyType({})
+
+
+@dataclass(frozen=True)
+class DesiredTopic:
+    """What the resource (with its cluster's defaults) asks of Kafka. ``None`` means: the broker's default."""
+
+    name: str
+    partitions: int | None = None
+    replication_factor: int | None = None
+    config: Mapping[str, str] = field(default_factory=lambda: EMPTY)
+
+
+@dataclass(frozen=True)
+class ObservedTopic:
+    """What Kafka has for one topic."""
+
+    name: str
+    topic_id: str | None
+    partitions: int
+    replication_factor: int
+    # Dynamic topic overrides (config source DYNAMIC_TOPIC_CONFIG): the ones kto manages.
+    overrides: Mapping[str, str] = field(default_factory=lambda: EMPTY)
+    # Effective values of every other config (broker or static defaults), for messages.
+    defaults: Mapping[str, str] = field(default_factory=lambda: EMPTY)
+    # Replica broker ids per partition, in partition order.
+    replicas: tuple[tuple[int, ...], ...] = ()
+
+
+@dataclass(frozen=True)
+class ClusterFacts:
+    """What the periodic probe learnt about a Kafka cluster."""
+
+    cluster_id: str | None
+    controller_id: int | None
+    broker_ids: tuple[int, ...]
+
+    @property
+    def brokers(self) -> int:
+        return len(self.broker_ids)
+
+
+@dataclass(frozen=True)
+class KafkaFailure:
+    """A Kafka error classified once, at the gateway: the reason, a message a person can act on, and
+    whether retrying can help."""
+
+    reason: Reason
+    message: str
+    retriable: bool
+
+
+# --- Actions (what to change in Kafka) ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CreateTopic:
+    name: str
+    partitions: int | None
+    replication_factor: int | None
+    config: Mapping[str, str] = field(default_factory=lambda: EMPTY)
+
+
+@dataclass(frozen=True)
+class CreatePartitions:
+    name: str
+    current: int
+    total: int
+
+
+@dataclass(frozen=True)
+class ConfigChange:
+    key: str
+    old: str | None  # None: not set (the default applied)
+    new: str | None  # None: the override is removed
+
+
+@dataclass(frozen=True)
+class AlterConfigs:
+    name: str
+    changes: tuple[ConfigChange, ...]
+
+    @property
+    def to_set(self) -> dict[str, str]:
+        return {c.key: c.new for c in self.changes if c.new is not None}
+
+    @property
+    def to_delete(self) -> list[str]:
+        return [c.key for c in self.changes if c.new is None]
+
+
+@dataclass(frozen=True)
+class DeleteTopic:
+    name: str
+
+
+Action = CreateTopic | CreatePartitions | AlterConfigs | DeleteTopic
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Something the spec asks that kto will not do; the resource waits for the spec to change."""
+
+    reason: Reason
+    message: str
+
+
+@dataclass(frozen=True)
+class TopicPlan:
+    actions: tuple[Action, ...] = ()
+    refusals: tuple[Refusal, ...] = ()
+    # Differences between spec and Kafka, described for people (status messages, Events).
+    differences: tuple[str, ...] = field(default=())
+
+    @property
+    def in_sync(self) -> bool:
+        return not self.actions and not self.refusals

@@ -1,0 +1,128 @@
+"""The only module that talks to the Kubernetes API beyond kopf's watching: Secrets, status, finalizers,
+Events. The kubernetes client is synchronous; every call runs in a worker thread."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+import os
+import uuid
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from typing import Any
+
+from kubernetes import client, config
+from kubernetes.client.rest import ApiException
+
+from kto import names
+
+log = logging.getLogger("kto.kube")
+
+
+class KubeClient:
+    def __init__(self, api: client.ApiClient, concurrency: int = 16):
+        self.api = api
+        self.core = client.CoreV1Api(api)
+        self.objects = client.CustomObjectsApi(api)
+        self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="kube")
+        self.writes = 0
+
+    @classmethod
+    def from_environment(cls, concurrency: int = 16) -> KubeClient:
+        """In a Pod: the ServiceAccount; elsewhere: $KUBECONFIG (or ~/.kube/config)."""
+        cfg = client.Configuration()
+        if os.environ.get("KUBERNETES_SERVICE_HOST"):
+            config.load_incluster_config(client_configuration=cfg)
+        else:
+            config.load_kube_config(client_configuration=cfg)
+        cfg.connection_pool_maxsize = concurrency
+        return cls(client.ApiClient(cfg), concurrency)
+
+    async def _call(self, fn, *args, **kwargs):
+        return await asyncio.get_running_loop().run_in_executor(self._pool, lambda: fn(*args, **kwargs))
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        self.api.close()
+
+    # --- Secrets -----------------------------------------------------------------------------------
+
+    async def read_secret(self, namespace: str, name: str) -> Mapping[str, bytes] | None:
+        try:
+            secret = await self._call(self.core.read_namespaced_secret, name, namespace)
+        except ApiException as err:
+            if err.status == 404:
+                return None
+            raise
+        return {k: base64.b64decode(v) for k, v in (secret.data or {}).items()}
+
+    # --- status ------------------------------------------------------------------------------------
+
+    async def patch_status(self, plural: str, namespace: str, name: str, status: Mapping[str, Any]) -> bool:
+        """Merge-patch the status subresource; False when the object is gone."""
+        self.writes += 1
+        try:
+            await self._call(self.objects.patch_namespaced_custom_object_status, names.GROUP, names.VERSION,
+                             namespace, plural, name, {"status": dict(status)},
+                             _content_type="application/merge-patch+json")
+        except ApiException as err:
+            if err.status == 404:
+                return False
+            raise
+        return True
+
+    # --- finalizers --------------------------------------------------------------------------------
+
+    async def add_finalizer(self, plural: str, namespace: str, name: str, finalizers: list[str]) -> bool:
+        return await self._set_finalizers(plural, namespace, name, finalizers, [*finalizers, names.FINALIZER])
+
+    async def remove_finalizer(self, plural: str, namespace: str, name: str, finalizers: list[str]) -> bool:
+        return await self._set_finalizers(plural, namespace, name, finalizers,
+                                          [f for f in finalizers if f != names.FINALIZER])
+
+    async def _set_finalizers(self, plural: str, namespace: str, name: str, old: list[str], new: list[str]) -> bool:
+        """JSON patch guarded by a test of the current list, so a concurrent change is never overwritten.
+        False when the object is gone or changed meanwhile (a newer event will bring it back)."""
+        patch = [{"op": "test", "path": "/metadata/finalizers", "value": old},
+                 {"op": "replace", "path": "/metadata/finalizers", "value": new}] if old else \
+                [{"op": "add", "path": "/metadata/finalizers", "value": new}]
+        self.writes += 1
+        try:
+            await self._call(self.objects.patch_namespaced_custom_object, names.GROUP, names.VERSION, namespace,
+                             plural, name, patch, _content_type="application/json-patch+json")
+        except ApiException as err:
+            if err.status in (404, 409, 422):
+                return False
+            raise
+        return True
+
+    # --- Events ------------------------------------------------------------------------------------
+
+    async def post_event(self, obj: Mapping[str, Any], type_: str, reason: str, message: str) -> None:
+        """A core/v1 Event about ``obj``; failures to post are logged, never raised."""
+        meta = obj.get("metadata", {})
+        now = datetime.now(UTC)
+        body = {
+            "metadata": {"name": f"{meta.get('name')}.{uuid.uuid4().hex[:12]}", "namespace": meta.get("namespace")},
+            "involvedObject": {
+                "apiVersion": obj.get("apiVersion"), "kind": obj.get("kind"), "name": meta.get("name"),
+                "namespace": meta.get("namespace"), "uid": meta.get("uid"),
+            },
+            "reason": reason,
+            "message": message[:1024],
+            "type": type_,
+            "source": {"component": names.COMPONENT},
+            "reportingComponent": names.COMPONENT,
+            "reportingInstance": os.environ.get("HOSTNAME", names.COMPONENT),
+            "firstTimestamp": now.isoformat(),
+            "lastTimestamp": now.isoformat(),
+            "count": 1,
+        }
+        self.writes += 1
+        try:
+            await self._call(self.core.create_namespaced_event, meta.get("namespace"), body)
+        except ApiException as err:
+            log.warning("Posting an Event failed object=%s/%s reason=%s status=%s",
+                        meta.get("namespace"), meta.get("name"), reason, err.status)

@@ -1,0 +1,20 @@
+"""Every name kto puts on Kubernetes objects, in one place."""
+
+from __future__ import annotations
+
+GROUP = "kafka.kto.dev"
+VERSION = "v1alpha1"
+API_VERSION = f"{GROUP}/{VERSION}"
+
+CLUSTER_KIND = "KafkaCluster"
+CLUSTER_PLURAL = "kafkaclusters"
+TOPIC_KIND = "KafkaTopic"
+TOPIC_PLURAL = "kafkatopics"
+
+PREFIX = "kto.dev"
+FINALIZER = f"{PREFIX}/topic-protection"
+ANNOTATION_MANAGED = f"{PREFIX}/managed"
+ANNOTATION_PAUSED = f"{PREFIX}/paused"
+
+COMPONENT = "kto"
+FIELD_MANAGER = "kto"

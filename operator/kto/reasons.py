@@ -1,0 +1,48 @@
+"""The reasons kto writes into ``Ready`` conditions and Events, and how each is handled.
+
+A permanent reason waits for the spec (or the cluster's broker count) to change; a transient one is
+retried with backoff. The constants are part of kto's API: the Argo CD health checks and alerting rely
+on them.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Reason(StrEnum):
+    # KafkaTopic
+    RECONCILED = "Reconciled"  # Kafka matches the spec
+    UNMANAGED = "Unmanaged"  # kto.dev/managed=false: observed, never written
+    PAUSED = "Paused"  # kto.dev/paused=true: nothing applied until removed
+    INVALID_SPEC = "InvalidSpec"  # the resource cannot be understood (also: a bad KafkaCluster spec)
+    INVALID_CONFIG = "InvalidConfig"  # Kafka rejected a topic config key or value
+    NOT_SUPPORTED = "NotSupported"  # asks for what Kafka cannot do (e.g. fewer partitions)
+    RESOURCE_CONFLICT = "ResourceConflict"  # an older KafkaTopic owns the same Kafka topic
+    CLUSTER_NOT_FOUND = "ClusterNotFound"  # the referenced KafkaCluster does not exist
+    CLUSTER_NOT_READY = "ClusterNotReady"  # the referenced KafkaCluster cannot be reached now
+    NAMESPACE_NOT_ALLOWED = "NamespaceNotAllowed"  # the KafkaCluster does not allow this namespace
+    INSUFFICIENT_BROKERS = "InsufficientBrokers"  # replication factor above the live broker count
+    KAFKA_ERROR = "KafkaError"  # any other error from Kafka
+    DELETING = "Deleting"  # deletion in progress
+    # KafkaCluster
+    CONNECTED = "Connected"
+    UNREACHABLE = "Unreachable"
+    AUTHENTICATION_FAILED = "AuthenticationFailed"
+    AUTHORIZATION_FAILED = "AuthorizationFailed"
+    SECRET_NOT_FOUND = "SecretNotFound"
+
+
+# Waiting for a change of spec (or of the cluster) fixes these; retrying does not.
+PERMANENT = frozenset({
+    Reason.INVALID_SPEC,
+    Reason.INVALID_CONFIG,
+    Reason.NOT_SUPPORTED,
+    Reason.RESOURCE_CONFLICT,
+    Reason.NAMESPACE_NOT_ALLOWED,
+    Reason.INSUFFICIENT_BROKERS,
+})
+
+
+def is_permanent(reason: Reason) -> bool:
+    return reason in PERMANENT

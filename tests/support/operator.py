@@ -1,0 +1,70 @@
+"""kto as a user runs it: a separate process, ``python -m kto run``, talking to the test environment."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+from tests.support.env import REPO, LocalEnv, localenv
+from tests.support.wait import wait_until
+
+
+def install_crds(env: LocalEnv) -> None:
+    subprocess.run([*env.kubectl(), "apply", "--server-side", "--force-conflicts", "-f", str(REPO / "crds")],
+                   check=True, capture_output=True)
+    for crd in ("kafkaclusters.kafka.kto.dev", "kafkatopics.kafka.kto.dev"):
+        subprocess.run([*env.kubectl(), "wait", "--for=condition=Established", f"crd/{crd}", "--timeout=60s"],
+                       check=True, capture_output=True)
+
+
+class KtoProcess:
+    """One running kto; ``log`` is everything it printed."""
+
+    def __init__(self, env: LocalEnv, log: Path, args: list[str] | None = None, extra_env: dict | None = None,
+                 argv: list[str] | None = None):
+        self.env = env
+        self.log = log
+        self.health_port, self.metrics_port = localenv.free_ports(2)
+        self.argv = argv or [sys.executable, "-m", "kto", "run", "--health-address", "127.0.0.1",
+                             "--health-port", str(self.health_port), "--metrics-port", str(self.metrics_port),
+                             "--batch-window", "0.05", *(args or [])]
+        self.extra_env = {"KUBECONFIG": env.kubeconfig, **(extra_env or {})}
+        self.proc: subprocess.Popen | None = None
+
+    def start(self, timeout: float = 60) -> KtoProcess:
+        with open(self.log, "ab") as out:
+            self.proc = subprocess.Popen(self.argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                         env={**os.environ, **self.extra_env}, cwd=REPO)
+        wait_until(self.healthy, timeout=timeout, what=f"kto's /healthz (log: {self.log})")
+        return self
+
+    def healthy(self) -> bool:
+        if self.proc is None or self.proc.poll() is not None:
+            code = self.proc.returncode if self.proc else "?"
+            raise AssertionError(f"kto exited ({code}):\n{self.log_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.health_port}/healthz", timeout=2) as r:
+                return r.status == 200
+        except OSError:
+            return False
+
+    def metrics(self) -> str:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5) as r:
+            return r.read().decode()
+
+    def log_text(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+    def stop(self, kill: bool = False, timeout: float = 20) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=10)

@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+import pytest
+from kto.connection import ConnectionError_, build_client_config, fingerprint, referenced_secrets
+from kto.models import KafkaClusterSpec
+from kto.reasons import Reason
+
+
+def spec(**security) -> KafkaClusterSpec:
+    return KafkaClusterSpec.model_validate({"bootstrapServers": ["a:9092", "b:9092"], "security": security})
+
+
+SECRETS = {
+    "admin": {"username": b"kto", "password": b"s3cret", "user": b"other"},
+    "ca": {"ca.crt": b"-----BEGIN CERTIFICATE-----"},
+    "client": {"tls.crt": b"CERT", "tls.key": b"KEY"},
+}
+
+
+def test_plaintext_by_default() -> None:
+    conf = build_client_config(KafkaClusterSpec.model_validate({"bootstrapServers": ["a:9092"]}), SECRETS.get)
+    assert conf == {"bootstrap.servers": "a:9092", "security.protocol": "PLAINTEXT"}
+
+
+def test_sasl_ssl_with_ca_and_client_cert() -> None:
+    s = spec(protocol="SASL_SSL", sasl={"mechanism": "SCRAM-SHA-512", "secretRef": {"name": "admin"}},
+             tls={"caSecretRef": {"name": "ca"}, "certSecretRef": {"name": "client"}})
+    conf = build_client_config(s, SECRETS.get)
+    assert conf == {
+        "bootstrap.servers": "a:9092,b:9092", "security.protocol": "SASL_SSL", "sasl.mechanism": "SCRAM-SHA-512",
+        "sasl.username": "kto", "sasl.password": "s3cret", "ssl.ca.pem": "-----BEGIN CERTIFICATE-----",
+        "ssl.certificate.pem": "CERT", "ssl.key.pem": "KEY", "ssl.endpoint.identification.algorithm": "https",
+    }
+    assert referenced_secrets(s) == {"admin", "ca", "client"}
+
+
+def test_key_overrides_and_hostname_verification_off() -> None:
+    s = spec(protocol="SSL", tls={"verifyHostname": False})
+    assert build_client_config(s, SECRETS.get)["ssl.endpoint.identification.algorithm"] == "none"
+    s = spec(protocol="SASL_PLAINTEXT",
+             sasl={"mechanism": "PLAIN", "secretRef": {"name": "admin", "usernameKey": "user"}})
+    assert build_client_config(s, SECRETS.get)["sasl.username"] == "other"
+
+
+@pytest.mark.parametrize(("secret_ref", "text"), [
+    ({"name": "missing"}, "Secret missing (SASL username) does not exist"),
+    ({"name": "ca"}, "Secret ca has no key 'username' (SASL username); keys present: ca.crt"),
+])
+def test_missing_secrets_say_what_to_do(secret_ref, text) -> None:
+    s = spec(protocol="SASL_PLAINTEXT", sasl={"mechanism": "PLAIN", "secretRef": secret_ref})
+    with pytest.raises(ConnectionError_) as err:
+        build_client_config(s, SECRETS.get)
+    assert err.value.reason == Reason.SECRET_NOT_FOUND
+    assert text in err.value.message
+    assert "s3cret" not in err.value.message
+
+
+def test_fingerprint_changes_with_credentials() -> None:
+    s = spec(protocol="SASL_PLAINTEXT", sasl={"mechanism": "PLAIN", "secretRef": {"name": "admin"}})
+    a = fingerprint(build_client_config(s, SECRETS.get))
+    rotated = {**SECRETS, "admin": {"username": b"kto", "password": b"new"}}
+    assert a != fingerprint(build_client_config(s, rotated.get))
+    assert a == fingerprint(build_client_config(s, SECRETS.get))

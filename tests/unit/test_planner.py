@@ -1,0 +1,124 @@
+"""The planner decides everything kto does to a topic: tables of (desired, observed) -> plan."""
+
+from __future__ import annotations
+
+from types import MappingProxyType
+
+import pytest
+from kto.domain import AlterConfigs, ConfigChange, CreatePartitions, CreateTopic, DesiredTopic, ObservedTopic
+from kto.models import KafkaClusterSpec, KafkaTopicSpec
+from kto.planner import Claim, build_desired, deletion_policy, owner_of, plan_topic
+from kto.reasons import Reason
+
+
+def desired(partitions=3, rf=1, **config) -> DesiredTopic:
+    return DesiredTopic("t", partitions, rf, MappingProxyType(config))
+
+
+def observed(partitions=3, rf=1, overrides=None, defaults=None) -> ObservedTopic:
+    return ObservedTopic("t", "id", partitions, rf, MappingProxyType(overrides or {}),
+                         MappingProxyType(defaults or {"retention.ms": "604800000"}))
+
+
+def test_missing_topic_is_created_with_everything() -> None:
+    plan = plan_topic(desired(5, 3, **{"retention.ms": "1"}), None)
+    assert plan.actions == (CreateTopic("t", 5, 3, MappingProxyType({"retention.ms": "1"})),)
+    assert not plan.refusals
+
+
+def test_unset_partitions_and_rf_use_broker_defaults() -> None:
+    assert plan_topic(desired(None, None), None).actions == (CreateTopic("t", None, None, MappingProxyType({})),)
+    assert plan_topic(desired(None, None), observed(7, 2)).in_sync
+
+
+@pytest.mark.parametrize(("want", "have", "actions", "refused"), [
+    (3, 3, (), False),
+    (5, 3, (CreatePartitions("t", 3, 5),), False),
+    (2, 3, (), True),
+])
+def test_partitions(want, have, actions, refused) -> None:
+    plan = plan_topic(desired(want), observed(have))
+    assert plan.actions == actions
+    assert bool(plan.refusals) == refused
+    if refused:
+        refusal = plan.refusals[0]
+        assert refusal.reason == Reason.NOT_SUPPORTED
+        assert f"Kafka has {have} partitions" in refusal.message and f"set spec.partitions to {have}" in refusal.message
+
+
+@pytest.mark.parametrize(("spec", "overrides", "changes"), [
+    ({"retention.ms": "1"}, {"retention.ms": "1"}, ()),
+    ({"retention.ms": "2"}, {"retention.ms": "1"}, (ConfigChange("retention.ms", "1", "2"),)),
+    # Not overridden yet: the message shows the default that applied.
+    ({"retention.ms": "2"}, {}, (ConfigChange("retention.ms", "604800000", "2"),)),
+    # Overrides that the spec does not list are removed.
+    ({}, {"segment.ms": "5"}, (ConfigChange("segment.ms", "5", None),)),
+    ({"a": "1"}, {"a": "1", "b": "2"}, (ConfigChange("b", "2", None),)),
+])
+def test_configs(spec, overrides, changes) -> None:
+    plan = plan_topic(desired(**spec), observed(overrides=overrides))
+    if changes:
+        assert plan.actions == (AlterConfigs("t", changes),)
+    else:
+        assert plan.in_sync
+
+
+def test_alter_configs_splits_set_and_delete() -> None:
+    action = AlterConfigs("t", (ConfigChange("a", None, "1"), ConfigChange("b", "2", None)))
+    assert action.to_set == {"a": "1"}
+    assert action.to_delete == ["b"]
+
+
+def test_replication_factor_change_is_refused_but_the_rest_proceeds() -> None:
+    plan = plan_topic(desired(5, 3, **{"retention.ms": "9"}), observed(3, 1))
+    assert CreatePartitions("t", 3, 5) in plan.actions
+    assert any(isinstance(a, AlterConfigs) for a in plan.actions)
+    assert plan.refusals[0].reason == Reason.NOT_SUPPORTED
+    assert "replication factor 1" in plan.refusals[0].message
+
+
+def test_differences_are_described_for_people() -> None:
+    plan = plan_topic(desired(5, **{"retention.ms": "2"}), observed(3, overrides={"retention.ms": "1"}))
+    assert plan.differences == ("partitions 3 (spec 5)", "retention.ms was 1, set to 2")
+
+
+def cluster_spec(**kw) -> KafkaClusterSpec:
+    return KafkaClusterSpec.model_validate({"bootstrapServers": ["k:9092"], **kw})
+
+
+def test_build_desired_merges_cluster_defaults_under_the_topic() -> None:
+    cluster = cluster_spec(topicDefaults={"partitions": 6, "replicationFactor": 3,
+                                          "config": {"min.insync.replicas": "2", "retention.ms": 1}})
+    spec = KafkaTopicSpec.model_validate({"clusterRef": {"name": "c"}, "config": {"retention.ms": 2592000000}})
+    got = build_desired("content-ingested", spec, cluster)
+    assert got.name == "content-ingested"
+    assert (got.partitions, got.replication_factor) == (6, 3)
+    assert dict(got.config) == {"min.insync.replicas": "2", "retention.ms": "2592000000"}
+    spec = KafkaTopicSpec.model_validate({"clusterRef": {"name": "c"}, "topicName": "Content_Ingested",
+                                          "partitions": 5, "replicationFactor": 1})
+    got = build_desired("content-ingested", spec, cluster)
+    assert (got.name, got.partitions, got.replication_factor) == ("Content_Ingested", 5, 1)
+
+
+@pytest.mark.parametrize(("topic", "cluster", "expected"), [
+    (None, None, "Delete"),
+    (None, "Retain", "Retain"),
+    ("Delete", "Retain", "Delete"),
+    ("Retain", None, "Retain"),
+])
+def test_deletion_policy(topic, cluster, expected) -> None:
+    spec = KafkaTopicSpec.model_validate({"clusterRef": {"name": "c"}, **({"deletionPolicy": topic} if topic else {})})
+    cspec = cluster_spec(**({"deletionPolicy": cluster} if cluster else {}))
+    assert deletion_policy(spec, cspec) == expected
+
+
+def test_the_oldest_claim_owns() -> None:
+    a = Claim("2026-01-01T00:00:00Z", "ns", "a")
+    b = Claim("2026-01-02T00:00:00Z", "aa", "b")
+    c = Claim("2026-01-01T00:00:00Z", "ns", "0")  # same second: namespace, then name decide
+    assert owner_of([b, a]) == a
+    assert owner_of([a, b, c]) == c
+    assert owner_of([]) is None
+    # Within the same second, the one that already holds the topic keeps it.
+    holder = Claim("2026-01-01T00:00:00Z", "ns", "z", holds=True)
+    assert owner_of([a, c, holder]) == holder
