@@ -26,7 +26,9 @@ from kto.batching import Backoff, BatchQueue
 from kto.conditions import build_condition, find, now_rfc3339, set_condition
 from kto.connection import ConnectionError_, build_client_config, fingerprint, referenced_secrets
 from kto.domain import (
+    THROTTLED_REPLICAS,
     AlterConfigs,
+    ChangeReplicationFactor,
     ClusterFacts,
     CreatePartitions,
     CreateTopic,
@@ -38,12 +40,14 @@ from kto.domain import (
 from kto.kafka_gateway import KafkaGateway
 from kto.kube import KubeClient
 from kto.models import KafkaClusterSpec, KafkaTopicSpec
+from kto.placement import plan_replicas
 from kto.planner import Claim, build_desired, deletion_policy, describe_drift, owner_of, plan_topic
 from kto.reasons import Reason, is_permanent
 
 log = logging.getLogger("kto.controller")
 
 Key = tuple[str, str]  # (namespace, name)
+REPLICA_POLL_SECONDS = 2.0  # how often a moving topic is looked at again
 GatewayFactory = Callable[[dict[str, str], str], KafkaGateway]
 
 
@@ -128,6 +132,7 @@ class Verdict:
     keep_observed: bool = False
     retry: float | None = None
     drift: str | None = None
+    replicas_change: dict[str, Any] | None = None
 
 
 class Controller:
@@ -504,7 +509,7 @@ class Controller:
             if isinstance(seen, KafkaFailure):
                 verdicts[key] = self._failure(key, seen, keep_observed=True)
                 continue
-            plans[key] = plan_topic(desired, seen)
+            plans[key] = plan_topic(desired, seen, brokers=cluster.facts.brokers if cluster.facts else None)
 
         creates = [a for p in plans.values() for a in p.actions if isinstance(a, CreateTopic)]
         grows = [a for p in plans.values() for a in p.actions if isinstance(a, CreatePartitions)]
@@ -521,6 +526,18 @@ class Controller:
 
         changed = sorted({to_converge[k][0].name for k, p in plans.items() if p.actions})
         after = await gateway.describe_topics(changed) if changed else {}
+
+        # Replication-factor changes: started, followed and finished from what Kafka reports.
+        rf_work: dict[Key, tuple[str, int]] = {}
+        for key, plan in plans.items():
+            desired, body = to_converge[key]
+            moving = bool((body.get("status") or {}).get("replicasChange"))
+            wants = any(isinstance(a, ChangeReplicationFactor) for a in plan.actions)
+            if (wants or moving) and desired.replication_factor and not plan.refusals \
+                    and not failures_by_topic.get(desired.name):
+                rf_work[key] = (desired.name, desired.replication_factor)
+        seen_now = {**observed, **after}
+        progress = await self._change_replicas(cluster, gateway, rf_work, seen_now) if rf_work else {}
 
         for key, plan in plans.items():
             desired, body = to_converge[key]
@@ -549,10 +566,91 @@ class Controller:
                 self._block(key, body, cluster, first.reason, message)
                 verdicts[key] = Verdict(False, first.reason, message, observed=now_seen, drift=drift)
                 continue
+            moving = progress.get(key)
+            if isinstance(moving, KafkaFailure):
+                verdicts[key] = self._failure(key, moving, observed=now_seen)
+                continue
+            if moving is not None:
+                verdicts[key] = Verdict(False, Reason.REPLICAS_CHANGING, moving["message"], observed=now_seen,
+                                        retry=REPLICA_POLL_SECONDS, drift=drift, replicas_change=moving)
+                continue
             self._backoff.reset(key)
             verdicts[key] = Verdict(True, Reason.RECONCILED, _in_sync_message(now_seen), observed=now_seen,
                                     drift=drift)
         return verdicts
+
+    async def _change_replicas(self, cluster: ClusterState, gateway: KafkaGateway,
+                               work: dict[Key, tuple[str, int]],
+                               seen: Mapping[str, ObservedTopic | KafkaFailure | None]) -> dict[Key, Any]:
+        """Start, re-target or cancel reassignments so each topic reaches its replication factor.
+
+        Returns, per topic, ``None`` when done, a ``replicasChange`` status while moving, or a failure. Nothing
+        is kept in memory: what moves is read back from Kafka each time, so a restarted kto picks up a move."""
+        ongoing_all = await gateway.list_reassignments()
+        if isinstance(ongoing_all, KafkaFailure):
+            return {key: ongoing_all for key in work}
+        facts = cluster.facts
+        brokers = list(facts.broker_ids) if facts else []
+        throttle = cluster.spec.replicationThrottleBytesPerSecond if cluster.spec else None
+        moves: dict[str, dict[int, list[int] | None]] = {}
+        result: dict[Key, Any] = {}
+        load: dict[int, int] | None = None
+        finished: list[str] = []
+        for key, (topic, target) in work.items():
+            obs = seen.get(topic)
+            if not isinstance(obs, ObservedTopic):
+                result[key] = {"targetReplicas": target, "state": "Pending",
+                               "message": f"waiting for topic {topic} to be described"}
+                continue
+            ongoing = ongoing_all.get(topic, {})
+            base = [list(ongoing[p].original) if p in ongoing else list(r) for p, r in enumerate(obs.replicas)]
+            topic_moves: dict[int, list[int] | None] = {}
+            for p, og in ongoing.items():
+                if len(og.target) != target and len(og.original) == target:
+                    topic_moves[p] = None  # the spec went back: cancel what has not moved yet
+            need = [p for p, r in enumerate(base) if len(r) != target
+                    and not (p in ongoing and len(ongoing[p].target) == target)]
+            if need:
+                if load is None:
+                    got = await gateway.describe_replica_load()
+                    if isinstance(got, KafkaFailure):
+                        return {k: got for k in work}
+                    load = got
+                placement = plan_replicas(base, target, brokers, facts.racks if facts else {}, load)
+                topic_moves |= {p: placement[p] for p in need if p in placement}
+            if topic_moves:
+                moves[topic] = topic_moves
+            total = len(obs.replicas)
+            moved = sum(1 for p, r in enumerate(obs.replicas) if p not in ongoing and len(r) == target)
+            if not topic_moves and not ongoing and moved == total:
+                result[key] = None
+                if any(k in obs.overrides for k in THROTTLED_REPLICAS):
+                    finished.append(topic)
+                continue
+            current = obs.replication_factor
+            state = "InProgress" if ongoing or topic_moves else "Pending"
+            result[key] = {"targetReplicas": target, "state": state,
+                           "message": f"replication factor {current} to {target}: {moved} of {total} partitions moved"}
+        if moves:
+            if throttle:
+                failure = await gateway.set_replication_throttle(brokers, throttle)
+                failure = failure or next(iter(v for v in (await gateway.set_topic_throttle(
+                    {t: True for t in moves})).values() if v is not None), None)
+                if failure is not None:
+                    return {k: failure for k, (t, _) in work.items() if t in moves} | \
+                        {k: v for k, v in result.items() if work[k][0] not in moves}
+            outcomes = await gateway.alter_reassignments(moves)
+            for key, (topic, _) in work.items():
+                if outcomes.get(topic) is not None:
+                    result[key] = outcomes[topic]
+            log.info("Moving replicas cluster=%s/%s topics=%s partitions=%d", *cluster.key, ",".join(sorted(moves)),
+                     sum(len(m) for m in moves.values()))
+        if finished:
+            await gateway.set_topic_throttle({t: False for t in finished})
+        if finished and not moves and not ongoing_all:
+            # No replicas move anywhere on this cluster any more: lift the brokers' throttle.
+            await gateway.set_replication_throttle(brokers, None)
+        return result
 
     def _observe_only(self, desired: DesiredTopic, seen: ObservedTopic | KafkaFailure | None) -> Verdict:
         if isinstance(seen, KafkaFailure):
@@ -623,6 +721,10 @@ class Controller:
             status |= {k: old[k] for k in ("topicId", "partitions", "replicationFactor") if k in old}
         if old.get("lastDriftCorrection"):
             status["lastDriftCorrection"] = old["lastDriftCorrection"]
+        if verdict.replicas_change is not None:
+            status["replicasChange"] = verdict.replicas_change
+        elif verdict.keep_observed and old.get("replicasChange"):
+            status["replicasChange"] = old["replicasChange"]
         if verdict.drift:
             status["lastDriftCorrection"] = {"time": now_rfc3339(now), "message": verdict.drift}
             metrics.DRIFT.labels(f"{cluster.key[0]}/{cluster.key[1]}" if cluster else "").inc()

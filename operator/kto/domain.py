@@ -13,6 +13,9 @@ from kto.reasons import Reason
 
 EMPTY: Mapping[str, str] = MappingProxyType({})
 
+# Topic configs kto sets itself while replicas move (the replication throttle): never the user's overrides.
+THROTTLED_REPLICAS = ("leader.replication.throttled.replicas", "follower.replication.throttled.replicas")
+
 
 @dataclass(frozen=True)
 class DesiredTopic:
@@ -47,10 +50,28 @@ class ClusterFacts:
     cluster_id: str | None
     controller_id: int | None
     broker_ids: tuple[int, ...]
+    racks: Mapping[int, str] = field(default_factory=lambda: EMPTY)
 
     @property
     def brokers(self) -> int:
         return len(self.broker_ids)
+
+
+@dataclass(frozen=True)
+class Reassignment:
+    """A partition reassignment in progress, as Kafka reports it."""
+
+    replicas: tuple[int, ...]  # the full set while moving (target + removing)
+    adding: tuple[int, ...] = ()
+    removing: tuple[int, ...] = ()
+
+    @property
+    def target(self) -> tuple[int, ...]:
+        return tuple(b for b in self.replicas if b not in self.removing)
+
+    @property
+    def original(self) -> tuple[int, ...]:
+        return tuple(b for b in self.replicas if b not in self.adding)
 
 
 @dataclass(frozen=True)
@@ -103,11 +124,18 @@ class AlterConfigs:
 
 
 @dataclass(frozen=True)
+class ChangeReplicationFactor:
+    name: str
+    current: int
+    target: int
+
+
+@dataclass(frozen=True)
 class DeleteTopic:
     name: str
 
 
-Action = CreateTopic | CreatePartitions | AlterConfigs | DeleteTopic
+Action = CreateTopic | CreatePartitions | AlterConfigs | ChangeReplicationFactor | DeleteTopic
 
 
 @dataclass(frozen=True)

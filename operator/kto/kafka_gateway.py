@@ -1,5 +1,9 @@
 """The only module that talks to Kafka's admin API.
 
+Two clients sit behind it: confluent-kafka (librdkafka) for everything it offers, and kafka-python for
+partition reassignment, which confluent-kafka does not have (see DESIGN.md). The rest of kto sees one
+gateway.
+
 Batch-first and idempotent: every call takes many topics and returns an outcome per topic (``None`` for
 success, a ``KafkaFailure`` otherwise); creating a topic that exists and deleting one that does not are
 successes. Kafka errors are classified here, once, into kto's reasons.
@@ -12,6 +16,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import ssl
+import tempfile
+import threading
 import time
 from collections import deque
 from collections.abc import Iterable, Sequence
@@ -29,7 +37,16 @@ from confluent_kafka.admin import (
 )
 
 from kto import metrics
-from kto.domain import AlterConfigs, ClusterFacts, CreatePartitions, CreateTopic, KafkaFailure, ObservedTopic
+from kto.domain import (
+    THROTTLED_REPLICAS,
+    AlterConfigs,
+    ClusterFacts,
+    CreatePartitions,
+    CreateTopic,
+    KafkaFailure,
+    ObservedTopic,
+    Reassignment,
+)
 from kto.reasons import Reason
 
 log = logging.getLogger("kto.kafka")
@@ -103,6 +120,9 @@ class KafkaGateway:
 
     def __init__(self, conf: dict[str, str], label: str, request_timeout: float = 30.0):
         self.label = label
+        self._conf = dict(conf)
+        self._kp = None  # kafka-python admin client, created on first use
+        self._kp_lock = threading.Lock()
         self.request_timeout = request_timeout
         self._client_errors: deque[tuple[float, KafkaError]] = deque(maxlen=20)
         self.requests = 0  # admin calls sent, for metrics and benchmarks
@@ -134,6 +154,13 @@ class KafkaGateway:
     def close(self) -> None:
         # AdminClient has no close(); dropping the last reference destroys the librdkafka handle.
         self._admin = None  # type: ignore[assignment]
+        with self._kp_lock:
+            if self._kp is not None:
+                try:
+                    self._kp.close()
+                except Exception:  # noqa: BLE001 - closing is best effort
+                    log.debug("Closing the kafka-python client failed cluster=%s", self.label)
+                self._kp = None
 
     # --- cluster ----------------------------------------------------------------------------------
 
@@ -148,6 +175,7 @@ class KafkaGateway:
             cluster_id=result.cluster_id,
             controller_id=result.controller.id if result.controller else None,
             broker_ids=tuple(sorted(n.id for n in result.nodes)),
+            racks=MappingProxyType({n.id: n.rack for n in result.nodes if getattr(n, "rack", None)}),
         )
 
     def _connection_failure(self, exc: BaseException) -> KafkaFailure:
@@ -287,3 +315,133 @@ class KafkaGateway:
             else:
                 out[name] = None
         return out
+
+    # --- replicas (partition reassignment) ---------------------------------------------------------
+
+    async def describe_replica_load(self) -> dict[int, int] | KafkaFailure:
+        """Replicas per broker across the whole cluster (one Metadata request)."""
+        self._count("metadata")
+        try:
+            md = await asyncio.to_thread(self._admin.list_topics, timeout=self.request_timeout)
+        except Exception as exc:  # noqa: BLE001 - classified below
+            return classify(exc, "describing the cluster's replicas")
+        load: dict[int, int] = {b: 0 for b in md.brokers}
+        for topic in md.topics.values():
+            for partition in topic.partitions.values():
+                for b in partition.replicas:
+                    load[b] = load.get(b, 0) + 1
+        return load
+
+    async def list_reassignments(self) -> dict[str, dict[int, Reassignment]] | KafkaFailure:
+        """Every ongoing reassignment of the cluster, by topic and partition (one request)."""
+        self._count("list_partition_reassignments")
+        try:
+            ongoing = await asyncio.to_thread(self._kafka_python, "list_partition_reassignments")
+        except Exception as exc:  # noqa: BLE001 - classified below
+            return classify_kafka_python(exc, "listing partition reassignments")
+        out: dict[str, dict[int, Reassignment]] = {}
+        for tp, state in ongoing.items():
+            out.setdefault(tp.topic, {})[tp.partition] = Reassignment(
+                tuple(state["replicas"]), tuple(state["adding_replicas"]), tuple(state["removing_replicas"]))
+        return out
+
+    async def alter_reassignments(self, moves: dict[str, dict[int, list[int] | None]]) -> dict[str, Outcome]:
+        """Start (a replica list) or cancel (``None``) reassignments; one request for every topic."""
+        from kafka import TopicPartition
+
+        if not moves:
+            return {}
+        request = {TopicPartition(t, p): r for t, parts in moves.items() for p, r in parts.items()}
+        self._count("alter_partition_reassignments")
+        try:
+            results = await asyncio.to_thread(self._kafka_python, "alter_partition_reassignments", request)
+        except Exception as exc:  # noqa: BLE001 - classified below
+            failure = classify_kafka_python(exc, "reassigning partitions")
+            return {t: failure for t in moves}
+        out: dict[str, Outcome] = {t: None for t in moves}
+        for tp, err in results.items():
+            # Cancelling a reassignment that already finished is no error.
+            if err is not None and err.__name__ != "NoReassignmentInProgressError":
+                out[tp.topic] = KafkaFailure(Reason.KAFKA_ERROR, f"reassigning partition {tp.partition} of topic "
+                                             f"{tp.topic}: {err.__name__}: {getattr(err, 'description', '')}",
+                                             retriable=bool(getattr(err, "retriable", True)))
+        return out
+
+    async def set_replication_throttle(self, broker_ids: Sequence[int], rate: int | None) -> Outcome:
+        """Set (or, with ``None``, remove) the leader and follower replication throttle on every broker."""
+        op = AlterConfigOpType.SET if rate is not None else AlterConfigOpType.DELETE
+        value = str(rate) if rate is not None else None
+        for broker in broker_ids:
+            entries = [ConfigEntry(k, value, incremental_operation=op)
+                       for k in ("leader.replication.throttled.rate", "follower.replication.throttled.rate")]
+            resource = ConfigResource(ConfigResource.Type.BROKER, str(broker), incremental_configs=entries)
+            self._count("incremental_alter_configs")
+            futures = self._admin.incremental_alter_configs([resource], request_timeout=self.request_timeout)
+            failure = (await self._outcomes({str(broker): futures[resource]}, "setting the replication throttle "
+                                            "on broker")).get(str(broker))
+            if failure is not None:
+                return failure
+        return None
+
+    async def set_topic_throttle(self, topics: dict[str, bool]) -> dict[str, Outcome]:
+        """Mark (True) or unmark (False) all replicas of each topic as throttled."""
+        resources = []
+        for topic, on in topics.items():
+            op = AlterConfigOpType.SET if on else AlterConfigOpType.DELETE
+            entries = [ConfigEntry(k, "*" if on else None, incremental_operation=op) for k in THROTTLED_REPLICAS]
+            resources.append(ConfigResource(ConfigResource.Type.TOPIC, topic, incremental_configs=entries))
+        if not resources:
+            return {}
+        self._count("incremental_alter_configs")
+        futures = self._admin.incremental_alter_configs(resources, request_timeout=self.request_timeout)
+        return await self._outcomes(futures, "setting the replication throttle of topic")
+
+    def _kafka_python(self, method: str, *args):
+        with self._kp_lock:
+            if self._kp is None:
+                self._kp = _kafka_python_client(self._conf, self.request_timeout)
+            return getattr(self._kp, method)(*args)
+
+
+
+def classify_kafka_python(exc: BaseException, what: str) -> KafkaFailure:
+    retriable = bool(getattr(exc, "retriable", True))
+    name = type(exc).__name__
+    if "Authorization" in name:
+        return KafkaFailure(Reason.AUTHORIZATION_FAILED, f"{what}: {name}: {exc} ({HINTS[Reason.AUTHORIZATION_FAILED]}"
+                            " and Alter on the cluster)", retriable=True)
+    if "Authentication" in name:
+        return KafkaFailure(Reason.AUTHENTICATION_FAILED, f"{what}: {name}: {exc}", retriable=True)
+    return KafkaFailure(Reason.KAFKA_ERROR, f"{what}: {name}: {exc}", retriable=retriable)
+
+
+def _kafka_python_client(conf: dict[str, str], request_timeout: float):
+    """kafka-python's admin client for the same cluster and credentials as the librdkafka one."""
+    from kafka.admin import KafkaAdminClient
+
+    protocol = conf.get("security.protocol", "PLAINTEXT")
+    kwargs = {
+        "bootstrap_servers": conf["bootstrap.servers"].split(","),
+        "security_protocol": protocol,
+        "request_timeout_ms": int(request_timeout * 1000),
+        "client_id": "kto",
+    }
+    if protocol.startswith("SASL"):
+        kwargs |= {"sasl_mechanism": conf["sasl.mechanism"], "sasl_plain_username": conf["sasl.username"],
+                   "sasl_plain_password": conf["sasl.password"]}
+    if protocol in ("SSL", "SASL_SSL"):
+        ctx = ssl.create_default_context(cadata=conf["ssl.ca.pem"]) if conf.get("ssl.ca.pem") \
+            else ssl.create_default_context()
+        if conf.get("ssl.endpoint.identification.algorithm") == "none":
+            ctx.check_hostname = False
+        if conf.get("ssl.certificate.pem"):
+            # The ssl module loads a client certificate only from files: a private temporary folder, removed at once.
+            with tempfile.TemporaryDirectory() as tmp:
+                cert, key = os.path.join(tmp, "tls.crt"), os.path.join(tmp, "tls.key")
+                for path, text in ((cert, conf["ssl.certificate.pem"]), (key, conf["ssl.key.pem"])):
+                    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+                    with os.fdopen(fd, "w") as f:
+                        f.write(text)
+                ctx.load_cert_chain(cert, key)
+        kwargs["ssl_context"] = ctx
+    return KafkaAdminClient(**kwargs)

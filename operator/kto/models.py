@@ -117,6 +117,9 @@ class KafkaClusterSpec(Model):
         description='Namespaces besides this one whose KafkaTopics may use this cluster; ["*"] allows all.')
     resyncIntervalSeconds: Annotated[int, Field(ge=10, le=86400)] | None = Field(
         None, description="How often kto compares every topic with Kafka and corrects drift (default: 60).")
+    replicationThrottleBytesPerSecond: Annotated[int, Field(ge=1024)] | None = Field(
+        None, description="While replicas move (a replication-factor change), limit replication traffic to this "
+                          "many bytes per second per broker; removed when the move ends (default: no limit).")
 
     @property
     def protocol(self) -> str:

@@ -10,7 +10,9 @@ from dataclasses import dataclass
 from types import MappingProxyType
 
 from kto.domain import (
+    THROTTLED_REPLICAS,
     AlterConfigs,
+    ChangeReplicationFactor,
     ConfigChange,
     CreatePartitions,
     CreateTopic,
@@ -49,8 +51,19 @@ def deletion_policy(spec: KafkaTopicSpec, cluster: KafkaClusterSpec | None) -> s
     return cluster.deletion_policy if cluster else "Delete"
 
 
-def plan_topic(desired: DesiredTopic, observed: ObservedTopic | None) -> TopicPlan:
-    """What to do to make Kafka's topic match ``desired``."""
+def plan_topic(desired: DesiredTopic, observed: ObservedTopic | None, brokers: int | None = None) -> TopicPlan:
+    """What to do to make Kafka's topic match ``desired``; ``brokers`` is the live broker count, if known."""
+    rf = desired.replication_factor
+    if rf is not None and brokers is not None and rf > brokers and (observed is None
+                                                                    or observed.replication_factor != rf):
+        refusal = Refusal(
+            Reason.INSUFFICIENT_BROKERS,
+            f"the spec asks for replication factor {rf} and the cluster has {brokers} live broker(s): lower "
+            "spec.replicationFactor or add brokers")
+        if observed is None:
+            return TopicPlan(refusals=(refusal,), differences=("topic does not exist in Kafka",))
+    else:
+        refusal = None
     if observed is None:
         return TopicPlan(
             actions=(CreateTopic(desired.name, desired.partitions, desired.replication_factor, desired.config),),
@@ -71,14 +84,19 @@ def plan_topic(desired: DesiredTopic, observed: ObservedTopic | None) -> TopicPl
         else:
             actions.append(CreatePartitions(desired.name, observed.partitions, desired.partitions))
 
-    if desired.replication_factor is not None and desired.replication_factor != observed.replication_factor:
-        differences.append(f"replication factor {observed.replication_factor} (spec {desired.replication_factor})")
-        refusals.append(Refusal(
-            Reason.NOT_SUPPORTED,
-            f"Kafka has replication factor {observed.replication_factor} and the spec asks for "
-            f"{desired.replication_factor}: changing the replication factor of an existing topic is not supported "
-            f"yet; set spec.replicationFactor to {observed.replication_factor}",
-        ))
+    if rf is not None and rf != observed.replication_factor:
+        differences.append(f"replication factor {observed.replication_factor} (spec {rf})")
+        min_isr = _min_insync_replicas(desired, observed)
+        if refusal is not None:
+            refusals.append(refusal)
+        elif min_isr is not None and rf < min_isr:
+            refusals.append(Refusal(
+                Reason.BELOW_MIN_INSYNC_REPLICAS,
+                f"replication factor {rf} is below the topic's min.insync.replicas {min_isr}: producers with "
+                f"acks=all would fail; lower min.insync.replicas in spec.config first, or keep replication factor "
+                f"{observed.replication_factor}"))
+        else:
+            actions.append(ChangeReplicationFactor(desired.name, observed.replication_factor, rf))
 
     changes = diff_configs(desired.config, observed)
     if changes:
@@ -87,8 +105,18 @@ def plan_topic(desired: DesiredTopic, observed: ObservedTopic | None) -> TopicPl
     return TopicPlan(actions=tuple(actions), refusals=tuple(refusals), differences=tuple(differences))
 
 
+def _min_insync_replicas(desired: DesiredTopic, observed: ObservedTopic) -> int | None:
+    value = desired.config.get("min.insync.replicas") or observed.overrides.get("min.insync.replicas") \
+        or observed.defaults.get("min.insync.replicas")
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None
+
+
 def diff_configs(desired: Mapping[str, str], observed: ObservedTopic) -> tuple[ConfigChange, ...]:
-    """Keys in spec are set as overrides; overrides not in spec are removed. Defaults are never written."""
+    """Keys in spec are set as overrides; overrides not in spec are removed. Defaults are never written.
+    The replication throttle kto sets while replicas move is not the user's and is left alone."""
     changes = [
         ConfigChange(key, observed.overrides.get(key, observed.defaults.get(key)), value)
         for key, value in desired.items()
@@ -97,7 +125,7 @@ def diff_configs(desired: Mapping[str, str], observed: ObservedTopic) -> tuple[C
     changes += [
         ConfigChange(key, value, None)
         for key, value in sorted(observed.overrides.items())
-        if key not in desired
+        if key not in desired and key not in THROTTLED_REPLICAS
     ]
     return tuple(changes)
 

@@ -23,6 +23,8 @@ class Reason(StrEnum):
     CLUSTER_NOT_READY = "ClusterNotReady"  # the referenced KafkaCluster cannot be reached now
     NAMESPACE_NOT_ALLOWED = "NamespaceNotAllowed"  # the KafkaCluster does not allow this namespace
     INSUFFICIENT_BROKERS = "InsufficientBrokers"  # replication factor above the live broker count
+    BELOW_MIN_INSYNC_REPLICAS = "BelowMinInSyncReplicas"  # replication factor below min.insync.replicas
+    REPLICAS_CHANGING = "ReplicasChanging"  # replicas are moving to a new replication factor
     KAFKA_ERROR = "KafkaError"  # any other error from Kafka
     DELETING = "Deleting"  # deletion in progress
     # KafkaCluster
@@ -41,6 +43,7 @@ PERMANENT = frozenset({
     Reason.RESOURCE_CONFLICT,
     Reason.NAMESPACE_NOT_ALLOWED,
     Reason.INSUFFICIENT_BROKERS,
+    Reason.BELOW_MIN_INSYNC_REPLICAS,
 })
 
 

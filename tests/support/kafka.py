@@ -65,3 +65,42 @@ class KafkaView:
         res = ConfigResource(ConfigResource.Type.TOPIC, name, incremental_configs=[
             ConfigEntry(key, value, incremental_operation=AlterConfigOpType.SET)])
         self.admin.incremental_alter_configs([res])[res].result(30)
+
+
+def produce(conf: dict[str, str], topic: str, count: int, size: int = 100) -> list[tuple[bytes, bytes]]:
+    """``count`` keyed messages, acknowledged by all in-sync replicas; returns what was sent."""
+    from confluent_kafka import Producer
+
+    producer = Producer({**conf, "acks": "all", "linger.ms": "20", "enable.idempotence": "true"})
+    sent, errors = [], []
+    for i in range(count):
+        key, value = f"k{i}".encode(), (f"message {i} ".encode() * (size // 10 + 1))[:size]
+        producer.produce(topic, value, key, on_delivery=lambda err, _msg: errors.append(err) if err else None)
+        sent.append((key, value))
+        if i % 1000 == 0:
+            producer.poll(0)
+    remaining = producer.flush(60)
+    assert remaining == 0 and not errors, f"{remaining} unsent, errors: {errors[:3]}"
+    return sent
+
+
+def consume_all(conf: dict[str, str], topic: str, expected: int, timeout: float = 60) -> list[tuple[bytes, bytes]]:
+    """Every message of the topic, from the beginning (stops at ``expected`` or when ``timeout`` runs out)."""
+    import time
+    import uuid
+
+    from confluent_kafka import Consumer
+
+    consumer = Consumer({**conf, "group.id": f"check-{uuid.uuid4().hex}", "auto.offset.reset": "earliest",
+                         "enable.auto.commit": "false"})
+    consumer.subscribe([topic])
+    got: list[tuple[bytes, bytes]] = []
+    deadline = time.monotonic() + timeout
+    try:
+        while len(got) < expected and time.monotonic() < deadline:
+            for msg in consumer.consume(num_messages=1000, timeout=1.0):
+                if msg.error() is None:
+                    got.append((msg.key(), msg.value()))
+    finally:
+        consumer.close()
+    return got

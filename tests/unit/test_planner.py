@@ -5,7 +5,15 @@ from __future__ import annotations
 from types import MappingProxyType
 
 import pytest
-from kto.domain import AlterConfigs, ConfigChange, CreatePartitions, CreateTopic, DesiredTopic, ObservedTopic
+from kto.domain import (
+    AlterConfigs,
+    ChangeReplicationFactor,
+    ConfigChange,
+    CreatePartitions,
+    CreateTopic,
+    DesiredTopic,
+    ObservedTopic,
+)
 from kto.models import KafkaClusterSpec, KafkaTopicSpec
 from kto.planner import Claim, build_desired, deletion_policy, owner_of, plan_topic
 from kto.reasons import Reason
@@ -69,12 +77,36 @@ def test_alter_configs_splits_set_and_delete() -> None:
     assert action.to_delete == ["b"]
 
 
-def test_replication_factor_change_is_refused_but_the_rest_proceeds() -> None:
-    plan = plan_topic(desired(5, 3, **{"retention.ms": "9"}), observed(3, 1))
+def test_replication_factor_change_comes_with_the_rest() -> None:
+    plan = plan_topic(desired(5, 3, **{"retention.ms": "9"}), observed(3, 1), brokers=3)
     assert CreatePartitions("t", 3, 5) in plan.actions
     assert any(isinstance(a, AlterConfigs) for a in plan.actions)
-    assert plan.refusals[0].reason == Reason.NOT_SUPPORTED
-    assert "replication factor 1" in plan.refusals[0].message
+    assert ChangeReplicationFactor("t", 1, 3) in plan.actions
+    assert not plan.refusals
+
+
+@pytest.mark.parametrize("existing", [True, False])
+def test_factor_above_live_brokers_is_refused_before_anything_moves(existing) -> None:
+    plan = plan_topic(desired(3, 4), observed(3, 1) if existing else None, brokers=3)
+    assert not any(isinstance(a, (ChangeReplicationFactor, CreateTopic)) for a in plan.actions)
+    assert plan.refusals[0].reason == Reason.INSUFFICIENT_BROKERS
+    assert "replication factor 4" in plan.refusals[0].message and "3 live broker" in plan.refusals[0].message
+
+
+def test_factor_below_min_insync_replicas_is_refused() -> None:
+    plan = plan_topic(desired(3, 1), observed(3, 3, defaults={"min.insync.replicas": "2"}), brokers=3)
+    assert not plan.actions
+    assert plan.refusals[0].reason == Reason.BELOW_MIN_INSYNC_REPLICAS
+    assert "acks=all" in plan.refusals[0].message
+    # Lowering min.insync.replicas in the same change makes it possible.
+    plan = plan_topic(desired(3, 1, **{"min.insync.replicas": "1"}),
+                      observed(3, 3, defaults={"min.insync.replicas": "2"}), brokers=3)
+    assert ChangeReplicationFactor("t", 3, 1) in plan.actions
+
+
+def test_the_replication_throttle_is_not_a_user_override() -> None:
+    plan = plan_topic(desired(), observed(overrides={"leader.replication.throttled.replicas": "*"}))
+    assert plan.in_sync
 
 
 def test_differences_are_described_for_people() -> None:
