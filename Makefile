@@ -10,7 +10,7 @@ KAFKA_VERSION ?=
 KAFKA_AUTHORIZER ?=
 export KAFKA_NODES KAFKA_VERSION KAFKA_AUTHORIZER
 
-.PHONY: help venv tools env-up env-down env-status demo run crds test test-unit test-integration lint clean
+.PHONY: help venv tools env-up env-down env-status demo run bench crds test test-unit test-integration lint clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -40,6 +40,9 @@ demo: venv tools ## The README's first command: environment + kto + the Media Ga
 
 run: venv ## Run kto in the foreground against the running environment (.kto/env.sh)
 	source .kto/env.sh && $(VENV)/bin/kto run --health-address 127.0.0.1
+
+bench: venv tools ## Benchmark 100, 1,000 and 10,000 topics against the floor; writes docs/benchmarks.md
+	$(PY) hack/bench.py --sizes $${BENCH_SIZES:-100,1000,10000} --markdown
 
 crds: venv ## Regenerate crds/ from the pydantic models
 	$(PY) -m kto.crdgen crds/
