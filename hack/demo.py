@@ -20,7 +20,7 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import localenv
 
-EXAMPLE = localenv.REPO / "manifests" / "examples" / "media-gateway"
+EXAMPLE = localenv.REPO / "manifests" / "examples" / "media-gateway" / "base"
 NAMESPACE = "media-gateway"
 
 

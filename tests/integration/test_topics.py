@@ -228,7 +228,7 @@ def test_seed_media_gateway_topics(env, ns, kto, kafka_view) -> None:
     ns.cluster(kafka_cluster("media-gateway", env.kafka))
     expected = {}
     suffix = ns.ns[-8:]
-    for path in sorted(pathlib.Path(REPO / "manifests/examples/media-gateway/topics").glob("*.yaml")):
+    for path in sorted(pathlib.Path(REPO / "manifests/examples/media-gateway/base/topics").glob("*.yaml")):
         doc = yaml.safe_load(path.read_text())
         name = doc["metadata"]["name"]
         doc["metadata"] = {"name": name}

@@ -52,7 +52,7 @@ def test_crd_fields_match_the_model(filename, model) -> None:
 
 
 def test_the_seed_examples_parse() -> None:
-    examples = REPO / "manifests" / "examples" / "media-gateway"
+    examples = REPO / "manifests" / "examples" / "media-gateway" / "base"
     topics = [yaml.safe_load(p.read_text()) for p in sorted((examples / "topics").glob("*.yaml"))]
     assert len(topics) == 17
     for doc in topics:
