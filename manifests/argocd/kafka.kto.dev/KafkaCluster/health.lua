@@ -1,0 +1,68 @@
+-- Argo CD health check for kto's KafkaCluster (kafka.kto.dev/v1alpha1).
+-- It reads what kto writes: status.conditions[type=Ready] (reasons: operator/kto/reasons.py) and
+-- status.observedGeneration. Written for Argo CD's sandbox: base and table libraries only (no string, no math).
+
+-- Ready=False with one of these needs a person: a Secret, the credentials, the ACLs or the spec.
+local DEGRADED = {
+  AuthenticationFailed = true, AuthorizationFailed = true, SecretNotFound = true, InvalidSpec = true,
+}
+
+local function result(status, message)
+  return { status = status, message = message or "" }
+end
+
+local function readyCondition(status)
+  if status == nil or status.conditions == nil then
+    return nil
+  end
+  for _, condition in ipairs(status.conditions) do
+    if condition.type == "Ready" then
+      return condition
+    end
+  end
+  return nil
+end
+
+local function health(obj)
+  local meta = obj.metadata or {}
+  local status = obj.status
+  local ready = readyCondition(status)
+
+  if meta.deletionTimestamp ~= nil then
+    local finalizers = meta.finalizers or {}
+    if #finalizers > 0 then
+      return result("Progressing", "being deleted: waiting for the finalizer(s) " .. table.concat(finalizers, ", "))
+    end
+    return result("Progressing", "being deleted")
+  end
+
+  if ready == nil then
+    return result("Progressing", "waiting for kto to connect to the brokers")
+  end
+
+  local generation = meta.generation
+  local observed = status.observedGeneration
+  if observed == nil then
+    observed = ready.observedGeneration
+  end
+  if generation ~= nil and (observed == nil or observed < generation) then
+    return result("Progressing", "waiting for kto to reconcile generation " .. tostring(generation)
+      .. " (status is of generation " .. tostring(observed) .. ")")
+  end
+
+  local message = ready.message or ""
+  if ready.status == "True" then
+    return result("Healthy", message)
+  end
+  if ready.status == "False" and DEGRADED[ready.reason] then
+    return result("Degraded", message)
+  end
+  -- Unreachable: kto probes again with backoff (2 to 32 s) and the topics wait for it.
+  if ready.reason == "Unreachable" or ready.status ~= "False" then
+    return result("Progressing", message)
+  end
+  -- Ready=False for a reason this check does not know: not healthy, and nothing says it will become so.
+  return result("Degraded", tostring(ready.reason) .. ": " .. message)
+end
+
+return health(obj)
