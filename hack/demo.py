@@ -2,9 +2,10 @@
 """`make demo`: a local control plane with real Kafka, kto running, and the Media Gateway topics applied.
 
 Starts the environment (or reuses the running one), installs the CRDs, starts kto in the background,
-applies manifests/examples/media-gateway/ (its KafkaCluster pointed at the local SASL listener, its Secret
-filled with the local SCRAM credentials), waits until every topic is Ready, then prints what Kubernetes and
-Kafka each report. `make env-down` stops everything, kto included.
+applies the Media Gateway's development overlay (manifests/examples/media-gateway/overlays/development, rendered
+with `kubectl kustomize`; its KafkaCluster pointed at the local SASL listener, its Secret filled with the local
+SCRAM credentials), waits until every topic is Ready, then prints what Kubernetes and Kafka each report.
+`make env-down` stops everything, kto included.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import localenv
 
-EXAMPLE = localenv.REPO / "manifests" / "examples" / "media-gateway" / "base"
+OVERLAY = localenv.REPO / "manifests" / "examples" / "media-gateway" / "overlays" / "development"
 NAMESPACE = "media-gateway"
 
 
@@ -56,14 +57,15 @@ def start_kto(root: Path, env: dict[str, str]) -> localenv.Proc:
     return kto
 
 
-def render_cluster(env: dict[str, str]) -> str:
-    docs = list(yaml.safe_load_all((EXAMPLE / "kafkacluster.yaml").read_text()))
+def render_overlay(env: dict[str, str]) -> list[dict]:
+    """The development overlay as `kubectl apply -k` would apply it, pointed at the local Kafka."""
+    docs = [d for d in yaml.safe_load_all(kubectl(env, "kustomize", str(OVERLAY))) if d]
     for doc in docs:
         if doc["kind"] == "Secret":
             doc["stringData"] = {"username": env["KTO_SCRAM_USERNAME"], "password": env["KTO_SCRAM_PASSWORD"]}
         if doc["kind"] == "KafkaCluster":
             doc["spec"]["bootstrapServers"] = env["KTO_BOOTSTRAP_SASL"].split(",")
-    return yaml.safe_dump_all(docs)
+    return docs
 
 
 def kafka_report(env: dict[str, str], topics: list[str]) -> str:
@@ -98,15 +100,14 @@ def main() -> int:
     kubectl(env, "wait", "--for=condition=Established", "crd/kafkatopics.kafka.kto.dev",
             "crd/kafkaclusters.kafka.kto.dev", "--timeout=60s")
     start_kto(root, env)
-    kubectl(env, "apply", "-f", str(EXAMPLE / "namespace.yaml"))
-    kubectl(env, "apply", "-f", "-", stdin=render_cluster(env))
-    kubectl(env, "apply", "-f", str(EXAMPLE / "topics"))
+    docs = render_overlay(env)
+    kubectl(env, "apply", "-f", "-", stdin=yaml.safe_dump_all(docs))
     localenv.say("waiting for the KafkaCluster and the 17 KafkaTopics to be Ready")
     kubectl(env, "wait", "-n", NAMESPACE, "--for=condition=Ready", "kafkacluster/media-gateway", "--timeout=120s")
     kubectl(env, "wait", "-n", NAMESPACE, "--for=condition=Ready", "kafkatopics", "--all", "--timeout=180s")
     print("\n$ kubectl get kafkaclusters,kafkatopics -n media-gateway")
     print(kubectl(env, "get", "kafkaclusters,kafkatopics", "-n", NAMESPACE))
-    topics = sorted(yaml.safe_load(p.read_text())["metadata"]["name"] for p in (EXAMPLE / "topics").glob("*.yaml"))
+    topics = sorted(d["metadata"]["name"] for d in docs if d["kind"] == "KafkaTopic")
     print("What Kafka itself reports (its own admin client, SASL_PLAINTEXT + SCRAM-SHA-512):")
     print(kafka_report(env, topics))
     print(f"""
