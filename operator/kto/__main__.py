@@ -26,7 +26,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                      help="serves Prometheus metrics on /metrics (0: off)")
     run.add_argument("--batch-window", type=float, default=float(os.environ.get("KTO_BATCH_WINDOW", "0.1")),
                      help="seconds to gather topic changes into one batch")
-    run.add_argument("--max-batch", type=int, default=int(os.environ.get("KTO_MAX_BATCH", "1000")))
+    run.add_argument("--max-batch", type=int, default=int(os.environ.get("KTO_MAX_BATCH", "10000")),
+                     help="most topics in one batch (one resync of up to this many topics costs 3 Kafka requests)")
     run.add_argument("--log-format", choices=["plain", "json"], default=os.environ.get("KTO_LOG_FORMAT", "plain"))
     run.add_argument("-v", "--verbose", action="store_true", default=os.environ.get("KTO_VERBOSE") == "true")
     return parser.parse_args(argv)
@@ -47,7 +48,8 @@ def run(args: argparse.Namespace) -> int:
         logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     if args.metrics_port:
         start_http_server(args.metrics_port, addr=args.health_address)
-    memo = kopf.Memo(controller_options={"batch_window": args.batch_window, "max_batch": args.max_batch})
+    memo = kopf.Memo(controller_options={"batch_window": args.batch_window, "max_batch": args.max_batch,
+                                         "namespaces": namespaces})
     liveness = f"http://{args.health_address}:{args.health_port}/healthz" if args.health_port else None
     logging.getLogger("kto").info("Starting kto %s namespaces=%s", __version__, ",".join(namespaces) or "*")
     asyncio.run(kopf.operator(

@@ -14,7 +14,7 @@ import asyncio
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -137,7 +137,7 @@ class Verdict:
 
 class Controller:
     def __init__(self, kube: KubeClient, gateway_factory: GatewayFactory | None = None,
-                 batch_window: float = 0.1, max_batch: int = 1000,
+                 batch_window: float = 0.1, max_batch: int = 10000,
                  clock: Callable[[], datetime] = lambda: datetime.now(UTC)):
         self.kube = kube
         self.gateway_factory = gateway_factory or (lambda conf, label: KafkaGateway(conf, label))
@@ -148,7 +148,6 @@ class Controller:
         self.queues: dict[Key, BatchQueue[Key]] = {}
         self.topics: dict[Key, dict[str, Any]] = {}
         self.topics_by_cluster: dict[Key, set[Key]] = defaultdict(set)
-        self.claims: Callable[[tuple[str, str, str]], Iterable[Claim]] = self._claims_from_store
         self._handled: dict[Key, tuple] = {}
         self._backoff = Backoff()
         # Permanent failures wait for the spec (generation) or the broker count to change.
@@ -158,12 +157,21 @@ class Controller:
     # Events from the watch
     # ------------------------------------------------------------------------------------------------
 
+    async def prime(self, namespaces: list[str] | None = None) -> None:
+        """Know every KafkaTopic before handling any event, so ownership is decided with all claims."""
+        for body in await self.kube.list_objects(names.TOPIC_PLURAL, namespaces):
+            body.setdefault("apiVersion", names.API_VERSION)
+            body.setdefault("kind", names.TOPIC_KIND)
+            key = key_of(body)
+            self.topics[key] = body
+            self.topics_by_cluster[cluster_key_of(body)].add(key)
+
     def topic_event(self, event_type: str | None, body: Mapping[str, Any]) -> None:
         key = key_of(body)
         if event_type == "DELETED":
             self._forget_topic(key)
             return
-        body = _plain(body)
+        body = _own(body)
         old = self.topics.get(key)
         if old is not None and cluster_key_of(old) != cluster_key_of(body):
             self.topics_by_cluster[cluster_key_of(old)].discard(key)
@@ -187,7 +195,7 @@ class Controller:
             self.topics_by_cluster[cluster_key_of(body)].discard(key)
         metrics.TOPIC_READY.remove(*key) if _has_label(metrics.TOPIC_READY, key) else None
 
-    def _claims_from_store(self, claim_key: tuple[str, str, str]) -> list[Claim]:
+    def claims(self, claim_key: tuple[str, str, str]) -> list[Claim]:
         ckey = claim_key[:2]
         return [claim_of(self.topics[k]) for k in self.topics_by_cluster.get(ckey, ())
                 if k in self.topics and claim_key_of(self.topics[k]) == claim_key]
@@ -199,7 +207,7 @@ class Controller:
             if state is not None:
                 self._drop_cluster(state)
             return
-        body = _plain(body)
+        body = _own(body)
         if state is None:
             state = self.clusters[key] = ClusterState(key=key)
         changed = state.body is None or relevant_state(state.body)[0] != relevant_state(body)[0]
@@ -784,11 +792,12 @@ def _finalizers(body: Mapping[str, Any]) -> list[str]:
     return list((body.get("metadata") or {}).get("finalizers") or [])
 
 
-def _plain(body: Mapping[str, Any]) -> dict[str, Any]:
-    """A private deep copy of a watched object (kopf's bodies are live views)."""
-    import copy
-
-    return copy.deepcopy(dict(body))
+def _own(body: Mapping[str, Any]) -> dict[str, Any]:
+    """kto's copy of a watched object: kto replaces (never mutates) nested values other than metadata and
+    status, so copying those two levels is enough."""
+    out = dict(body)
+    out["metadata"] = dict(body.get("metadata") or {})
+    return out
 
 
 def _validation_message(err: ValidationError) -> str:

@@ -58,6 +58,27 @@ class KubeClient:
             raise
         return {k: base64.b64decode(v) for k, v in (secret.data or {}).items()}
 
+    # --- listing ---------------------------------------------------------------------------------
+
+    async def list_objects(self, plural: str, namespaces: list[str] | None = None) -> list[dict[str, Any]]:
+        """Every object of a kind (of the given namespaces, or all), page by page."""
+        items: list[dict[str, Any]] = []
+        for ns in namespaces or [None]:
+            token = None
+            while True:
+                kwargs = {"limit": 500, **({"_continue": token} if token else {})}
+                if ns is None:
+                    page = await self._call(self.objects.list_cluster_custom_object, names.GROUP, names.VERSION,
+                                            plural, **kwargs)
+                else:
+                    page = await self._call(self.objects.list_namespaced_custom_object, names.GROUP,
+                                            names.VERSION, ns, plural, **kwargs)
+                items += page.get("items", [])
+                token = page.get("metadata", {}).get("continue")
+                if not token:
+                    break
+        return items
+
     # --- status ------------------------------------------------------------------------------------
 
     async def patch_status(self, plural: str, namespace: str, name: str, status: Mapping[str, Any]) -> bool:

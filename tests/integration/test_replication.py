@@ -131,8 +131,8 @@ def test_restart_mid_move_and_the_throttle(env, ns, kto, kafka3, kafka3_view) ->
     sent = produce(kafka3.client_config(), name, 10_000, size=400)
     ns.patch("kafkatopics", name, {"spec": {"replicationFactor": 3}})
     wait_until(lambda: (ns.get("kafkatopics", name)["status"].get("replicasChange") or {}).get("state")
-               == "InProgress", timeout=30, what="the move to start")
-    wait_until(lambda: all(broker_throttle(kafka3_view, b) == "200000" for b in (1, 2, 3)), timeout=20,
+               == "InProgress", timeout=60, what="the move to start")
+    wait_until(lambda: all(broker_throttle(kafka3_view, b) == "200000" for b in (1, 2, 3)), timeout=60,
                what="the replication throttle on every broker")
     assert kafka3_view.overrides(name).get("leader.replication.throttled.replicas") == "*"
     kto.stop(kill=True)
@@ -142,7 +142,7 @@ def test_restart_mid_move_and_the_throttle(env, ns, kto, kafka3, kafka3_view) ->
     finally:
         kto.start()
     change_and_wait(ns, name, 3, timeout=180)
-    wait_until(lambda: all(broker_throttle(kafka3_view, b) is None for b in (1, 2, 3)), timeout=30,
+    wait_until(lambda: all(broker_throttle(kafka3_view, b) is None for b in (1, 2, 3)), timeout=60,
                what="the throttle to be lifted from the brokers")
     assert "leader.replication.throttled.replicas" not in kafka3_view.overrides(name)
     assert sorted(consume_all(kafka3.client_config(), name, len(sent))) == sorted(sent)

@@ -73,7 +73,9 @@ def test_adopt_existing_topic_converges_it(ns, cluster, kafka_view) -> None:
     ns.topic(kafka_topic(name, cluster, partitions=4, config={"retention.ms": 30 * DAY}))
     ns.topic_ready(name)
     assert kafka_view.topic(name)[0] == 4
-    assert kafka_view.overrides(name) == {"retention.ms": str(30 * DAY)}
+    # A topic created a moment ago may not show its configs on every broker yet: the resync (10 s) sees them.
+    wait_until(lambda: kafka_view.overrides(name) == {"retention.ms": str(30 * DAY)}, timeout=40,
+               what="the adopted topic's overrides to converge")
 
 
 def test_adopt_refuses_to_shrink_and_says_what_to_write(ns, cluster, kafka_view) -> None:
