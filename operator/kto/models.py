@@ -1,4 +1,4 @@
-"""The API: pydantic models of the KafkaCluster and KafkaTopic specs and statuses.
+"""The API: pydantic models of the KafkaCluster, KafkaTopic and KafkaUser specs and statuses.
 
 The CRDs in ``crds/`` are generated from these models by ``kto.crdgen`` (``make crds``), and a test fails
 when the committed files differ, so the schema the apiserver enforces and the one kto parses cannot drift.
@@ -194,6 +194,99 @@ class KafkaTopicSpec(Model):
 
 
 # ----------------------------------------------------------------------------------------------
+# KafkaUser
+# ----------------------------------------------------------------------------------------------
+
+ScramType = Literal["scram-sha-256", "scram-sha-512"]
+AclResourceType = Literal["topic", "group", "cluster", "transactionalId"]
+AclPatternType = Literal["literal", "prefixed"]
+AclOperationName = Literal["All", "Read", "Write", "Create", "Delete", "Alter", "Describe", "ClusterAction",
+                           "DescribeConfigs", "AlterConfigs", "IdempotentWrite"]
+USER_NAME_PATTERN = r"^[a-zA-Z0-9._@-]+$"
+CLUSTER_RESOURCE_NAME = "kafka-cluster"
+
+
+class PasswordSecretRef(Model):
+    name: str = Field(min_length=1, max_length=253, description="Secret in the KafkaUser's namespace.")
+    key: str | None = Field(None, min_length=1, max_length=253, description="Key of the password (default: password).")
+
+
+class UserAuthentication(Model):
+    type: ScramType = Field(description="SASL/SCRAM mechanism of the credential: scram-sha-256 or scram-sha-512.")
+    passwordSecretRef: PasswordSecretRef | None = Field(
+        None, description="The password to set; changing it in the Secret rotates it on the brokers "
+                          "(default: kto generates one and keeps it in the Secret it writes).")
+
+    @property
+    def mechanism(self) -> str:
+        return self.type.upper()
+
+
+ACL_RESOURCE_RULES = validations(
+    rule("self.type == 'cluster' || has(self.name)", "resource.name is required unless type is cluster",
+         "FieldValueRequired"),
+    rule("self.type != 'cluster' || !has(self.name) || self.name == 'kafka-cluster'",
+         "the cluster resource is named kafka-cluster (or leave resource.name out)"),
+)
+
+
+class AclResource(Model):
+    model_config = ConfigDict(frozen=True, extra="forbid", json_schema_extra=ACL_RESOURCE_RULES)
+
+    type: AclResourceType = Field(description="topic, group, cluster or transactionalId.")
+    name: str | None = Field(None, min_length=1, max_length=255,
+                             description="Resource name, or prefix with patternType prefixed; '*' is every resource "
+                                         "(cluster: kafka-cluster, the default).")
+    patternType: AclPatternType | None = Field(None, description="literal (default) or prefixed.")
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str | None) -> str | None:
+        if value is not None and value.strip() != value:
+            raise ValueError("resource name has leading or trailing spaces")
+        return value
+
+
+class AclRule(Model):
+    resource: AclResource
+    operations: list[AclOperationName] = Field(min_length=1, max_length=11, description="Operations granted "
+                                               "(or denied): Read, Write, Describe, Create, Delete, Alter, ...")
+    host: str | None = Field(None, min_length=1, max_length=255, description='Client host ("*", the default: any).')
+    permission: Literal["allow", "deny"] | None = Field(None, description="allow (default) or deny.")
+
+
+class UserAuthorization(Model):
+    acls: list[AclRule] = Field(default_factory=list, max_length=1000,
+                                description="The user's ACLs; kto removes the user's ACLs that are not listed.")
+
+
+USER_SPEC_RULES = validations(
+    rule("self.clusterRef == oldSelf.clusterRef",
+         "spec.clusterRef is immutable: create a new KafkaUser for another cluster"),
+    rule("has(self.userName) == has(oldSelf.userName) && (!has(self.userName) || self.userName == oldSelf.userName)",
+         "spec.userName is immutable: create a new KafkaUser for another Kafka user"),
+)
+
+
+class KafkaUserSpec(Model):
+    model_config = ConfigDict(frozen=True, extra="forbid", json_schema_extra=USER_SPEC_RULES)
+
+    clusterRef: ClusterRef
+    userName: str | None = Field(None, min_length=1, max_length=253, pattern=USER_NAME_PATTERN,
+                                 description="Kafka user name (principal User:<userName>) when it differs from "
+                                             "metadata.name; immutable.")
+    authentication: UserAuthentication
+    authorization: UserAuthorization | None = None
+    deletionPolicy: DeletionPolicy | None = Field(
+        None, description="Delete the user's credentials and ACLs with this resource (Delete, the default) or keep "
+                          "them (Retain).")
+
+    @property
+    def deletion_policy(self) -> str:
+        return self.deletionPolicy or "Delete"
+
+
+# ----------------------------------------------------------------------------------------------
 # Status (written by kto only)
 # ----------------------------------------------------------------------------------------------
 
@@ -243,3 +336,12 @@ class KafkaClusterStatus(BaseModel):
     controllerId: int | None = None
     brokers: int | None = None
     topics: int | None = None
+
+
+class KafkaUserStatus(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    observedGeneration: int | None = None
+    conditions: list[Condition] | None = None
+    userName: str | None = None
+    secretName: str | None = None
+    acls: int | None = None

@@ -10,9 +10,14 @@ CLUSTER_KIND = "KafkaCluster"
 CLUSTER_PLURAL = "kafkaclusters"
 TOPIC_KIND = "KafkaTopic"
 TOPIC_PLURAL = "kafkatopics"
+USER_KIND = "KafkaUser"
+USER_PLURAL = "kafkausers"
 
 PREFIX = "kto.dev"
 FINALIZER = f"{PREFIX}/topic-protection"
+USER_FINALIZER = f"{PREFIX}/user-protection"
+# On the Secret kto writes for a KafkaUser: a hash of the credential applied on the brokers (never the password).
+ANNOTATION_CREDENTIAL_HASH = f"{PREFIX}/credential-hash"
 ANNOTATION_MANAGED = f"{PREFIX}/managed"
 ANNOTATION_PAUSED = f"{PREFIX}/paused"
 

@@ -33,6 +33,8 @@ class Reason(StrEnum):
     AUTHENTICATION_FAILED = "AuthenticationFailed"
     AUTHORIZATION_FAILED = "AuthorizationFailed"
     SECRET_NOT_FOUND = "SecretNotFound"
+    # KafkaUser
+    AUTHORIZER_NOT_ENABLED = "AuthorizerNotEnabled"  # the brokers have no authorizer: ACLs cannot be set
 
 
 # Waiting for a change of spec (or of the cluster) fixes these; retrying does not.

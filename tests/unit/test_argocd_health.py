@@ -93,6 +93,7 @@ TOPIC_HEALTH = {
     Reason.AUTHENTICATION_FAILED: "Degraded",
     Reason.AUTHORIZATION_FAILED: "Degraded",
     Reason.SECRET_NOT_FOUND: "Degraded",
+    Reason.AUTHORIZER_NOT_ENABLED: "Degraded",  # a KafkaUser's reason: unknown on a topic
 }
 CLUSTER_HEALTH = {
     Reason.CONNECTED: "Degraded",  # never written with Ready=False
@@ -102,7 +103,7 @@ CLUSTER_HEALTH = {
     Reason.SECRET_NOT_FOUND: "Degraded",
     Reason.INVALID_SPEC: "Degraded",
 }
-KNOWN = {"KafkaTopic": set(TOPIC_HEALTH) - {Reason.RECONCILED, Reason.CONNECTED},
+KNOWN = {"KafkaTopic": set(TOPIC_HEALTH) - {Reason.RECONCILED, Reason.CONNECTED, Reason.AUTHORIZER_NOT_ENABLED},
          "KafkaCluster": set(CLUSTER_HEALTH) - {Reason.CONNECTED}}
 
 

@@ -1,0 +1,133 @@
+"""Pure logic for KafkaUsers: the ACLs a spec asks for, what to change to get there, the credential's hash
+and the Secret an application mounts.
+
+No I/O, no clock, no logging (like ``planner.py``). Passwords pass through here only to be hashed or
+written into the application's Secret data; nothing here formats one into a message.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from kto.models import CLUSTER_RESOURCE_NAME, KafkaUserSpec
+
+SCRAM_ITERATIONS = 8192
+MECHANISMS = ("SCRAM-SHA-256", "SCRAM-SHA-512")
+SECRET_SUFFIX = "-kafka"
+PASSWORD_KEY = "password"
+
+
+@dataclass(frozen=True, order=True)
+class Acl:
+    """One ACL binding of a principal, in Kafka's own words (resource type TOPIC, operation READ, ...)."""
+
+    resource_type: str  # TOPIC | GROUP | CLUSTER | TRANSACTIONAL_ID
+    name: str
+    pattern: str  # LITERAL | PREFIXED
+    host: str
+    operation: str  # READ, WRITE, ... (Kafka's AclOperation names)
+    permission: str  # ALLOW | DENY
+
+    def describe(self) -> str:
+        pattern = "" if self.pattern == "LITERAL" else f" ({self.pattern.lower()})"
+        host = "" if self.host == "*" else f" from {self.host}"
+        return f"{self.permission.lower()} {self.operation} on {self.resource_type.lower()} {self.name}{pattern}{host}"
+
+
+@dataclass(frozen=True)
+class AclPlan:
+    to_create: tuple[Acl, ...] = ()
+    to_delete: tuple[Acl, ...] = ()
+
+    @property
+    def in_sync(self) -> bool:
+        return not self.to_create and not self.to_delete
+
+
+RESOURCE_TYPES = {"topic": "TOPIC", "group": "GROUP", "cluster": "CLUSTER", "transactionalId": "TRANSACTIONAL_ID"}
+OPERATIONS = {"All": "ALL", "Read": "READ", "Write": "WRITE", "Create": "CREATE", "Delete": "DELETE",
+              "Alter": "ALTER", "Describe": "DESCRIBE", "ClusterAction": "CLUSTER_ACTION",
+              "DescribeConfigs": "DESCRIBE_CONFIGS", "AlterConfigs": "ALTER_CONFIGS",
+              "IdempotentWrite": "IDEMPOTENT_WRITE"}
+
+
+def user_name_of(resource_name: str, spec: KafkaUserSpec) -> str:
+    return spec.userName or resource_name
+
+
+def principal(user_name: str) -> str:
+    return f"User:{user_name}"
+
+
+def secret_name_of(resource_name: str) -> str:
+    return f"{resource_name}{SECRET_SUFFIX}"
+
+
+def desired_acls(spec: KafkaUserSpec) -> frozenset[Acl]:
+    """Every binding the spec asks for: one per rule and operation."""
+    out = set()
+    for rule in (spec.authorization.acls if spec.authorization else ()):
+        res = rule.resource
+        name = res.name if res.type != "cluster" else CLUSTER_RESOURCE_NAME
+        for op in rule.operations:
+            out.add(Acl(RESOURCE_TYPES[res.type], name or "", (res.patternType or "literal").upper(),
+                        rule.host or "*", OPERATIONS[op], (rule.permission or "allow").upper()))
+    return frozenset(out)
+
+
+def plan_acls(desired: Iterable[Acl], observed: Iterable[Acl]) -> AclPlan:
+    """Create what the spec asks and Kafka lacks; delete the principal's bindings the spec does not list."""
+    want, have = set(desired), set(observed)
+    return AclPlan(to_create=tuple(sorted(want - have)), to_delete=tuple(sorted(have - want)))
+
+
+def describe_acl_plan(plan: AclPlan) -> str:
+    parts = []
+    if plan.to_create:
+        parts.append(f"{len(plan.to_create)} ACL(s) added")
+    if plan.to_delete:
+        parts.append(f"{len(plan.to_delete)} removed ({', '.join(a.describe() for a in plan.to_delete[:5])}"
+                     f"{', ...' if len(plan.to_delete) > 5 else ''})")
+    return "; ".join(parts)
+
+
+def credential_hash(user_name: str, mechanism: str, password: str) -> str:
+    """Identifies the credential applied on the brokers, to notice a rotation; kept on the application's Secret
+    (which holds the password anyway), never in status, logs or Events."""
+    return hashlib.sha256(f"{mechanism}\0{user_name}\0{password}".encode()).hexdigest()
+
+
+def _jaas_quote(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"')
+
+
+def jaas_config(user_name: str, password: str) -> str:
+    """The ``sasl.jaas.config`` line of a Java client."""
+    return (f'org.apache.kafka.common.security.scram.ScramLoginModule required username="{_jaas_quote(user_name)}" '
+            f'password="{_jaas_quote(password)}";')
+
+
+def application_secret_data(user_name: str, password: str, mechanism: str, bootstrap_servers: Iterable[str],
+                            security_protocol: str) -> dict[str, str]:
+    """What a Deployment mounts as it is: the credential and how to connect."""
+    return {
+        "username": user_name,
+        PASSWORD_KEY: password,
+        "sasl.mechanism": mechanism,
+        "security.protocol": security_protocol,
+        "bootstrap.servers": ",".join(bootstrap_servers),
+        "sasl.jaas.config": jaas_config(user_name, password),
+    }
+
+
+def scram_changes(mechanism: str, existing: Mapping[str, int] | None, applied_hash: str | None,
+                  wanted_hash: str) -> tuple[bool, tuple[str, ...]]:
+    """Whether to upsert the spec's credential, and which other mechanisms to delete.
+
+    ``existing``: mechanism -> iterations as the brokers describe the user (None: no credentials)."""
+    existing = existing or {}
+    upsert = (mechanism not in existing or existing[mechanism] < SCRAM_ITERATIONS or applied_hash != wanted_hash)
+    stale = tuple(m for m in sorted(existing) if m != mechanism)
+    return upsert, stale

@@ -1,0 +1,109 @@
+"""The pure KafkaUser logic: desired ACLs, the ACL plan, credentials, the application's Secret."""
+
+from __future__ import annotations
+
+import pytest
+from kto.models import KafkaUserSpec
+from kto.users import (
+    Acl,
+    application_secret_data,
+    credential_hash,
+    describe_acl_plan,
+    desired_acls,
+    jaas_config,
+    plan_acls,
+    principal,
+    scram_changes,
+    secret_name_of,
+    user_name_of,
+)
+from pydantic import ValidationError
+
+
+def spec(**extra) -> KafkaUserSpec:
+    return KafkaUserSpec.model_validate({"clusterRef": {"name": "media-gateway"},
+                                         "authentication": {"type": "scram-sha-512"}, **extra})
+
+
+def acl(type_="TOPIC", name="t", op="READ", pattern="LITERAL", host="*", perm="ALLOW") -> Acl:
+    return Acl(type_, name, pattern, host, op, perm)
+
+
+def test_desired_acls_expand_operations_and_apply_defaults() -> None:
+    s = spec(authorization={"acls": [
+        {"resource": {"type": "topic", "name": "content-ingested"}, "operations": ["Read", "Describe"]},
+        {"resource": {"type": "group", "name": "ingestion-", "patternType": "prefixed"}, "operations": ["Read"],
+         "host": "10.0.0.1", "permission": "deny"},
+        {"resource": {"type": "cluster"}, "operations": ["IdempotentWrite"]},
+        {"resource": {"type": "transactionalId", "name": "tx"}, "operations": ["Write"]},
+    ]})
+    assert desired_acls(s) == {
+        acl(name="content-ingested", op="READ"), acl(name="content-ingested", op="DESCRIBE"),
+        acl("GROUP", "ingestion-", "READ", "PREFIXED", "10.0.0.1", "DENY"),
+        acl("CLUSTER", "kafka-cluster", "IDEMPOTENT_WRITE"),
+        acl("TRANSACTIONAL_ID", "tx", "WRITE"),
+    }
+    assert desired_acls(spec()) == frozenset()
+
+
+def test_plan_acls_creates_missing_and_deletes_unlisted() -> None:
+    keep, new, old = acl(name="a"), acl(name="b", op="WRITE"), acl(name="c")
+    plan = plan_acls({keep, new}, {keep, old})
+    assert plan.to_create == (new,) and plan.to_delete == (old,)
+    assert not plan.in_sync
+    assert plan_acls({keep}, {keep}).in_sync
+    assert "1 ACL(s) added" in describe_acl_plan(plan) and "allow READ on topic c" in describe_acl_plan(plan)
+
+
+def test_user_name_principal_and_secret_name() -> None:
+    assert user_name_of("ingestion", spec()) == "ingestion"
+    assert user_name_of("ingestion", spec(userName="ingestion-service")) == "ingestion-service"
+    assert principal("ingestion-service") == "User:ingestion-service"
+    assert secret_name_of("ingestion") == "ingestion-kafka"
+
+
+def test_jaas_line_quotes_what_it_must() -> None:
+    assert jaas_config("app", "p4ss") == \
+        'org.apache.kafka.common.security.scram.ScramLoginModule required username="app" password="p4ss";'
+    assert 'password="a\\"b\\\\c";' in jaas_config("app", 'a"b\\c')
+
+
+def test_application_secret_is_ready_to_mount() -> None:
+    data = application_secret_data("app", "pw", "SCRAM-SHA-512", ["k0:9092", "k1:9092"], "SASL_SSL")
+    assert data == {"username": "app", "password": "pw", "sasl.mechanism": "SCRAM-SHA-512",
+                    "security.protocol": "SASL_SSL", "bootstrap.servers": "k0:9092,k1:9092",
+                    "sasl.jaas.config": jaas_config("app", "pw")}
+
+
+def test_credential_hash_changes_with_password_and_hides_it() -> None:
+    h = credential_hash("app", "SCRAM-SHA-512", "secret-pw")
+    assert h == credential_hash("app", "SCRAM-SHA-512", "secret-pw")
+    assert h != credential_hash("app", "SCRAM-SHA-512", "other")
+    assert h != credential_hash("app", "SCRAM-SHA-256", "secret-pw")
+    assert "secret-pw" not in h
+
+
+@pytest.mark.parametrize(("existing", "applied", "upsert", "stale"), [
+    (None, None, True, ()),                                          # new user
+    ({"SCRAM-SHA-512": 8192}, "h", False, ()),                      # in sync
+    ({"SCRAM-SHA-512": 8192}, "old", True, ()),                     # rotated
+    ({"SCRAM-SHA-512": 8192}, None, True, ()),                      # unknown password on the brokers (restart)
+    ({"SCRAM-SHA-512": 4096}, "h", True, ()),                       # too few iterations
+    ({"SCRAM-SHA-256": 8192}, "h", True, ("SCRAM-SHA-256",)),      # mechanism changed
+    ({}, "h", True, ()),                                             # deleted behind kto's back
+])
+def test_scram_changes(existing, applied, upsert, stale) -> None:
+    assert scram_changes("SCRAM-SHA-512", existing, applied, "h") == (upsert, stale)
+
+
+@pytest.mark.parametrize("extra", [
+    {"authentication": {"type": "plain"}},
+    {"userName": "has space"},
+    {"authorization": {"acls": [{"resource": {"type": "topic", "name": "t"}, "operations": []}]}},
+    {"authorization": {"acls": [{"resource": {"type": "topic", "name": "t"}, "operations": ["Steal"]}]}},
+    {"authorization": {"acls": [{"resource": {"type": "user", "name": "t"}, "operations": ["Read"]}]}},
+    {"deletionPolicy": "Orphan"},
+])
+def test_invalid_user_specs(extra) -> None:
+    with pytest.raises(ValidationError):
+        spec(**extra)
