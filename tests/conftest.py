@@ -40,6 +40,18 @@ def kafka3(env: LocalEnv, tmp_path_factory: pytest.TempPathFactory):
 
 
 @pytest.fixture(scope="session")
+def kafka_authz(env: LocalEnv, tmp_path_factory: pytest.TempPathFactory):
+    """A single-node Kafka with the StandardAuthorizer (super users: admin and ANONYMOUS), for KafkaUsers' ACLs."""
+    if env.kafka.authorizer:
+        yield env.kafka
+        return
+    endpoints, procs = start_kafka_cluster(tmp_path_factory.mktemp("kafka-authz"), nodes=1, authorizer=True)
+    yield endpoints
+    for p in reversed(procs):
+        p.stop()
+
+
+@pytest.fixture(scope="session")
 def kto(env: LocalEnv, tmp_path_factory: pytest.TempPathFactory):
     """The CRDs installed and one kto process running for the session, as a user would run it."""
     from tests.support.env import localenv

@@ -152,6 +152,8 @@ class Controller:
         self._backoff = Backoff()
         # Permanent failures wait for the spec (generation) or the broker count to change.
         self._blocked: dict[Key, tuple] = {}
+        # Called with a cluster's key at each of its resyncs and when it is gone (the KafkaUsers hook in here).
+        self.cluster_hooks: list[Callable[[Key], None]] = []
 
     # ------------------------------------------------------------------------------------------------
     # Events from the watch
@@ -244,6 +246,8 @@ class Controller:
     def _enqueue_cluster_topics(self, ckey: Key) -> None:
         for key in list(self.topics_by_cluster.get(ckey, ())):
             self.queue(ckey).enqueue(key)
+        for hook in self.cluster_hooks:
+            hook(ckey)
 
     async def stop(self) -> None:
         for state in list(self.clusters.values()):

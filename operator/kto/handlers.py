@@ -17,6 +17,7 @@ import kopf
 from kto import names
 from kto.controller import Controller
 from kto.kube import KubeClient
+from kto.user_controller import UserController
 
 log = logging.getLogger("kto.handlers")
 
@@ -42,13 +43,19 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     namespaces = options.pop("namespaces", None) or None
     controller = Controller(KubeClient.from_environment(), **options)
     await controller.prime(namespaces)
+    users = UserController(controller)
+    await users.prime(namespaces)
     memo.controller = controller
-    log.info("Started kto topics=%d", len(controller.topics))
+    memo.users = users
+    log.info("Started kto topics=%d users=%d", len(controller.topics), len(users.users))
 
 
 @kopf.on.cleanup()
 async def cleanup(memo: kopf.Memo, **_: Any) -> None:
     controller: Controller | None = memo.get("controller")
+    users: UserController | None = memo.get("users")
+    if users is not None:
+        await users.stop()
     if controller is not None:
         await controller.stop()
         controller.kube.close()
@@ -62,3 +69,8 @@ async def topic_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
 @kopf.on.event(names.GROUP, names.VERSION, names.CLUSTER_PLURAL)
 async def cluster_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
     memo.controller.cluster_event(event.get("type"), event["object"])
+
+
+@kopf.on.event(names.GROUP, names.VERSION, names.USER_PLURAL)
+async def user_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
+    memo.users.user_event(event.get("type"), event["object"])

@@ -27,6 +27,10 @@ from types import MappingProxyType
 
 from confluent_kafka import KafkaError, KafkaException, TopicCollection
 from confluent_kafka.admin import (
+    AclBinding,
+    AclBindingFilter,
+    AclOperation,
+    AclPermissionType,
     AdminClient,
     AlterConfigOpType,
     ConfigEntry,
@@ -34,6 +38,12 @@ from confluent_kafka.admin import (
     ConfigSource,
     NewPartitions,
     NewTopic,
+    ResourcePatternType,
+    ResourceType,
+    ScramCredentialInfo,
+    ScramMechanism,
+    UserScramCredentialDeletion,
+    UserScramCredentialUpsertion,
 )
 
 from kto import metrics
@@ -48,6 +58,7 @@ from kto.domain import (
     Reassignment,
 )
 from kto.reasons import Reason
+from kto.users import SCRAM_ITERATIONS, Acl
 
 log = logging.getLogger("kto.kafka")
 
@@ -78,6 +89,7 @@ PERMANENT_CODES = {
     KafkaError.INVALID_REQUEST: Reason.KAFKA_ERROR,
     KafkaError.UNSUPPORTED_VERSION: Reason.NOT_SUPPORTED,
     KafkaError._INVALID_ARG: Reason.INVALID_SPEC,
+    KafkaError.SECURITY_DISABLED: Reason.AUTHORIZER_NOT_ENABLED,
 }
 AUTHORIZATION_CODES = {
     KafkaError.TOPIC_AUTHORIZATION_FAILED,
@@ -91,6 +103,9 @@ HINTS = {
     Reason.INSUFFICIENT_BROKERS: "lower spec.replicationFactor or add brokers",
     Reason.AUTHORIZATION_FAILED: "grant kto's Kafka user the needed ACLs (Create/Alter/Describe/Delete on topics)",
     Reason.AUTHENTICATION_FAILED: "check the credentials in the KafkaCluster's Secret",
+    Reason.AUTHORIZER_NOT_ENABLED: "the brokers have no authorizer, so ACLs cannot be set: configure "
+                                   "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer "
+                                   "(and super.users for kto's and the brokers' own principals) on every broker",
 }
 
 
@@ -396,12 +411,119 @@ class KafkaGateway:
         futures = self._admin.incremental_alter_configs(resources, request_timeout=self.request_timeout)
         return await self._outcomes(futures, "setting the replication throttle of topic")
 
+    # --- users: SCRAM credentials and ACLs ----------------------------------------------------------
+
+    async def describe_scram(self, users: Sequence[str]) -> dict[str, dict[str, int] | KafkaFailure | None]:
+        """Each user's SCRAM mechanisms and iterations (``None``: no credentials). One request."""
+        out: dict[str, dict[str, int] | KafkaFailure | None] = {}
+        if not users:
+            return out
+        self._count("describe_user_scram_credentials")
+        try:
+            futures = self._admin.describe_user_scram_credentials(list(users), request_timeout=self.request_timeout)
+        except Exception as exc:  # noqa: BLE001 - classified below
+            failure = classify(exc, "describing SCRAM credentials")
+            return {u: failure for u in users}
+        keys = list(futures)
+        results = await asyncio.gather(*(asyncio.wrap_future(futures[k]) for k in keys), return_exceptions=True)
+        for user, result in zip(keys, results, strict=True):
+            if isinstance(result, BaseException):
+                err = _err(result)
+                out[user] = None if err is not None and err.code() == KafkaError.RESOURCE_NOT_FOUND \
+                    else classify(result, f"describing the SCRAM credentials of user {user}")
+            else:
+                out[user] = {info.mechanism.name.replace("_", "-"): info.iterations
+                             for info in result.scram_credential_infos}
+        return out
+
+    async def alter_scram(self, upserts: Sequence[tuple[str, str, str]],
+                          deletions: Sequence[tuple[str, str]]) -> dict[str, Outcome]:
+        """Upsert (user, mechanism, password) and delete (user, mechanism) credentials, in one request; the
+        outcome per user. Deleting a credential that does not exist is a success."""
+        alterations = [UserScramCredentialUpsertion(
+            user, ScramCredentialInfo(ScramMechanism[mech.replace("-", "_")], SCRAM_ITERATIONS), password.encode())
+            for user, mech, password in upserts]
+        alterations += [UserScramCredentialDeletion(user, ScramMechanism[mech.replace("-", "_")])
+                        for user, mech in deletions]
+        if not alterations:
+            return {}
+        self._count("alter_user_scram_credentials")
+        try:
+            futures = self._admin.alter_user_scram_credentials(alterations, request_timeout=self.request_timeout)
+        except Exception as exc:  # noqa: BLE001 - classified below
+            failure = classify(exc, "altering SCRAM credentials")
+            return {a.user: failure for a in alterations}
+        # Kafka alters a user's credentials all or nothing: a missing one is no error only when all are deletions.
+        return await self._outcomes(futures, "setting the SCRAM credentials of user",
+                                    ok_codes=set() if upserts else {KafkaError.RESOURCE_NOT_FOUND})
+
+    async def describe_acls(self) -> dict[str, set[Acl]] | KafkaFailure:
+        """Every ACL binding of the cluster, by principal (one request)."""
+        self._count("describe_acls")
+        acl_filter = AclBindingFilter(ResourceType.ANY, None, ResourcePatternType.ANY, None, None,
+                                      AclOperation.ANY, AclPermissionType.ANY)
+        try:
+            bindings = await asyncio.wrap_future(self._admin.describe_acls(acl_filter,
+                                                                           request_timeout=self.request_timeout))
+        except Exception as exc:  # noqa: BLE001 - classified below
+            return classify(exc, "listing ACLs")
+        out: dict[str, set[Acl]] = {}
+        for b in bindings:
+            out.setdefault(b.principal, set()).add(_acl_of(b))
+        return out
+
+    async def create_acls(self, acls: dict[str, Sequence[Acl]]) -> dict[str, Outcome]:
+        """Create bindings, by principal; the first failure per principal."""
+        bindings = [_binding(p, a) for p, items in acls.items() for a in items]
+        if not bindings:
+            return {}
+        self._count("create_acls")
+        futures = self._admin.create_acls(bindings, request_timeout=self.request_timeout)
+        return await self._acl_outcomes(futures, "creating ACLs of")
+
+    async def delete_acls(self, acls: dict[str, Sequence[Acl] | None]) -> dict[str, Outcome]:
+        """Delete the given bindings of each principal (``None``: every binding of the principal)."""
+        filters = []
+        for p, items in acls.items():
+            if items is None:
+                filters.append(AclBindingFilter(ResourceType.ANY, None, ResourcePatternType.ANY, p, None,
+                                                AclOperation.ANY, AclPermissionType.ANY))
+            else:
+                filters += [_binding(p, a, AclBindingFilter) for a in items]
+        if not filters:
+            return {}
+        self._count("delete_acls")
+        futures = self._admin.delete_acls(filters, request_timeout=self.request_timeout)
+        return await self._acl_outcomes(futures, "deleting ACLs of")
+
+    async def _acl_outcomes(self, futures: dict, what: str) -> dict[str, Outcome]:
+        keys = list(futures)
+        results = await asyncio.gather(*(asyncio.wrap_future(futures[k]) for k in keys), return_exceptions=True)
+        out: dict[str, Outcome] = {}
+        for key, result in zip(keys, results, strict=True):
+            if isinstance(result, BaseException):
+                out.setdefault(key.principal, classify(result, f"{what} {key.principal}"))
+            else:
+                out.setdefault(key.principal, None)
+        return out
+
     def _kafka_python(self, method: str, *args):
         with self._kp_lock:
             if self._kp is None:
                 self._kp = _kafka_python_client(self._conf, self.request_timeout)
             return getattr(self._kp, method)(*args)
 
+
+
+def _acl_of(b: AclBinding) -> Acl:
+    restype = "CLUSTER" if b.restype == ResourceType.BROKER else b.restype.name
+    return Acl(restype, b.name, b.resource_pattern_type.name, b.host, b.operation.name, b.permission_type.name)
+
+
+def _binding(principal: str, acl: Acl, cls=AclBinding):
+    restype = ResourceType.BROKER if acl.resource_type == "CLUSTER" else ResourceType[acl.resource_type]
+    return cls(restype, acl.name, ResourcePatternType[acl.pattern], principal, acl.host,
+               AclOperation[acl.operation], AclPermissionType[acl.permission])
 
 
 def classify_kafka_python(exc: BaseException, what: str) -> KafkaFailure:

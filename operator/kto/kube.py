@@ -58,6 +58,32 @@ class KubeClient:
             raise
         return {k: base64.b64decode(v) for k, v in (secret.data or {}).items()}
 
+    async def read_secret_object(self, namespace: str, name: str) -> dict[str, Any] | None:
+        """A Secret with its metadata: ``{"data": {key: bytes}, "annotations", "ownerReferences", "labels"}``."""
+        try:
+            secret = await self._call(self.core.read_namespaced_secret, name, namespace)
+        except ApiException as err:
+            if err.status == 404:
+                return None
+            raise
+        meta = secret.metadata
+        return {"data": {k: base64.b64decode(v) for k, v in (secret.data or {}).items()},
+                "annotations": dict(meta.annotations or {}), "labels": dict(meta.labels or {}),
+                "ownerReferences": [self.api.sanitize_for_serialization(r) for r in meta.owner_references or []]}
+
+    async def write_secret(self, namespace: str, name: str, data: Mapping[str, str], annotations: Mapping[str, str],
+                           labels: Mapping[str, str], owner_references: list[dict[str, Any]], exists: bool) -> None:
+        """Create (or, when it ``exists``, replace) an Opaque Secret kto writes for an application."""
+        body = {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+                "metadata": {"name": name, "namespace": namespace, "annotations": dict(annotations),
+                             "labels": dict(labels), "ownerReferences": owner_references},
+                "data": {k: base64.b64encode(v.encode()).decode() for k, v in data.items()}}
+        self.writes += 1
+        if exists:
+            await self._call(self.core.replace_namespaced_secret, name, namespace, body)
+        else:
+            await self._call(self.core.create_namespaced_secret, namespace, body)
+
     # --- listing ---------------------------------------------------------------------------------
 
     async def list_objects(self, plural: str, namespaces: list[str] | None = None) -> list[dict[str, Any]]:
@@ -96,12 +122,14 @@ class KubeClient:
 
     # --- finalizers --------------------------------------------------------------------------------
 
-    async def add_finalizer(self, plural: str, namespace: str, name: str, finalizers: list[str]) -> bool:
-        return await self._set_finalizers(plural, namespace, name, finalizers, [*finalizers, names.FINALIZER])
+    async def add_finalizer(self, plural: str, namespace: str, name: str, finalizers: list[str],
+                            finalizer: str = names.FINALIZER) -> bool:
+        return await self._set_finalizers(plural, namespace, name, finalizers, [*finalizers, finalizer])
 
-    async def remove_finalizer(self, plural: str, namespace: str, name: str, finalizers: list[str]) -> bool:
+    async def remove_finalizer(self, plural: str, namespace: str, name: str, finalizers: list[str],
+                               finalizer: str = names.FINALIZER) -> bool:
         return await self._set_finalizers(plural, namespace, name, finalizers,
-                                          [f for f in finalizers if f != names.FINALIZER])
+                                          [f for f in finalizers if f != finalizer])
 
     async def _set_finalizers(self, plural: str, namespace: str, name: str, old: list[str], new: list[str]) -> bool:
         """JSON patch guarded by a test of the current list, so a concurrent change is never overwritten.
