@@ -159,3 +159,48 @@ def test_user_name_is_immutable_and_validated_at_admission(ns, authz) -> None:
         ns.create("kafkausers", kafka_user(unique("bad"), authz, acls=[
             {"resource": {"type": "topic"}, "operations": ["Read"]}]))
     assert err.value.status == 422 and "resource.name is required" in err.value.body
+
+
+def test_acl_deleted_behind_ktos_back_is_restored_and_kubectl_shows_users(env, ns, authz, kafka_authz,
+                                                                          authz_view) -> None:
+    import subprocess
+
+    from confluent_kafka.admin import (
+        AclBindingFilter,
+        AclOperation,
+        AclPermissionType,
+        ResourcePatternType,
+        ResourceType,
+    )
+
+    topic = unique("drifting")
+    authz_view.create(topic)
+    ns.create("kafkausers", kafka_user("drifter", authz, acls=[topic_acl(topic, "Write")]))
+    ns.wait_condition("kafkausers", "drifter", "True", "Reconciled", timeout=90)
+    conf = as_user(kafka_authz, "drifter", app_secret(ns, "drifter-kafka")["password"])
+    wait_until(lambda: produce_one(conf, topic) is None, timeout=30, what="Write on the topic")
+    everything = AclBindingFilter(ResourceType.ANY, None, ResourcePatternType.ANY, "User:drifter", None,
+                                  AclOperation.ANY, AclPermissionType.ANY)
+    authz_view.admin.delete_acls([everything])[everything].result(30)
+    ns.wait_event("drifter", "DriftCorrected", "1 ACL(s) added", timeout=40)
+    wait_until(lambda: produce_one(conf, topic) is None, timeout=30, what="Write on the topic again")
+
+    out = subprocess.run([*env.kubectl(), "get", "ku", "-n", ns.ns, "drifter"], capture_output=True, text=True,
+                         check=True).stdout.split("\n")
+    assert out[0].split() == ["NAME", "CLUSTER", "USER", "AUTH", "ACLS", "READY", "REASON", "AGE"]
+    assert out[1].split()[:7] == ["drifter", authz, "drifter", "scram-sha-512", "1", "True", "Reconciled"]
+
+
+def test_users_of_a_deleted_cluster_are_released_with_a_warning(ns, kto, kafka_authz) -> None:
+    ns.secret("gone-admin", {"username": kafka_authz.username, "password": kafka_authz.password})
+    ns.cluster(kafka_cluster("gone", kafka_authz, secret="gone-admin"))
+    ns.create("kafkausers", kafka_user("orphan", "gone", acls=[]))
+    ns.wait_condition("kafkausers", "orphan", "True", "Reconciled", timeout=90)
+    conf = as_user(kafka_authz, "orphan", app_secret(ns, "orphan-kafka")["password"])
+    ns.delete("kafkaclusters", "gone")
+    ns.wait_gone("kafkaclusters", "gone")
+    ns.wait_condition("kafkausers", "orphan", "False", "ClusterNotFound")
+    ns.delete("kafkausers", "orphan")
+    ns.wait_gone("kafkausers", "orphan")
+    ns.wait_event("orphan", "ClusterNotFound", "finalizer released")
+    assert authenticates(conf)  # never deleted what it could not be told about safely
