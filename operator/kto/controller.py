@@ -148,6 +148,7 @@ class Controller:
         self.queues: dict[Key, BatchQueue[Key]] = {}
         self.topics: dict[Key, dict[str, Any]] = {}
         self.topics_by_cluster: dict[Key, set[Key]] = defaultdict(set)
+        self._claimants: dict[tuple[str, str, str], set[Key]] = defaultdict(set)
         self._handled: dict[Key, tuple] = {}
         self._backoff = Backoff()
         # Permanent failures wait for the spec (generation) or the broker count to change.
@@ -164,9 +165,24 @@ class Controller:
         for body in await self.kube.list_objects(names.TOPIC_PLURAL, namespaces):
             body.setdefault("apiVersion", names.API_VERSION)
             body.setdefault("kind", names.TOPIC_KIND)
-            key = key_of(body)
-            self.topics[key] = body
-            self.topics_by_cluster[cluster_key_of(body)].add(key)
+            self._store(key_of(body), body)
+
+    def _store(self, key: Key, body: dict[str, Any]) -> None:
+        """Keep ``body`` as the topic's latest state, with the indexes by cluster and by claimed topic."""
+        old = self.topics.get(key)
+        if old is not None:
+            self._unindex(key, old)
+        self.topics[key] = body
+        self.topics_by_cluster[cluster_key_of(body)].add(key)
+        self._claimants[claim_key_of(body)].add(key)
+
+    def _unindex(self, key: Key, body: Mapping[str, Any]) -> None:
+        self.topics_by_cluster[cluster_key_of(body)].discard(key)
+        claimants = self._claimants.get(claim_key_of(body))
+        if claimants is not None:
+            claimants.discard(key)
+            if not claimants:
+                del self._claimants[claim_key_of(body)]
 
     def topic_event(self, event_type: str | None, body: Mapping[str, Any]) -> None:
         key = key_of(body)
@@ -174,12 +190,8 @@ class Controller:
             self._forget_topic(key)
             return
         body = _own(body)
-        old = self.topics.get(key)
-        if old is not None and cluster_key_of(old) != cluster_key_of(body):
-            self.topics_by_cluster[cluster_key_of(old)].discard(key)
-        self.topics[key] = body
+        self._store(key, body)
         ckey = cluster_key_of(body)
-        self.topics_by_cluster[ckey].add(key)
         state = relevant_state(body)
         if self._handled.get(key) == state:
             return  # our own status patch, or a change that does not matter
@@ -194,13 +206,12 @@ class Controller:
         self._blocked.pop(key, None)
         self._backoff.reset(key)
         if body is not None:
-            self.topics_by_cluster[cluster_key_of(body)].discard(key)
+            self._unindex(key, body)
         metrics.TOPIC_READY.remove(*key) if _has_label(metrics.TOPIC_READY, key) else None
 
     def claims(self, claim_key: tuple[str, str, str]) -> list[Claim]:
-        ckey = claim_key[:2]
-        return [claim_of(self.topics[k]) for k in self.topics_by_cluster.get(ckey, ())
-                if k in self.topics and claim_key_of(self.topics[k]) == claim_key]
+        """Every KafkaTopic naming this Kafka topic on this cluster."""
+        return [claim_of(self.topics[k]) for k in self._claimants.get(claim_key, ())]
 
     def cluster_event(self, event_type: str | None, body: Mapping[str, Any]) -> None:
         key = key_of(body)
