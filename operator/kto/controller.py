@@ -48,6 +48,7 @@ log = logging.getLogger("kto.controller")
 
 Key = tuple[str, str]  # (namespace, name)
 REPLICA_POLL_SECONDS = 2.0  # how often a moving topic is looked at again
+CREATE_SETTLE_TRIES, CREATE_SETTLE_PAUSE = 10, 0.3  # waiting for new topics to show in the metadata
 GatewayFactory = Callable[[dict[str, str], str], KafkaGateway]
 
 
@@ -133,6 +134,7 @@ class Verdict:
     retry: float | None = None
     drift: str | None = None
     replicas_change: dict[str, Any] | None = None
+    silent: bool = False  # nothing to report yet: retry without writing status
 
 
 class Controller:
@@ -549,6 +551,15 @@ class Controller:
 
         changed = sorted({to_converge[k][0].name for k, p in plans.items() if p.actions})
         after = await gateway.describe_topics(changed) if changed else {}
+        # A topic created a moment ago may not be in the broker's metadata yet (seconds, with thousands of
+        # topics at once): look again for a little while rather than report it missing.
+        created = {a.name for a in creates if outcomes.get(a.name) is None}
+        for _ in range(CREATE_SETTLE_TRIES):
+            missing = sorted(n for n in created if after.get(n) is None)
+            if not missing:
+                break
+            await asyncio.sleep(CREATE_SETTLE_PAUSE)
+            after |= await gateway.describe_topics(missing)
 
         # Replication-factor changes: started, followed and finished from what Kafka reports.
         rf_work: dict[Key, tuple[str, int]] = {}
@@ -574,9 +585,9 @@ class Controller:
                 verdicts[key] = self._failure(key, failures[0], observed=now_seen)
                 continue
             if plan.actions and now_seen is None:
-                # Created, but metadata has not reached the broker we asked yet: look again shortly.
+                # Created, but the metadata has still not reached the broker we asked: look again, say nothing.
                 verdicts[key] = Verdict(False, Reason.KAFKA_ERROR, f"waiting for topic {desired.name} to appear "
-                                        "in the cluster metadata", retry=0.5, keep_observed=True)
+                                        "in the cluster metadata", retry=1.0, keep_observed=True, silent=True)
                 continue
             drift = None
             if plan.actions and _was_in_sync(body):
@@ -726,7 +737,7 @@ class Controller:
 
     async def _apply_verdict(self, key: Key, verdict: Verdict, cluster: ClusterState | None) -> None:
         body = self.topics.get(key)
-        if body is None:
+        if body is None or verdict.silent:
             return
         old = body.get("status") or {}
         generation = body["metadata"].get("generation")
