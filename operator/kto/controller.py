@@ -191,7 +191,7 @@ class Controller:
         if event_type == "DELETED":
             self._forget_topic(key)
             return
-        body = _own(body)
+        body = own(body)
         self._store(key, body)
         ckey = cluster_key_of(body)
         state = relevant_state(body)
@@ -222,7 +222,7 @@ class Controller:
             if state is not None:
                 self._drop_cluster(state)
             return
-        body = _own(body)
+        body = own(body)
         if state is None:
             state = self.clusters[key] = ClusterState(key=key)
         changed = state.body is None or relevant_state(state.body)[0] != relevant_state(body)[0]
@@ -231,7 +231,7 @@ class Controller:
             try:
                 state.spec, state.spec_error = KafkaClusterSpec.model_validate(body.get("spec") or {}), None
             except ValidationError as err:
-                state.spec, state.spec_error = None, _validation_message(err)
+                state.spec, state.spec_error = None, validation_message(err)
             state.wake.set()
         if state.task is None:
             state.task = asyncio.get_running_loop().create_task(self._run_cluster(state), name=f"cluster-{key}")
@@ -448,7 +448,7 @@ class Controller:
         try:
             spec = KafkaTopicSpec.model_validate(body.get("spec") or {})
         except ValidationError as err:
-            return "verdict", Verdict(False, Reason.INVALID_SPEC, f"invalid spec: {_validation_message(err)}")
+            return "verdict", Verdict(False, Reason.INVALID_SPEC, f"invalid spec: {validation_message(err)}")
         ns, name = cluster_key_of(body)
         if cluster is None or not cluster.exists:
             return "verdict", Verdict(False, Reason.CLUSTER_NOT_FOUND,
@@ -766,7 +766,7 @@ class Controller:
             await self.kube.post_event(body, kind, "TopicRecreated" if kind == "Warning" else "DriftCorrected",
                                        f"Kafka topic {topic_name_of(body)}: {verdict.drift}")
         metrics.TOPIC_READY.labels(*key).set(1 if verdict.ready else 0)
-        if _is_news(verdict, find(old.get("conditions")), cond):
+        if is_news(verdict, find(old.get("conditions")), cond):
             await self.kube.post_event(body, "Warning", str(verdict.reason), verdict.message)
         if verdict.ready is not True:
             log.info("Topic not ready topic=%s/%s reason=%s message=%r", key[0], key[1], verdict.reason,
@@ -775,7 +775,7 @@ class Controller:
 
     async def _patch_status(self, plural: str, body: dict[str, Any], status: dict[str, Any]) -> None:
         old = body.get("status") or {}
-        if _same_status(old, status):
+        if same_status(old, status):
             return
         # Keys that disappeared are removed explicitly (merge patch).
         patch = {**{k: None for k in old if k not in status}, **status}
@@ -785,7 +785,7 @@ class Controller:
             body["status"] = status
 
 
-def _is_news(verdict: Verdict, old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> bool:
+def is_news(verdict: Verdict, old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> bool:
     """A failure worth an Event: new or changed (retries of the same failure stay quiet); not the states a
     person chose (paused, observe only), not the short wait for a new topic's metadata."""
     if verdict.ready is True or verdict.reason in (Reason.PAUSED, Reason.UNMANAGED):
@@ -795,7 +795,7 @@ def _is_news(verdict: Verdict, old: Mapping[str, Any] | None, new: Mapping[str, 
     return old is None or old.get("reason") != new["reason"] or old.get("message") != new["message"]
 
 
-def _same_status(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
+def same_status(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
     return {k: v for k, v in old.items() if v is not None} == {k: v for k, v in new.items() if v is not None}
 
 
@@ -818,7 +818,7 @@ def _finalizers(body: Mapping[str, Any]) -> list[str]:
     return list((body.get("metadata") or {}).get("finalizers") or [])
 
 
-def _own(body: Mapping[str, Any]) -> dict[str, Any]:
+def own(body: Mapping[str, Any]) -> dict[str, Any]:
     """kto's copy of a watched object: kto replaces (never mutates) nested values other than metadata and
     status, so copying those two levels is enough."""
     out = dict(body)
@@ -826,7 +826,7 @@ def _own(body: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _validation_message(err: ValidationError) -> str:
+def validation_message(err: ValidationError) -> str:
     parts = []
     for e in err.errors():
         loc = ".".join(str(p) for p in e.get("loc", ()))

@@ -31,12 +31,12 @@ from kto.controller import (
     Controller,
     Key,
     Verdict,
-    _is_news,
-    _own,
-    _same_status,
-    _validation_message,
     cluster_key_of,
+    is_news,
     key_of,
+    own,
+    same_status,
+    validation_message,
 )
 from kto.domain import KafkaFailure
 from kto.models import KafkaUserSpec
@@ -137,7 +137,7 @@ class UserController:
                     if _user_name(self.users[other]) == _user_name(old):
                         self.queue(ckey).enqueue(other)
             return
-        body = _own(body)
+        body = own(body)
         body.setdefault("apiVersion", names.API_VERSION)
         body.setdefault("kind", names.USER_KIND)
         old = self.users.get(key)
@@ -219,7 +219,7 @@ class UserController:
         try:
             spec = KafkaUserSpec.model_validate(body.get("spec") or {})
         except ValidationError as err:
-            return "verdict", Verdict(False, Reason.INVALID_SPEC, f"invalid spec: {_validation_message(err)}")
+            return "verdict", Verdict(False, Reason.INVALID_SPEC, f"invalid spec: {validation_message(err)}")
         if cluster is None or not cluster.exists:
             return "verdict", Verdict(False, Reason.CLUSTER_NOT_FOUND,
                                       f"KafkaCluster {ns}/{name} does not exist: create it or fix spec.clusterRef")
@@ -481,12 +481,12 @@ class UserController:
             "acls": w.acls if w is not None and w.acls is not None else old.get("acls"),
         }
         status = {k: v for k, v in status.items() if v is not None}
-        if _is_news(verdict, find(old.get("conditions")), cond):
+        if is_news(verdict, find(old.get("conditions")), cond):
             await self.kube.post_event(body, "Warning", str(verdict.reason), verdict.message)
         if verdict.ready is not True:
             log.info("User not ready user=%s/%s reason=%s message=%r", key[0], key[1], verdict.reason,
                      verdict.message)
-        if _same_status(old, status):
+        if same_status(old, status):
             return
         patch = {**{k: None for k in old if k not in status}, **status}
         if await self.kube.patch_status(names.USER_PLURAL, key[0], key[1], patch):
