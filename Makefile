@@ -10,7 +10,8 @@ KAFKA_VERSION ?=
 KAFKA_AUTHORIZER ?=
 export KAFKA_NODES KAFKA_VERSION KAFKA_AUTHORIZER
 
-.PHONY: help venv tools env-up env-down env-status demo run bench crds test test-unit test-integration lint clean
+.PHONY: help venv tools env-up env-down env-status demo run bench crds manifests helm-lint test test-unit \
+	test-integration lint clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -46,6 +47,15 @@ bench: venv tools ## Benchmark 100, 1,000 and 10,000 topics against the floor; w
 
 crds: venv ## Regenerate crds/ from the pydantic models
 	$(PY) -m kto.crdgen crds/
+
+manifests: ## Copy crds/ into the Helm chart and render manifests/install.yaml from it
+	$(PYTHON) hack/manifests.py
+
+helm-lint: ## helm lint the chart, in both RBAC modes
+	bash hack/build-tools.sh helm
+	source hack/versions.env && h=$${KTO_CACHE:-$$HOME/.cache/kto}/helm-$$HELM_VERSION/bin/helm && \
+	  $$h lint --strict helm/kto && \
+	  $$h lint --strict helm/kto --set rbac.scope=namespaces --set 'rbac.namespaces={team-a,team-b}'
 
 test: venv tools ## Run the unit and integration tiers (the README's test command; CI runs it)
 	$(PY) -m pytest -m "not e2e" $(PYTEST_ARGS)

@@ -1,0 +1,183 @@
+"""The Helm chart (helm/kto), the plain manifests rendered from it, and the image it runs, checked without a
+cluster: rendered with the pinned helm and read as objects."""
+
+from __future__ import annotations
+
+import re
+import sys
+
+import pytest
+import yaml
+
+from tests.support import chart
+from tests.support.env import REPO, localenv
+
+sys.path.insert(0, str(REPO / "hack"))
+import manifests  # hack/manifests.py: what `make manifests` writes
+
+NAMESPACES = {"rbac": {"scope": "namespaces", "namespaces": ["team-a", "team-b"]}}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def helm_built() -> None:
+    localenv.ensure_built("helm")  # cached in ~/.cache/kto after the first build
+
+
+def test_chart_crds_are_the_same_bytes_as_crds() -> None:
+    source = {p.name: p.read_bytes() for p in (REPO / "crds").glob("*.yaml")}
+    copies = {p.name: p.read_bytes() for p in (chart.CHART / "crds").glob("*.yaml")}
+    stale = sorted(n for n in source.keys() | copies.keys() if source.get(n) != copies.get(n))
+    assert not stale, f"helm/kto/crds differs from crds/ in {stale}: run `make manifests`"
+
+
+def test_install_yaml_is_the_chart_rendered_with_defaults() -> None:
+    assert manifests.INSTALL_YAML.read_text() == manifests.render_install_yaml(), \
+        "manifests/install.yaml is stale: run `make manifests`"
+    docs = [d for d in yaml.safe_load_all(manifests.INSTALL_YAML.read_text()) if d]
+    assert docs[0] == {"apiVersion": "v1", "kind": "Namespace",
+                       "metadata": {"name": "kto", "labels": {"app.kubernetes.io/part-of": "kto"}}}
+    assert {d["metadata"]["name"] for d in docs if d["kind"] == "CustomResourceDefinition"} == \
+        {yaml.safe_load(p.read_text())["metadata"]["name"] for p in (REPO / "crds").glob("*.yaml")}
+    assert all(d["metadata"].get("namespace") in (None, "kto") for d in docs)
+
+
+@pytest.mark.parametrize("values", [{}, NAMESPACES], ids=["cluster", "namespaces"])
+def test_helm_lint_is_clean(values: dict) -> None:
+    out = chart.helm("lint", "--strict", str(chart.CHART), values=values)
+    assert "0 chart(s) failed" in out
+    assert "[WARNING]" not in out and "[ERROR]" not in out
+
+
+def test_deployment_one_replica_recreate_probes_resources_hardened() -> None:
+    objects = chart.render()
+    (deployment,) = chart.find(objects, "Deployment")
+    spec = deployment["spec"]
+    assert spec["replicas"] == 1
+    assert spec["strategy"] == {"type": "Recreate"}
+    pod = spec["template"]["spec"]
+    (sa,) = chart.find(objects, "ServiceAccount")
+    assert pod["serviceAccountName"] == sa["metadata"]["name"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    container = chart.kto_container(objects)
+    assert container["image"] == "kto:0.1.0"
+    assert (container["command"], container["args"]) == (["kto"], ["run"])
+    env = {e["name"]: e["value"] for e in container["env"]}
+    assert env["KTO_HEALTH_PORT"] == "8080" and env["KTO_METRICS_PORT"] == "8081"
+    assert "KTO_NAMESPACES" not in env  # cluster scope: every namespace
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    assert ports == {"health": 8080, "metrics": 8081}
+    for probe in ("livenessProbe", "readinessProbe"):
+        assert container[probe]["httpGet"] == {"path": "/healthz", "port": "health"}
+    assert set(container["resources"]) == {"requests", "limits"}
+    assert set(container["resources"]["limits"]) == {"cpu", "memory"}
+    sc = container["securityContext"]
+    assert sc["runAsNonRoot"] is True and sc["runAsUser"] == pod["securityContext"]["runAsUser"] > 0
+    assert sc["readOnlyRootFilesystem"] is True
+    assert sc["allowPrivilegeEscalation"] is False
+    assert sc["capabilities"] == {"drop": ["ALL"]}
+    assert sc["seccompProfile"] == {"type": "RuntimeDefault"}
+    # The only writable place is a small scratch /tmp.
+    assert [m["mountPath"] for m in container["volumeMounts"]] == ["/tmp"]
+
+
+def test_the_image_runs_as_the_chart_user() -> None:
+    dockerfile = (REPO / "Dockerfile").read_text()
+    uid = int(re.search(r"^ARG KTO_UID=(\d+)$", dockerfile, re.M).group(1))
+    pod = chart.find(chart.render(), "Deployment")[0]["spec"]["template"]["spec"]
+    assert pod["securityContext"]["runAsUser"] == pod["securityContext"]["runAsGroup"] == uid
+    assert re.search(r'^USER \$\{KTO_UID\}:\$\{KTO_UID\}$', dockerfile, re.M)
+    assert re.search(r'^ENTRYPOINT \["kto"\]$', dockerfile, re.M) and re.search(r'^CMD \["run"\]$', dockerfile, re.M)
+    final = dockerfile.split("\nFROM ")[-1]
+    assert final.startswith("${PYTHON_IMAGE}\n") and "python:3.11-slim" in dockerfile
+    assert not re.search(r"apt-get|gcc|build-essential", final), "no build tools in the final image"
+
+
+def test_metrics_service_and_service_monitor_are_off_by_default() -> None:
+    kinds = {o["kind"] for o in chart.render()}
+    assert "Service" not in kinds and "ServiceMonitor" not in kinds
+    objects = chart.render(values={"metrics": {"service": {"enabled": True}, "serviceMonitor": {"enabled": True}}})
+    (service,) = chart.find(objects, "Service")
+    assert service["spec"]["ports"] == [{"name": "metrics", "port": 8081, "targetPort": "metrics", "protocol": "TCP"}]
+    (monitor,) = chart.find(objects, "ServiceMonitor")
+    assert monitor["spec"]["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
+    assert monitor["spec"]["endpoints"][0]["port"] == "metrics"
+    with pytest.raises(AssertionError, match=r"needs metrics\.service\.enabled"):
+        chart.render(values={"metrics": {"serviceMonitor": {"enabled": True}}})
+
+
+def test_rbac_cluster_scope() -> None:
+    objects = chart.render(release="kto", namespace="ops")
+    assert not chart.find(objects, "Role") and not chart.find(objects, "RoleBinding")
+    (role,) = chart.find(objects, "ClusterRole")
+    (binding,) = chart.find(objects, "ClusterRoleBinding")
+    assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                                  "name": role["metadata"]["name"]}
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "kto", "namespace": "ops"}]
+    resources = {r for rule in role["rules"] for r in rule["resources"]}
+    assert "namespaces" not in resources  # watching every namespace, kopf does not list them
+
+
+def test_rbac_namespaces_scope() -> None:
+    objects = chart.render(release="kto", namespace="ops", values=NAMESPACES)
+    env = {e["name"]: e["value"] for e in chart.kto_container(objects)["env"]}
+    assert env["KTO_NAMESPACES"] == "team-a,team-b"
+    for ns in ("team-a", "team-b"):
+        (role,) = chart.find(objects, "Role", ns)
+        (binding,) = chart.find(objects, "RoleBinding", ns)
+        assert binding["roleRef"]["kind"] == "Role" and binding["roleRef"]["name"] == role["metadata"]["name"]
+        assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "kto", "namespace": "ops"}]
+    # Nothing namespaced is granted cluster-wide: only kopf's reads of namespaces and CRDs.
+    (observer,) = chart.find(objects, "ClusterRole")
+    assert {r for rule in observer["rules"] for r in rule["resources"]} == {"namespaces", "customresourcedefinitions"}
+    assert {v for rule in observer["rules"] for v in rule["verbs"]} == {"list", "watch"}
+
+
+def test_no_wildcards_anywhere_in_rbac() -> None:
+    for values in ({}, NAMESPACES):
+        for role in [o for o in chart.render(values=values) if o["kind"] in ("ClusterRole", "Role")]:
+            for rule in role["rules"]:
+                for key in ("apiGroups", "resources", "verbs"):
+                    assert "*" not in rule[key], (role["metadata"]["name"], rule)
+                assert not {"delete", "deletecollection", "escalate", "bind", "impersonate"} & set(rule["verbs"])
+
+
+@pytest.mark.parametrize("values, message", [
+    ({"rbac": {"scope": "namespaces"}}, "minItems"),
+    ({"rbac": {"scope": "everywhere"}}, "scope"),
+    ({"rbac": {"scope": "namespaces", "namespaces": ["Not_A_Namespace"]}}, "namespaces"),
+    ({"operator": {"logFormat": "xml"}}, "logFormat"),
+    ({"unknownValue": True}, "unknownValue"),
+])
+def test_values_schema_refuses_bad_values(values: dict, message: str) -> None:
+    with pytest.raises(AssertionError, match=message):
+        chart.render(values=values)
+
+
+def test_every_value_is_documented() -> None:
+    """Each key of values.yaml has a comment right above it, except inside Kubernetes objects passed through
+    as they are (resources, security contexts)."""
+    lines = (chart.CHART / "values.yaml").read_text().splitlines()
+    passthrough = ("resources", "podSecurityContext", "securityContext")
+    undocumented, inside = [], None
+    for i, line in enumerate(lines):
+        m = re.match(r"^( *)([A-Za-z][\w.-]*):", line)
+        if not m:
+            continue
+        indent, key = len(m.group(1)), m.group(2)
+        if indent == 0:
+            inside = key if key in passthrough else None
+        elif inside:
+            continue
+        if not lines[i - 1].lstrip().startswith("#"):
+            undocumented.append(key)
+    assert not undocumented, f"values.yaml keys without a comment above them: {undocumented}"
+    values = yaml.safe_load((chart.CHART / "values.yaml").read_text())
+    schema = yaml.safe_load((chart.CHART / "values.schema.json").read_text())
+    assert set(values) == set(schema["properties"])
+
+
+def test_notes_name_the_crd_upgrade_step() -> None:
+    notes = (chart.CHART / "templates" / "NOTES.txt").read_text()  # rendered by helm install (integration tier)
+    assert "kubectl apply --server-side -f <chart>/crds/" in notes
+
