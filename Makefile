@@ -10,11 +10,11 @@ KAFKA_VERSION ?=
 KAFKA_AUTHORIZER ?=
 export KAFKA_NODES KAFKA_VERSION KAFKA_AUTHORIZER
 
-.PHONY: help venv tools env-up env-down env-status demo run bench crds manifests helm-lint test test-unit \
+.PHONY: help venv tools env-up env-down env-status demo run bench crds manifests helm-lint kind-e2e test test-unit \
 	test-integration lint clean
 
 help: ## List the targets
-	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -56,6 +56,9 @@ helm-lint: ## helm lint the chart, in both RBAC modes
 	source hack/versions.env && h=$${KTO_CACHE:-$$HOME/.cache/kto}/helm-$$HELM_VERSION/bin/helm && \
 	  $$h lint --strict helm/kto && \
 	  $$h lint --strict helm/kto --set rbac.scope=namespaces --set 'rbac.namespaces={team-a,team-b}'
+
+kind-e2e: ## Needs Docker: kind cluster, kto image, in-cluster Kafka, the chart, the Media Gateway, pytest -m e2e
+	bash hack/kind-e2e.sh
 
 test: venv tools ## Run the unit and integration tiers (the README's test command; CI runs it)
 	$(PY) -m pytest -m "not e2e" $(PYTEST_ARGS)

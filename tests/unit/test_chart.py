@@ -181,3 +181,17 @@ def test_notes_name_the_crd_upgrade_step() -> None:
     notes = (chart.CHART / "templates" / "NOTES.txt").read_text()  # rendered by helm install (integration tier)
     assert "kubectl apply --server-side -f <chart>/crds/" in notes
 
+
+def test_kind_pieces_agree() -> None:
+    """The in-cluster Kafka runs the pinned Kafka version, and its host port is the one kind maps."""
+    docs = {d["metadata"]["name"] + "/" + d["kind"]: d
+            for d in yaml.safe_load_all((REPO / "manifests" / "kafka-kind.yaml").read_text())}
+    (container,) = docs["kafka/Deployment"]["spec"]["template"]["spec"]["containers"]
+    assert container["image"] == f"apache/kafka:{localenv.read_versions()['KAFKA_VERSION']}"
+    (node_port,) = [p["nodePort"] for p in docs["kafka-external/Service"]["spec"]["ports"]]
+    kind = yaml.safe_load((REPO / "kind-config.yaml").read_text())
+    (node,) = kind["nodes"]
+    assert [m["containerPort"] for m in node["extraPortMappings"]] == [node_port]
+    env = {e["name"]: e["value"] for e in container["env"]}
+    assert f"EXTERNAL://127.0.0.1:{node_port}" in env["KAFKA_ADVERTISED_LISTENERS"]
+    assert localenv.read_versions()["KIND_NODE_IMAGE"].startswith("kindest/node:v1.34.")
