@@ -163,7 +163,12 @@ class Controller:
     # ------------------------------------------------------------------------------------------------
 
     async def prime(self, namespaces: list[str] | None = None) -> None:
-        """Know every KafkaTopic before handling any event, so ownership is decided with all claims."""
+        """Know every KafkaCluster and KafkaTopic before handling any event: ownership is decided with all
+        claims, and no topic is taken for one whose cluster is missing only because its event comes later."""
+        for body in await self.kube.list_objects(names.CLUSTER_PLURAL, namespaces):
+            body.setdefault("apiVersion", names.API_VERSION)
+            body.setdefault("kind", names.CLUSTER_KIND)
+            self.cluster_event(None, body)
         for body in await self.kube.list_objects(names.TOPIC_PLURAL, namespaces):
             body.setdefault("apiVersion", names.API_VERSION)
             body.setdefault("kind", names.TOPIC_KIND)
@@ -453,6 +458,8 @@ class Controller:
         if cluster is None or not cluster.exists:
             return "verdict", Verdict(False, Reason.CLUSTER_NOT_FOUND,
                                       f"KafkaCluster {ns}/{name} does not exist: create it or fix spec.clusterRef")
+        if cluster.reason is None:
+            return "skip", None  # not probed yet: its first probe enqueues every topic of the cluster
         if cluster.spec is None:
             return "verdict", Verdict(False, Reason.CLUSTER_NOT_READY,
                                       f"KafkaCluster {ns}/{name} has an invalid spec: {cluster.spec_error}")
@@ -489,6 +496,8 @@ class Controller:
             return "release", ("Warning", str(Reason.CLUSTER_NOT_FOUND),
                                f"KafkaCluster {ns}/{name} no longer exists: finalizer released, Kafka topic {topic} "
                                "was not deleted")
+        if cluster.reason is None:
+            return "skip", None  # not probed yet: its first probe enqueues every topic of the cluster
         try:
             spec = KafkaTopicSpec.model_validate(body.get("spec") or {})
         except ValidationError:

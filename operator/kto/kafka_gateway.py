@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import re
 import ssl
 import tempfile
 import threading
@@ -74,8 +75,13 @@ def _err(exc: BaseException) -> KafkaError | None:
     return None
 
 
+_VOLATILE = re.compile(r"\s*\(after \d+ms in state [A-Z_]+(?:, \d+ identical error\(s\) suppressed)?\)")
+
+
 def _text(err: KafkaError) -> str:
-    return err.str() or err.name()
+    """Kafka's words, without the parts that change from one attempt to the next (they would rewrite
+    status and repeat Events at every retry)."""
+    return _VOLATILE.sub("", err.str() or err.name())
 
 
 PERMANENT_CODES = {
@@ -158,8 +164,7 @@ class KafkaGateway:
 
     def recent_client_error(self, within: float = 60.0) -> KafkaError | None:
         """The latest connection-level error (e.g. failed authentication) in the last ``within`` seconds."""
-        if self._admin is not None:
-            self._admin.poll(0)  # error callbacks are served from poll()
+        self._admin.poll(0)  # error callbacks are served from poll()
         cutoff = time.monotonic() - within
         for at, err in reversed(self._client_errors):
             if at >= cutoff:
@@ -167,8 +172,8 @@ class KafkaGateway:
         return None
 
     def close(self) -> None:
-        # AdminClient has no close(); dropping the last reference destroys the librdkafka handle.
-        self._admin = None  # type: ignore[assignment]
+        # AdminClient has no close(): the librdkafka handle goes with the last reference (a batch still
+        # using this gateway finishes with it).
         with self._kp_lock:
             if self._kp is not None:
                 try:

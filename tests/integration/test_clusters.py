@@ -24,7 +24,8 @@ def test_sasl_ssl_cluster_reports_broker_facts(env, ns, kto) -> None:
 
 
 def test_wrong_password_then_rotated_secret_without_restart(env, ns, kto) -> None:
-    ns.secret("kafka-admin", {"username": env.kafka.username, "password": "wrong-password"})
+    wrong = unique("not-the-password")
+    ns.secret("kafka-admin", {"username": env.kafka.username, "password": wrong})
     ns.cluster(kafka_cluster("rotating", env.kafka))
     obj = ns.wait_condition("kafkaclusters", "rotating", "False", "AuthenticationFailed", timeout=90)
     assert "credentials" in ready(obj)["message"]
@@ -35,7 +36,7 @@ def test_wrong_password_then_rotated_secret_without_restart(env, ns, kto) -> Non
     ns.secret("kafka-admin", {"username": env.kafka.username, "password": env.kafka.password})
     ns.wait_condition("kafkaclusters", "rotating", "True", "Connected", timeout=90)
     ns.topic_ready(name, timeout=90)
-    assert "wrong-password" not in kto.log_text()
+    assert wrong not in kto.log_text()
     assert env.kafka.password not in kto.log_text()
 
 
