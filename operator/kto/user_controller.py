@@ -223,6 +223,8 @@ class UserController:
         if cluster is None or not cluster.exists:
             return "verdict", Verdict(False, Reason.CLUSTER_NOT_FOUND,
                                       f"KafkaCluster {ns}/{name} does not exist: create it or fix spec.clusterRef")
+        if cluster.reason is None:
+            return "skip", None  # not probed yet: its first probe enqueues every user of the cluster
         if cluster.spec is None:
             return "verdict", Verdict(False, Reason.CLUSTER_NOT_READY,
                                       f"KafkaCluster {ns}/{name} has an invalid spec: {cluster.spec_error}")
@@ -248,6 +250,8 @@ class UserController:
             return "release", ("Warning", str(Reason.CLUSTER_NOT_FOUND),
                                f"KafkaCluster {ns}/{name} no longer exists: finalizer released, Kafka user {user} "
                                "was not deleted")
+        if cluster.reason is None:
+            return "skip", None  # not probed yet: its first probe enqueues every user of the cluster
         try:
             spec = KafkaUserSpec.model_validate(body.get("spec") or {})
         except ValidationError:
