@@ -28,7 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import localenv  # noqa: E402
+import localenv
 
 REPO = localenv.REPO
 GROUP, VERSION = "kafka.kto.dev", "v1alpha1"
@@ -280,7 +280,8 @@ def run_kto(kube: Kube, env: dict[str, str], kto: Kto, n: int, resync: int, idle
     sampling = False
     log(f"kto: deleted in {delete_s:.1f}s")
     return {
-        "n": n, "in_kafka": in_kafka, "apply_s": round(apply_s, 2), "ready_s": round(ready_s, 2), "topics_per_s": round(n / ready_s, 1),
+        "n": n, "in_kafka": in_kafka, "apply_s": round(apply_s, 2), "ready_s": round(ready_s, 2),
+        "topics_per_s": round(n / ready_s, 1),
         "delete_s": round(delete_s, 2),
         "idle": {"seconds": idle_s, "resync_interval_s": resync, "apiserver_requests": api,
                  "apiserver_writes": sum(v for k, v in api.items()
