@@ -260,6 +260,13 @@ def run_kto(kube: Kube, env: dict[str, str], kto: Kto, n: int, resync: int, idle
     if in_kafka != n:
         raise SystemExit(f"only {in_kafka} of {n} Ready topics exist in Kafka")
 
+    # The cluster writes the number of topics it serves at its next probe: let that happen first.
+    deadline = time.monotonic() + resync * 2 + 60
+    while time.monotonic() < deadline:
+        got = kube.objects.get_namespaced_custom_object(GROUP, VERSION, ns, "kafkaclusters", "bench")
+        if (got.get("status") or {}).get("topics") == n:
+            break
+        time.sleep(1)
     # Idle: nothing changes for a few resync intervals.
     before_api = kube.apiserver_requests()
     before_kafka = kto_metric(kto.metrics, "kto_kafka_admin_requests_total")

@@ -455,19 +455,9 @@ class Controller:
         except ValidationError as err:
             return "verdict", Verdict(False, Reason.INVALID_SPEC, f"invalid spec: {validation_message(err)}")
         ns, name = cluster_key_of(body)
-        if cluster is None or not cluster.exists:
-            return "verdict", Verdict(False, Reason.CLUSTER_NOT_FOUND,
-                                      f"KafkaCluster {ns}/{name} does not exist: create it or fix spec.clusterRef")
-        if cluster.reason is None:
-            return "skip", None  # not probed yet: its first probe enqueues every topic of the cluster
-        if cluster.spec is None:
-            return "verdict", Verdict(False, Reason.CLUSTER_NOT_READY,
-                                      f"KafkaCluster {ns}/{name} has an invalid spec: {cluster.spec_error}")
-        if not cluster.spec.allows_namespace(ns, key[0]):
-            return "verdict", Verdict(
-                False, Reason.NAMESPACE_NOT_ALLOWED,
-                f"KafkaCluster {ns}/{name} does not allow topics from namespace {key[0]}: add it to the cluster's "
-                "spec.allowedNamespaces, or use a cluster in this namespace")
+        refused = gate_cluster(cluster, (ns, name), key[0], "topics")
+        if refused is not None:
+            return refused
         owner = self._owner(body, cluster)
         if owner is not None and (owner.namespace, owner.name) != key:
             return "verdict", Verdict(
@@ -792,6 +782,27 @@ class Controller:
         if await self.kube.patch_status(plural, ns, name, patch):
             metrics.KUBE_WRITES.labels("status").inc()
             body["status"] = status
+
+
+def gate_cluster(cluster: ClusterState | None, ckey: Key, namespace: str, what: str) -> tuple[str, Any] | None:
+    """What stops a resource of ``namespace`` from using the cluster ``ckey`` right now, if anything:
+    a missing cluster, one not probed yet (skip: its first probe enqueues everything), an invalid cluster
+    spec, a namespace the cluster does not allow."""
+    ns, name = ckey
+    if cluster is None or not cluster.exists:
+        return "verdict", Verdict(False, Reason.CLUSTER_NOT_FOUND,
+                                  f"KafkaCluster {ns}/{name} does not exist: create it or fix spec.clusterRef")
+    if cluster.reason is None:
+        return "skip", None
+    if cluster.spec is None:
+        return "verdict", Verdict(False, Reason.CLUSTER_NOT_READY,
+                                  f"KafkaCluster {ns}/{name} has an invalid spec: {cluster.spec_error}")
+    if not cluster.spec.allows_namespace(ns, namespace):
+        return "verdict", Verdict(
+            False, Reason.NAMESPACE_NOT_ALLOWED,
+            f"KafkaCluster {ns}/{name} does not allow {what} from namespace {namespace}: add it to the cluster's "
+            "spec.allowedNamespaces, or use a cluster in this namespace")
+    return None
 
 
 def is_news(verdict: Verdict, old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> bool:

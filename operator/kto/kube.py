@@ -50,13 +50,9 @@ class KubeClient:
     # --- Secrets -----------------------------------------------------------------------------------
 
     async def read_secret(self, namespace: str, name: str) -> Mapping[str, bytes] | None:
-        try:
-            secret = await self._call(self.core.read_namespaced_secret, name, namespace)
-        except ApiException as err:
-            if err.status == 404:
-                return None
-            raise
-        return {k: base64.b64decode(v) for k, v in (secret.data or {}).items()}
+        """A Secret's data (decoded), or None when it does not exist."""
+        found = await self.read_secret_object(namespace, name)
+        return found["data"] if found is not None else None
 
     async def read_secret_object(self, namespace: str, name: str) -> dict[str, Any] | None:
         """A Secret with its metadata: ``{"data": {key: bytes}, "annotations", "ownerReferences", "labels"}``."""

@@ -32,6 +32,7 @@ from kto.controller import (
     Key,
     Verdict,
     cluster_key_of,
+    gate_cluster,
     is_news,
     key_of,
     own,
@@ -220,19 +221,9 @@ class UserController:
             spec = KafkaUserSpec.model_validate(body.get("spec") or {})
         except ValidationError as err:
             return "verdict", Verdict(False, Reason.INVALID_SPEC, f"invalid spec: {validation_message(err)}")
-        if cluster is None or not cluster.exists:
-            return "verdict", Verdict(False, Reason.CLUSTER_NOT_FOUND,
-                                      f"KafkaCluster {ns}/{name} does not exist: create it or fix spec.clusterRef")
-        if cluster.reason is None:
-            return "skip", None  # not probed yet: its first probe enqueues every user of the cluster
-        if cluster.spec is None:
-            return "verdict", Verdict(False, Reason.CLUSTER_NOT_READY,
-                                      f"KafkaCluster {ns}/{name} has an invalid spec: {cluster.spec_error}")
-        if not cluster.spec.allows_namespace(ns, key[0]):
-            return "verdict", Verdict(
-                False, Reason.NAMESPACE_NOT_ALLOWED,
-                f"KafkaCluster {ns}/{name} does not allow users from namespace {key[0]}: add it to the cluster's "
-                "spec.allowedNamespaces, or use a cluster in this namespace")
+        refused = gate_cluster(cluster, (ns, name), key[0], "users")
+        if refused is not None:
+            return refused
         owner = self._owner(body, cluster)
         if owner is not None and (owner.namespace, owner.name) != key:
             return "verdict", Verdict(
