@@ -388,7 +388,8 @@ Latest figures from `make bench` ({report['date']}), on {m['cpus']} cores ({m['c
   resync; kto's CPU seconds and resident memory. **peak RSS**: kto's peak resident memory during the run.
 
 Reproduce: `make bench` (all sizes; about {report.get('duration_min', '?')} minutes here) or
-`.venv/bin/python hack/bench.py --sizes 100,1000`. The run writes its raw figures to `bench-results/latest.json`; those of this page are in `docs/benchmarks.json`.
+`.venv/bin/python hack/bench.py --sizes 100,1000`. The run writes its raw figures to
+`bench-results/latest.json`; those of this page are in `docs/benchmarks.json`.
 """
     if report.get("notes"):
         text += "\n## Notes\n\n" + report["notes"] + "\n"
