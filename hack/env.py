@@ -34,6 +34,8 @@ def main() -> int:
             for component in ("etcd", "kubernetes", "helm"):
                 localenv.ensure_built(component)
             localenv.ensure_built("kafka", args.kafka_version)
+            # The 3.x broker too: the smoke suite proves it starts (users still run 3.x brokers).
+            localenv.ensure_built("kafka", localenv.read_versions()["KAFKA_VERSION_3X"])
         elif args.command == "up":
             if args.kafka_nodes < 1:
                 parser.error("--kafka-nodes must be at least 1")

@@ -88,6 +88,26 @@ def test_wrong_scram_password_is_rejected(env: LocalEnv) -> None:
     wait_until(admin.auth_failed, timeout=10, what="an authentication error to be reported")
 
 
+def test_kafka_3x_broker_starts_and_serves_every_listener(tmp_path) -> None:
+    """The Kafka version is a switch: the pinned 3.x broker starts and serves the three listeners too."""
+    from tests.support.env import localenv, start_kafka_cluster
+
+    version = localenv.read_versions()["KAFKA_VERSION_3X"]
+    kafka, procs = start_kafka_cluster(tmp_path, nodes=1, version=version)
+    try:
+        assert kafka.version == version
+        for listener, mechanism in (("PLAINTEXT", "SCRAM-SHA-512"), ("SASL_PLAINTEXT", "PLAIN"),
+                                    ("SASL_SSL", "SCRAM-SHA-512")):
+            admin = RecordingAdmin(kafka.client_config(listener, mechanism))
+            topic = f"smoke-3x-{listener.lower()}"
+            admin.client.create_topics([NewTopic(topic, num_partitions=2, replication_factor=1)])[topic].result(30)
+            desc = admin.client.describe_topics(_collection([topic]))[topic].result(timeout=15)
+            assert len(desc.partitions) == 2
+            assert not admin.errors, admin.errors
+    finally:
+        localenv.stop_procs(procs)
+
+
 def test_three_nodes_replicate(kafka3) -> None:
     admin = RecordingAdmin(kafka3.client_config("SASL_SSL"))
     cluster = admin.client.describe_cluster(request_timeout=10).result(timeout=15)

@@ -118,8 +118,9 @@ def acquire_env(tmp_root: Path) -> LocalEnv:
                    owned_procs=kube.procs + kafka.procs)
 
 
-def start_kafka_cluster(tmp_root: Path, nodes: int, authorizer: bool = False) -> tuple[KafkaEndpoints, list]:
-    """A separate Kafka cluster for tests that need another shape (three nodes, an authorizer)."""
-    kafka = localenv.start_kafka(tmp_root, nodes=nodes, version=os.environ.get("KAFKA_VERSION") or None,
+def start_kafka_cluster(tmp_root: Path, nodes: int, authorizer: bool = False,
+                        version: str | None = None) -> tuple[KafkaEndpoints, list]:
+    """A separate Kafka cluster for tests that need another shape (three nodes, an authorizer, a version)."""
+    kafka = localenv.start_kafka(tmp_root, nodes=nodes, version=version or os.environ.get("KAFKA_VERSION") or None,
                                  authorizer=authorizer)
     return endpoints_from(localenv.env_vars(None, kafka)), kafka.procs
