@@ -411,7 +411,7 @@ class Controller:
                 to_converge[key] = (gate[1], body)
 
         # Managed topics carry kto's finalizer before anything is created in Kafka.
-        await self._ensure_finalizers([k for k in to_converge if names.FINALIZER not in _finalizers(self.topics[k])])
+        await self._ensure_finalizers([k for k in to_converge if names.FINALIZER not in finalizers_of(self.topics[k])])
 
         retries: dict[Key, float] = {}
         if to_converge or to_observe or to_delete:
@@ -443,7 +443,7 @@ class Controller:
         deleting = bool(meta.get("deletionTimestamp"))
         generation = meta.get("generation")
         topic = topic_name_of(body)
-        ours = names.FINALIZER in _finalizers(body)
+        ours = names.FINALIZER in finalizers_of(body)
 
         if deleting:
             if not ours:
@@ -482,12 +482,9 @@ class Controller:
 
     def _gate_deletion(self, key: Key, body: dict[str, Any], cluster: ClusterState | None, topic: str):
         ns, name = cluster_key_of(body)
-        if cluster is None or not cluster.exists:
-            return "release", ("Warning", str(Reason.CLUSTER_NOT_FOUND),
-                               f"KafkaCluster {ns}/{name} no longer exists: finalizer released, Kafka topic {topic} "
-                               "was not deleted")
-        if cluster.reason is None:
-            return "skip", None  # not probed yet: its first probe enqueues every topic of the cluster
+        held = gate_cluster_for_deletion(cluster, (ns, name), f"Kafka topic {topic}")
+        if held is not None:
+            return held
         try:
             spec = KafkaTopicSpec.model_validate(body.get("spec") or {})
         except ValidationError:
@@ -717,8 +714,8 @@ class Controller:
     async def _ensure_finalizers(self, keys: list[Key]) -> None:
         async def add(key: Key) -> None:
             body = self.topics[key]
-            if await self.kube.add_finalizer(names.TOPIC_PLURAL, key[0], key[1], _finalizers(body)):
-                body["metadata"]["finalizers"] = [*_finalizers(body), names.FINALIZER]
+            if await self.kube.add_finalizer(names.TOPIC_PLURAL, key[0], key[1], finalizers_of(body)):
+                body["metadata"]["finalizers"] = [*finalizers_of(body), names.FINALIZER]
                 metrics.KUBE_WRITES.labels("finalizer").inc()
                 self._handled[key] = relevant_state(body)
 
@@ -730,7 +727,7 @@ class Controller:
             return
         if note is not None:
             await self.kube.post_event(body, *note)
-        if await self.kube.remove_finalizer(names.TOPIC_PLURAL, key[0], key[1], _finalizers(body)):
+        if await self.kube.remove_finalizer(names.TOPIC_PLURAL, key[0], key[1], finalizers_of(body)):
             metrics.KUBE_WRITES.labels("finalizer").inc()
             log.info("Released topic=%s/%s", *key)
 
@@ -805,6 +802,18 @@ def gate_cluster(cluster: ClusterState | None, ckey: Key, namespace: str, what: 
     return None
 
 
+def gate_cluster_for_deletion(cluster: ClusterState | None, ckey: Key, what: str) -> tuple[str, Any] | None:
+    """Before deleting ``what`` from a cluster: release the finalizer (with a Warning) when the cluster is
+    gone, wait (skip) while it has not been probed yet; else None."""
+    if cluster is None or not cluster.exists:
+        return "release", ("Warning", str(Reason.CLUSTER_NOT_FOUND),
+                           f"KafkaCluster {ckey[0]}/{ckey[1]} no longer exists: finalizer released, {what} "
+                           "was not deleted")
+    if cluster.reason is None:
+        return "skip", None  # its first probe enqueues everything of the cluster
+    return None
+
+
 def is_news(verdict: Verdict, old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> bool:
     """A failure worth an Event: new or changed (retries of the same failure stay quiet); not the states a
     person chose (paused, observe only), not the short wait for a new topic's metadata."""
@@ -834,7 +843,7 @@ def _in_sync_message(seen: ObservedTopic | None) -> str:
             f"{seen.replication_factor}")
 
 
-def _finalizers(body: Mapping[str, Any]) -> list[str]:
+def finalizers_of(body: Mapping[str, Any]) -> list[str]:
     return list((body.get("metadata") or {}).get("finalizers") or [])
 
 

@@ -32,7 +32,9 @@ from kto.controller import (
     Key,
     Verdict,
     cluster_key_of,
+    finalizers_of,
     gate_cluster,
+    gate_cluster_for_deletion,
     is_news,
     key_of,
     own,
@@ -59,13 +61,9 @@ from kto.users import (
 log = logging.getLogger("kto.users")
 
 
-def _finalizers(body: Mapping[str, Any]) -> list[str]:
-    return list((body.get("metadata") or {}).get("finalizers") or [])
-
-
 def _relevant(body: Mapping[str, Any]) -> tuple:
     meta = body.get("metadata") or {}
-    return meta.get("generation"), bool(meta.get("deletionTimestamp")), names.USER_FINALIZER in _finalizers(body)
+    return meta.get("generation"), bool(meta.get("deletionTimestamp")), names.USER_FINALIZER in finalizers_of(body)
 
 
 def _user_name(body: Mapping[str, Any]) -> str:
@@ -75,7 +73,7 @@ def _user_name(body: Mapping[str, Any]) -> str:
 def _claim(body: Mapping[str, Any]) -> Claim:
     meta = body["metadata"]
     return Claim(meta.get("creationTimestamp", ""), meta.get("namespace", ""), meta["name"], meta.get("uid", ""),
-                 holds=names.USER_FINALIZER in _finalizers(body))
+                 holds=names.USER_FINALIZER in finalizers_of(body))
 
 
 @dataclass
@@ -194,7 +192,7 @@ class UserController:
             elif kind == "converge":
                 work[key] = value
 
-        await self._ensure_finalizers([k for k in work if names.USER_FINALIZER not in _finalizers(self.users[k])])
+        await self._ensure_finalizers([k for k in work if names.USER_FINALIZER not in finalizers_of(self.users[k])])
         if work:
             verdicts |= await self._converge(cluster, work)
         if to_delete:
@@ -214,7 +212,7 @@ class UserController:
         user = _user_name(body)
         ns, name = cluster_key_of(body)
         if meta.get("deletionTimestamp"):
-            if names.USER_FINALIZER not in _finalizers(body):
+            if names.USER_FINALIZER not in finalizers_of(body):
                 return "skip", None
             return self._gate_deletion(key, body, cluster, user)
         try:
@@ -237,12 +235,9 @@ class UserController:
 
     def _gate_deletion(self, key: Key, body: dict[str, Any], cluster: ClusterState | None, user: str):
         ns, name = cluster_key_of(body)
-        if cluster is None or not cluster.exists:
-            return "release", ("Warning", str(Reason.CLUSTER_NOT_FOUND),
-                               f"KafkaCluster {ns}/{name} no longer exists: finalizer released, Kafka user {user} "
-                               "was not deleted")
-        if cluster.reason is None:
-            return "skip", None  # not probed yet: its first probe enqueues every user of the cluster
+        held = gate_cluster_for_deletion(cluster, (ns, name), f"Kafka user {user}")
+        if held is not None:
+            return held
         try:
             spec = KafkaUserSpec.model_validate(body.get("spec") or {})
         except ValidationError:
@@ -443,7 +438,7 @@ class UserController:
     async def _ensure_finalizers(self, keys: list[Key]) -> None:
         async def add(key: Key) -> None:
             body = self.users[key]
-            fins = _finalizers(body)
+            fins = finalizers_of(body)
             if await self.kube.add_finalizer(names.USER_PLURAL, key[0], key[1], fins, names.USER_FINALIZER):
                 body["metadata"]["finalizers"] = [*fins, names.USER_FINALIZER]
                 self._handled[key] = _relevant(body)
@@ -456,7 +451,7 @@ class UserController:
             return
         if note is not None:
             await self.kube.post_event(body, *note)
-        if await self.kube.remove_finalizer(names.USER_PLURAL, key[0], key[1], _finalizers(body),
+        if await self.kube.remove_finalizer(names.USER_PLURAL, key[0], key[1], finalizers_of(body),
                                             names.USER_FINALIZER):
             log.info("Released user=%s/%s", *key)
 
