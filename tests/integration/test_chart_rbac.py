@@ -354,7 +354,7 @@ def test_without_one_rule_kto_fails_and_says_why(env: LocalEnv, install, case: C
         home.secret(f"{user}-pw", {"password": unique("rotated")})
         wait_until(refusals, timeout=60, what=what)
     else:
-        if case.symptom == "topic-untouched":
+        if case.resource == "namespaces":
             # kto lists clusters and topics once at startup (its own listing, allowed here): let that happen
             # before the objects exist, so only kopf's refused namespace listing decides what kto sees.
             wait_until(lambda: "Started kto" in log_text(kto), timeout=60, what=f"kto's startup (log: {kto.log})")
