@@ -384,7 +384,12 @@ class Kafka:
 
 
 def _kafka_uuid() -> str:
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    """A Kafka cluster id. Like Kafka's own Uuid.randomUuid, never one starting with '-': the storage tool
+    would read it as an option (1 run in 64 failed with "--cluster-id: expected one argument")."""
+    while True:
+        value = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not value.startswith("-"):
+            return value
 
 
 def _jaas_plain(user: str, password: str) -> str:

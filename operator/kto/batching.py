@@ -28,7 +28,6 @@ class BatchQueue(Generic[K]):
         self._due: dict[K, float] = {}
         self._wake = asyncio.Event()
         self._task: asyncio.Task | None = None
-        self.batches = 0
 
     def start(self) -> None:
         if self._task is None:
@@ -50,9 +49,6 @@ class BatchQueue(Generic[K]):
             self._due[key] = due
             self._wake.set()
 
-    def pending(self) -> int:
-        return len(self._due)
-
     async def _run(self) -> None:
         while True:
             await self._wait_for_due()
@@ -65,7 +61,6 @@ class BatchQueue(Generic[K]):
                 del self._due[key]
             if not batch:
                 continue
-            self.batches += 1
             try:
                 retries = await self._process(batch)
             except asyncio.CancelledError:

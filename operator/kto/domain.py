@@ -84,6 +84,29 @@ class KafkaFailure:
     retriable: bool
 
 
+# --- Users ---------------------------------------------------------------------------------------
+
+SCRAM_ITERATIONS = 8192  # iterations of every SCRAM credential kto sets
+
+
+@dataclass(frozen=True, order=True)
+class Acl:
+    """One ACL binding of a principal, in Kafka's own words (resource type TOPIC, operation READ, ...)."""
+
+    resource_type: str  # TOPIC | GROUP | CLUSTER | TRANSACTIONAL_ID
+    name: str
+    pattern: str  # LITERAL | PREFIXED
+    host: str
+    operation: str  # READ, WRITE, ... (Kafka's AclOperation names)
+    permission: str  # ALLOW | DENY
+
+    def describe(self) -> str:
+        pattern = "" if self.pattern == "LITERAL" else f" ({self.pattern.lower()})"
+        host = "" if self.host == "*" else f" from {self.host}"
+        return f"{self.permission.lower()} {self.operation} on {self.resource_type.lower()} {self.name}{pattern}{host}"
+
+
+
 # --- Actions (what to change in Kafka) ---------------------------------------------------------
 
 
@@ -96,10 +119,20 @@ class CreateTopic:
 
 
 @dataclass(frozen=True)
-class CreatePartitions:
+class _Resize:
+    """A count of a topic's that goes from ``current`` to ``target``."""
+
     name: str
     current: int
-    total: int
+    target: int
+
+
+class CreatePartitions(_Resize):
+    """Grow the topic to ``target`` partitions."""
+
+    @property
+    def total(self) -> int:
+        return self.target
 
 
 @dataclass(frozen=True)
@@ -123,11 +156,8 @@ class AlterConfigs:
         return [c.key for c in self.changes if c.new is None]
 
 
-@dataclass(frozen=True)
-class ChangeReplicationFactor:
-    name: str
-    current: int
-    target: int
+class ChangeReplicationFactor(_Resize):
+    """Move replicas until every partition has ``target`` of them."""
 
 
 @dataclass(frozen=True)

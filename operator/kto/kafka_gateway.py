@@ -49,7 +49,9 @@ from confluent_kafka.admin import (
 
 from kto import metrics
 from kto.domain import (
+    SCRAM_ITERATIONS,
     THROTTLED_REPLICAS,
+    Acl,
     AlterConfigs,
     ClusterFacts,
     CreatePartitions,
@@ -59,7 +61,6 @@ from kto.domain import (
     Reassignment,
 )
 from kto.reasons import Reason
-from kto.users import SCRAM_ITERATIONS, Acl
 
 log = logging.getLogger("kto.kafka")
 

@@ -27,7 +27,6 @@ class KubeClient:
         self.core = client.CoreV1Api(api)
         self.objects = client.CustomObjectsApi(api)
         self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="kube")
-        self.writes = 0
 
     @classmethod
     def from_environment(cls, concurrency: int = 16) -> KubeClient:
@@ -74,7 +73,6 @@ class KubeClient:
                 "metadata": {"name": name, "namespace": namespace, "annotations": dict(annotations),
                              "labels": dict(labels), "ownerReferences": owner_references},
                 "data": {k: base64.b64encode(v.encode()).decode() for k, v in data.items()}}
-        self.writes += 1
         if exists:
             await self._call(self.core.replace_namespaced_secret, name, namespace, body)
         else:
@@ -82,8 +80,18 @@ class KubeClient:
 
     # --- listing ---------------------------------------------------------------------------------
 
-    async def list_objects(self, plural: str, namespaces: list[str] | None = None) -> list[dict[str, Any]]:
-        """Every object of a kind (of the given namespaces, or all), page by page."""
+    async def list_objects(self, plural: str, namespaces: list[str] | None = None,
+                           missing_ok: bool = False) -> list[dict[str, Any]] | None:
+        """Every object of a kind (of the given namespaces, or all), page by page; with ``missing_ok``, None
+        when the kind is not installed."""
+        try:
+            return await self._list_objects(plural, namespaces)
+        except ApiException as err:
+            if missing_ok and err.status == 404:
+                return None
+            raise
+
+    async def _list_objects(self, plural: str, namespaces: list[str] | None) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = []
         for ns in namespaces or [None]:
             token = None
@@ -105,7 +113,6 @@ class KubeClient:
 
     async def patch_status(self, plural: str, namespace: str, name: str, status: Mapping[str, Any]) -> bool:
         """Merge-patch the status subresource; False when the object is gone."""
-        self.writes += 1
         try:
             await self._call(self.objects.patch_namespaced_custom_object_status, names.GROUP, names.VERSION,
                              namespace, plural, name, {"status": dict(status)},
@@ -133,7 +140,6 @@ class KubeClient:
         patch = [{"op": "test", "path": "/metadata/finalizers", "value": old},
                  {"op": "replace", "path": "/metadata/finalizers", "value": new}] if old else \
                 [{"op": "add", "path": "/metadata/finalizers", "value": new}]
-        self.writes += 1
         try:
             await self._call(self.objects.patch_namespaced_custom_object, names.GROUP, names.VERSION, namespace,
                              plural, name, patch, _content_type="application/json-patch+json")
@@ -165,7 +171,6 @@ class KubeClient:
             "lastTimestamp": now.isoformat(),
             "count": 1,
         }
-        self.writes += 1
         try:
             await self._call(self.core.create_namespaced_event, meta.get("namespace"), body)
         except ApiException as err:

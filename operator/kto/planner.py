@@ -1,6 +1,8 @@
-"""The pure planner: from what a resource asks and what Kafka has, decide what to do.
+"""The pure topic planner: from what a KafkaTopic asks and what Kafka has, decide what to change in Kafka
+(``plan_topic``), and who owns a claimed Kafka name (``owner_of``).
 
-No I/O, no clock, no logging. Everything kto decides about a topic is decided here, and tested with tables.
+No I/O, no clock, no logging; tested with tables. What the reconciler does with a resource before asking
+the planner is decided by ``kto.gates``; replica moves by ``kto.replicas``.
 """
 
 from __future__ import annotations

@@ -26,7 +26,6 @@ class Reason(StrEnum):
     BELOW_MIN_INSYNC_REPLICAS = "BelowMinInSyncReplicas"  # replication factor below min.insync.replicas
     REPLICAS_CHANGING = "ReplicasChanging"  # replicas are moving to a new replication factor
     KAFKA_ERROR = "KafkaError"  # any other error from Kafka
-    DELETING = "Deleting"  # deletion in progress
     # KafkaCluster
     CONNECTED = "Connected"
     UNREACHABLE = "Unreachable"

@@ -11,29 +11,12 @@ import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from kto.domain import SCRAM_ITERATIONS, Acl
 from kto.models import CLUSTER_RESOURCE_NAME, KafkaUserSpec
 
-SCRAM_ITERATIONS = 8192
 MECHANISMS = ("SCRAM-SHA-256", "SCRAM-SHA-512")
 SECRET_SUFFIX = "-kafka"
 PASSWORD_KEY = "password"
-
-
-@dataclass(frozen=True, order=True)
-class Acl:
-    """One ACL binding of a principal, in Kafka's own words (resource type TOPIC, operation READ, ...)."""
-
-    resource_type: str  # TOPIC | GROUP | CLUSTER | TRANSACTIONAL_ID
-    name: str
-    pattern: str  # LITERAL | PREFIXED
-    host: str
-    operation: str  # READ, WRITE, ... (Kafka's AclOperation names)
-    permission: str  # ALLOW | DENY
-
-    def describe(self) -> str:
-        pattern = "" if self.pattern == "LITERAL" else f" ({self.pattern.lower()})"
-        host = "" if self.host == "*" else f" from {self.host}"
-        return f"{self.permission.lower()} {self.operation} on {self.resource_type.lower()} {self.name}{pattern}{host}"
 
 
 @dataclass(frozen=True)

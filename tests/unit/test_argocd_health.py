@@ -87,7 +87,6 @@ TOPIC_HEALTH = {
     Reason.BELOW_MIN_INSYNC_REPLICAS: "Degraded",
     Reason.REPLICAS_CHANGING: "Progressing",
     Reason.KAFKA_ERROR: "Progressing",
-    Reason.DELETING: "Progressing",
     Reason.CONNECTED: "Degraded",  # a KafkaCluster's reason: unknown on a topic
     Reason.UNREACHABLE: "Progressing",
     Reason.AUTHENTICATION_FAILED: "Degraded",

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from kto.domain import Acl
 from kto.models import KafkaUserSpec
 from kto.users import (
-    Acl,
     application_secret_data,
     credential_hash,
     describe_acl_plan,

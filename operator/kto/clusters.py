@@ -1,0 +1,210 @@
+"""KafkaClusters as live connections: one task per cluster connects, probes, writes the cluster's status and
+ticks the resync of every kind on it; the reconcilers get read-only ``ClusterSnapshot``s.
+
+Connect: read the referenced Secrets, build the client config (``kto.connection``), and replace the admin
+client when the config's fingerprint changed (spec or Secret contents: credential rotation needs no
+restart). Probe with DescribeCluster. Then tell every listener (the reconcilers) to look at the cluster's
+resources again (the resync), and sleep ``resyncIntervalSeconds`` (2-32 s with backoff while the cluster is
+not ready), waking early on a spec change.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from pydantic import ValidationError
+
+from kto import metrics, names
+from kto.connection import ConnectionError_, build_client_config, fingerprint, referenced_secrets
+from kto.domain import KafkaFailure
+from kto.gates import ClusterSnapshot
+from kto.kafka_gateway import KafkaGateway
+from kto.kube import KubeClient
+from kto.models import KafkaClusterSpec, KafkaClusterStatus
+from kto.objects import Key, key_of, own, validation_message
+from kto.reasons import Reason
+from kto.status import StatusWriter, condition_status
+
+log = logging.getLogger("kto.clusters")
+
+GatewayFactory = Callable[[dict[str, str], str], KafkaGateway]
+Listener = Callable[[Key], None]
+
+
+@dataclass
+class _Cluster:
+    """One KafkaCluster's mutable state; only this module changes it. ``view`` (spec, readiness, facts) is
+    replaced, never mutated, so a snapshot handed out stays as it was."""
+
+    key: Key
+    view: ClusterSnapshot
+    body: dict[str, Any] | None = None
+    gateway: KafkaGateway | None = None
+    conf_fingerprint: str | None = None
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    task: asyncio.Task | None = None
+
+    @property
+    def spec(self) -> KafkaClusterSpec | None:
+        return self.view.spec
+
+    @property
+    def reason(self) -> Reason | None:
+        return self.view.reason
+
+    def snapshot(self) -> ClusterSnapshot:
+        connected = self.view.reason == Reason.CONNECTED
+        return replace(self.view, exists=self.body is not None, gateway=self.gateway if connected else None)
+
+
+class ClusterRegistry:
+    def __init__(self, kube: KubeClient, writer: StatusWriter, gateway_factory: GatewayFactory | None = None):
+        self.kube = kube
+        self.writer = writer
+        self.gateway_factory = gateway_factory or (lambda conf, label: KafkaGateway(conf, label))
+        self._clusters: dict[Key, _Cluster] = {}
+        # Told a cluster's key at each of its resyncs and when it is gone: the reconcilers enqueue its resources.
+        self.listeners: list[Listener] = []
+        # How many KafkaTopics a cluster serves, for its status (set by the topic reconciler).
+        self.served_topics: Callable[[Key, KafkaClusterSpec], int] = lambda key, spec: 0
+
+    def snapshot(self, key: Key) -> ClusterSnapshot | None:
+        state = self._clusters.get(key)
+        return state.snapshot() if state is not None else None
+
+    def __len__(self) -> int:
+        return len(self._clusters)
+
+    # --- events ------------------------------------------------------------------------------------
+
+    def event(self, event_type: str | None, body: Mapping[str, Any]) -> None:
+        key = key_of(body)
+        state = self._clusters.get(key)
+        if event_type == "DELETED":
+            if state is not None:
+                self._drop(state)
+            return
+        body = own(body)
+        if state is None:
+            state = self._clusters[key] = _Cluster(key, ClusterSnapshot(key))
+        changed = state.body is None or state.body["metadata"].get("generation") != body["metadata"].get("generation")
+        state.body = body
+        if changed:
+            try:
+                state.view = replace(state.view, spec=KafkaClusterSpec.model_validate(body.get("spec") or {}),
+                                     spec_error=None)
+            except ValidationError as err:
+                state.view = replace(state.view, spec=None, spec_error=validation_message(err))
+            state.wake.set()
+        if state.task is None:
+            state.task = asyncio.get_running_loop().create_task(self._run(state), name=f"cluster-{key}")
+
+    def _drop(self, state: _Cluster) -> None:
+        if state.task is not None:
+            state.task.cancel()
+        self._close_gateway(state)
+        self._clusters.pop(state.key, None)
+        metrics.forget(metrics.CLUSTER_READY, state.key)
+        # Its resources learn that the cluster is gone (ClusterNotFound; deletions get released).
+        self._tell(state.key)
+
+    def _tell(self, key: Key) -> None:
+        for listener in self.listeners:
+            listener(key)
+
+    async def stop(self) -> None:
+        for state in list(self._clusters.values()):
+            if state.task is not None:
+                state.task.cancel()
+            self._close_gateway(state)
+
+    # --- connection, probe and resync ----------------------------------------------------------------
+
+    async def _run(self, state: _Cluster) -> None:
+        failures = 0
+        while True:
+            try:
+                await self.refresh(state)
+                failures = 0 if state.reason == Reason.CONNECTED else failures + 1
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                failures += 1
+                log.exception("Cluster refresh failed cluster=%s/%s", *state.key)
+            self._tell(state.key)  # the resync: every resource of the cluster is compared with Kafka
+            interval = state.spec.resync_interval if state.spec else 60
+            if state.reason != Reason.CONNECTED:
+                interval = min(interval, 2.0 * (2 ** min(failures, 4)))
+            state.wake.clear()
+            try:
+                await asyncio.wait_for(state.wake.wait(), timeout=interval)
+            except TimeoutError:
+                pass
+
+    async def refresh(self, state: _Cluster) -> None:
+        """Rebuild the client when the spec or its Secrets changed, probe the brokers, write status."""
+        previous_reason = state.reason
+        if state.spec is None:
+            self._set(state, Reason.INVALID_SPEC, f"invalid spec: {state.view.spec_error}")
+        else:
+            await self._connect(state)
+            if state.gateway is not None:
+                await self._probe(state)
+        await self._write_status(state)
+        if previous_reason != state.reason:
+            log.info("Cluster state cluster=%s/%s reason=%s message=%r", *state.key, state.reason, state.view.message)
+            if state.reason != Reason.CONNECTED and state.body is not None:
+                await self.kube.post_event(state.body, "Warning", str(state.reason), state.view.message)
+
+    async def _probe(self, state: _Cluster) -> None:
+        facts = await state.gateway.describe_cluster()
+        if isinstance(facts, KafkaFailure):
+            self._set(state, facts.reason, facts.message)
+            return
+        state.view = replace(state.view, facts=facts)
+        self._set(state, Reason.CONNECTED, f"connected to {facts.brokers} broker(s) over {state.spec.protocol}")
+
+    def _set(self, state: _Cluster, reason: Reason, message: str) -> None:
+        state.view = replace(state.view, reason=reason, message=message)
+        metrics.CLUSTER_READY.labels(*state.key).set(1 if reason == Reason.CONNECTED else 0)
+
+    async def _connect(self, state: _Cluster) -> None:
+        ns = state.key[0]
+        secrets: dict[str, Mapping[str, bytes] | None] = {}
+        for secret_name in referenced_secrets(state.spec):
+            secrets[secret_name] = await self.kube.read_secret(ns, secret_name)
+        try:
+            conf = build_client_config(state.spec, lambda n: secrets.get(n))
+        except ConnectionError_ as err:
+            self._close_gateway(state)
+            self._set(state, err.reason, err.message)
+            return
+        fp = fingerprint(conf)
+        if fp != state.conf_fingerprint or state.gateway is None:
+            if state.gateway is not None:
+                log.info("Replacing the Kafka client: the spec or a Secret changed cluster=%s/%s", *state.key)
+            self._close_gateway(state)
+            state.gateway = self.gateway_factory(conf, f"{ns}/{state.key[1]}")
+            state.conf_fingerprint = fp
+
+    def _close_gateway(self, state: _Cluster) -> None:
+        if state.gateway is not None:
+            state.gateway.close()
+        state.gateway, state.conf_fingerprint = None, None
+
+    async def _write_status(self, state: _Cluster) -> None:
+        if state.body is None:
+            return
+        body = state.body
+        old = body.get("status") or {}
+        status = condition_status(old, body, state.reason == Reason.CONNECTED, state.reason, state.view.message,
+                                  self.writer.clock())
+        status["topics"] = self.served_topics(state.key, state.spec) if state.spec is not None else 0
+        facts = state.view.facts
+        if facts is not None:
+            status |= {"clusterId": facts.cluster_id, "controllerId": facts.controller_id, "brokers": facts.brokers}
+        await self.writer.patch(names.CLUSTER_PLURAL, body, KafkaClusterStatus, status)

@@ -1,0 +1,227 @@
+"""The gate: what the reconciler does with one resource before any Kafka call (pure).
+
+Every kind goes through the same rules, in this order, each a named function tested by table
+(``tests/unit/test_gates.py``). Kinds differ only by ``KindRules`` (their words, whether they can be paused
+or observed) and by the facts the reconciler gathers for them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from kto import names
+from kto.domain import ClusterFacts
+from kto.models import KafkaClusterSpec
+from kto.objects import Key
+from kto.outcomes import BACKOFF, Converge, Decision, Delete, Note, Observe, Release, Report, Skip, Verdict
+from kto.planner import Claim
+from kto.reasons import Reason
+
+
+@dataclass(frozen=True)
+class ClusterSnapshot:
+    """A KafkaCluster as the reconcilers see it during one batch (read-only)."""
+
+    key: Key
+    exists: bool = True
+    spec: KafkaClusterSpec | None = None
+    spec_error: str | None = None
+    reason: Reason | None = None  # None: not probed yet
+    message: str = ""
+    facts: ClusterFacts | None = None
+    gateway: Any = None  # the cluster's KafkaGateway, when connected
+
+    @property
+    def ready(self) -> bool:
+        return self.exists and self.reason == Reason.CONNECTED and self.gateway is not None
+
+    @property
+    def brokers(self) -> int | None:
+        return self.facts.brokers if self.facts else None
+
+
+@dataclass(frozen=True)
+class KindRules:
+    """What differs between kinds at the gate."""
+
+    kind: str  # KafkaTopic
+    noun: str  # topics
+    thing: str  # Kafka topic
+    retained_reason: str  # the Event reason when deletionPolicy Retain releases a resource
+    retained_what: str  # what was kept, after the thing's name (" " or ": credentials and ACLs ")
+    pausable: bool = False  # honours kto.dev/paused
+    observable: bool = False  # honours kto.dev/managed=false (observe only)
+
+
+@dataclass(frozen=True)
+class Gathered:
+    """Everything the gate needs about one resource, gathered once per batch."""
+
+    key: Key
+    name: str  # the Kafka name the resource claims (topic or user name)
+    cluster_ref: Key
+    cluster: ClusterSnapshot | None
+    spec: Any = None  # the parsed spec, None when invalid
+    spec_error: str | None = None
+    deleting: bool = False
+    holds: bool = False  # carries kto's finalizer
+    allowed: bool = True  # the cluster allows the resource's namespace
+    owner: Claim | None = None  # the claim that owns the Kafka name (None: no claim is allowed)
+    deletion_policy: str = "Delete"
+    paused: bool = False
+    unmanaged: bool = False
+    blocked: Verdict | None = None  # a permanent failure at this generation and broker count
+
+    @property
+    def is_owner(self) -> bool:
+        return self.owner is None or (self.owner.namespace, self.owner.name) == self.key
+
+
+def decide(g: Gathered, rules: KindRules) -> Decision:
+    """The first rule that applies decides."""
+    if g.deleting:
+        return decide_deletion(g, rules)
+    for check in _RULES:
+        decision = check(g, rules)
+        if decision is not None:
+            return decision
+    return Converge()
+
+
+def decide_deletion(g: Gathered, rules: KindRules) -> Decision:
+    if not g.holds:
+        return Skip()  # not ours to hold up
+    for check in _DELETION_RULES:
+        decision = check(g, rules)
+        if decision is not None:
+            return decision
+    return Delete()
+
+
+# --- The rules, in order --------------------------------------------------------------------------------
+
+Rule = Callable[[Gathered, KindRules], Decision | None]
+
+
+def invalid_spec(g: Gathered, rules: KindRules) -> Decision | None:
+    if g.spec is None:
+        return Report(Verdict(False, Reason.INVALID_SPEC, f"invalid spec: {g.spec_error}"))
+    return None
+
+
+def cluster_usable(g: Gathered, rules: KindRules) -> Decision | None:
+    """A missing cluster, one not probed yet (skip: its first probe enqueues everything), an invalid
+    cluster spec, a namespace the cluster does not allow."""
+    ns, name = g.cluster_ref
+    if g.cluster is None or not g.cluster.exists:
+        return Report(Verdict(False, Reason.CLUSTER_NOT_FOUND,
+                              f"KafkaCluster {ns}/{name} does not exist: create it or fix spec.clusterRef"))
+    if g.cluster.reason is None:
+        return Skip()
+    if g.cluster.spec is None:
+        return Report(Verdict(False, Reason.CLUSTER_NOT_READY,
+                              f"KafkaCluster {ns}/{name} has an invalid spec: {g.cluster.spec_error}"))
+    if not g.allowed:
+        return Report(Verdict(
+            False, Reason.NAMESPACE_NOT_ALLOWED,
+            f"KafkaCluster {ns}/{name} does not allow {rules.noun} from namespace {g.key[0]}: add it to the "
+            "cluster's spec.allowedNamespaces, or use a cluster in this namespace"))
+    return None
+
+
+def conflict(g: Gathered, rules: KindRules) -> Decision | None:
+    if g.is_owner:
+        return None
+    ns, name = g.cluster_ref
+    return Report(Verdict(
+        False, Reason.RESOURCE_CONFLICT,
+        f"{rules.thing} {g.name} on cluster {ns}/{name} is already managed by the older {rules.kind} "
+        f"{g.owner.namespace}/{g.owner.name}: this resource is ignored and deleting it will not touch Kafka"))
+
+
+def paused(g: Gathered, rules: KindRules) -> Decision | None:
+    if rules.pausable and g.paused:
+        return Report(Verdict(None, Reason.PAUSED, f"reconciliation is paused by the annotation "
+                              f"{names.ANNOTATION_PAUSED}; remove it to resume", keep=True))
+    return None
+
+
+def cluster_ready(g: Gathered, rules: KindRules) -> Decision | None:
+    return None if g.cluster.ready else Report(_not_ready(g, ""))
+
+
+def _not_ready(g: Gathered, doing: str, **fields) -> Verdict:
+    ns, name = g.cluster_ref
+    return Verdict(False, Reason.CLUSTER_NOT_READY, f"{doing}KafkaCluster {ns}/{name} is not ready "
+                   f"({g.cluster.reason}): {g.cluster.message}", keep=True, **fields)
+
+
+def observe_only(g: Gathered, rules: KindRules) -> Decision | None:
+    return Observe() if rules.observable and g.unmanaged else None
+
+
+def blocked(g: Gathered, rules: KindRules) -> Decision | None:
+    return Report(g.blocked) if g.blocked is not None else None
+
+
+_RULES: tuple[Rule, ...] = (invalid_spec, cluster_usable, conflict, paused, cluster_ready, observe_only, blocked)
+
+
+# --- Deletion rules, in order --------------------------------------------------------------------------
+
+
+def cluster_gone(g: Gathered, rules: KindRules) -> Decision | None:
+    """A vanished cluster never blocks a deletion: release with a warning. One not probed yet: wait."""
+    if g.cluster is None or not g.cluster.exists:
+        ns, name = g.cluster_ref
+        return Release(Note("Warning", str(Reason.CLUSTER_NOT_FOUND),
+                            f"KafkaCluster {ns}/{name} no longer exists: finalizer released, {rules.thing} "
+                            f"{g.name} was not deleted"))
+    if g.cluster.reason is None:
+        return Skip()  # its first probe enqueues everything of the cluster
+    return None
+
+
+def invalid_spec_kept(g: Gathered, rules: KindRules) -> Decision | None:
+    if g.spec is None:
+        return Release(Note("Warning", str(Reason.INVALID_SPEC),
+                            f"invalid spec: {rules.thing} {g.name} was not deleted"))
+    return None
+
+
+def observed_only_kept(g: Gathered, rules: KindRules) -> Decision | None:
+    return Release() if rules.observable and g.unmanaged else None
+
+
+def paused_kept(g: Gathered, rules: KindRules) -> Decision | None:
+    if rules.pausable and g.paused:
+        return Release(Note("Warning", str(Reason.PAUSED), f"deleted while paused: {rules.thing} {g.name} was not "
+                            "deleted"))
+    return None
+
+
+def not_ours_kept(g: Gathered, rules: KindRules) -> Decision | None:
+    """Not allowed on the cluster, or another resource owns the name: Kafka is not touched."""
+    if g.cluster.spec is None or not g.allowed or not g.is_owner:
+        return Release()
+    return None
+
+
+def retained(g: Gathered, rules: KindRules) -> Decision | None:
+    if g.deletion_policy == "Retain":
+        return Release(Note("Normal", rules.retained_reason,
+                            f"{rules.thing} {g.name}{rules.retained_what}kept (deletionPolicy Retain)"))
+    return None
+
+
+def wait_for_cluster(g: Gathered, rules: KindRules) -> Decision | None:
+    """The user asked for a deletion: wait for the cluster rather than skip it."""
+    if g.cluster.ready:
+        return None
+    return Report(_not_ready(g, f"waiting to delete {rules.thing} {g.name}: ", retry=BACKOFF))
+
+
+_DELETION_RULES: tuple[Rule, ...] = (cluster_gone, invalid_spec_kept, observed_only_kept, paused_kept, not_ours_kept,
+                                     retained, wait_for_cluster)

@@ -1,0 +1,66 @@
+"""Reading kto's objects as the watch delivers them (plain dicts): keys, references, annotations, finalizers.
+
+Pure helpers, shared by every kind; nothing here talks to the API.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import ValidationError
+
+from kto import names
+
+Key = tuple[str, str]  # (namespace, name)
+
+
+def key_of(body: Mapping[str, Any]) -> Key:
+    meta = body["metadata"]
+    return meta.get("namespace", ""), meta["name"]
+
+
+def cluster_key_of(body: Mapping[str, Any]) -> Key:
+    """The KafkaCluster a KafkaTopic or KafkaUser names (its own namespace unless the reference says)."""
+    ref = (body.get("spec") or {}).get("clusterRef") or {}
+    return ref.get("namespace") or body["metadata"].get("namespace", ""), ref.get("name", "")
+
+
+def annotation(body: Mapping[str, Any], key: str) -> str | None:
+    return ((body.get("metadata") or {}).get("annotations") or {}).get(key)
+
+
+def is_paused(body: Mapping[str, Any]) -> bool:
+    return (annotation(body, names.ANNOTATION_PAUSED) or "").lower() == "true"
+
+
+def is_unmanaged(body: Mapping[str, Any]) -> bool:
+    return (annotation(body, names.ANNOTATION_MANAGED) or "").lower() == "false"
+
+
+def finalizers_of(body: Mapping[str, Any]) -> list[str]:
+    return list((body.get("metadata") or {}).get("finalizers") or [])
+
+
+def relevant_state(body: Mapping[str, Any], finalizer: str) -> tuple:
+    """What, in a resource, can change what kto does (status and resourceVersion cannot)."""
+    meta = body.get("metadata") or {}
+    return (meta.get("generation"), annotation(body, names.ANNOTATION_MANAGED),
+            annotation(body, names.ANNOTATION_PAUSED), bool(meta.get("deletionTimestamp")),
+            finalizer in (meta.get("finalizers") or []))
+
+
+def own(body: Mapping[str, Any]) -> dict[str, Any]:
+    """kto's copy of a watched object: kto replaces (never mutates) nested values other than metadata and
+    status, so copying those two levels is enough."""
+    out = dict(body)
+    out["metadata"] = dict(body.get("metadata") or {})
+    return out
+
+
+def validation_message(err: ValidationError) -> str:
+    parts = []
+    for e in err.errors():
+        loc = ".".join(str(p) for p in e.get("loc", ()))
+        parts.append(f"{loc}: {e.get('msg')}" if loc else str(e.get("msg")))
+    return "; ".join(parts)

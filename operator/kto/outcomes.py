@@ -1,0 +1,85 @@
+"""What the reconciler decides about one resource, as typed values (never string tags or tuples).
+
+A gate (``kto.gates``) turns what was gathered about a resource into a ``Decision``; a kind's ``act`` turns
+the decisions that need Kafka into a ``Verdict`` or a ``Release``; the reconciler writes them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from kto.reasons import Reason
+
+BACKOFF: Literal["backoff"] = "backoff"  # retry after the resource's next exponential backoff delay
+Retry = float | Literal["backoff"] | None
+
+
+@dataclass(frozen=True)
+class Note:
+    """A Kubernetes Event to post about the resource."""
+
+    type: Literal["Normal", "Warning"]
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The outcome for one resource of one batch: its Ready condition, the kind's status fields, what to say.
+
+    ``status`` holds the kind's own status fields (topicId, replicasChange, acls, ...); with ``keep`` the
+    fields the resource already shows are kept under them. ``retry`` asks for another look (seconds, or
+    ``BACKOFF``); a permanent reason without retry waits for the spec or the cluster to change."""
+
+    ready: bool | None
+    reason: Reason
+    message: str
+    status: Mapping[str, Any] = field(default_factory=dict)
+    keep: bool = False
+    retry: Retry = None
+    drift: str | None = None  # an out-of-band change kto corrected, for status and metrics
+    notes: tuple[Note, ...] = ()
+    silent: bool = False  # nothing to report yet: retry without writing status
+
+
+# --- Decisions of the gate ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Skip:
+    """Nothing to do now (not ours, or the cluster has not been probed yet: its probe enqueues everything)."""
+
+
+@dataclass(frozen=True)
+class Report:
+    """Write this verdict; Kafka is not touched."""
+
+    verdict: Verdict
+
+
+@dataclass(frozen=True)
+class Release:
+    """Remove kto's finalizer without touching Kafka, posting ``note`` first if there is one."""
+
+    note: Note | None = None
+
+
+@dataclass(frozen=True)
+class Delete:
+    """Delete what the resource made in Kafka, then release it."""
+
+
+@dataclass(frozen=True)
+class Observe:
+    """Compare with Kafka and report; never write to Kafka (observe-only)."""
+
+
+@dataclass(frozen=True)
+class Converge:
+    """Make Kafka match the spec."""
+
+
+Decision = Skip | Report | Release | Delete | Observe | Converge
+Outcome = Verdict | Release  # what acting on a resource ends in

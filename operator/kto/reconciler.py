@@ -1,0 +1,335 @@
+"""One batch reconciler for every kind: gather, decide (pure), act, write.
+
+The machinery every kind needs lives here once: the store and its indexes (by cluster, by claimed Kafka
+name), dedupe of irrelevant changes (kto's own status patches), one ``BatchQueue`` per cluster, finalizers,
+status diff-and-patch through the typed models, Events, metrics, backoff and blocking. A kind is a small
+adapter (``Kind``) plus its pure logic: ``kto.topic_kind`` and ``kto.user_kind``.
+
+A batch, for the keys of one cluster:
+1. gather an immutable ``Gathered`` per resource (parsed spec, annotations, cluster snapshot, owner, block);
+2. decide with the pure gate (``kto.gates.decide``): skip, report, release, delete, observe or converge;
+3. add kto's finalizer to every resource about to converge, before anything is written to Kafka; a resource
+   whose finalizer could not be added is not acted on in this batch;
+4. the kind acts on everything that needs Kafka, with one request per kind of change, and returns a
+   ``Verdict`` or a ``Release`` per resource;
+5. releases remove the finalizer; verdicts become status (written only when it changed) and Events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from prometheus_client import Gauge
+from pydantic import BaseModel, ValidationError
+
+from kto import metrics, names
+from kto.batching import Backoff, BatchQueue
+from kto.clusters import ClusterRegistry
+from kto.conditions import find, now_rfc3339
+from kto.gates import ClusterSnapshot, Gathered, KindRules, decide
+from kto.kube import KubeClient
+from kto.models import KafkaClusterSpec
+from kto.objects import (
+    Key,
+    cluster_key_of,
+    finalizers_of,
+    is_paused,
+    is_unmanaged,
+    key_of,
+    own,
+    relevant_state,
+    validation_message,
+)
+from kto.outcomes import BACKOFF, Converge, Decision, Delete, Observe, Outcome, Release, Report, Verdict
+from kto.planner import owner_of
+from kto.reasons import Reason, is_permanent
+from kto.status import StatusWriter, condition_status, is_news
+from kto.store import Store
+
+log = logging.getLogger("kto.reconciler")
+
+
+@dataclass(frozen=True)
+class Item:
+    """One resource a kind acts on: what was gathered, what the gate decided, the object itself."""
+
+    gathered: Gathered
+    decision: Decision
+    body: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class KindInfo:
+    """How a kind is stored and shown: its API names, metrics, and status shape."""
+
+    plural: str
+    finalizer: str
+    metric: str  # the kind label of metrics: topic, user
+    ready_gauge: Gauge
+    spec_model: type[BaseModel]
+    status_model: type[BaseModel]
+    name_field: str  # the status field showing the Kafka name (topicName, userName)
+    status_fields: tuple[str, ...] = ()  # the kind's status fields a verdict with ``keep`` keeps
+    sticky_fields: tuple[str, ...] = ()  # status fields kept until a verdict sets them
+    drift_field: str | None = None  # where the last drift correction is recorded, if anywhere
+
+
+class Kind(Protocol):
+    """What a kind plugs into the reconciler."""
+
+    rules: KindRules
+    info: KindInfo
+
+    def claimed_name(self, body: Mapping[str, Any]) -> str: ...
+
+    def allows(self, cluster: KafkaClusterSpec, cluster_namespace: str, namespace: str) -> bool: ...
+
+    def deletion_policy(self, spec: Any, cluster: KafkaClusterSpec | None) -> str: ...
+
+    async def act(self, cluster: ClusterSnapshot, items: dict[Key, Item]) -> dict[Key, Outcome]: ...
+
+
+class Reconciler:
+    def __init__(self, kind: Kind, kube: KubeClient, clusters: ClusterRegistry, writer: StatusWriter,
+                 batch_window: float = 0.1, max_batch: int = 10000):
+        self.kind = kind
+        self.info = kind.info
+        self.kube = kube
+        self.clusters = clusters
+        self.writer = writer
+        self.batch_window = batch_window
+        self.max_batch = max_batch
+        self.store = Store(kind.claimed_name, kind.info.finalizer)
+        self.queues: dict[Key, BatchQueue[Key]] = {}
+        self._handled: dict[Key, tuple] = {}
+        self._backoff = Backoff()
+        # Permanent failures wait for the spec (generation) or the broker count to change.
+        self._blocked: dict[Key, tuple[Any, int | None, Verdict]] = {}
+        clusters.listeners.append(self.enqueue_cluster)
+
+    # --- events -------------------------------------------------------------------------------------
+
+    def prime(self, bodies: list[dict[str, Any]]) -> None:
+        """Know every resource before handling any event, so ownership is decided with every claim."""
+        for body in bodies:
+            body.setdefault("apiVersion", names.API_VERSION)
+            body.setdefault("kind", self.kind.rules.kind)
+            self.store.put(key_of(body), body)
+
+    def event(self, event_type: str | None, body: Mapping[str, Any]) -> None:
+        key = key_of(body)
+        if event_type == "DELETED":
+            self._forget(key)
+            return
+        body = own(body)
+        body.setdefault("apiVersion", names.API_VERSION)
+        body.setdefault("kind", self.kind.rules.kind)
+        self.store.put(key, body)
+        state = relevant_state(body, self.info.finalizer)
+        if self._handled.get(key) == state:
+            return  # our own status patch, or a change that does not matter
+        self._handled[key] = state
+        self._blocked.pop(key, None)
+        self._backoff.reset(key)
+        self.queue(cluster_key_of(body)).enqueue(key)
+
+    def _forget(self, key: Key) -> None:
+        body = self.store.pop(key)
+        self._handled.pop(key, None)
+        self._blocked.pop(key, None)
+        self._backoff.reset(key)
+        metrics.forget(self.info.ready_gauge, key)
+        if body is not None:
+            # Another claimant of the same Kafka name may own it now.
+            ckey = cluster_key_of(body)
+            for other in self.store.claimants(self.store.claim_key(body)):
+                self.queue(ckey).enqueue(other)
+
+    def enqueue_cluster(self, ckey: Key) -> None:
+        """The cluster was probed (resync) or is gone: look at each of its resources again."""
+        for key in self.store.of_cluster(ckey):
+            self.queue(ckey).enqueue(key)
+
+    def queue(self, ckey: Key) -> BatchQueue[Key]:
+        q = self.queues.get(ckey)
+        if q is None:
+            q = self.queues[ckey] = BatchQueue(
+                f"{self.info.metric} {ckey[0]}/{ckey[1]}", lambda keys, c=ckey: self.reconcile(c, keys),
+                window=self.batch_window, max_batch=self.max_batch)
+            q.start()
+        return q
+
+    def served(self, ckey: Key, spec: KafkaClusterSpec) -> int:
+        """Resources of the cluster from namespaces it allows."""
+        return sum(1 for k in self.store.of_cluster(ckey) if self.kind.allows(spec, ckey[0], k[0]))
+
+    async def stop(self) -> None:
+        for q in self.queues.values():
+            await q.stop()
+
+    # --- one batch ------------------------------------------------------------------------------------
+
+    async def reconcile(self, ckey: Key, keys: list[Key]) -> dict[Key, float]:
+        started = time.monotonic()
+        cluster = self.clusters.snapshot(ckey)
+        items: dict[Key, Item] = {}
+        for key in keys:
+            body = self.store.get(key)
+            if body is not None:
+                g = self.gather(key, body, cluster)
+                items[key] = Item(g, decide(g, self.kind.rules), body)
+        outcomes = await self._act(cluster, items)
+        retries = await self._write(ckey, items, outcomes)
+        label = f"{ckey[0]}/{ckey[1]}"
+        metrics.BATCHES.labels(self.info.metric, label).observe(time.monotonic() - started)
+        metrics.BATCH_SIZE.labels(self.info.metric, label).observe(len(keys))
+        return retries
+
+    def gather(self, key: Key, body: Mapping[str, Any], cluster: ClusterSnapshot | None) -> Gathered:
+        meta = body["metadata"]
+        try:
+            spec, error = self.info.spec_model.model_validate(body.get("spec") or {}), None
+        except ValidationError as err:
+            spec, error = None, validation_message(err)
+        ckey = cluster_key_of(body)
+        cspec = cluster.spec if cluster is not None else None
+        allowed = cspec is not None and self.kind.allows(cspec, ckey[0], key[0])
+        owner = None
+        if cspec is not None:
+            claims = self.store.claims(self.store.claim_key(body))
+            owner = owner_of(c for c in claims if self.kind.allows(cspec, ckey[0], c.namespace))
+        return Gathered(
+            key=key, name=self.kind.claimed_name(body), cluster_ref=ckey, cluster=cluster, spec=spec,
+            spec_error=error, deleting=bool(meta.get("deletionTimestamp")),
+            holds=self.info.finalizer in finalizers_of(body), allowed=allowed, owner=owner,
+            deletion_policy=self.kind.deletion_policy(spec, cspec) if spec is not None else "Delete",
+            paused=is_paused(body), unmanaged=is_unmanaged(body), blocked=self._block_of(key, body, cluster))
+
+    def _block_of(self, key: Key, body: Mapping[str, Any], cluster: ClusterSnapshot | None) -> Verdict | None:
+        held = self._blocked.get(key)
+        if held is None or cluster is None:
+            return None
+        generation, brokers, verdict = held
+        return verdict if (generation, brokers) == (body["metadata"].get("generation"), cluster.brokers) else None
+
+    async def _act(self, cluster: ClusterSnapshot | None, items: dict[Key, Item]) -> dict[Key, Outcome]:
+        outcomes: dict[Key, Outcome] = {}
+        for key, item in items.items():
+            match item.decision:
+                case Report(verdict):
+                    outcomes[key] = verdict
+                case Release():
+                    outcomes[key] = item.decision
+        converging = [k for k, i in items.items() if isinstance(i.decision, Converge)
+                      and not i.gathered.holds]
+        for key in await self._add_finalizers(converging):
+            outcomes[key] = _FINALIZER_PENDING  # changed or gone meanwhile: a newer event brings it back
+        work = {k: i for k, i in items.items() if isinstance(i.decision, Converge | Observe | Delete)
+                and k not in outcomes}
+        if work:
+            acted = await self.kind.act(cluster, work)
+            for key, outcome in acted.items():
+                outcomes[key] = outcome
+                self._remember_block(key, items[key].body, cluster, outcome)
+        return outcomes
+
+    def _remember_block(self, key: Key, body: Mapping[str, Any], cluster: ClusterSnapshot | None,
+                        outcome: Outcome) -> None:
+        """A permanent failure is remembered until the spec or the broker count changes; any other outcome of
+        acting forgets an earlier one."""
+        if isinstance(outcome, Verdict) and outcome.ready is False and outcome.retry is None \
+                and is_permanent(outcome.reason) and cluster is not None:
+            self._blocked[key] = (body["metadata"].get("generation"), cluster.brokers, _blocked_copy(outcome))
+        else:
+            self._blocked.pop(key, None)
+
+    async def _add_finalizers(self, keys: list[Key]) -> list[Key]:
+        """Add kto's finalizer to each resource; the keys whose patch did not apply (object changed or gone)."""
+        async def add(key: Key) -> bool:
+            body = self.store.get(key)
+            if body is None:
+                return False
+            fins = finalizers_of(body)
+            if await self.kube.add_finalizer(self.info.plural, key[0], key[1], fins, self.info.finalizer):
+                body["metadata"]["finalizers"] = [*fins, self.info.finalizer]
+                metrics.KUBE_WRITES.labels("finalizer").inc()
+                self._handled[key] = relevant_state(body, self.info.finalizer)
+                return True
+            return False
+
+        done = await asyncio.gather(*(add(k) for k in keys))
+        return [k for k, ok in zip(keys, done, strict=True) if not ok]
+
+    # --- writing the outcomes ---------------------------------------------------------------------------
+
+    async def _write(self, ckey: Key, items: dict[Key, Item], outcomes: dict[Key, Outcome]) -> dict[Key, float]:
+        releases = {k: o for k, o in outcomes.items() if isinstance(o, Release)}
+        verdicts = {k: o for k, o in outcomes.items() if isinstance(o, Verdict)}
+        await asyncio.gather(*(self._release(k, r) for k, r in releases.items()))
+        await asyncio.gather(*(self._apply(k, v, ckey) for k, v in verdicts.items()))
+        retries: dict[Key, float] = {}
+        label = f"{ckey[0]}/{ckey[1]}"
+        for key, v in verdicts.items():
+            metrics.RECONCILES.labels(self.info.metric, label, str(v.reason)).inc()
+            if v.ready is True:
+                self._backoff.reset(key)
+            if v.retry == BACKOFF:
+                retries[key] = self._backoff.next(key)
+            elif v.retry is not None:
+                retries[key] = float(v.retry)
+        return retries
+
+    async def _release(self, key: Key, release: Release) -> None:
+        body = self.store.get(key)
+        if body is None:
+            return
+        if release.note is not None:
+            await self.kube.post_event(body, release.note.type, release.note.reason, release.note.message)
+        if await self.kube.remove_finalizer(self.info.plural, key[0], key[1], finalizers_of(body),
+                                            self.info.finalizer):
+            metrics.KUBE_WRITES.labels("finalizer").inc()
+            log.info("Released kind=%s resource=%s/%s", self.kind.rules.kind, *key)
+
+    async def _apply(self, key: Key, verdict: Verdict, ckey: Key) -> None:
+        body = self.store.get(key)
+        if body is None or verdict.silent:
+            return
+        old = body.get("status") or {}
+        status = self.build_status(body, verdict)
+        if verdict.drift:
+            metrics.DRIFT.labels(self.info.metric, f"{ckey[0]}/{ckey[1]}").inc()
+        for note in verdict.notes:
+            await self.kube.post_event(body, note.type, note.reason, note.message)
+        self.info.ready_gauge.labels(*key).set(1 if verdict.ready else 0)
+        if is_news(verdict, find(old.get("conditions")), find(status["conditions"])):
+            await self.kube.post_event(body, "Warning", str(verdict.reason), verdict.message)
+        if verdict.ready is not True:
+            log.info("Not ready kind=%s resource=%s/%s reason=%s message=%r", self.kind.rules.kind, *key,
+                     verdict.reason, verdict.message)
+        await self.writer.patch(self.info.plural, body, self.info.status_model, status)
+
+    def build_status(self, body: Mapping[str, Any], verdict: Verdict) -> dict[str, Any]:
+        """The resource's new status: the condition, the kind's base fields, what the verdict says and keeps."""
+        old = body.get("status") or {}
+        now = self.writer.clock()
+        status = condition_status(old, body, verdict.ready, verdict.reason, verdict.message, now)
+        status[self.info.name_field] = self.kind.claimed_name(body)
+        kept = self.info.sticky_fields + (self.info.status_fields if verdict.keep else ())
+        status |= {k: old[k] for k in kept if old.get(k) is not None}
+        status |= verdict.status
+        if verdict.drift and self.info.drift_field:
+            status[self.info.drift_field] = {"time": now_rfc3339(now), "message": verdict.drift}
+        return status
+
+
+def _blocked_copy(verdict: Verdict) -> Verdict:
+    """What a blocked resource shows until its spec or the cluster changes: the failure, the rest kept."""
+    return Verdict(False, verdict.reason, verdict.message, keep=True)
+
+
+_FINALIZER_PENDING = Verdict(False, Reason.KAFKA_ERROR, "waiting to add kto's finalizer", retry=BACKOFF, silent=True)

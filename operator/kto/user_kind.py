@@ -1,0 +1,282 @@
+"""KafkaUser as a kind of the reconciler: SCRAM credentials, ACLs and the Secret an application mounts.
+
+A batch of users costs one DescribeUserScramCredentials, at most one AlterUserScramCredentials, one
+DescribeAcls (the whole cluster's, grouped by principal), at most one CreateAcls and one DeleteAcls; what
+differs is decided by the pure ``kto.users``.
+
+Passwords are read from Secrets, sent to Kafka and written into the application's Secret; they are never
+logged, put in status, annotations or Events (a hash of the applied credential sits on the application's
+Secret, which holds the password anyway, so a rotation is noticed without a restart).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from kto import metrics, names
+from kto.domain import Acl, KafkaFailure
+from kto.gates import ClusterSnapshot, KindRules
+from kto.kube import KubeClient
+from kto.models import KafkaClusterSpec, KafkaUserSpec, KafkaUserStatus
+from kto.objects import Key
+from kto.outcomes import BACKOFF, Converge, Delete, Note, Outcome, Release, Verdict
+from kto.reasons import Reason
+from kto.reconciler import Item, KindInfo
+from kto.status import was_in_sync
+from kto.users import (
+    PASSWORD_KEY,
+    AclPlan,
+    application_secret_data,
+    credential_hash,
+    describe_acl_plan,
+    desired_acls,
+    plan_acls,
+    principal,
+    scram_changes,
+    secret_name_of,
+)
+
+
+def user_name_of(body: Mapping[str, Any]) -> str:
+    return (body.get("spec") or {}).get("userName") or body["metadata"]["name"]
+
+
+@dataclass
+class _Work:
+    """One user converging in this batch."""
+
+    key: Key
+    body: Mapping[str, Any]
+    spec: KafkaUserSpec
+    user: str
+    secret: dict[str, Any] | None = None  # the application's Secret as it is now
+    password: str | None = None
+    wanted: str | None = None  # the hash of the credential the spec asks for
+    acls: int | None = None  # ACLs of the spec in place on the brokers
+
+
+class UserKind:
+    rules = KindRules(kind=names.USER_KIND, noun="users", thing="Kafka user", retained_reason="UserRetained",
+                      retained_what=": credentials and ACLs ")
+    info = KindInfo(names.USER_PLURAL, names.USER_FINALIZER, "user", metrics.USER_READY, KafkaUserSpec,
+                    KafkaUserStatus, "userName", sticky_fields=("secretName", "acls"))
+
+    def __init__(self, kube: KubeClient):
+        self.kube = kube
+        self.applied: dict[tuple[Key, str], str] = {}  # (cluster, user) -> hash of the credential last applied
+
+    def claimed_name(self, body: Mapping[str, Any]) -> str:
+        return user_name_of(body)
+
+    def allows(self, cluster: KafkaClusterSpec, cluster_namespace: str, namespace: str) -> bool:
+        return cluster.allows_namespace(cluster_namespace, namespace)
+
+    def deletion_policy(self, spec: KafkaUserSpec, cluster: KafkaClusterSpec | None) -> str:
+        return spec.deletion_policy
+
+    async def act(self, cluster: ClusterSnapshot, items: dict[Key, Item]) -> dict[Key, Outcome]:
+        out: dict[Key, Outcome] = {}
+        work = {k: _Work(k, i.body, i.gathered.spec, i.gathered.name) for k, i in items.items()
+                if isinstance(i.decision, Converge)}
+        if work:
+            out |= await UserBatch(self, cluster, work).run()
+        deletions = {k: i.gathered.name for k, i in items.items() if isinstance(i.decision, Delete)}
+        if deletions:
+            out |= await self.delete(cluster, deletions)
+        return out
+
+    async def delete(self, cluster: ClusterSnapshot, deletions: dict[Key, str]) -> dict[Key, Outcome]:
+        """The credentials (the mechanisms that exist) and every ACL of each principal."""
+        gateway = cluster.gateway
+        failures: dict[Key, KafkaFailure | None] = {}
+        existing = await gateway.describe_scram(sorted(set(deletions.values())))
+        removals = []
+        for key, user in deletions.items():
+            seen = existing.get(user)
+            if isinstance(seen, KafkaFailure):
+                failures[key] = seen
+            else:
+                removals += [(user, m) for m in sorted(seen or {})]
+        altered = await gateway.alter_scram([], removals)
+        acls = await gateway.delete_acls({principal(u): None for k, u in deletions.items() if k not in failures})
+        out: dict[Key, Outcome] = {}
+        for key, user in deletions.items():
+            failure = failures.get(key) or altered.get(user) or acls.get(principal(user))
+            if failure is not None and failure.reason == Reason.AUTHORIZER_NOT_ENABLED:
+                failure = None  # no authorizer: there are no ACLs to delete
+            if failure is None:
+                self.applied.pop((cluster.key, user), None)
+                out[key] = Release(Note("Normal", "UserDeleted",
+                                        f"Kafka user {user}: credentials and ACLs deleted (deletionPolicy Delete)"))
+            else:
+                out[key] = Verdict(False, failure.reason, f"deleting Kafka user {user} failed: {failure.message}",
+                                   retry=BACKOFF)
+        return out
+
+
+def user_failure(failure: KafkaFailure, **fields: Any) -> Verdict:
+    """Retried with backoff when retrying can help; a missing authorizer is looked at again at the resync."""
+    retry = BACKOFF if failure.retriable and failure.reason != Reason.AUTHORIZER_NOT_ENABLED else None
+    return Verdict(False, failure.reason, failure.message, retry=retry, **fields)
+
+
+class UserBatch:
+    """The converging users of one batch: credentials, then the application's Secret, then ACLs."""
+
+    def __init__(self, kind: UserKind, cluster: ClusterSnapshot, work: dict[Key, _Work]):
+        self.kind = kind
+        self.kube = kind.kube
+        self.cluster = cluster
+        self.gateway = cluster.gateway
+        self.work = work
+        self.out: dict[Key, Verdict] = {}
+        self.rotated: set[Key] = set()
+
+    def _pending(self) -> dict[Key, _Work]:
+        return {k: w for k, w in self.work.items() if k not in self.out}
+
+    async def run(self) -> dict[Key, Outcome]:
+        await asyncio.gather(*(self._read_password(w) for w in self.work.values()))
+        if self._pending():
+            await self._credentials()
+            await asyncio.gather(*(self._write_secret(w) for w in self._pending().values()))
+            drift = await self._acls()
+            for key, w in self._pending().items():
+                self.out[key] = self._ready(w, drift.get(key))
+        return dict(self.out)
+
+    async def _read_password(self, w: _Work) -> None:
+        ns, name = w.key
+        secret_name = secret_name_of(name)
+        w.secret = await self.kube.read_secret_object(ns, secret_name)
+        if w.secret is not None and not _is_ours(w.secret, name):
+            self.out[w.key] = Verdict(False, Reason.RESOURCE_CONFLICT,
+                                      f"Secret {secret_name} exists and was not written by kto for this KafkaUser: "
+                                      "delete or rename it, kto writes the user's credentials there",
+                                      retry=BACKOFF)  # looked at again: deleting the Secret ends it
+            return
+        ref = w.spec.authentication.passwordSecretRef
+        if ref is None:
+            current = (w.secret or {}).get("data", {}).get(PASSWORD_KEY)
+            w.password = current.decode(errors="replace") if current else secrets.token_urlsafe(24)
+            return
+        data = await self.kube.read_secret(ns, ref.name)
+        key = ref.key or PASSWORD_KEY
+        if data is None or key not in data:
+            what = f"Secret {ref.name} does not exist" if data is None else f"Secret {ref.name} has no key {key!r}"
+            self.out[w.key] = Verdict(False, Reason.SECRET_NOT_FOUND, f"{what} (spec.authentication."
+                                      "passwordSecretRef): create it in the KafkaUser's namespace", retry=BACKOFF)
+            return
+        try:
+            w.password = data[key].decode()
+        except UnicodeDecodeError:
+            w.password = None
+        if not w.password:
+            self.out[w.key] = Verdict(False, Reason.INVALID_SPEC, f"Secret {ref.name} key {key!r} is empty or not "
+                                      "UTF-8 text", retry=BACKOFF)
+
+    async def _credentials(self) -> None:
+        """One describe and one alter for the whole batch."""
+        work = self._pending()
+        existing = await self.gateway.describe_scram(sorted({w.user for w in work.values()}))
+        upserts, deletions = [], []
+        for key, w in work.items():
+            seen = existing.get(w.user)
+            if isinstance(seen, KafkaFailure):
+                self.out[key] = user_failure(seen)
+                continue
+            mech = w.spec.authentication.mechanism
+            w.wanted = credential_hash(w.user, mech, w.password)
+            applied = (w.secret or {}).get("annotations", {}).get(names.ANNOTATION_CREDENTIAL_HASH) \
+                or self.kind.applied.get((self.cluster.key, w.user))
+            upsert, stale = scram_changes(mech, seen, applied, w.wanted)
+            if upsert:
+                upserts.append((w.user, mech, w.password))
+                if applied is not None and applied != w.wanted and seen and mech in seen:
+                    self.rotated.add(key)
+            deletions += [(w.user, m) for m in stale]
+        altered = await self.gateway.alter_scram(upserts, deletions) if upserts or deletions else {}
+        for key, w in self._pending().items():
+            failure = altered.get(w.user)
+            if failure is not None:
+                self.out[key] = user_failure(failure)
+            else:
+                self.kind.applied[(self.cluster.key, w.user)] = w.wanted
+
+    async def _write_secret(self, w: _Work) -> None:
+        """The application's Secret, once the brokers accept its credential."""
+        ns, name = w.key
+        spec = self.cluster.spec
+        data = application_secret_data(w.user, w.password, w.spec.authentication.mechanism, spec.bootstrapServers,
+                                       spec.protocol)
+        meta = w.body["metadata"]
+        owner = [{"apiVersion": names.API_VERSION, "kind": names.USER_KIND, "name": name, "uid": meta.get("uid"),
+                  "controller": True, "blockOwnerDeletion": False}]
+        annotations = {names.ANNOTATION_CREDENTIAL_HASH: w.wanted}
+        labels = {"app.kubernetes.io/managed-by": names.COMPONENT, f"{names.PREFIX}/kafkauser": name}
+        current = w.secret
+        if current is not None and {k: v.decode(errors="replace") for k, v in current["data"].items()} == data \
+                and current["annotations"].get(names.ANNOTATION_CREDENTIAL_HASH) == w.wanted \
+                and [r.get("uid") for r in current["ownerReferences"]] == [meta.get("uid")]:
+            return
+        keep = {k: v for k, v in (current or {}).get("annotations", {}).items()
+                if k != names.ANNOTATION_CREDENTIAL_HASH}
+        await self.kube.write_secret(ns, secret_name_of(name), data, keep | annotations,
+                                     (current or {}).get("labels", {}) | labels, owner, exists=current is not None)
+
+    async def _acls(self) -> dict[Key, str]:
+        """One describe for the cluster, one create and one delete for the batch; the drift corrected, by user."""
+        work = self._pending()
+        desired = {k: desired_acls(w.spec) for k, w in work.items()}
+        observed = await self.gateway.describe_acls()
+        if isinstance(observed, KafkaFailure):
+            for key, w in work.items():
+                if observed.reason == Reason.AUTHORIZER_NOT_ENABLED and not desired[key]:
+                    w.acls = 0  # nothing to authorize: no authorizer is fine
+                else:
+                    self.out[key] = user_failure(observed)
+            return {}
+        plans = {k: plan_acls(desired[k], observed.get(principal(w.user), ())) for k, w in work.items()}
+        made, removed = await asyncio.gather(
+            self.gateway.create_acls({principal(work[k].user): p.to_create for k, p in plans.items() if p.to_create}),
+            self.gateway.delete_acls({principal(work[k].user): p.to_delete for k, p in plans.items() if p.to_delete}))
+        failed = {p: made.get(p) or removed.get(p) for p in made.keys() | removed.keys()}
+        return self._acl_outcomes(work, desired, observed, plans, failed)
+
+    def _acl_outcomes(self, work: dict[Key, _Work], desired: dict[Key, frozenset[Acl]],
+                      observed: Mapping[str, set[Acl]], plans: dict[Key, AclPlan],
+                      failed: Mapping[str, KafkaFailure | None]) -> dict[Key, str]:
+        drift: dict[Key, str] = {}
+        for key, plan in plans.items():
+            w = work[key]
+            failure = failed.get(principal(w.user))
+            if failure is not None:
+                in_place = len(desired[key] & set(observed.get(principal(w.user), ())))
+                self.out[key] = user_failure(failure, status={"acls": in_place})
+                continue
+            w.acls = len(desired[key])
+            if not plan.in_sync and was_in_sync(w.body):
+                drift[key] = describe_acl_plan(plan)
+        return drift
+
+    def _ready(self, w: _Work, drift: str | None) -> Verdict:
+        notes = []
+        if w.key in self.rotated:
+            notes.append(Note("Normal", "CredentialsRotated", f"Kafka user {w.user}: password changed on the brokers"))
+        if drift:
+            notes.append(Note("Normal", "DriftCorrected", f"Kafka user {w.user}: ACLs corrected: {drift}"))
+        n = w.acls or 0
+        return Verdict(True, Reason.RECONCILED,
+                       f"Kafka user {w.user}: {w.spec.authentication.mechanism} credentials and {n} ACL(s) in place; "
+                       f"Secret {secret_name_of(w.key[1])}",
+                       status={"secretName": secret_name_of(w.key[1]), "acls": n}, drift=drift, notes=tuple(notes))
+
+
+def _is_ours(secret: Mapping[str, Any], name: str) -> bool:
+    """A Secret kto wrote for a KafkaUser of this name (also one of an earlier KafkaUser of the same name)."""
+    return any(r.get("kind") == names.USER_KIND and r.get("name") == name
+               and str(r.get("apiVersion", "")).startswith(f"{names.GROUP}/") for r in secret["ownerReferences"])

@@ -1,0 +1,175 @@
+"""The gate, by table: for what was gathered about a resource, the first rule that applies decides.
+
+Each row sets the condition of one rule together with conditions of rules further down, so a row also shows
+that its rule comes first. Topic rules honour paused and observe-only; user rules do neither.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import pytest
+from kto import names
+from kto.domain import ClusterFacts
+from kto.gates import ClusterSnapshot, Gathered, KindRules, decide
+from kto.models import KafkaClusterSpec
+from kto.outcomes import BACKOFF, Converge, Decision, Delete, Observe, Release, Report, Skip, Verdict
+from kto.planner import Claim
+from kto.reasons import Reason
+from kto.topic_kind import TopicKind
+from kto.user_kind import UserKind
+
+TOPIC: KindRules = TopicKind.rules
+USER: KindRules = UserKind.rules
+CLUSTER = ClusterSnapshot(("apps", "kafka"), spec=KafkaClusterSpec(bootstrapServers=["kafka:9092"]),
+                          reason=Reason.CONNECTED, message="connected", facts=ClusterFacts("id", 1, (1, 2, 3)),
+                          gateway=object())
+BLOCK = Verdict(False, Reason.NOT_SUPPORTED, "Kafka cannot remove partitions", keep=True)
+
+# Conditions, each making one rule apply.
+NO_SPEC = {"spec": None, "spec_error": "spec.partitions: must be at least 1"}
+NO_CLUSTER = {"cluster": None}
+CLUSTER_DELETED = {"cluster": dataclasses.replace(CLUSTER, exists=False)}
+NOT_PROBED = {"cluster": dataclasses.replace(CLUSTER, reason=None, gateway=None)}
+BAD_CLUSTER = {"cluster": dataclasses.replace(CLUSTER, spec=None, spec_error="bootstrapServers: required",
+                                              reason=Reason.INVALID_SPEC, gateway=None)}
+UNREACHABLE = {"cluster": dataclasses.replace(CLUSTER, reason=Reason.UNREACHABLE, message="timed out",
+                                              gateway=None)}
+NOT_ALLOWED = {"allowed": False}
+TAKEN = {"owner": Claim("2025-01-01T00:00:00Z", "apps", "older")}
+PAUSED = {"paused": True}
+UNMANAGED = {"unmanaged": True}
+BLOCKED = {"blocked": BLOCK}
+RETAIN = {"deletion_policy": "Retain"}
+
+
+def gathered(*conditions: dict[str, Any], deleting: bool = False) -> Gathered:
+    fields: dict[str, Any] = {"spec": object(), "holds": True, "deleting": deleting, "owner": None}
+    for c in conditions:
+        fields |= c
+    return Gathered(key=("apps", "orders"), name="orders", cluster_ref=("apps", "kafka"),
+                    cluster=fields.pop("cluster", CLUSTER), **fields)
+
+
+def report(reason: Reason, ready: bool | None = False) -> tuple:
+    return "Report", reason, ready
+
+
+def release(type_: str | None = None, reason: str | None = None) -> tuple:
+    return ("Release", type_, reason) if type_ else ("Release",)
+
+
+def summary(decision: Decision) -> tuple:
+    """A decision as a comparable row: its type, and the reason of what it reports or posts."""
+    match decision:
+        case Report(verdict):
+            return report(verdict.reason, verdict.ready)
+        case Release(note) if note is not None:
+            return release(note.type, note.reason)
+        case _:
+            return (type(decision).__name__,)
+
+
+def text(decision: Decision) -> str:
+    match decision:
+        case Report(verdict):
+            return verdict.message
+        case Release(note) if note is not None:
+            return note.message
+    return ""
+
+
+# (id, conditions, topic decision, user decision, message fragment of the topic's decision)
+LIVING = [
+    ("invalid spec first", [NO_SPEC, NO_CLUSTER, NOT_ALLOWED, TAKEN, PAUSED, UNMANAGED, BLOCKED],
+     report(Reason.INVALID_SPEC), report(Reason.INVALID_SPEC), "invalid spec: spec.partitions: must be at least 1"),
+    ("cluster missing", [NO_CLUSTER, NOT_ALLOWED, TAKEN, PAUSED, UNMANAGED, BLOCKED],
+     report(Reason.CLUSTER_NOT_FOUND), report(Reason.CLUSTER_NOT_FOUND), "KafkaCluster apps/kafka does not exist"),
+    ("cluster deleted", [CLUSTER_DELETED, NOT_ALLOWED, TAKEN, PAUSED],
+     report(Reason.CLUSTER_NOT_FOUND), report(Reason.CLUSTER_NOT_FOUND), "create it or fix spec.clusterRef"),
+    ("cluster not probed yet: skip", [NOT_PROBED, NOT_ALLOWED, TAKEN, PAUSED, UNMANAGED, BLOCKED],
+     ("Skip",), ("Skip",), ""),
+    ("invalid cluster spec", [BAD_CLUSTER, NOT_ALLOWED, TAKEN, PAUSED],
+     report(Reason.CLUSTER_NOT_READY), report(Reason.CLUSTER_NOT_READY), "invalid spec: bootstrapServers: required"),
+    ("namespace not allowed", [NOT_ALLOWED, TAKEN, PAUSED, UNREACHABLE, UNMANAGED, BLOCKED],
+     report(Reason.NAMESPACE_NOT_ALLOWED), report(Reason.NAMESPACE_NOT_ALLOWED), "from namespace apps"),
+    ("conflict", [TAKEN, PAUSED, UNREACHABLE, UNMANAGED, BLOCKED],
+     report(Reason.RESOURCE_CONFLICT), report(Reason.RESOURCE_CONFLICT), "managed by the older KafkaTopic apps/older"),
+    ("paused", [PAUSED, UNREACHABLE, UNMANAGED, BLOCKED],
+     report(Reason.PAUSED, None), report(Reason.CLUSTER_NOT_READY), names.ANNOTATION_PAUSED),
+    ("paused, cluster ready", [PAUSED, BLOCKED],
+     report(Reason.PAUSED, None), report(Reason.NOT_SUPPORTED), "remove it to resume"),
+    ("cluster not ready", [UNREACHABLE, UNMANAGED, BLOCKED],
+     report(Reason.CLUSTER_NOT_READY), report(Reason.CLUSTER_NOT_READY), "is not ready (Unreachable): timed out"),
+    ("observe only", [UNMANAGED, BLOCKED], ("Observe",), report(Reason.NOT_SUPPORTED), ""),
+    ("observe only, nothing else", [UNMANAGED], ("Observe",), ("Converge",), ""),
+    ("blocked", [BLOCKED], report(Reason.NOT_SUPPORTED), report(Reason.NOT_SUPPORTED), "cannot remove partitions"),
+    ("converge", [], ("Converge",), ("Converge",), ""),
+    ("converge without the finalizer yet", [{"holds": False}], ("Converge",), ("Converge",), ""),
+]
+
+DELETING = [
+    ("not holding: not ours to hold up", [{"holds": False}, NO_CLUSTER, NO_SPEC], ("Skip",), ("Skip",), ""),
+    ("cluster gone first", [NO_CLUSTER, NO_SPEC, UNMANAGED, PAUSED, NOT_ALLOWED, RETAIN],
+     release("Warning", "ClusterNotFound"), release("Warning", "ClusterNotFound"),
+     "KafkaCluster apps/kafka no longer exists: finalizer released, Kafka topic orders was not deleted"),
+    ("cluster deleted", [CLUSTER_DELETED, RETAIN],
+     release("Warning", "ClusterNotFound"), release("Warning", "ClusterNotFound"), "no longer exists"),
+    ("cluster not probed yet: wait", [NOT_PROBED, NO_SPEC, RETAIN], ("Skip",), ("Skip",), ""),
+    ("invalid spec is kept", [NO_SPEC, UNMANAGED, PAUSED, NOT_ALLOWED, UNREACHABLE],
+     release("Warning", "InvalidSpec"), release("Warning", "InvalidSpec"), "Kafka topic orders was not deleted"),
+    ("observe only is kept silently", [UNMANAGED, PAUSED, RETAIN, UNREACHABLE],
+     release(), release("Normal", "UserRetained"), ""),
+    ("paused is kept", [PAUSED, RETAIN, UNREACHABLE],
+     release("Warning", "Paused"), release("Normal", "UserRetained"), "deleted while paused"),
+    ("namespace not allowed", [NOT_ALLOWED, RETAIN, UNREACHABLE], release(), release(), ""),
+    ("invalid cluster spec", [BAD_CLUSTER, RETAIN], release(), release(), ""),
+    ("not the owner", [TAKEN, RETAIN, UNREACHABLE], release(), release(), ""),
+    ("retained", [RETAIN, UNREACHABLE],
+     release("Normal", "TopicRetained"), release("Normal", "UserRetained"),
+     "Kafka topic orders kept (deletionPolicy Retain)"),
+    ("cluster not ready: wait", [UNREACHABLE, BLOCKED],
+     report(Reason.CLUSTER_NOT_READY), report(Reason.CLUSTER_NOT_READY),
+     "waiting to delete Kafka topic orders: KafkaCluster apps/kafka is not ready (Unreachable)"),
+    ("delete, a block does not hold it up", [BLOCKED], ("Delete",), ("Delete",), ""),
+]
+
+
+def rows(table: list, deleting: bool) -> list:
+    return [pytest.param(conditions, topic, user, fragment, deleting, id=name)
+            for name, conditions, topic, user, fragment in table]
+
+
+@pytest.mark.parametrize(("conditions", "topic", "user", "fragment", "deleting"),
+                         rows(LIVING, False) + rows(DELETING, True))
+def test_the_first_rule_that_applies_decides(conditions: list, topic: tuple, user: tuple, fragment: str,
+                                              deleting: bool) -> None:
+    g = gathered(*conditions, deleting=deleting)
+    decision = decide(g, TOPIC)
+    assert summary(decision) == topic
+    assert fragment in text(decision)
+    assert summary(decide(g, USER)) == user
+
+
+def test_a_blocked_resource_reports_its_failure() -> None:
+    assert decide(gathered(BLOCKED), TOPIC) == Report(BLOCK)
+
+
+def test_waiting_to_delete_retries_with_backoff_and_keeps_status() -> None:
+    verdict = decide(gathered(UNREACHABLE, deleting=True), USER).verdict
+    assert verdict.retry == BACKOFF and verdict.keep
+    assert "waiting to delete Kafka user orders" in verdict.message
+
+
+def test_users_say_what_is_kept() -> None:
+    note = decide(gathered(RETAIN, deleting=True), USER).note
+    assert note.message == "Kafka user orders: credentials and ACLs kept (deletionPolicy Retain)"
+
+
+def test_the_owner_itself_converges() -> None:
+    own = {"owner": Claim("2025-01-01T00:00:00Z", "apps", "orders")}
+    assert decide(gathered(own), TOPIC) == Converge()
+    assert decide(gathered(own, deleting=True), TOPIC) == Delete()
+    assert decide(gathered(UNMANAGED), TOPIC) == Observe()
+    assert decide(gathered(NOT_PROBED), USER) == Skip()

@@ -1,0 +1,747 @@
+"""The batch reconciler driven end to end with a fake Kafka and a fake Kubernetes: each outcome as a user sees
+it (the status written, the Events, the Kafka requests made or not made)."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from kto import names
+from kto.conditions import find
+from kto.domain import THROTTLED_REPLICAS, Acl, KafkaFailure
+from kto.gates import ClusterSnapshot
+from kto.objects import Key, key_of
+from kto.reasons import Reason
+from kto.reconciler import Reconciler
+from kto.status import StatusWriter
+from kto.topic_kind import TopicKind
+from kto.user_kind import UserKind
+from kto.users import credential_hash
+
+from tests.support.fakes import FakeClusters, FakeGateway, FakeKube, connected
+
+CLUSTER = ("apps", "kafka")
+NOW = datetime(2025, 5, 1, 12, 0, tzinfo=UTC)
+OLDER, NEWER = "2025-01-01T00:00:00Z", "2025-01-02T00:00:00Z"
+READ_ORDERS = {"acls": [{"resource": {"type": "topic", "name": "orders"}, "operations": ["Read", "Describe"]}]}
+TIMEOUT = KafkaFailure(Reason.KAFKA_ERROR, "timed out waiting for the controller", retriable=True)
+
+
+# --- builders -----------------------------------------------------------------------------------------------
+
+
+def resource(kind: str, name: str, ns: str = "apps", gen: int = 1, created: str = OLDER,
+             annotations: dict[str, str] | None = None, **spec: Any) -> dict[str, Any]:
+    meta = {"name": name, "namespace": ns, "generation": gen, "creationTimestamp": created,
+            "uid": f"uid-{ns}-{name}", "annotations": annotations or {}}
+    return {"apiVersion": names.API_VERSION, "kind": kind, "metadata": meta,
+            "spec": {"clusterRef": {"name": CLUSTER[1]}, **spec}}
+
+
+def topic(name: str = "orders", **kw: Any) -> dict[str, Any]:
+    return resource(names.TOPIC_KIND, name, **kw)
+
+
+def user(name: str = "ingest", **kw: Any) -> dict[str, Any]:
+    kw.setdefault("authentication", {"type": "scram-sha-512"})
+    return resource(names.USER_KIND, name, **kw)
+
+
+def bump(body: dict[str, Any], **spec: Any) -> dict[str, Any]:
+    """The user edits the spec: a new generation."""
+    body["metadata"]["generation"] += 1
+    body["spec"] = {**body["spec"], **spec}
+    return body
+
+
+def deleting(body: dict[str, Any]) -> dict[str, Any]:
+    body["metadata"]["deletionTimestamp"] = "2025-05-01T11:59:00Z"
+    return body
+
+
+def ready(status: dict[str, Any]) -> tuple[str, str]:
+    cond = find(status.get("conditions"))
+    return cond["status"], cond["reason"]
+
+
+def message(status: dict[str, Any]) -> str:
+    return find(status["conditions"])["message"]
+
+
+def not_ready(gateway: FakeGateway) -> ClusterSnapshot:
+    return dataclasses.replace(connected(CLUSTER, gateway), reason=Reason.UNREACHABLE,
+                               message="cannot reach the brokers: timed out", gateway=None)
+
+
+@dataclass
+class World:
+    kube: FakeKube
+    kafka: FakeGateway
+    clusters: FakeClusters
+    rec: Reconciler
+
+    def put(self, body: dict[str, Any]) -> Key:
+        key = key_of(body)
+        self.rec.store.put(key, body)
+        return key
+
+    async def run(self, *keys: Key) -> dict[Key, float]:
+        return await self.rec.reconcile(CLUSTER, list(keys))
+
+    def status(self, key: Key) -> dict[str, Any]:
+        return self.kube.statuses.get(key, {})
+
+    def connect(self, **cluster_spec: Any) -> None:
+        self.clusters.set(connected(CLUSTER, self.kafka, **cluster_spec))
+
+
+def world(kind: str = "topic", brokers: tuple[int, ...] = (1, 2, 3), **cluster_spec: Any) -> World:
+    calls: list = []
+    kube, kafka, clusters = FakeKube(calls), FakeGateway(brokers, calls), FakeClusters()
+    rec = Reconciler(TopicKind() if kind == "topic" else UserKind(kube), kube, clusters,
+                     StatusWriter(kube, lambda: NOW), batch_window=0, max_batch=100)
+    w = World(kube, kafka, clusters, rec)
+    w.connect(**cluster_spec)
+    return w
+
+
+async def made(w: World, body: dict[str, Any]) -> Key:
+    """A resource reconciled once, Ready."""
+    key = w.put(body)
+    assert await w.run(key) == {}
+    assert ready(w.status(key)) == ("True", "Reconciled")
+    return key
+
+
+# --- topics ------------------------------------------------------------------------------------------------
+
+
+async def test_create_adds_the_finalizer_first_and_reports_what_kafka_has() -> None:
+    w = world()
+    key = w.put(topic(partitions=3, replicationFactor=2, config={"retention.ms": 60000}))
+    assert await w.run(key) == {}
+    calls = w.kube.methods()
+    assert calls.index("add_finalizer") < calls.index("create_topics")
+    assert w.kube.finalizers[key] == [names.FINALIZER]
+    made_topic = w.kafka.topics["orders"]
+    assert made_topic.replicas == [(1, 2), (2, 3), (3, 1)] and made_topic.overrides == {"retention.ms": "60000"}
+    status = w.status(key)
+    assert ready(status) == ("True", "Reconciled")
+    assert {k: v for k, v in status.items() if k != "conditions"} == {
+        "observedGeneration": 1, "topicName": "orders", "topicId": made_topic.topic_id, "partitions": 3,
+        "replicationFactor": 2}
+    assert w.kube.events == []
+
+
+async def test_a_second_batch_in_sync_writes_nothing() -> None:
+    w = world()
+    key = await made(w, topic(partitions=3))
+    writes = len(w.kube.calls)
+    assert await w.run(key) == {}
+    assert w.kube.methods()[writes:] == ["describe_topics"]
+
+
+async def test_missing_cluster_is_reported_without_kafka() -> None:
+    w = world()
+    w.clusters.set(None, CLUSTER)
+    key = w.put(topic())
+    assert await w.run(key) == {}
+    assert ready(w.status(key)) == ("False", "ClusterNotFound")
+    assert "KafkaCluster apps/kafka does not exist" in message(w.status(key))
+    assert w.kube.events_of(key) == [("Warning", "ClusterNotFound")]
+    assert w.kafka.total() == 0 and "add_finalizer" not in w.kube.methods()
+
+
+async def test_a_cluster_not_probed_yet_writes_nothing_at_all() -> None:
+    w = world()
+    w.clusters.set(ClusterSnapshot(CLUSTER, spec=w.clusters.snapshot(CLUSTER).spec, reason=None))
+    key = w.put(topic())
+    assert await w.run(key) == {}
+    assert w.kube.calls == []
+
+
+@pytest.mark.parametrize(("allowed", "reason"), [
+    (None, "NamespaceNotAllowed"),
+    (["other"], "NamespaceNotAllowed"),
+    (["team-b"], "Reconciled"),
+    (["*"], "Reconciled"),
+])
+async def test_namespaces_the_cluster_allows(allowed: list[str] | None, reason: str) -> None:
+    w = world(allowedNamespaces=allowed)
+    key = w.put(topic(ns="team-b", clusterRef={"name": "kafka", "namespace": "apps"}))
+    await w.run(key)
+    assert ready(w.status(key))[1] == reason
+    assert ("orders" in w.kafka.topics) == (reason == "Reconciled")
+    if reason == "NamespaceNotAllowed":
+        assert "does not allow topics from namespace team-b" in message(w.status(key))
+
+
+async def test_two_resources_naming_one_topic_the_older_owns_it() -> None:
+    w = world()
+    newer = w.put(topic("b", created=NEWER, topicName="shared"))
+    older = w.put(topic("a", created=OLDER, topicName="shared"))
+    await w.run(newer, older)
+    assert ready(w.status(older)) == ("True", "Reconciled")
+    assert ready(w.status(newer)) == ("False", "ResourceConflict")
+    assert "already managed by the older KafkaTopic apps/a" in message(w.status(newer))
+    assert [d for m, d in w.kafka.calls if m == "create_topics"] == [("shared",)]
+    assert newer not in w.kube.finalizers
+
+
+async def test_an_older_claim_from_a_namespace_not_allowed_does_not_own() -> None:
+    w = world()
+    outsider = w.put(topic("a", ns="team-b", created=OLDER, topicName="shared",
+                           clusterRef={"name": "kafka", "namespace": "apps"}))
+    local = w.put(topic("b", created=NEWER, topicName="shared"))
+    await w.run(outsider, local)
+    assert ready(w.status(local)) == ("True", "Reconciled")
+    assert ready(w.status(outsider)) == ("False", "NamespaceNotAllowed")
+
+
+async def test_a_batch_sends_one_request_per_kind_of_change() -> None:
+    w = world()
+    w.kafka.add_topic("grown", [(1,)], {"retention.ms": "1"})
+    keys = [w.put(topic(n, partitions=2)) for n in ("a", "b", "c")]
+    keys.append(w.put(topic("grown", partitions=2, config={"retention.ms": 1000})))
+    assert await w.run(*keys) == {}
+    assert w.kafka.requests == {"describe_topics": 2, "create_topics": 1, "create_partitions": 1,
+                                "alter_configs": 1}
+    assert all(ready(w.status(k)) == ("True", "Reconciled") for k in keys)
+
+
+async def test_paused_reports_unknown_and_touches_nothing() -> None:
+    w = world()
+    key = w.put(topic(annotations={names.ANNOTATION_PAUSED: "true"}, partitions=3))
+    assert await w.run(key) == {}
+    assert ready(w.status(key)) == ("Unknown", "Paused")
+    assert w.kafka.total() == 0 and w.kafka.topics == {}
+    assert w.kube.events == [] and "add_finalizer" not in w.kube.methods()
+
+
+async def test_observe_only_reports_the_differences_and_never_writes() -> None:
+    w = world()
+    w.kafka.add_topic("orders", [(1,), (2,), (3,)], {"retention.ms": "1000", "cleanup.policy": "compact"})
+    key = w.put(topic(annotations={names.ANNOTATION_MANAGED: "false"}, partitions=6,
+                      config={"retention.ms": 2000}))
+    assert await w.run(key) == {}
+    status = w.status(key)
+    assert ready(status) == ("True", "Unmanaged")
+    assert "partitions 3 (spec 6)" in message(status) and "retention.ms was 1000" in message(status)
+    assert "cleanup.policy override compact removed" in message(status)
+    assert set(w.kafka.requests) == {"describe_topics"}
+    assert len(w.kafka.topics["orders"].replicas) == 3
+    assert w.kafka.topics["orders"].overrides == {"retention.ms": "1000", "cleanup.policy": "compact"}
+
+
+async def test_observe_only_does_not_create_a_missing_topic() -> None:
+    w = world()
+    key = w.put(topic(annotations={names.ANNOTATION_MANAGED: "false"}))
+    await w.run(key)
+    assert ready(w.status(key)) == ("False", "Unmanaged")
+    assert w.kafka.topics == {} and "create_topics" not in w.kafka.requests
+
+
+async def test_a_refused_shrink_is_blocked_until_the_spec_changes() -> None:
+    w = world()
+    w.kafka.add_topic("orders", [(1,)] * 6)
+    body = topic(partitions=3)
+    key = w.put(body)
+    assert await w.run(key) == {}
+    assert ready(w.status(key)) == ("False", "NotSupported")
+    assert "Kafka cannot remove partitions" in message(w.status(key))
+    assert w.kube.events_of(key) == [("Warning", "NotSupported")]
+    requests = w.kafka.total()
+    assert await w.run(key) == {}
+    assert w.kafka.total() == requests  # blocked: Kafka is not asked again
+    assert ready(w.status(key)) == ("False", "NotSupported")
+    w.put(bump(body, partitions=6))
+    await w.run(key)
+    assert w.kafka.requests["describe_topics"] == 2
+    assert ready(w.status(key)) == ("True", "Reconciled")
+
+
+async def test_drift_is_corrected_and_recorded() -> None:
+    w = world()
+    key = await made(w, topic(partitions=3, config={"retention.ms": 60000}))
+    w.kafka.topics["orders"].overrides["retention.ms"] = "1"  # changed outside kto
+    await w.run(key)
+    assert w.kafka.requests["alter_configs"] == 1
+    assert w.kafka.topics["orders"].overrides == {"retention.ms": "60000"}
+    assert w.kube.events_of(key) == [("Normal", "DriftCorrected")]
+    assert "retention.ms was 1, set to 60000" in w.kube.messages_of(key, "DriftCorrected")[0]
+    status = w.status(key)
+    assert ready(status) == ("True", "Reconciled")
+    assert status["lastDriftCorrection"] == {
+        "time": "2025-05-01T12:00:00Z", "message": "corrected out-of-band changes: retention.ms was 1, set to 60000"}
+
+
+async def test_a_spec_change_is_not_drift() -> None:
+    w = world()
+    body = topic(config={"retention.ms": 60000})
+    key = await made(w, body)
+    w.put(bump(body, config={"retention.ms": 1000}))
+    await w.run(key)
+    assert w.kafka.topics["orders"].overrides == {"retention.ms": "1000"}
+    assert w.kube.events == [] and "lastDriftCorrection" not in w.status(key)
+
+
+async def test_a_topic_deleted_out_of_band_is_recreated_with_a_warning() -> None:
+    w = world()
+    key = await made(w, topic(partitions=2))
+    first_id = w.status(key)["topicId"]
+    del w.kafka.topics["orders"]
+    await w.run(key)
+    assert w.kafka.requests["create_topics"] == 2
+    assert w.kube.events_of(key) == [("Warning", "TopicRecreated")]
+    status = w.status(key)
+    assert ready(status) == ("True", "Reconciled")
+    assert status["topicId"] == w.kafka.topics["orders"].topic_id != first_id
+    assert status["lastDriftCorrection"]["message"] == "topic was deleted outside kto and has been recreated"
+
+
+async def test_retriable_failures_back_off_and_reset_after_success() -> None:
+    w = world()
+    body = topic()
+    key = w.put(body)
+    w.kafka.fail("create_topics", "orders", TIMEOUT)
+    assert [(await w.run(key))[key] for _ in range(3)] == [1.0, 2.0, 4.0]
+    assert ready(w.status(key)) == ("False", "KafkaError")
+    assert w.kube.events_of(key) == [("Warning", "KafkaError")]  # the same failure again stays quiet
+    w.kafka.heal("create_topics", "orders")
+    assert await w.run(key) == {}
+    w.put(bump(body, config={"retention.ms": 1000}))
+    w.kafka.fail("alter_configs", "orders", TIMEOUT)
+    assert await w.run(key) == {key: 1.0}
+
+
+async def test_a_refused_finalizer_patch_holds_back_only_that_topic() -> None:
+    w = world()
+    a, b = w.put(topic("a")), w.put(topic("b"))
+    w.kube.refused.add(a)
+    assert await w.run(a, b) == {a: 1.0}
+    assert [d for m, d in w.kafka.calls if m == "create_topics"] == [("b",)]
+    assert "a" not in w.kafka.topics and w.kube.patches_of(a) == []
+    assert ready(w.status(b)) == ("True", "Reconciled")
+    w.kube.refused.clear()
+    assert await w.run(a) == {}
+    assert "a" in w.kafka.topics
+
+
+async def test_deletion_deletes_the_topic_then_releases() -> None:
+    w = world()
+    body = topic()
+    key = await made(w, body)
+    w.put(deleting(body))
+    assert await w.run(key) == {}
+    calls = w.kube.methods()
+    assert calls.index("delete_topics") < calls.index("remove_finalizer")
+    assert "orders" not in w.kafka.topics and w.kube.finalizers[key] == []
+    assert w.kube.events_of(key) == [("Normal", "TopicDeleted")]
+
+
+async def test_a_failed_deletion_keeps_the_finalizer_and_retries() -> None:
+    w = world()
+    body = topic()
+    key = await made(w, body)
+    w.put(deleting(body))
+    w.kafka.fail("delete_topics", "orders", TIMEOUT)
+    assert await w.run(key) == {key: 1.0}
+    assert "remove_finalizer" not in w.kube.methods() and "orders" in w.kafka.topics
+    assert ready(w.status(key)) == ("False", "KafkaError")
+    assert w.status(key)["topicId"]  # what Kafka has is kept while the deletion waits
+
+
+@pytest.mark.parametrize(("topic_policy", "cluster_policy"), [("Retain", None), (None, "Retain"), ("Retain", "Delete")])
+async def test_retain_releases_without_deleting(topic_policy: str | None, cluster_policy: str | None) -> None:
+    w = world(deletionPolicy=cluster_policy)
+    body = topic(**({"deletionPolicy": topic_policy} if topic_policy else {}))
+    key = await made(w, body)
+    w.put(deleting(body))
+    await w.run(key)
+    assert "delete_topics" not in w.kafka.requests and "orders" in w.kafka.topics
+    assert w.kube.events_of(key) == [("Normal", "TopicRetained")]
+    assert w.kube.finalizers[key] == []
+
+
+async def test_a_topic_policy_delete_wins_over_a_cluster_retain() -> None:
+    w = world(deletionPolicy="Retain")
+    body = topic(deletionPolicy="Delete")
+    key = await made(w, body)
+    w.put(deleting(body))
+    await w.run(key)
+    assert "orders" not in w.kafka.topics
+
+
+async def test_deletion_after_the_cluster_is_gone_releases_with_a_warning() -> None:
+    w = world()
+    body = topic()
+    key = await made(w, body)
+    w.put(deleting(body))
+    w.clusters.set(None, CLUSTER)
+    requests = w.kafka.total()
+    await w.run(key)
+    assert w.kafka.total() == requests
+    assert w.kube.events_of(key) == [("Warning", "ClusterNotFound")]
+    assert "finalizer released" in w.kube.messages_of(key, "ClusterNotFound")[0]
+    assert w.kube.finalizers[key] == []
+
+
+async def test_deletion_waits_for_a_cluster_that_is_not_ready() -> None:
+    w = world()
+    body = topic()
+    key = await made(w, body)
+    w.put(deleting(body))
+    w.clusters.set(not_ready(w.kafka))
+    assert await w.run(key) == {key: 1.0}
+    assert ready(w.status(key)) == ("False", "ClusterNotReady")
+    assert "waiting to delete Kafka topic orders" in message(w.status(key))
+    assert "remove_finalizer" not in w.kube.methods() and "orders" in w.kafka.topics
+    w.connect()
+    await w.run(key)
+    assert "orders" not in w.kafka.topics and w.kube.finalizers[key] == []
+
+
+# --- replica moves -----------------------------------------------------------------------------------------
+
+
+def moving_world(**cluster_spec: Any) -> tuple[World, dict[str, Any], Key]:
+    """Three brokers; topic orders with three partitions of one replica each, its spec asking for three."""
+    w = world(**cluster_spec)
+    w.kafka.add_topic("orders", [(1,), (2,), (3,)])
+    body = topic(partitions=3, replicationFactor=3)
+    return w, body, w.put(body)
+
+
+def last_moves(w: World) -> dict[str, dict[int, list[int] | None]]:
+    return [d for m, d in w.kafka.calls if m == "alter_reassignments"][-1]
+
+
+async def test_a_replication_factor_change_starts_a_reassignment() -> None:
+    w, _, key = moving_world()
+    assert await w.run(key) == {key: 2.0}
+    assert {p: len(r) for p, r in last_moves(w)["orders"].items()} == {0: 3, 1: 3, 2: 3}
+    assert {p: m.target for p, m in w.kafka.reassignments["orders"].items()} == {
+        0: (1, 2, 3), 1: (2, 1, 3), 2: (3, 1, 2)}
+    status = w.status(key)
+    assert ready(status) == ("False", "ReplicasChanging")
+    assert status["replicasChange"] == {"targetReplicas": 3, "state": "InProgress",
+                                        "message": "replication factor 1 to 3: 0 of 3 partitions moved"}
+
+
+async def test_a_move_to_another_size_is_retargeted() -> None:
+    w, body, key = moving_world()
+    await w.run(key)
+    w.put(bump(body, replicationFactor=2))
+    assert await w.run(key) == {key: 2.0}
+    assert {p: len(r) for p, r in last_moves(w)["orders"].items()} == {0: 2, 1: 2, 2: 2}
+    assert all(len(m.target) == 2 for m in w.kafka.reassignments["orders"].values())
+    assert w.status(key)["replicasChange"]["targetReplicas"] == 2
+
+
+async def test_going_back_to_the_original_size_cancels_the_move() -> None:
+    w, body, key = moving_world()
+    await w.run(key)
+    w.put(bump(body, replicationFactor=1))
+    assert await w.run(key) == {key: 2.0}
+    assert last_moves(w) == {"orders": {0: None, 1: None, 2: None}}
+    assert w.kafka.reassignments == {} and w.kafka.topics["orders"].replicas == [(1,), (2,), (3,)]
+    assert await w.run(key) == {}
+    assert ready(w.status(key)) == ("True", "Reconciled") and "replicasChange" not in w.status(key)
+
+
+async def test_a_finished_move_is_ready_and_its_status_goes() -> None:
+    w, _, key = moving_world()
+    await w.run(key)
+    moves = w.kafka.requests["alter_reassignments"]
+    w.kafka.finish_reassignments()
+    assert await w.run(key) == {}
+    assert w.kafka.requests["alter_reassignments"] == moves
+    status = w.status(key)
+    assert ready(status) == ("True", "Reconciled")
+    assert "replicasChange" not in status and status["replicationFactor"] == 3
+    assert w.kube.patches_of(key)[-1]["replicasChange"] is None  # removed explicitly (merge patch)
+
+
+THROTTLE = 10 * 1024 * 1024
+
+
+async def test_a_throttled_move_sets_the_throttle_first_and_lifts_it_when_done() -> None:
+    w, _, key = moving_world(replicationThrottleBytesPerSecond=THROTTLE)
+    await w.run(key)
+    calls = w.kafka.calls
+    order = [m for m, _ in calls if m in ("set_replication_throttle", "set_topic_throttle", "alter_reassignments")]
+    assert order == ["set_replication_throttle"] * 3 + ["set_topic_throttle", "alter_reassignments"]
+    assert w.kafka.broker_throttle == {1: THROTTLE, 2: THROTTLE, 3: THROTTLE}
+    assert all(w.kafka.topics["orders"].overrides[k] == "*" for k in THROTTLED_REPLICAS)
+    assert await w.run(key) == {key: 2.0}  # still moving: kto's throttle is not taken for drift
+    assert all(k in w.kafka.topics["orders"].overrides for k in THROTTLED_REPLICAS)
+    w.kafka.finish_reassignments()
+    assert await w.run(key) == {}
+    assert w.kafka.broker_throttle == {} and w.kafka.topics["orders"].overrides == {}
+    assert ready(w.status(key)) == ("True", "Reconciled")
+
+
+async def test_a_transient_failure_while_moving_keeps_following_the_move() -> None:
+    w, _, key = moving_world(replicationThrottleBytesPerSecond=THROTTLE)
+    await w.run(key)
+    w.kafka.fail("list_reassignments", None, TIMEOUT)
+    assert await w.run(key) == {key: 1.0}
+    assert w.status(key)["replicasChange"]["targetReplicas"] == 3
+    w.kafka.heal("list_reassignments", None)
+    assert await w.run(key) == {key: 2.0}  # still moving
+    w.kafka.finish_reassignments()
+    await w.run(key)
+    assert w.kafka.broker_throttle == {} and w.kafka.topics["orders"].overrides == {}
+
+
+async def test_a_block_is_forgotten_once_the_topic_succeeds() -> None:
+    w = world(brokers=(1, 2))
+    key = w.put(topic(replicationFactor=3))
+    await w.run(key)
+    assert ready(w.status(key)) == ("False", "InsufficientBrokers")
+    w.kafka.brokers = (1, 2, 3)
+    w.connect()
+    await w.run(key)
+    assert ready(w.status(key)) == ("True", "Reconciled")
+    w.kafka.brokers = (1, 2)  # one broker restarts; the topic exists with replication factor 3
+    w.connect()
+    await w.run(key)
+    assert ready(w.status(key)) == ("True", "Reconciled")
+
+
+# --- users ---------------------------------------------------------------------------------------------------
+
+
+def application_secret(w: World, name: str = "ingest-kafka") -> dict[str, Any]:
+    return w.kube.secrets[("apps", name)]
+
+
+async def test_a_user_gets_credentials_a_secret_and_acls() -> None:
+    w = world("user")
+    key = w.put(user(authorization=READ_ORDERS))
+    assert await w.run(key) == {}
+    calls = w.kube.methods()
+    assert calls.index("add_finalizer") < calls.index("alter_scram") < calls.index("write_secret")
+    _, password = w.kafka.scram["ingest"]["SCRAM-SHA-512"]
+    secret = application_secret(w)
+    assert secret["data"]["password"] == password.encode() and secret["data"]["username"] == b"ingest"
+    assert secret["annotations"][names.ANNOTATION_CREDENTIAL_HASH] == credential_hash(
+        "ingest", "SCRAM-SHA-512", password)
+    assert [r["uid"] for r in secret["ownerReferences"]] == ["uid-apps-ingest"]
+    assert w.kafka.acls["User:ingest"] == {Acl("TOPIC", "orders", "LITERAL", "*", op, "ALLOW")
+                                           for op in ("READ", "DESCRIBE")}
+    status = w.status(key)
+    assert ready(status) == ("True", "Reconciled")
+    assert (status["userName"], status["secretName"], status["acls"]) == ("ingest", "ingest-kafka", 2)
+    assert w.kube.events == []
+    before = len(w.kube.calls)
+    assert await w.run(key) == {}  # in sync: nothing written
+    assert set(w.kube.methods()[before:]) == {"read_secret", "describe_scram", "describe_acls"}
+
+
+async def test_a_changed_password_is_rotated() -> None:
+    w = world("user")
+    w.kube.put_secret("apps", "ingest-password", {"password": "s3cret-one"})
+    key = w.put(user(authentication={"type": "scram-sha-512", "passwordSecretRef": {"name": "ingest-password"}}))
+    await w.run(key)
+    assert w.kafka.scram["ingest"]["SCRAM-SHA-512"][1] == "s3cret-one"
+    w.kube.put_secret("apps", "ingest-password", {"password": "s3cret-two"})
+    assert await w.run(key) == {}
+    assert w.kafka.requests["alter_scram"] == 2
+    assert w.kafka.scram["ingest"]["SCRAM-SHA-512"][1] == "s3cret-two"
+    assert application_secret(w)["data"]["password"] == b"s3cret-two"
+    assert w.kube.events_of(key) == [("Normal", "CredentialsRotated")]
+    assert "s3cret" not in repr(w.kube.events) + repr(w.kube.patches)
+
+
+async def test_an_acl_added_out_of_band_is_removed_as_drift() -> None:
+    w = world("user")
+    key = await made(w, user(authorization=READ_ORDERS))
+    extra = Acl("TOPIC", "orders", "LITERAL", "*", "WRITE", "ALLOW")
+    w.kafka.acls["User:ingest"].add(extra)
+    assert await w.run(key) == {}
+    assert extra not in w.kafka.acls["User:ingest"] and len(w.kafka.acls["User:ingest"]) == 2
+    assert w.kube.events_of(key) == [("Normal", "DriftCorrected")]
+    assert "1 removed (allow WRITE on topic orders)" in w.kube.messages_of(key, "DriftCorrected")[0]
+
+
+async def test_two_users_naming_one_kafka_user_the_older_owns_it() -> None:
+    w = world("user")
+    newer = w.put(user("b", created=NEWER, userName="svc"))
+    older = w.put(user("a", created=OLDER, userName="svc"))
+    await w.run(newer, older)
+    assert ready(w.status(older)) == ("True", "Reconciled")
+    assert ready(w.status(newer)) == ("False", "ResourceConflict")
+    assert "already managed by the older KafkaUser apps/a" in message(w.status(newer))
+    assert [d for m, d in w.kafka.calls if m == "alter_scram"] == [((("svc", "SCRAM-SHA-512"),), ())]
+    assert ("apps", "b-kafka") not in w.kube.secrets
+
+
+NO_AUTHORIZER = KafkaFailure(Reason.AUTHORIZER_NOT_ENABLED, "listing ACLs: security features are disabled", False)
+
+
+@pytest.mark.parametrize(("authorization", "reason"), [(None, "Reconciled"), (READ_ORDERS, "AuthorizerNotEnabled")])
+async def test_without_an_authorizer_only_users_without_acls_are_ready(authorization, reason: str) -> None:
+    w = world("user")
+    w.kafka.fail("describe_acls", None, NO_AUTHORIZER)
+    key = w.put(user(**({"authorization": authorization} if authorization else {})))
+    assert await w.run(key) == {}  # no retry loop: the cluster's resync looks again
+    assert ready(w.status(key))[1] == reason
+    assert ("apps", "ingest-kafka") in w.kube.secrets  # the credentials work either way
+    requests = w.kafka.requests["describe_acls"]
+    await w.run(key)
+    assert w.kafka.requests["describe_acls"] == requests + 1  # not blocked
+
+
+async def test_a_missing_password_secret_is_retried_without_kafka() -> None:
+    w = world("user")
+    key = w.put(user(authentication={"type": "scram-sha-512", "passwordSecretRef": {"name": "nope"}}))
+    assert await w.run(key) == {key: 1.0}
+    assert ready(w.status(key)) == ("False", "SecretNotFound")
+    assert "Secret nope does not exist" in message(w.status(key))
+    assert w.kafka.total() == 0 and ("apps", "ingest-kafka") not in w.kube.secrets
+
+
+async def test_a_permanent_user_failure_waits_for_a_new_generation() -> None:
+    w = world("user")
+    body = user()
+    key = w.put(body)
+    w.kafka.fail("describe_scram", "ingest", KafkaFailure(
+        Reason.NOT_SUPPORTED, "describing the SCRAM credentials of user ingest: unsupported version", False))
+    assert await w.run(key) == {}
+    assert ready(w.status(key)) == ("False", "NotSupported")
+    requests = w.kafka.total()
+    assert await w.run(key) == {}
+    assert w.kafka.total() == requests
+    w.kafka.heal("describe_scram", "ingest")
+    w.put(bump(body, authorization=READ_ORDERS))
+    await w.run(key)
+    assert ready(w.status(key)) == ("True", "Reconciled")
+
+
+async def test_deleting_a_user_deletes_its_credentials_and_every_acl() -> None:
+    w = world("user")
+    body = user(authorization=READ_ORDERS)
+    key = await made(w, body)
+    w.kafka.acls["User:ingest"].add(Acl("GROUP", "g", "LITERAL", "*", "READ", "ALLOW"))
+    w.kafka.acls["User:other"] = {Acl("TOPIC", "orders", "LITERAL", "*", "READ", "ALLOW")}
+    w.put(deleting(body))
+    assert await w.run(key) == {}
+    assert "ingest" not in w.kafka.scram
+    assert "User:ingest" not in w.kafka.acls and "User:other" in w.kafka.acls
+    calls = w.kube.methods()
+    assert calls.index("delete_acls") < calls.index("remove_finalizer")
+    assert w.kube.events_of(key) == [("Normal", "UserDeleted")]
+    assert w.kube.finalizers[key] == []
+
+
+async def test_a_retained_user_is_released_and_kept() -> None:
+    w = world("user")
+    body = user(authorization=READ_ORDERS, deletionPolicy="Retain")
+    key = await made(w, body)
+    requests = w.kafka.total()
+    w.put(deleting(body))
+    await w.run(key)
+    assert w.kafka.total() == requests
+    assert "ingest" in w.kafka.scram and w.kafka.acls["User:ingest"]
+    assert w.kube.events_of(key) == [("Normal", "UserRetained")]
+    assert w.kube.finalizers[key] == []
+
+
+async def test_a_secret_conflict_clears_once_the_secret_is_gone() -> None:
+    w = world("user")
+    w.kube.put_secret("apps", "ingest-kafka", {"password": "theirs"})
+    key = w.put(user())
+    await w.run(key)
+    assert ready(w.status(key)) == ("False", "ResourceConflict")
+    assert "Secret ingest-kafka exists" in message(w.status(key))
+    del w.kube.secrets[("apps", "ingest-kafka")]
+    await w.run(key)  # the cluster's next resync
+    assert ready(w.status(key)) == ("True", "Reconciled")
+
+
+# --- events: what is enqueued ------------------------------------------------------------------------------
+
+
+class FakeQueue:
+    def __init__(self) -> None:
+        self.keys: list[Key] = []
+
+    def enqueue(self, key: Key, delay: float = 0.0) -> None:
+        self.keys.append(key)
+
+
+def queued(w: World, monkeypatch: pytest.MonkeyPatch) -> FakeQueue:
+    q = FakeQueue()
+    monkeypatch.setattr(w.rec, "queue", {CLUSTER: q}.__getitem__)  # only the cluster's own queue
+    return q
+
+
+def status_only(body: dict[str, Any]) -> None:
+    body["status"] = {"observedGeneration": 1}
+    body["metadata"]["resourceVersion"] = "2"
+
+
+def other_finalizer(body: dict[str, Any]) -> None:
+    body["metadata"]["finalizers"] = ["example.com/other"]
+
+
+def new_generation(body: dict[str, Any]) -> None:
+    body["metadata"]["generation"] = 2
+
+
+def paused(body: dict[str, Any]) -> None:
+    body["metadata"]["annotations"] = {names.ANNOTATION_PAUSED: "true"}
+
+
+def unmanaged(body: dict[str, Any]) -> None:
+    body["metadata"]["annotations"] = {names.ANNOTATION_MANAGED: "false"}
+
+
+def kto_finalizer(body: dict[str, Any]) -> None:
+    body["metadata"]["finalizers"] = [names.FINALIZER]
+
+
+@pytest.mark.parametrize(("change", "enqueued"), [
+    (status_only, False), (other_finalizer, False), (new_generation, True), (paused, True), (unmanaged, True),
+    (kto_finalizer, True), (deleting, True),
+])
+def test_only_changes_that_matter_are_enqueued(change, enqueued: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    w = world()
+    q = queued(w, monkeypatch)
+    body = topic()
+    w.rec.event("ADDED", body)
+    assert q.keys == [("apps", "orders")]
+    changed = copy.deepcopy(body)
+    change(changed)
+    w.rec.event("MODIFIED", changed)
+    assert len(q.keys) == (2 if enqueued else 1)
+    assert w.rec.store.get(("apps", "orders"))["metadata"] == changed["metadata"]  # kept either way
+
+
+def test_a_deleted_resource_hands_its_name_to_the_other_claimants(monkeypatch: pytest.MonkeyPatch) -> None:
+    w = world()
+    q = queued(w, monkeypatch)
+    older, newer = topic("a", topicName="shared"), topic("b", created=NEWER, topicName="shared")
+    w.rec.event("ADDED", older)
+    w.rec.event("ADDED", newer)
+    w.rec.event("ADDED", topic("c", topicName="unrelated"))
+    q.keys.clear()
+    w.rec.event("DELETED", older)
+    assert q.keys == [("apps", "b")]
+    assert ("apps", "a") not in w.rec.store
+
+
+def test_a_cluster_resync_enqueues_each_of_its_resources(monkeypatch: pytest.MonkeyPatch) -> None:
+    w = world()
+    q = queued(w, monkeypatch)
+    for name in ("a", "b"):
+        w.put(topic(name))
+    w.put(topic("elsewhere", clusterRef={"name": "other"}))
+    for listener in w.clusters.listeners:
+        listener(CLUSTER)
+    assert sorted(q.keys) == [("apps", "a"), ("apps", "b")]
