@@ -20,12 +20,12 @@ from pydantic import ValidationError
 
 from kto import metrics, names
 from kto.connection import ConnectionError_, build_client_config, fingerprint, referenced_secrets
-from kto.domain import KafkaFailure
+from kto.domain import KafkaFailure, SecretContents
 from kto.gates import ClusterSnapshot
 from kto.kafka_gateway import KafkaGateway
 from kto.kube import KubeClient
 from kto.models import KafkaClusterSpec, KafkaClusterStatus
-from kto.objects import Key, key_of, own, validation_message
+from kto.objects import Key, annotation, key_of, own, validation_message
 from kto.reasons import Reason
 from kto.status import StatusWriter, condition_status
 
@@ -78,6 +78,17 @@ class ClusterRegistry:
 
     def __len__(self) -> int:
         return len(self._clusters)
+
+    def same_kafka(self, key: Key) -> list[ClusterSnapshot]:
+        """Every KafkaCluster that reaches the same Kafka cluster as ``key`` (by the cluster id its brokers
+        report), ``key``'s own first; just ``key``'s while its cluster id is not known."""
+        own = self._clusters.get(key)
+        if own is None:
+            return []
+        cluster_id = own.view.facts.cluster_id if own.view.facts else None
+        others = [c.snapshot() for k, c in self._clusters.items() if k != key and cluster_id is not None
+                  and c.view.facts is not None and c.view.facts.cluster_id == cluster_id]
+        return [own.snapshot(), *others]
 
     # --- events ------------------------------------------------------------------------------------
 
@@ -166,6 +177,11 @@ class ClusterRegistry:
             self._set(state, facts.reason, facts.message)
             return
         state.view = replace(state.view, facts=facts)
+        bound = bound_cluster_id(state.body)
+        if bound is not None and facts.cluster_id is not None and facts.cluster_id != bound:
+            self._set(state, Reason.CLUSTER_ID_CHANGED, cluster_id_changed_message(state.key, state.spec, bound,
+                                                                                   facts.cluster_id))
+            return
         self._set(state, Reason.CONNECTED, f"connected to {facts.brokers} broker(s) over {state.spec.protocol}")
 
     def _set(self, state: _Cluster, reason: Reason, message: str) -> None:
@@ -174,7 +190,7 @@ class ClusterRegistry:
 
     async def _connect(self, state: _Cluster) -> None:
         ns = state.key[0]
-        secrets: dict[str, Mapping[str, bytes] | None] = {}
+        secrets: dict[str, SecretContents | None] = {}
         for secret_name in referenced_secrets(state.spec):
             secrets[secret_name] = await self.kube.read_secret(ns, secret_name)
         try:
@@ -206,5 +222,23 @@ class ClusterRegistry:
         status["topics"] = self.served_topics(state.key, state.spec) if state.spec is not None else 0
         facts = state.view.facts
         if facts is not None:
-            status |= {"clusterId": facts.cluster_id, "controllerId": facts.controller_id, "brokers": facts.brokers}
+            status |= {"clusterId": bound_cluster_id(body) or facts.cluster_id, "controllerId": facts.controller_id,
+                       "brokers": facts.brokers}
         await self.writer.patch(names.CLUSTER_PLURAL, body, KafkaClusterStatus, status)
+
+
+def bound_cluster_id(body: Mapping[str, Any] | None) -> str | None:
+    """The Kafka cluster id a KafkaCluster is bound to: its annotation kto.dev/cluster-id, else the id kto
+    recorded in its status at the first successful probe (None before that)."""
+    if body is None:
+        return None
+    return annotation(body, names.ANNOTATION_CLUSTER_ID) or (body.get("status") or {}).get("clusterId")
+
+
+def cluster_id_changed_message(key: Key, spec: KafkaClusterSpec, bound: str, reported: str) -> str:
+    ns, name = key
+    return (f"the brokers at {','.join(spec.bootstrapServers)} report Kafka cluster id {reported}, but this "
+            f"KafkaCluster is bound to {bound}: kto changes nothing on either cluster until this is resolved. If "
+            "the brokers are meant to be a different Kafka cluster now, run kubectl annotate kafkacluster "
+            f"{name} -n {ns} {names.ANNOTATION_CLUSTER_ID}={reported} --overwrite (existing topics are then adopted "
+            f"only where they match their spec); otherwise point spec.bootstrapServers back at cluster {bound}")

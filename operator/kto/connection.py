@@ -11,11 +11,13 @@ import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from kto import names
+from kto.domain import SecretContents
 from kto.models import KafkaClusterSpec
 from kto.reasons import Reason
 
-# Reads a Secret's data (base64-decoded) by name, or returns None when the Secret does not exist.
-SecretReader = Callable[[str], Mapping[str, bytes] | None]
+# Reads a Secret by name, or returns None when the Secret does not exist.
+SecretReader = Callable[[str], SecretContents | None]
 
 
 @dataclass(frozen=True)
@@ -28,18 +30,27 @@ class ConnectionError_(Exception):
 
 
 def _secret_value(read: SecretReader, name: str, key: str, what: str) -> str:
-    data = read(name)
-    if data is None:
+    """One value of a Secret marked for kto. Messages name the Secret and the key asked for, never the keys the
+    Secret holds (its owner may not want them known)."""
+    secret = read(name)
+    if secret is None:
         raise ConnectionError_(Reason.SECRET_NOT_FOUND,
                                f"Secret {name} ({what}) does not exist in the KafkaCluster's namespace: create it")
-    if key not in data:
-        raise ConnectionError_(Reason.SECRET_NOT_FOUND,
-                               f"Secret {name} has no key {key!r} ({what}); keys present: "
-                               f"{', '.join(sorted(data)) or 'none'}")
+    if not secret.marked:
+        raise ConnectionError_(Reason.SECRET_NOT_MARKED, not_marked_message(name, what))
+    if key not in secret.data:
+        raise ConnectionError_(Reason.SECRET_NOT_FOUND, f"Secret {name} has no key {key!r} ({what}): add it, or "
+                               "name the key that holds it in the KafkaCluster's spec")
     try:
-        return data[key].decode()
+        return secret.data[key].decode()
     except UnicodeDecodeError as err:
         raise ConnectionError_(Reason.INVALID_SPEC, f"Secret {name} key {key!r} ({what}) is not UTF-8 text") from err
+
+
+def not_marked_message(name: str, what: str) -> str:
+    return (f"Secret {name} ({what}) is not marked for kto, which reads only Secrets labelled "
+            f"{names.LABEL_CREDENTIALS}=true: if it is meant for kto, run kubectl label secret {name} "
+            f"{names.LABEL_CREDENTIALS}=true (in its namespace)")
 
 
 def build_client_config(spec: KafkaClusterSpec, read_secret: SecretReader) -> dict[str, str]:

@@ -58,6 +58,15 @@ class ClusterFacts:
 
 
 @dataclass(frozen=True)
+class SecretContents:
+    """A Secret kto was pointed at: its data, and whether it is marked for kto (labelled
+    ``kto.dev/credentials=true``); kto uses an unmarked Secret's data for nothing."""
+
+    data: Mapping[str, bytes]
+    marked: bool
+
+
+@dataclass(frozen=True)
 class Reassignment:
     """A partition reassignment in progress, as Kafka reports it."""
 

@@ -69,7 +69,7 @@ class Gathered:
     holds: bool = False  # carries kto's finalizer
     allowed: bool = True  # the cluster allows the resource's namespace
     owner: Claim | None = None  # the claim that owns the Kafka name (None: no claim is allowed)
-    deletion_policy: str = "Delete"
+    deletion_policy: str = "Delete"  # Delete, Retain, or Adopted (kept unless the resource says Delete)
     paused: bool = False
     unmanaged: bool = False
     blocked: Verdict | None = None  # a permanent failure at this generation and broker count
@@ -135,10 +135,13 @@ def conflict(g: Gathered, rules: KindRules) -> Decision | None:
     if g.is_owner:
         return None
     ns, name = g.cluster_ref
+    owner = g.owner
+    via = "" if owner.cluster == g.cluster_ref else \
+        f" (through KafkaCluster {owner.cluster[0]}/{owner.cluster[1]}, which reaches the same Kafka cluster)"
     return Report(Verdict(
         False, Reason.RESOURCE_CONFLICT,
-        f"{rules.thing} {g.name} on cluster {ns}/{name} is already managed by the older {rules.kind} "
-        f"{g.owner.namespace}/{g.owner.name}: this resource is ignored and deleting it will not touch Kafka"))
+        f"{rules.thing} {g.name} on cluster {ns}/{name} is already managed by {rules.kind} "
+        f"{owner.namespace}/{owner.name}{via}: this resource is ignored and deleting it will not touch Kafka"))
 
 
 def paused(g: Gathered, rules: KindRules) -> Decision | None:
@@ -210,9 +213,12 @@ def not_ours_kept(g: Gathered, rules: KindRules) -> Decision | None:
 
 
 def retained(g: Gathered, rules: KindRules) -> Decision | None:
+    kept = f"{rules.thing} {g.name}{rules.retained_what}kept"
     if g.deletion_policy == "Retain":
-        return Release(Note("Normal", rules.retained_reason,
-                            f"{rules.thing} {g.name}{rules.retained_what}kept (deletionPolicy Retain)"))
+        return Release(Note("Normal", rules.retained_reason, f"{kept} (deletionPolicy Retain)"))
+    if g.deletion_policy == "Adopted":
+        return Release(Note("Normal", rules.retained_reason, f"{kept}: kto adopted it, and this resource does not "
+                            "itself say deletionPolicy: Delete"))
     return None
 
 

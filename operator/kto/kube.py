@@ -17,6 +17,7 @@ from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 
 from kto import names
+from kto.domain import SecretContents
 
 log = logging.getLogger("kto.kube")
 
@@ -48,10 +49,12 @@ class KubeClient:
 
     # --- Secrets -----------------------------------------------------------------------------------
 
-    async def read_secret(self, namespace: str, name: str) -> Mapping[str, bytes] | None:
-        """A Secret's data (decoded), or None when it does not exist."""
+    async def read_secret(self, namespace: str, name: str) -> SecretContents | None:
+        """A Secret's data (decoded) and whether it is marked for kto, or None when it does not exist."""
         found = await self.read_secret_object(namespace, name)
-        return found["data"] if found is not None else None
+        if found is None:
+            return None
+        return SecretContents(found["data"], found["labels"].get(names.LABEL_CREDENTIALS) == "true")
 
     async def read_secret_object(self, namespace: str, name: str) -> dict[str, Any] | None:
         """A Secret with its metadata: ``{"data": {key: bytes}, "annotations", "ownerReferences", "labels"}``."""

@@ -46,8 +46,8 @@ def relevant_state(body: Mapping[str, Any], finalizer: str) -> tuple:
     """What, in a resource, can change what kto does (status and resourceVersion cannot)."""
     meta = body.get("metadata") or {}
     return (meta.get("generation"), annotation(body, names.ANNOTATION_MANAGED),
-            annotation(body, names.ANNOTATION_PAUSED), bool(meta.get("deletionTimestamp")),
-            finalizer in (meta.get("finalizers") or []))
+            annotation(body, names.ANNOTATION_PAUSED), annotation(body, names.ANNOTATION_ADOPT),
+            bool(meta.get("deletionTimestamp")), finalizer in (meta.get("finalizers") or []))
 
 
 def own(body: Mapping[str, Any]) -> dict[str, Any]:
@@ -64,3 +64,15 @@ def validation_message(err: ValidationError) -> str:
         loc = ".".join(str(p) for p in e.get("loc", ()))
         parts.append(f"{loc}: {e.get('msg')}" if loc else str(e.get("msg")))
     return "; ".join(parts)
+
+
+def is_adopted(body: Mapping[str, Any]) -> bool:
+    """kto adopted what the resource names (it existed in Kafka before the resource), as its status records."""
+    return bool((body.get("status") or {}).get("adopted"))
+
+
+def deletion_policy_of(explicit: str | None, inherited: str, body: Mapping[str, Any]) -> str:
+    """Delete, Retain, or Adopted (kept: kto adopted it and the resource itself does not say Delete)."""
+    if explicit:
+        return explicit
+    return "Adopted" if is_adopted(body) else inherited

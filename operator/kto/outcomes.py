@@ -44,6 +44,10 @@ class Verdict:
     silent: bool = False  # nothing to report yet: retry without writing status
 
 
+# The resource's finalizer could not be added (it changed or is gone): nothing was written, look again.
+FINALIZER_PENDING = Verdict(False, Reason.KAFKA_ERROR, "waiting to add kto's finalizer", retry=BACKOFF, silent=True)
+
+
 # --- Decisions of the gate ----------------------------------------------------------------------------
 
 

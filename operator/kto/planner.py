@@ -145,23 +145,60 @@ def describe_drift(plan: TopicPlan) -> str:
     return "; ".join(plan.differences)
 
 
+# --- Adoption --------------------------------------------------------------------------------------
+
+
+def is_ours(recorded_topic_id: str | None, holds: bool, observed: ObservedTopic) -> bool:
+    """Whether kto made (or already adopted) this Kafka topic for the resource: the topic id in its status is
+    Kafka's, or, before any id was recorded, the resource holds kto's finalizer (kto adds it only to write,
+    so this is a topic kto created and could not yet record, e.g. it was stopped in between)."""
+    if recorded_topic_id is not None:
+        return observed.topic_id == recorded_topic_id
+    return holds
+
+
+def describe_takeover(plan: TopicPlan) -> str:
+    """What applying the spec to an existing topic would change, for people deciding whether to take it over."""
+    parts = []
+    for action in plan.actions:
+        match action:
+            case CreatePartitions(current=current, target=target):
+                parts.append(f"partitions {current} would grow to {target}")
+            case ChangeReplicationFactor(current=current, target=target):
+                parts.append(f"replication factor {current} would change to {target}")
+            case AlterConfigs(changes=changes):
+                parts.extend(_takeover_change(c) for c in changes)
+    parts.extend(r.message for r in plan.refusals)
+    return "; ".join(parts)
+
+
+def _takeover_change(change: ConfigChange) -> str:
+    if change.new is None:
+        return f"{change.key} override {change.old} would be removed"
+    if change.old is None:
+        return f"{change.key} would be set to {change.new}"
+    return f"{change.key} would change from {change.old} to {change.new}"
+
+
 # --- Ownership -----------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class Claim:
-    """A KafkaTopic's claim on a Kafka topic name of a cluster; the oldest claim owns the topic."""
+    """A resource's claim on a Kafka name (topic or user) of a Kafka cluster."""
 
     created: str  # RFC 3339 creationTimestamp: sorts chronologically, to the second
     namespace: str
     name: str
     uid: str = ""
-    holds: bool = False  # carries kto's finalizer: it already owns the topic
+    holds: bool = False  # carries kto's finalizer: kto already acts for it, it owns the name
+    cluster: tuple[str, str] = ("", "")  # the KafkaCluster the resource references
 
     @property
     def rank(self) -> tuple:
-        # Within the same second, the resource that already holds the topic keeps it: ownership never flips.
-        return self.created, not self.holds, self.namespace, self.name
+        # The resource kto already acts for keeps the name, whatever its age: ownership never moves by itself
+        # (a namespace allowed later, a relist, a restart). Among the others, the oldest claim wins.
+        return not self.holds, self.created, self.namespace, self.name
 
 
 def owner_of(claims: Iterable[Claim]) -> Claim | None:

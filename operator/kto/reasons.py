@@ -26,12 +26,19 @@ class Reason(StrEnum):
     BELOW_MIN_INSYNC_REPLICAS = "BelowMinInSyncReplicas"  # replication factor below min.insync.replicas
     REPLICAS_CHANGING = "ReplicasChanging"  # replicas are moving to a new replication factor
     KAFKA_ERROR = "KafkaError"  # any other error from Kafka
+    ADOPTING = "Adopting"  # taking over what exists in Kafka: recorded, applied in the next pass
+    ADOPTION_REQUIRED = "AdoptionRequired"  # exists in Kafka, differs from the spec, and kto did not make it
+    PROTECTED = "Protected"  # an internal or protected topic, kto's own or a protected principal
+    NOT_PERMITTED = "NotPermitted"  # a KafkaUser asks for ACLs its namespace may not grant
     # KafkaCluster
     CONNECTED = "Connected"
     UNREACHABLE = "Unreachable"
     AUTHENTICATION_FAILED = "AuthenticationFailed"
     AUTHORIZATION_FAILED = "AuthorizationFailed"
     SECRET_NOT_FOUND = "SecretNotFound"
+    SECRET_NOT_MARKED = "SecretNotMarked"  # a referenced Secret lacks the label kto.dev/credentials=true
+    INSECURE_CONNECTION = "InsecureConnection"  # PLAIN over SASL_PLAINTEXT without allowCleartextPassword
+    CLUSTER_ID_CHANGED = "ClusterIdChanged"  # the brokers report another cluster id than the one bound
     # KafkaUser
     AUTHORIZER_NOT_ENABLED = "AuthorizerNotEnabled"  # the brokers have no authorizer: ACLs cannot be set
 
@@ -45,6 +52,9 @@ PERMANENT = frozenset({
     Reason.NAMESPACE_NOT_ALLOWED,
     Reason.INSUFFICIENT_BROKERS,
     Reason.BELOW_MIN_INSYNC_REPLICAS,
+    Reason.ADOPTION_REQUIRED,
+    Reason.PROTECTED,
+    Reason.NOT_PERMITTED,
 })
 
 

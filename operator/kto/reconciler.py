@@ -8,11 +8,11 @@ adapter (``Kind``) plus its pure logic: ``kto.topic_kind`` and ``kto.user_kind``
 A batch, for the keys of one cluster:
 1. gather an immutable ``Gathered`` per resource (parsed spec, annotations, cluster snapshot, owner, block);
 2. decide with the pure gate (``kto.gates.decide``): skip, report, release, delete, observe or converge;
-3. add kto's finalizer to every resource about to converge, before anything is written to Kafka; a resource
-   whose finalizer could not be added is not acted on in this batch;
-4. the kind acts on everything that needs Kafka, with one request per kind of change, and returns a
-   ``Verdict`` or a ``Release`` per resource;
-5. releases remove the finalizer; verdicts become status (written only when it changed) and Events.
+3. the kind acts on everything that needs Kafka, with one request per kind of change, and returns a
+   ``Verdict`` or a ``Release`` per resource. It looks at Kafka first (adoption is decided on what is there)
+   and calls ``guard`` before it writes for a resource: kto's finalizer is added first, and a resource whose
+   finalizer could not be added is not written for;
+4. releases remove the finalizer; verdicts become status (written only when it changed) and Events.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -46,8 +46,8 @@ from kto.objects import (
     validation_message,
 )
 from kto.outcomes import BACKOFF, Converge, Decision, Delete, Observe, Outcome, Release, Report, Verdict
-from kto.planner import owner_of
-from kto.reasons import Reason, is_permanent
+from kto.planner import Claim, owner_of
+from kto.reasons import is_permanent
 from kto.status import StatusWriter, condition_status, is_news
 from kto.store import Store
 
@@ -61,6 +61,10 @@ class Item:
     gathered: Gathered
     decision: Decision
     body: Mapping[str, Any]
+
+
+# Adds kto's finalizer to resources before the kind writes to Kafka for them; returns those it could not guard.
+Guard = Callable[[list[Key]], Awaitable[set[Key]]]
 
 
 @dataclass(frozen=True)
@@ -89,9 +93,11 @@ class Kind(Protocol):
 
     def allows(self, cluster: KafkaClusterSpec, cluster_namespace: str, namespace: str) -> bool: ...
 
-    def deletion_policy(self, spec: Any, cluster: KafkaClusterSpec | None) -> str: ...
+    def deletion_policy(self, spec: Any, cluster: KafkaClusterSpec | None, body: Mapping[str, Any]) -> str:
+        """Delete, Retain or Adopted (``objects.deletion_policy_of``)."""
 
-    async def act(self, cluster: ClusterSnapshot, items: dict[Key, Item]) -> dict[Key, Outcome]: ...
+    async def act(self, cluster: ClusterSnapshot, items: dict[Key, Item], guard: Guard) -> dict[Key, Outcome]:
+        """Do the batch's Kafka work; call ``guard`` with the resources about to be written for first."""
 
 
 class Reconciler:
@@ -199,16 +205,25 @@ class Reconciler:
         ckey = cluster_key_of(body)
         cspec = cluster.spec if cluster is not None else None
         allowed = cspec is not None and self.kind.allows(cspec, ckey[0], key[0])
-        owner = None
-        if cspec is not None:
-            claims = self.store.claims(self.store.claim_key(body))
-            owner = owner_of(c for c in claims if self.kind.allows(cspec, ckey[0], c.namespace))
+        owner = self._owner(self.kind.claimed_name(body), cluster) if cspec is not None else None
         return Gathered(
             key=key, name=self.kind.claimed_name(body), cluster_ref=ckey, cluster=cluster, spec=spec,
             spec_error=error, deleting=bool(meta.get("deletionTimestamp")),
             holds=self.info.finalizer in finalizers_of(body), allowed=allowed, owner=owner,
-            deletion_policy=self.kind.deletion_policy(spec, cspec) if spec is not None else "Delete",
+            deletion_policy=self.kind.deletion_policy(spec, cspec, body) if spec is not None else "Delete",
             paused=is_paused(body), unmanaged=is_unmanaged(body), blocked=self._block_of(key, body, cluster))
+
+    def _owner(self, name: str, cluster: ClusterSnapshot) -> Claim | None:
+        """The claim that owns ``name`` on the Kafka cluster: KafkaClusters that reach the same brokers share one
+        claim space. A claim counts when its namespace is allowed on the KafkaCluster it references, or when it
+        already holds the name (ownership never moves by itself)."""
+        claims = []
+        for alias in self.clusters.same_kafka(cluster.key):
+            if alias.spec is None:
+                continue
+            claims += [c for c in self.store.claims((*alias.key, name))
+                       if c.holds or self.kind.allows(alias.spec, alias.key[0], c.namespace)]
+        return owner_of(claims)
 
     def _block_of(self, key: Key, body: Mapping[str, Any], cluster: ClusterSnapshot | None) -> Verdict | None:
         held = self._blocked.get(key)
@@ -225,14 +240,9 @@ class Reconciler:
                     outcomes[key] = verdict
                 case Release():
                     outcomes[key] = item.decision
-        converging = [k for k, i in items.items() if isinstance(i.decision, Converge)
-                      and not i.gathered.holds]
-        for key in await self._add_finalizers(converging):
-            outcomes[key] = _FINALIZER_PENDING  # changed or gone meanwhile: a newer event brings it back
-        work = {k: i for k, i in items.items() if isinstance(i.decision, Converge | Observe | Delete)
-                and k not in outcomes}
+        work = {k: i for k, i in items.items() if isinstance(i.decision, Converge | Observe | Delete)}
         if work:
-            acted = await self.kind.act(cluster, work)
+            acted = await self.kind.act(cluster, work, self.guard)
             for key, outcome in acted.items():
                 outcomes[key] = outcome
                 self._remember_block(key, items[key].body, cluster, outcome)
@@ -248,13 +258,16 @@ class Reconciler:
         else:
             self._blocked.pop(key, None)
 
-    async def _add_finalizers(self, keys: list[Key]) -> list[Key]:
-        """Add kto's finalizer to each resource; the keys whose patch did not apply (object changed or gone)."""
+    async def guard(self, keys: list[Key]) -> set[Key]:
+        """Make sure each resource carries kto's finalizer before the kind writes to Kafka for it; the keys whose
+        finalizer is not in place (the patch did not apply: the object changed or is gone)."""
         async def add(key: Key) -> bool:
             body = self.store.get(key)
             if body is None:
                 return False
             fins = finalizers_of(body)
+            if self.info.finalizer in fins:
+                return True
             if await self.kube.add_finalizer(self.info.plural, key[0], key[1], fins, self.info.finalizer):
                 body["metadata"]["finalizers"] = [*fins, self.info.finalizer]
                 metrics.KUBE_WRITES.labels("finalizer").inc()
@@ -263,7 +276,7 @@ class Reconciler:
             return False
 
         done = await asyncio.gather(*(add(k) for k in keys))
-        return [k for k, ok in zip(keys, done, strict=True) if not ok]
+        return {k for k, ok in zip(keys, done, strict=True) if not ok}
 
     # --- writing the outcomes ---------------------------------------------------------------------------
 
@@ -331,5 +344,3 @@ def _blocked_copy(verdict: Verdict) -> Verdict:
     """What a blocked resource shows until its spec or the cluster changes: the failure, the rest kept."""
     return Verdict(False, verdict.reason, verdict.message, keep=True)
 
-
-_FINALIZER_PENDING = Verdict(False, Reason.KAFKA_ERROR, "waiting to add kto's finalizer", retry=BACKOFF, silent=True)

@@ -82,4 +82,4 @@ class Store:
     def claim_of(self, body: Mapping[str, Any]) -> Claim:
         meta = body["metadata"]
         return Claim(meta.get("creationTimestamp", ""), meta.get("namespace", ""), meta["name"], meta.get("uid", ""),
-                     holds=self._finalizer in (meta.get("finalizers") or []))
+                     holds=self._finalizer in (meta.get("finalizers") or []), cluster=cluster_key_of(body))

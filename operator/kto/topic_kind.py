@@ -27,17 +27,18 @@ from kto.domain import (
 )
 from kto.gates import ClusterSnapshot, KindRules
 from kto.models import KafkaClusterSpec, KafkaTopicSpec, KafkaTopicStatus
-from kto.objects import Key
-from kto.outcomes import BACKOFF, Converge, Delete, Note, Observe, Outcome, Release, Verdict
-from kto.planner import build_desired, deletion_policy, describe_drift, plan_topic
+from kto.objects import Key, annotation, deletion_policy_of
+from kto.outcomes import BACKOFF, FINALIZER_PENDING, Converge, Delete, Note, Observe, Outcome, Release, Verdict
+from kto.planner import build_desired, deletion_policy, describe_drift, describe_takeover, is_ours, plan_topic
 from kto.reasons import Reason
-from kto.reconciler import Item, KindInfo
+from kto.reconciler import Guard, Item, KindInfo
 from kto.replicas import ReplicaProgress, needs_placement, plan_reassignments
 from kto.status import was_in_sync
 
 log = logging.getLogger("kto.topics")
 
 REPLICA_POLL_SECONDS = 2.0  # how often a moving topic is looked at again
+ADOPT_SETTLE_SECONDS = 0.2  # an adopted topic is looked at again soon, to add kto's finalizer
 CREATE_SETTLE_TRIES, CREATE_SETTLE_PAUSE = 10, 0.3  # waiting for new topics to show in the metadata
 Seen = ObservedTopic | KafkaFailure | None
 
@@ -51,7 +52,7 @@ class TopicKind:
                       retained_what=" ", pausable=True, observable=True)
     info = KindInfo(names.TOPIC_PLURAL, names.FINALIZER, "topic", metrics.TOPIC_READY, KafkaTopicSpec,
                     KafkaTopicStatus, "topicName", ("topicId", "partitions", "replicationFactor", "replicasChange"),
-                    sticky_fields=("lastDriftCorrection",), drift_field="lastDriftCorrection")
+                    sticky_fields=("lastDriftCorrection", "adopted"), drift_field="lastDriftCorrection")
 
     def claimed_name(self, body: Mapping[str, Any]) -> str:
         return topic_name_of(body)
@@ -59,19 +60,19 @@ class TopicKind:
     def allows(self, cluster: KafkaClusterSpec, cluster_namespace: str, namespace: str) -> bool:
         return cluster.allows_namespace(cluster_namespace, namespace)
 
-    def deletion_policy(self, spec: KafkaTopicSpec, cluster: KafkaClusterSpec | None) -> str:
-        return deletion_policy(spec, cluster)
+    def deletion_policy(self, spec: KafkaTopicSpec, cluster: KafkaClusterSpec | None, body: Mapping[str, Any]) -> str:
+        return deletion_policy_of(spec.deletionPolicy, deletion_policy(spec, cluster), body)
 
-    async def act(self, cluster: ClusterSnapshot, items: dict[Key, Item]) -> dict[Key, Outcome]:
+    async def act(self, cluster: ClusterSnapshot, items: dict[Key, Item], guard: Guard) -> dict[Key, Outcome]:
         gateway = cluster.gateway
         desired = {k: build_desired(k[1], i.gathered.spec, cluster.spec) for k, i in items.items()
                    if isinstance(i.decision, Converge | Observe)}
         observed = await gateway.describe_topics(sorted({d.name for d in desired.values()}))
         out: dict[Key, Outcome] = {k: observe_verdict(d, observed.get(d.name)) for k, d in desired.items()
                                    if isinstance(items[k].decision, Observe)}
-        converge = {k: (d, items[k].body) for k, d in desired.items() if isinstance(items[k].decision, Converge)}
+        converge = {k: (d, items[k]) for k, d in desired.items() if isinstance(items[k].decision, Converge)}
         if converge:
-            out |= await TopicBatch(cluster, converge, observed).run()
+            out |= await TopicBatch(cluster, converge, observed, guard).run()
         deletions = {k: i.gathered.name for k, i in items.items() if isinstance(i.decision, Delete)}
         if deletions:
             out |= await delete_topics(gateway, deletions)
@@ -94,34 +95,53 @@ async def delete_topics(gateway, deletions: dict[Key, str]) -> dict[Key, Outcome
 class TopicBatch:
     """The converging topics of one batch, from plans to verdicts."""
 
-    def __init__(self, cluster: ClusterSnapshot, work: dict[Key, tuple[DesiredTopic, Mapping[str, Any]]],
-                 observed: Mapping[str, Seen]):
+    def __init__(self, cluster: ClusterSnapshot, work: dict[Key, tuple[DesiredTopic, Item]],
+                 observed: Mapping[str, Seen], guard: Guard):
         self.cluster = cluster
         self.gateway = cluster.gateway
         self.work = work
         self.observed = observed
+        self.guard = guard
         self.failures: dict[str, list[KafkaFailure]] = defaultdict(list)
         self.after: dict[str, Seen] = {}
 
     async def run(self) -> dict[Key, Outcome]:
         out: dict[Key, Outcome] = {}
         plans: dict[Key, TopicPlan] = {}
-        for key, (desired, _body) in self.work.items():
+        for key, (desired, item) in self.work.items():
             seen = self.observed.get(desired.name)
             if isinstance(seen, KafkaFailure):
                 out[key] = failure_verdict(seen, keep=True)
+                continue
+            plan = plan_topic(desired, seen, brokers=self.cluster.brokers)
+            adoption = self._adoption(desired, item, seen, plan)
+            if adoption is not None:
+                out[key] = adoption
             else:
-                plans[key] = plan_topic(desired, seen, brokers=self.cluster.brokers)
+                plans[key] = plan
+        for key in await self.guard([k for k in plans if not self.work[k][1].gathered.holds]):
+            out[key] = FINALIZER_PENDING
+            del plans[key]
         created = await self._apply(plans)
         await self._describe_changed(plans, created)
         progress = await self._move_replicas(plans)
         for key, plan in plans.items():
-            desired, body = self.work[key]
+            desired, item = self.work[key]
             seen = self.observed.get(desired.name)
             now_seen = self.after.get(desired.name, seen) if plan.actions else seen
-            out[key] = topic_verdict(desired, body, plan, self.failures.get(desired.name, ()),
+            out[key] = topic_verdict(desired, item.body, plan, self.failures.get(desired.name, ()),
                                      now_seen if isinstance(now_seen, ObservedTopic) else None, progress.get(key))
         return out
+
+    def _adoption(self, desired: DesiredTopic, item: Item, seen: ObservedTopic | None,
+                  plan: TopicPlan) -> Verdict | None:
+        """For a topic that exists and kto did not make for this resource: the verdict that adopts or refuses
+        it; None when kto goes on (nothing there, its own topic, or the overwrite annotation)."""
+        recorded = (item.body.get("status") or {}).get("topicId")
+        if seen is None or is_ours(recorded, item.gathered.holds, seen):
+            return None
+        return adoption_verdict(desired, seen, plan,
+                                annotation(item.body, names.ANNOTATION_ADOPT) == names.ADOPT_OVERWRITE)
 
     async def _apply(self, plans: dict[Key, TopicPlan]) -> set[str]:
         """One request per kind of change; the names of the topics created."""
@@ -155,8 +175,8 @@ class TopicBatch:
         kept in memory: what moves is read back from Kafka each time."""
         work: dict[Key, tuple[str, int]] = {}
         for key, plan in plans.items():
-            desired, body = self.work[key]
-            moving = bool((body.get("status") or {}).get("replicasChange"))
+            desired, item = self.work[key]
+            moving = bool((item.body.get("status") or {}).get("replicasChange"))
             wants = any(isinstance(a, ChangeReplicationFactor) for a in plan.actions)
             if (wants or moving) and desired.replication_factor and not plan.refusals \
                     and not self.failures.get(desired.name):
@@ -263,6 +283,31 @@ def topic_verdict(desired: DesiredTopic, body: Mapping[str, Any], plan: TopicPla
                        status=observed | {"replicasChange": moving.as_status()},
                        retry=REPLICA_POLL_SECONDS, drift=drift, notes=notes)
     return Verdict(True, Reason.RECONCILED, in_sync_message(seen), status=observed, drift=drift, notes=notes)
+
+
+def adoption_verdict(desired: DesiredTopic, seen: ObservedTopic, plan: TopicPlan, overwrite: bool) -> Verdict:
+    """An existing topic kto did not make. Adopted when the spec matches it, or taken over when the resource
+    says overwrite: this pass only records the adoption (status ``adopted`` and the topic id, nothing written to
+    Kafka); the next pass adds kto's finalizer and applies the spec, so a stop in between never leaves a topic
+    kto would mistake for its own creation. Otherwise refused, with every difference and the two ways on."""
+    status = observed_fields(seen) | {"adopted": True}
+    if plan.in_sync:
+        return Verdict(True, Reason.RECONCILED, in_sync_message(seen), status=status, retry=ADOPT_SETTLE_SECONDS,
+                       notes=(Note("Normal", "TopicAdopted", f"Kafka topic {desired.name} existed and matches the "
+                                   "spec: kto manages it now, and deletes it with this resource only if the "
+                                   "resource itself says deletionPolicy: Delete"),))
+    change = describe_takeover(plan)
+    if overwrite:
+        return Verdict(False, Reason.ADOPTING, f"taking over the existing Kafka topic {desired.name} "
+                       f"({names.ANNOTATION_ADOPT}={names.ADOPT_OVERWRITE}): {change}", status=status,
+                       retry=ADOPT_SETTLE_SECONDS,
+                       notes=(Note("Normal", "TopicTakenOver", f"Kafka topic {desired.name} existed and differs from "
+                                   f"the spec; taken over as the resource asks: {change}"),))
+    return Verdict(False, Reason.ADOPTION_REQUIRED,
+                   f"Kafka topic {desired.name} already exists and kto did not create it for this resource; taking "
+                   f"it over would change it: {change}. Either write the spec to match Kafka, or annotate this "
+                   f"resource {names.ANNOTATION_ADOPT}={names.ADOPT_OVERWRITE} to take the topic over and apply the "
+                   "spec", status=observed_fields(seen))
 
 
 def observe_verdict(desired: DesiredTopic, seen: Seen) -> Verdict:

@@ -12,33 +12,40 @@ Secret, which holds the password anyway, so a rotation is noticed without a rest
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from kto import metrics, names
+from kto.connection import not_marked_message
 from kto.domain import Acl, KafkaFailure
 from kto.gates import ClusterSnapshot, KindRules
 from kto.kube import KubeClient
 from kto.models import KafkaClusterSpec, KafkaUserSpec, KafkaUserStatus
-from kto.objects import Key
-from kto.outcomes import BACKOFF, Converge, Delete, Note, Outcome, Release, Verdict
+from kto.objects import Key, annotation, deletion_policy_of, is_adopted
+from kto.outcomes import BACKOFF, FINALIZER_PENDING, Converge, Delete, Note, Outcome, Release, Verdict
 from kto.reasons import Reason
-from kto.reconciler import Item, KindInfo
+from kto.reconciler import Guard, Item, KindInfo
 from kto.status import was_in_sync
 from kto.users import (
     PASSWORD_KEY,
+    RECORD_SCHEME,
     AclPlan,
     application_secret_data,
-    credential_hash,
+    credential_matches,
+    credential_record,
     describe_acl_plan,
+    describe_existing_user,
     desired_acls,
     plan_acls,
     principal,
     scram_changes,
     secret_name_of,
 )
+
+ADOPT_SETTLE_SECONDS = 0.2  # an adopted user is looked at again soon, to add kto's finalizer and apply the spec
 
 
 def user_name_of(body: Mapping[str, Any]) -> str:
@@ -55,19 +62,32 @@ class _Work:
     user: str
     secret: dict[str, Any] | None = None  # the application's Secret as it is now
     password: str | None = None
-    wanted: str | None = None  # the hash of the credential the spec asks for
+    record: str | None = None  # the salted record of the credential the spec asks for (users.credential_record)
     acls: int | None = None  # ACLs of the spec in place on the brokers
+    ours: bool = False  # kto made (or adopted) this Kafka user for this resource
 
 
 class UserKind:
     rules = KindRules(kind=names.USER_KIND, noun="users", thing="Kafka user", retained_reason="UserRetained",
                       retained_what=": credentials and ACLs ")
     info = KindInfo(names.USER_PLURAL, names.USER_FINALIZER, "user", metrics.USER_READY, KafkaUserSpec,
-                    KafkaUserStatus, "userName", sticky_fields=("secretName", "acls"))
+                    KafkaUserStatus, "userName", sticky_fields=("secretName", "acls", "adopted"))
 
     def __init__(self, kube: KubeClient):
         self.kube = kube
-        self.applied: dict[tuple[Key, str], str] = {}  # (cluster, user) -> hash of the credential last applied
+        self.applied: dict[tuple[Key, str], str] = {}  # (cluster, user) -> record of the credential last applied
+        self._verified: dict[tuple[str, bytes], bool] = {}  # (record, digest of the credential) -> it matches
+
+    def matches(self, record: str | None, user: str, mechanism: str, password: str) -> bool:
+        """``credential_matches``, remembered: the record's key stretching costs milliseconds, and every resync
+        asks again. Only a digest of the credential is kept here, in memory, never written anywhere."""
+        if not record:
+            return False
+        digest = hashlib.sha256(f"{mechanism}\0{user}\0{password}".encode()).digest()
+        known = self._verified.get((record, digest))
+        if known is None:
+            known = self._verified[(record, digest)] = credential_matches(record, user, mechanism, password)
+        return known
 
     def claimed_name(self, body: Mapping[str, Any]) -> str:
         return user_name_of(body)
@@ -75,15 +95,15 @@ class UserKind:
     def allows(self, cluster: KafkaClusterSpec, cluster_namespace: str, namespace: str) -> bool:
         return cluster.allows_namespace(cluster_namespace, namespace)
 
-    def deletion_policy(self, spec: KafkaUserSpec, cluster: KafkaClusterSpec | None) -> str:
-        return spec.deletion_policy
+    def deletion_policy(self, spec: KafkaUserSpec, cluster: KafkaClusterSpec | None, body: Mapping[str, Any]) -> str:
+        return deletion_policy_of(spec.deletionPolicy, spec.deletion_policy, body)
 
-    async def act(self, cluster: ClusterSnapshot, items: dict[Key, Item]) -> dict[Key, Outcome]:
+    async def act(self, cluster: ClusterSnapshot, items: dict[Key, Item], guard: Guard) -> dict[Key, Outcome]:
         out: dict[Key, Outcome] = {}
-        work = {k: _Work(k, i.body, i.gathered.spec, i.gathered.name) for k, i in items.items()
-                if isinstance(i.decision, Converge)}
+        work = {k: _Work(k, i.body, i.gathered.spec, i.gathered.name, ours=i.gathered.holds or is_adopted(i.body))
+                for k, i in items.items() if isinstance(i.decision, Converge)}
         if work:
-            out |= await UserBatch(self, cluster, work).run()
+            out |= await UserBatch(self, cluster, work, guard).run()
         deletions = {k: i.gathered.name for k, i in items.items() if isinstance(i.decision, Delete)}
         if deletions:
             out |= await self.delete(cluster, deletions)
@@ -125,16 +145,20 @@ def user_failure(failure: KafkaFailure, **fields: Any) -> Verdict:
 
 
 class UserBatch:
-    """The converging users of one batch: credentials, then the application's Secret, then ACLs."""
+    """The converging users of one batch: what Kafka has (and whether kto may take it over), then credentials,
+    the application's Secret, and ACLs."""
 
-    def __init__(self, kind: UserKind, cluster: ClusterSnapshot, work: dict[Key, _Work]):
+    def __init__(self, kind: UserKind, cluster: ClusterSnapshot, work: dict[Key, _Work], guard: Guard):
         self.kind = kind
         self.kube = kind.kube
         self.cluster = cluster
         self.gateway = cluster.gateway
         self.work = work
+        self.guard = guard
         self.out: dict[Key, Verdict] = {}
         self.rotated: set[Key] = set()
+        self.existing: Mapping[str, Any] = {}  # user -> mechanisms and iterations, None, or a failure
+        self.observed: Mapping[str, set[Acl]] | KafkaFailure = {}  # the cluster's ACLs by principal
 
     def _pending(self) -> dict[Key, _Work]:
         return {k: w for k, w in self.work.items() if k not in self.out}
@@ -142,12 +166,43 @@ class UserBatch:
     async def run(self) -> dict[Key, Outcome]:
         await asyncio.gather(*(self._read_password(w) for w in self.work.values()))
         if self._pending():
+            self.existing, self.observed = await asyncio.gather(
+                self.gateway.describe_scram(sorted({w.user for w in self._pending().values()})),
+                self.gateway.describe_acls())
+            for w in self._pending().values():
+                if not w.ours:
+                    self._adoption(w)
+            for key in await self.guard([k for k, w in self._pending().items() if not w.ours]):
+                self.out[key] = FINALIZER_PENDING
+        if self._pending():
             await self._credentials()
             await asyncio.gather(*(self._write_secret(w) for w in self._pending().values()))
-            drift = await self._acls()
+            drift = self._acls_drift(await self._acls())
             for key, w in self._pending().items():
                 self.out[key] = self._ready(w, drift.get(key))
         return dict(self.out)
+
+    def _adoption(self, w: _Work) -> None:
+        """A Kafka user kto did not make for this resource: go on when nothing of it exists; record the adoption
+        first (next pass applies) when the resource says overwrite or its ACLs are exactly the spec's and it has
+        no credential; else refuse, saying what exists."""
+        creds = self.existing.get(w.user)
+        acls = self.observed.get(principal(w.user), set()) if isinstance(self.observed, dict) else set()
+        if isinstance(creds, KafkaFailure) or (not creds and not acls):
+            return
+        what = describe_existing_user(creds or {}, acls)
+        if annotation(w.body, names.ANNOTATION_ADOPT) == names.ADOPT_OVERWRITE or \
+                (not creds and set(acls) == set(desired_acls(w.spec))):
+            self.out[w.key] = Verdict(False, Reason.ADOPTING, f"taking over the existing Kafka user {w.user} ({what})",
+                                      status={"adopted": True}, retry=ADOPT_SETTLE_SECONDS,
+                                      notes=(Note("Normal", "UserAdopted", f"Kafka user {w.user} existed ({what}): "
+                                                  "kto manages it now, as the resource says"),))
+            return
+        self.out[w.key] = Verdict(
+            False, Reason.ADOPTION_REQUIRED,
+            f"Kafka user {w.user} already exists ({what}) and kto did not create it for this resource: kto would "
+            f"replace its credentials and ACLs with the spec's. If this resource is meant to manage it, annotate it "
+            f"{names.ANNOTATION_ADOPT}={names.ADOPT_OVERWRITE}; otherwise choose another spec.userName")
 
     async def _read_password(self, w: _Work) -> None:
         ns, name = w.key
@@ -164,15 +219,19 @@ class UserBatch:
             current = (w.secret or {}).get("data", {}).get(PASSWORD_KEY)
             w.password = current.decode(errors="replace") if current else secrets.token_urlsafe(24)
             return
-        data = await self.kube.read_secret(ns, ref.name)
+        secret = await self.kube.read_secret(ns, ref.name)
         key = ref.key or PASSWORD_KEY
-        if data is None or key not in data:
-            what = f"Secret {ref.name} does not exist" if data is None else f"Secret {ref.name} has no key {key!r}"
+        if secret is not None and not secret.marked:
+            self.out[w.key] = Verdict(False, Reason.SECRET_NOT_MARKED, not_marked_message(ref.name, "the password "
+                                      "of spec.authentication.passwordSecretRef"), retry=BACKOFF)
+            return
+        if secret is None or key not in secret.data:
+            what = f"Secret {ref.name} does not exist" if secret is None else f"Secret {ref.name} has no key {key!r}"
             self.out[w.key] = Verdict(False, Reason.SECRET_NOT_FOUND, f"{what} (spec.authentication."
                                       "passwordSecretRef): create it in the KafkaUser's namespace", retry=BACKOFF)
             return
         try:
-            w.password = data[key].decode()
+            w.password = secret.data[key].decode()
         except UnicodeDecodeError:
             w.password = None
         if not w.password:
@@ -180,9 +239,10 @@ class UserBatch:
                                       "UTF-8 text", retry=BACKOFF)
 
     async def _credentials(self) -> None:
-        """One describe and one alter for the whole batch."""
+        """Upserts in one request, then the other mechanisms' deletions in a second (Kafka refuses to alter one
+        user twice in one request)."""
         work = self._pending()
-        existing = await self.gateway.describe_scram(sorted({w.user for w in work.values()}))
+        existing = self.existing
         upserts, deletions = [], []
         for key, w in work.items():
             seen = existing.get(w.user)
@@ -190,22 +250,25 @@ class UserBatch:
                 self.out[key] = user_failure(seen)
                 continue
             mech = w.spec.authentication.mechanism
-            w.wanted = credential_hash(w.user, mech, w.password)
             applied = (w.secret or {}).get("annotations", {}).get(names.ANNOTATION_CREDENTIAL_HASH) \
                 or self.kind.applied.get((self.cluster.key, w.user))
-            upsert, stale = scram_changes(mech, seen, applied, w.wanted)
+            matches = self.kind.matches(applied, w.user, mech, w.password)
+            upsert, stale = scram_changes(mech, seen, matches)
+            w.record = applied if matches else credential_record(w.user, mech, w.password)
             if upsert:
                 upserts.append((w.user, mech, w.password))
-                if applied is not None and applied != w.wanted and seen and mech in seen:
+                if applied and applied.startswith(RECORD_SCHEME) and not matches and seen and mech in seen:
                     self.rotated.add(key)
             deletions += [(w.user, m) for m in stale]
-        altered = await self.gateway.alter_scram(upserts, deletions) if upserts or deletions else {}
+        altered = await self.gateway.alter_scram(upserts, []) if upserts else {}
+        failed = {u for u, f in altered.items() if f is not None}
+        removed = await self.gateway.alter_scram([], [d for d in deletions if d[0] not in failed]) if deletions else {}
         for key, w in self._pending().items():
-            failure = altered.get(w.user)
+            failure = altered.get(w.user) or removed.get(w.user)
             if failure is not None:
                 self.out[key] = user_failure(failure)
             else:
-                self.kind.applied[(self.cluster.key, w.user)] = w.wanted
+                self.kind.applied[(self.cluster.key, w.user)] = w.record
 
     async def _write_secret(self, w: _Work) -> None:
         """The application's Secret, once the brokers accept its credential."""
@@ -216,11 +279,11 @@ class UserBatch:
         meta = w.body["metadata"]
         owner = [{"apiVersion": names.API_VERSION, "kind": names.USER_KIND, "name": name, "uid": meta.get("uid"),
                   "controller": True, "blockOwnerDeletion": False}]
-        annotations = {names.ANNOTATION_CREDENTIAL_HASH: w.wanted}
+        annotations = {names.ANNOTATION_CREDENTIAL_HASH: w.record}
         labels = {"app.kubernetes.io/managed-by": names.COMPONENT, f"{names.PREFIX}/kafkauser": name}
         current = w.secret
         if current is not None and {k: v.decode(errors="replace") for k, v in current["data"].items()} == data \
-                and current["annotations"].get(names.ANNOTATION_CREDENTIAL_HASH) == w.wanted \
+                and current["annotations"].get(names.ANNOTATION_CREDENTIAL_HASH) == w.record \
                 and [r.get("uid") for r in current["ownerReferences"]] == [meta.get("uid")]:
             return
         keep = {k: v for k, v in (current or {}).get("annotations", {}).items()
@@ -228,24 +291,31 @@ class UserBatch:
         await self.kube.write_secret(ns, secret_name_of(name), data, keep | annotations,
                                      (current or {}).get("labels", {}) | labels, owner, exists=current is not None)
 
-    async def _acls(self) -> dict[Key, str]:
-        """One describe for the cluster, one create and one delete for the batch; the drift corrected, by user."""
+    async def _acls(self) -> Mapping[str, KafkaFailure | None]:
+        """One create and one delete for the batch, from the ACLs described at the start; the failures by
+        principal."""
         work = self._pending()
-        desired = {k: desired_acls(w.spec) for k, w in work.items()}
-        observed = await self.gateway.describe_acls()
-        if isinstance(observed, KafkaFailure):
-            for key, w in work.items():
-                if observed.reason == Reason.AUTHORIZER_NOT_ENABLED and not desired[key]:
-                    w.acls = 0  # nothing to authorize: no authorizer is fine
-                else:
-                    self.out[key] = user_failure(observed)
+        if isinstance(self.observed, KafkaFailure):
             return {}
-        plans = {k: plan_acls(desired[k], observed.get(principal(w.user), ())) for k, w in work.items()}
+        plans = {k: plan_acls(desired_acls(w.spec), self.observed.get(principal(w.user), ())) for k, w in work.items()}
         made, removed = await asyncio.gather(
             self.gateway.create_acls({principal(work[k].user): p.to_create for k, p in plans.items() if p.to_create}),
             self.gateway.delete_acls({principal(work[k].user): p.to_delete for k, p in plans.items() if p.to_delete}))
-        failed = {p: made.get(p) or removed.get(p) for p in made.keys() | removed.keys()}
-        return self._acl_outcomes(work, desired, observed, plans, failed)
+        return {p: made.get(p) or removed.get(p) for p in made.keys() | removed.keys()}
+
+    def _acls_drift(self, failed: Mapping[str, KafkaFailure | None]) -> dict[Key, str]:
+        """Verdicts for the users whose ACLs failed; the drift corrected, by user."""
+        work = self._pending()
+        desired = {k: desired_acls(w.spec) for k, w in work.items()}
+        if isinstance(self.observed, KafkaFailure):
+            for key, w in work.items():
+                if self.observed.reason == Reason.AUTHORIZER_NOT_ENABLED and not desired[key]:
+                    w.acls = 0  # nothing to authorize: no authorizer is fine
+                else:
+                    self.out[key] = user_failure(self.observed)
+            return {}
+        plans = {k: plan_acls(desired[k], self.observed.get(principal(w.user), ())) for k, w in work.items()}
+        return self._acl_outcomes(work, desired, self.observed, plans, failed)
 
     def _acl_outcomes(self, work: dict[Key, _Work], desired: dict[Key, frozenset[Acl]],
                       observed: Mapping[str, set[Acl]], plans: dict[Key, AclPlan],

@@ -7,7 +7,10 @@ written into the application's Secret data; nothing here formats one into a mess
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import hmac
+import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
@@ -76,10 +79,45 @@ def describe_acl_plan(plan: AclPlan) -> str:
     return "; ".join(parts)
 
 
-def credential_hash(user_name: str, mechanism: str, password: str) -> str:
-    """Identifies the credential applied on the brokers, to notice a rotation; kept on the application's Secret
-    (which holds the password anyway), never in status, logs or Events."""
-    return hashlib.sha256(f"{mechanism}\0{user_name}\0{password}".encode()).hexdigest()
+# The record of the credential kto applied, kept on the application's Secret to notice a rotation: salted and
+# stretched like the SCRAM credential Kafka itself stores, so the annotation never gives the password away.
+RECORD_SCHEME, RECORD_ITERATIONS = "pbkdf2-sha256", 10000
+
+
+def _derive(user_name: str, mechanism: str, password: str, salt: bytes, iterations: int) -> bytes:
+    return hashlib.pbkdf2_hmac("sha256", f"{mechanism}\0{user_name}\0{password}".encode(), salt, iterations)
+
+
+def describe_existing_user(credentials: Mapping[str, int], acls: Iterable[Acl]) -> str:
+    """What a Kafka user already has, for people deciding whether kto may take it over."""
+    acls = sorted(acls)
+    parts = []
+    if credentials:
+        parts.append(f"{' and '.join(sorted(credentials))} credentials")
+    if acls:
+        shown = ", ".join(a.describe() for a in acls[:5])
+        parts.append(f"{len(acls)} ACL(s): {shown}{', ...' if len(acls) > 5 else ''}")
+    return "; ".join(parts)
+
+
+def credential_record(user_name: str, mechanism: str, password: str, salt: bytes | None = None) -> str:
+    """``pbkdf2-sha256$<iterations>$<salt>$<digest>`` (base64): identifies a credential without revealing it."""
+    salt = salt if salt is not None else os.urandom(16)
+    digest = _derive(user_name, mechanism, password, salt, RECORD_ITERATIONS)
+    return "$".join((RECORD_SCHEME, str(RECORD_ITERATIONS), base64.b64encode(salt).decode(),
+                     base64.b64encode(digest).decode()))
+
+
+def credential_matches(record: str | None, user_name: str, mechanism: str, password: str) -> bool:
+    """Whether ``record`` (a ``credential_record``) was made from this credential."""
+    parts = (record or "").split("$")
+    if len(parts) != 4 or parts[0] != RECORD_SCHEME or not parts[1].isdigit():
+        return False
+    try:
+        salt, digest = base64.b64decode(parts[2], validate=True), base64.b64decode(parts[3], validate=True)
+    except ValueError:
+        return False
+    return hmac.compare_digest(_derive(user_name, mechanism, password, salt, int(parts[1])), digest)
 
 
 def _jaas_quote(value: str) -> str:
@@ -105,12 +143,12 @@ def application_secret_data(user_name: str, password: str, mechanism: str, boots
     }
 
 
-def scram_changes(mechanism: str, existing: Mapping[str, int] | None, applied_hash: str | None,
-                  wanted_hash: str) -> tuple[bool, tuple[str, ...]]:
+def scram_changes(mechanism: str, existing: Mapping[str, int] | None, applied: bool) -> tuple[bool, tuple[str, ...]]:
     """Whether to upsert the spec's credential, and which other mechanisms to delete.
 
-    ``existing``: mechanism -> iterations as the brokers describe the user (None: no credentials)."""
+    ``existing``: mechanism -> iterations as the brokers describe the user (None: no credentials); ``applied``:
+    the spec's password is the one kto last applied (its record matches)."""
     existing = existing or {}
-    upsert = (mechanism not in existing or existing[mechanism] < SCRAM_ITERATIONS or applied_hash != wanted_hash)
+    upsert = mechanism not in existing or existing[mechanism] < SCRAM_ITERATIONS or not applied
     stale = tuple(m for m in sorted(existing) if m != mechanism)
     return upsert, stale

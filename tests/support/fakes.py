@@ -27,6 +27,7 @@ from kto.domain import (
     KafkaFailure,
     ObservedTopic,
     Reassignment,
+    SecretContents,
 )
 from kto.gates import ClusterSnapshot
 from kto.models import KafkaClusterSpec
@@ -84,9 +85,11 @@ class FakeKube:
         self.calls.append(("post_event", (key, reason)))
         self.events.append((key, type_, reason, message))
 
-    async def read_secret(self, namespace: str, name: str) -> Mapping[str, bytes] | None:
+    async def read_secret(self, namespace: str, name: str) -> SecretContents | None:
         found = await self.read_secret_object(namespace, name)
-        return found["data"] if found is not None else None
+        if found is None:
+            return None
+        return SecretContents(found["data"], found["labels"].get(names.LABEL_CREDENTIALS) == "true")
 
     async def read_secret_object(self, namespace: str, name: str) -> dict[str, Any] | None:
         self.calls.append(("read_secret", (namespace, name)))
@@ -404,6 +407,15 @@ class FakeClusters:
 
     def snapshot(self, key: Key) -> ClusterSnapshot | None:
         return self.snapshots.get(key)
+
+    def same_kafka(self, key: Key) -> list[ClusterSnapshot]:
+        """As ClusterRegistry.same_kafka: ``key``'s snapshot first, then those reporting the same cluster id."""
+        own = self.snapshots.get(key)
+        if own is None:
+            return []
+        cid = own.facts.cluster_id if own.facts else None
+        return [own, *(s for k, s in self.snapshots.items() if k != key and cid is not None and s.facts is not None
+                       and s.facts.cluster_id == cid)]
 
     def set(self, snapshot: ClusterSnapshot | None, key: Key | None = None) -> None:
         """Set (or, with None, remove) a cluster's snapshot."""

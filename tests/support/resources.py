@@ -102,8 +102,10 @@ class Resources:
 
     # --- kto's kinds ----------------------------------------------------------------------------------
 
-    def secret(self, name: str, data: dict[str, str]) -> None:
-        body = {"metadata": {"name": name}, "stringData": data}
+    def secret(self, name: str, data: dict[str, str], marked: bool = True) -> None:
+        """A Secret; ``marked`` labels it for kto (kto reads only Secrets labelled kto.dev/credentials=true)."""
+        labels = {"kto.dev/credentials": "true"} if marked else {}
+        body = {"metadata": {"name": name, "labels": labels}, "stringData": data}
         try:
             self.core.create_namespaced_secret(self.ns, body)
         except ApiException as err:

@@ -93,6 +93,13 @@ TOPIC_HEALTH = {
     Reason.AUTHORIZATION_FAILED: "Degraded",
     Reason.SECRET_NOT_FOUND: "Degraded",
     Reason.AUTHORIZER_NOT_ENABLED: "Degraded",  # a KafkaUser's reason: unknown on a topic
+    Reason.ADOPTING: "Progressing",
+    Reason.ADOPTION_REQUIRED: "Degraded",
+    Reason.PROTECTED: "Degraded",
+    Reason.NOT_PERMITTED: "Degraded",  # a KafkaUser's reason: unknown on a topic
+    Reason.SECRET_NOT_MARKED: "Degraded",  # a KafkaCluster's (and KafkaUser's) reason: unknown on a topic
+    Reason.INSECURE_CONNECTION: "Degraded",  # a KafkaCluster's reason: unknown on a topic
+    Reason.CLUSTER_ID_CHANGED: "Degraded",  # a KafkaCluster's reason: unknown on a topic
 }
 CLUSTER_HEALTH = {
     Reason.CONNECTED: "Degraded",  # never written with Ready=False
@@ -101,8 +108,13 @@ CLUSTER_HEALTH = {
     Reason.AUTHORIZATION_FAILED: "Degraded",
     Reason.SECRET_NOT_FOUND: "Degraded",
     Reason.INVALID_SPEC: "Degraded",
+    Reason.SECRET_NOT_MARKED: "Degraded",
+    Reason.INSECURE_CONNECTION: "Degraded",
+    Reason.CLUSTER_ID_CHANGED: "Degraded",
 }
-KNOWN = {"KafkaTopic": set(TOPIC_HEALTH) - {Reason.RECONCILED, Reason.CONNECTED, Reason.AUTHORIZER_NOT_ENABLED},
+NOT_TOPICS = {Reason.RECONCILED, Reason.CONNECTED, Reason.AUTHORIZER_NOT_ENABLED, Reason.NOT_PERMITTED,
+              Reason.SECRET_NOT_MARKED, Reason.INSECURE_CONNECTION, Reason.CLUSTER_ID_CHANGED}
+KNOWN = {"KafkaTopic": set(TOPIC_HEALTH) - NOT_TOPICS,
          "KafkaCluster": set(CLUSTER_HEALTH) - {Reason.CONNECTED}}
 
 
@@ -119,7 +131,8 @@ def test_every_reason_has_a_health() -> None:
     assert set(TOPIC_HEALTH) == set(Reason)
     # Cluster reasons: the ones after "# KafkaCluster" in kto.reasons, and InvalidSpec (a bad cluster spec).
     assert set(CLUSTER_HEALTH) == {Reason.CONNECTED, Reason.UNREACHABLE, Reason.AUTHENTICATION_FAILED,
-                                   Reason.AUTHORIZATION_FAILED, Reason.SECRET_NOT_FOUND, Reason.INVALID_SPEC}
+                                   Reason.AUTHORIZATION_FAILED, Reason.SECRET_NOT_FOUND, Reason.INVALID_SPEC,
+                                   Reason.SECRET_NOT_MARKED, Reason.INSECURE_CONNECTION, Reason.CLUSTER_ID_CHANGED}
     for reason in PERMANENT:
         assert TOPIC_HEALTH[reason] == "Degraded", f"kto never retries {reason}: Argo CD must not wait for it"
 

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import pytest
 from kto.connection import ConnectionError_, build_client_config, fingerprint, referenced_secrets
+from kto.domain import SecretContents
 from kto.models import KafkaClusterSpec
 from kto.reasons import Reason
 
@@ -10,10 +11,15 @@ def spec(**security) -> KafkaClusterSpec:
     return KafkaClusterSpec.model_validate({"bootstrapServers": ["a:9092", "b:9092"], "security": security})
 
 
+def marked(**data: bytes) -> SecretContents:
+    return SecretContents(data, marked=True)
+
+
 SECRETS = {
-    "admin": {"username": b"kto", "password": b"s3cret", "user": b"other"},
-    "ca": {"ca.crt": b"-----BEGIN CERTIFICATE-----"},
-    "client": {"tls.crt": b"CERT", "tls.key": b"KEY"},
+    "admin": marked(username=b"kto", password=b"s3cret", user=b"other"),
+    "ca": marked(**{"ca.crt": b"-----BEGIN CERTIFICATE-----"}),
+    "client": marked(**{"tls.crt": b"CERT", "tls.key": b"KEY"}),
+    "someone-elses": SecretContents({"username": b"root", "password": b"hunter2"}, marked=False),
 }
 
 
@@ -44,20 +50,30 @@ def test_key_overrides_and_hostname_verification_off() -> None:
 
 @pytest.mark.parametrize(("secret_ref", "text"), [
     ({"name": "missing"}, "Secret missing (SASL username) does not exist"),
-    ({"name": "ca"}, "Secret ca has no key 'username' (SASL username); keys present: ca.crt"),
+    ({"name": "ca"}, "Secret ca has no key 'username' (SASL username): add it"),
 ])
 def test_missing_secrets_say_what_to_do(secret_ref, text) -> None:
-    s = spec(protocol="SASL_PLAINTEXT", sasl={"mechanism": "PLAIN", "secretRef": secret_ref})
+    s = spec(protocol="SASL_PLAINTEXT", sasl={"mechanism": "SCRAM-SHA-512", "secretRef": secret_ref})
     with pytest.raises(ConnectionError_) as err:
         build_client_config(s, SECRETS.get)
     assert err.value.reason == Reason.SECRET_NOT_FOUND
     assert text in err.value.message
     assert "s3cret" not in err.value.message
+    assert "ca.crt" not in err.value.message  # the keys a Secret holds are never listed
+
+
+def test_a_secret_not_marked_for_kto_is_not_read() -> None:
+    s = spec(protocol="SASL_PLAINTEXT", sasl={"mechanism": "SCRAM-SHA-512", "secretRef": {"name": "someone-elses"}})
+    with pytest.raises(ConnectionError_) as err:
+        build_client_config(s, SECRETS.get)
+    assert err.value.reason == Reason.SECRET_NOT_MARKED
+    assert "kubectl label secret someone-elses kto.dev/credentials=true" in err.value.message
+    assert "root" not in err.value.message and "hunter2" not in err.value.message
 
 
 def test_fingerprint_changes_with_credentials() -> None:
     s = spec(protocol="SASL_PLAINTEXT", sasl={"mechanism": "PLAIN", "secretRef": {"name": "admin"}})
     a = fingerprint(build_client_config(s, SECRETS.get))
-    rotated = {**SECRETS, "admin": {"username": b"kto", "password": b"new"}}
+    rotated = {**SECRETS, "admin": marked(username=b"kto", password=b"new")}
     assert a != fingerprint(build_client_config(s, rotated.get))
     assert a == fingerprint(build_client_config(s, SECRETS.get))

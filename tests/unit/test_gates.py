@@ -37,7 +37,7 @@ BAD_CLUSTER = {"cluster": dataclasses.replace(CLUSTER, spec=None, spec_error="bo
 UNREACHABLE = {"cluster": dataclasses.replace(CLUSTER, reason=Reason.UNREACHABLE, message="timed out",
                                               gateway=None)}
 NOT_ALLOWED = {"allowed": False}
-TAKEN = {"owner": Claim("2025-01-01T00:00:00Z", "apps", "older")}
+TAKEN = {"owner": Claim("2025-01-01T00:00:00Z", "apps", "older", cluster=("apps", "kafka"))}
 PAUSED = {"paused": True}
 UNMANAGED = {"unmanaged": True}
 BLOCKED = {"blocked": BLOCK}
@@ -95,7 +95,7 @@ LIVING = [
     ("namespace not allowed", [NOT_ALLOWED, TAKEN, PAUSED, UNREACHABLE, UNMANAGED, BLOCKED],
      report(Reason.NAMESPACE_NOT_ALLOWED), report(Reason.NAMESPACE_NOT_ALLOWED), "from namespace apps"),
     ("conflict", [TAKEN, PAUSED, UNREACHABLE, UNMANAGED, BLOCKED],
-     report(Reason.RESOURCE_CONFLICT), report(Reason.RESOURCE_CONFLICT), "managed by the older KafkaTopic apps/older"),
+     report(Reason.RESOURCE_CONFLICT), report(Reason.RESOURCE_CONFLICT), "managed by KafkaTopic apps/older: this"),
     ("paused", [PAUSED, UNREACHABLE, UNMANAGED, BLOCKED],
      report(Reason.PAUSED, None), report(Reason.CLUSTER_NOT_READY), names.ANNOTATION_PAUSED),
     ("paused, cluster ready", [PAUSED, BLOCKED],

@@ -151,6 +151,8 @@ def test_the_oldest_claim_owns() -> None:
     assert owner_of([b, a]) == a
     assert owner_of([a, b, c]) == c
     assert owner_of([]) is None
-    # Within the same second, the one that already holds the topic keeps it.
-    holder = Claim("2026-01-01T00:00:00Z", "ns", "z", holds=True)
-    assert owner_of([a, c, holder]) == holder
+    # The one that already holds the topic keeps it, even against an older claim: ownership never moves.
+    holder = Claim("2026-01-03T00:00:00Z", "ns", "z", holds=True)
+    assert owner_of([a, b, c, holder]) == holder
+    older_holder = Claim("2026-01-02T00:00:00Z", "ns", "y", holds=True)  # two holders (from before): the older
+    assert owner_of([holder, older_holder, a]) == older_holder

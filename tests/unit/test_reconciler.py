@@ -20,11 +20,12 @@ from kto.reconciler import Reconciler
 from kto.status import StatusWriter
 from kto.topic_kind import TopicKind
 from kto.user_kind import UserKind
-from kto.users import credential_hash
+from kto.users import credential_matches
 
 from tests.support.fakes import FakeClusters, FakeGateway, FakeKube, connected
 
 CLUSTER = ("apps", "kafka")
+MARKED = {names.LABEL_CREDENTIALS: "true"}
 NOW = datetime(2025, 5, 1, 12, 0, tzinfo=UTC)
 OLDER, NEWER = "2025-01-01T00:00:00Z", "2025-01-02T00:00:00Z"
 READ_ORDERS = {"acls": [{"resource": {"type": "topic", "name": "orders"}, "operations": ["Read", "Describe"]}]}
@@ -35,9 +36,12 @@ TIMEOUT = KafkaFailure(Reason.KAFKA_ERROR, "timed out waiting for the controller
 
 
 def resource(kind: str, name: str, ns: str = "apps", gen: int = 1, created: str = OLDER,
-             annotations: dict[str, str] | None = None, **spec: Any) -> dict[str, Any]:
+             annotations: dict[str, str] | None = None, ours: bool = False, **spec: Any) -> dict[str, Any]:
+    """``ours``: kto already made what the resource names (it holds kto's finalizer)."""
     meta = {"name": name, "namespace": ns, "generation": gen, "creationTimestamp": created,
             "uid": f"uid-{ns}-{name}", "annotations": annotations or {}}
+    if ours:
+        meta["finalizers"] = [names.FINALIZER if kind == names.TOPIC_KIND else names.USER_FINALIZER]
     return {"apiVersion": names.API_VERSION, "kind": kind, "metadata": meta,
             "spec": {"clusterRef": {"name": CLUSTER[1]}, **spec}}
 
@@ -187,7 +191,7 @@ async def test_two_resources_naming_one_topic_the_older_owns_it() -> None:
     await w.run(newer, older)
     assert ready(w.status(older)) == ("True", "Reconciled")
     assert ready(w.status(newer)) == ("False", "ResourceConflict")
-    assert "already managed by the older KafkaTopic apps/a" in message(w.status(newer))
+    assert "already managed by KafkaTopic apps/a" in message(w.status(newer))
     assert [d for m, d in w.kafka.calls if m == "create_topics"] == [("shared",)]
     assert newer not in w.kube.finalizers
 
@@ -206,7 +210,7 @@ async def test_a_batch_sends_one_request_per_kind_of_change() -> None:
     w = world()
     w.kafka.add_topic("grown", [(1,)], {"retention.ms": "1"})
     keys = [w.put(topic(n, partitions=2)) for n in ("a", "b", "c")]
-    keys.append(w.put(topic("grown", partitions=2, config={"retention.ms": 1000})))
+    keys.append(w.put(topic("grown", partitions=2, config={"retention.ms": 1000}, ours=True)))
     assert await w.run(*keys) == {}
     assert w.kafka.requests == {"describe_topics": 2, "create_topics": 1, "create_partitions": 1,
                                 "alter_configs": 1}
@@ -248,7 +252,7 @@ async def test_observe_only_does_not_create_a_missing_topic() -> None:
 async def test_a_refused_shrink_is_blocked_until_the_spec_changes() -> None:
     w = world()
     w.kafka.add_topic("orders", [(1,)] * 6)
-    body = topic(partitions=3)
+    body = topic(partitions=3, ours=True)
     key = w.put(body)
     assert await w.run(key) == {}
     assert ready(w.status(key)) == ("False", "NotSupported")
@@ -412,7 +416,7 @@ def moving_world(**cluster_spec: Any) -> tuple[World, dict[str, Any], Key]:
     """Three brokers; topic orders with three partitions of one replica each, its spec asking for three."""
     w = world(**cluster_spec)
     w.kafka.add_topic("orders", [(1,), (2,), (3,)])
-    body = topic(partitions=3, replicationFactor=3)
+    body = topic(partitions=3, replicationFactor=3, ours=True)
     return w, body, w.put(body)
 
 
@@ -529,8 +533,8 @@ async def test_a_user_gets_credentials_a_secret_and_acls() -> None:
     _, password = w.kafka.scram["ingest"]["SCRAM-SHA-512"]
     secret = application_secret(w)
     assert secret["data"]["password"] == password.encode() and secret["data"]["username"] == b"ingest"
-    assert secret["annotations"][names.ANNOTATION_CREDENTIAL_HASH] == credential_hash(
-        "ingest", "SCRAM-SHA-512", password)
+    assert credential_matches(secret["annotations"][names.ANNOTATION_CREDENTIAL_HASH], "ingest", "SCRAM-SHA-512",
+                              password)
     assert [r["uid"] for r in secret["ownerReferences"]] == ["uid-apps-ingest"]
     assert w.kafka.acls["User:ingest"] == {Acl("TOPIC", "orders", "LITERAL", "*", op, "ALLOW")
                                            for op in ("READ", "DESCRIBE")}
@@ -543,13 +547,24 @@ async def test_a_user_gets_credentials_a_secret_and_acls() -> None:
     assert set(w.kube.methods()[before:]) == {"read_secret", "describe_scram", "describe_acls"}
 
 
+async def test_a_password_secret_not_marked_for_kto_is_not_read() -> None:
+    w = world("user")
+    w.kube.put_secret("apps", "db-password", {"password": "not-for-kafka"})
+    key = w.put(user(authentication={"type": "scram-sha-512", "passwordSecretRef": {"name": "db-password"}}))
+    assert await w.run(key) == {key: 1.0}
+    assert ready(w.status(key)) == ("False", "SecretNotMarked")
+    assert "kubectl label secret db-password kto.dev/credentials=true" in message(w.status(key))
+    assert "scram" not in " ".join(w.kafka.requests)  # nothing sent to Kafka
+    assert "not-for-kafka" not in repr(w.kube.events) + repr(w.kube.patches)
+
+
 async def test_a_changed_password_is_rotated() -> None:
     w = world("user")
-    w.kube.put_secret("apps", "ingest-password", {"password": "s3cret-one"})
+    w.kube.put_secret("apps", "ingest-password", {"password": "s3cret-one"}, labels=MARKED)
     key = w.put(user(authentication={"type": "scram-sha-512", "passwordSecretRef": {"name": "ingest-password"}}))
     await w.run(key)
     assert w.kafka.scram["ingest"]["SCRAM-SHA-512"][1] == "s3cret-one"
-    w.kube.put_secret("apps", "ingest-password", {"password": "s3cret-two"})
+    w.kube.put_secret("apps", "ingest-password", {"password": "s3cret-two"}, labels=MARKED)
     assert await w.run(key) == {}
     assert w.kafka.requests["alter_scram"] == 2
     assert w.kafka.scram["ingest"]["SCRAM-SHA-512"][1] == "s3cret-two"
@@ -576,7 +591,7 @@ async def test_two_users_naming_one_kafka_user_the_older_owns_it() -> None:
     await w.run(newer, older)
     assert ready(w.status(older)) == ("True", "Reconciled")
     assert ready(w.status(newer)) == ("False", "ResourceConflict")
-    assert "already managed by the older KafkaUser apps/a" in message(w.status(newer))
+    assert "already managed by KafkaUser apps/a" in message(w.status(newer))
     assert [d for m, d in w.kafka.calls if m == "alter_scram"] == [((("svc", "SCRAM-SHA-512"),), ())]
     assert ("apps", "b-kafka") not in w.kube.secrets
 
@@ -745,3 +760,133 @@ def test_a_cluster_resync_enqueues_each_of_its_resources(monkeypatch: pytest.Mon
     for listener in w.clusters.listeners:
         listener(CLUSTER)
     assert sorted(q.keys) == [("apps", "a"), ("apps", "b")]
+
+
+# --- what was there before: adoption, one claim space per Kafka cluster, ownership that never moves ----------
+
+
+async def test_an_existing_topic_that_matches_is_adopted_without_a_kafka_write() -> None:
+    w = world()
+    w.kafka.add_topic("legacy", [(1,), (2,)], {"cleanup.policy": "compact", "retention.ms": "-1"})
+    key = w.put(topic("legacy", partitions=2, config={"cleanup.policy": "compact", "retention.ms": -1}))
+    retries = await w.run(key)
+    assert retries == {key: 0.2}  # looked at again soon, to add the finalizer
+    assert "add_finalizer" not in w.kube.methods()  # the adoption is recorded before kto's finalizer
+    assert w.status(key)["adopted"] is True and w.status(key)["topicId"] == w.kafka.topics["legacy"].topic_id
+    assert w.kube.events_of(key) == [("Normal", "TopicAdopted")]
+    await w.run(key)
+    assert w.kube.finalizers[key] == [names.FINALIZER]
+    assert set(w.kafka.requests) == {"describe_topics"}  # nothing written to Kafka, ever
+    assert ready(w.status(key)) == ("True", "Reconciled") and w.status(key)["adopted"] is True
+
+
+async def test_an_existing_topic_that_differs_is_refused_with_every_difference() -> None:
+    w = world()
+    w.kafka.add_topic("legacy", [(1,), (2,)], {"cleanup.policy": "compact", "retention.ms": "-1"})
+    key = w.put(topic("legacy"))  # no config: adopting would strip both overrides
+    assert await w.run(key) == {}
+    status = w.status(key)
+    assert ready(status) == ("False", "AdoptionRequired")
+    text = message(status)
+    assert "cleanup.policy override compact would be removed" in text
+    assert "retention.ms override -1 would be removed" in text
+    assert f"{names.ANNOTATION_ADOPT}={names.ADOPT_OVERWRITE}" in text
+    assert w.kafka.topics["legacy"].overrides == {"cleanup.policy": "compact", "retention.ms": "-1"}
+    assert set(w.kafka.requests) == {"describe_topics"} and "add_finalizer" not in w.kube.methods()
+    requests = w.kafka.total()
+    assert await w.run(key) == {} and w.kafka.total() == requests  # waits for the spec or the annotation
+
+
+async def test_the_overwrite_annotation_takes_the_topic_over_in_two_passes() -> None:
+    w = world()
+    w.kafka.add_topic("legacy", [(1,)], {"cleanup.policy": "compact"})
+    key = w.put(topic("legacy", annotations={names.ANNOTATION_ADOPT: names.ADOPT_OVERWRITE}))
+    assert await w.run(key) == {key: 0.2}
+    assert ready(w.status(key)) == ("False", "Adopting") and w.status(key)["adopted"] is True
+    assert w.kafka.topics["legacy"].overrides == {"cleanup.policy": "compact"}  # recorded first, changed next
+    await w.run(key)
+    assert w.kafka.topics["legacy"].overrides == {}
+    assert ready(w.status(key)) == ("True", "Reconciled") and w.status(key)["adopted"] is True
+
+
+async def test_an_adopted_topic_is_kept_unless_the_resource_itself_says_delete() -> None:
+    w = world(deletionPolicy="Delete")  # the cluster's default does not count for an adopted topic
+    w.kafka.add_topic("legacy", [(1,)])
+    key = w.put(topic("legacy"))
+    await w.run(key)
+    await w.run(key)
+    body = w.rec.store.get(key)
+    body["status"] = w.status(key)
+    w.put(deleting(body))
+    await w.run(key)
+    assert "legacy" in w.kafka.topics and w.kube.finalizers[key] == []
+    assert "kto adopted it" in w.kube.messages_of(key, "TopicRetained")[0]
+
+
+async def test_a_topic_kto_created_but_could_not_record_is_its_own() -> None:
+    w = world()
+    w.kafka.add_topic("orders", [(1,)])  # created by kto, which was stopped before writing status
+    key = w.put(topic(partitions=1, ours=True))
+    assert await w.run(key) == {}
+    assert ready(w.status(key)) == ("True", "Reconciled") and "adopted" not in w.status(key)
+
+
+async def test_a_topic_replaced_outside_kto_needs_adoption_again() -> None:
+    w = world()
+    key = await made(w, topic(partitions=1))
+    body = w.rec.store.get(key)
+    body["status"] = w.status(key)
+    del w.kafka.topics["orders"]
+    w.kafka.add_topic("orders", [(1,)], {"retention.ms": "5"})  # someone else's topic now, another id
+    await w.run(key)
+    assert ready(w.status(key)) == ("False", "AdoptionRequired")
+    assert w.kafka.topics["orders"].overrides == {"retention.ms": "5"}
+
+
+async def test_an_existing_kafka_user_needs_the_opt_in() -> None:
+    w = world("user")
+    w.kafka.scram["ingest"] = {"SCRAM-SHA-512": (8192, "theirs")}
+    key = w.put(user(authorization=READ_ORDERS))
+    assert await w.run(key) == {}
+    assert ready(w.status(key)) == ("False", "AdoptionRequired")
+    assert "SCRAM-SHA-512 credentials" in message(w.status(key))
+    assert w.kafka.scram["ingest"]["SCRAM-SHA-512"][1] == "theirs" and "User:ingest" not in w.kafka.acls
+    assert ("apps", "ingest-kafka") not in w.kube.secrets
+
+
+async def test_an_existing_kafka_user_is_taken_over_with_the_opt_in() -> None:
+    w = world("user")
+    w.kafka.scram["ingest"] = {"SCRAM-SHA-512": (8192, "theirs")}
+    key = w.put(user(annotations={names.ANNOTATION_ADOPT: names.ADOPT_OVERWRITE}, authorization=READ_ORDERS))
+    assert await w.run(key) == {key: 0.2}
+    assert ready(w.status(key)) == ("False", "Adopting") and w.status(key)["adopted"] is True
+    body = w.rec.store.get(key)
+    body["status"] = w.status(key)
+    await w.run(key)
+    assert ready(w.status(key)) == ("True", "Reconciled")
+    assert w.kafka.scram["ingest"]["SCRAM-SHA-512"][1] != "theirs"
+
+
+async def test_two_kafka_clusters_reaching_the_same_brokers_share_one_claim_space() -> None:
+    w = world()
+    other = ("team-b", "same-brokers")
+    w.clusters.set(connected(other, w.kafka))
+    owner = await made(w, topic("orders", created=NEWER))
+    rival_body = topic("orders", ns="team-b", created=OLDER)
+    rival_body["spec"]["clusterRef"] = {"name": "same-brokers"}
+    rival = w.put(rival_body)
+    await w.rec.reconcile(other, [rival])
+    assert ready(w.status(rival)) == ("False", "ResourceConflict")
+    assert "through KafkaCluster apps/kafka, which reaches the same Kafka cluster" in message(w.status(rival))
+    assert w.kafka.requests["create_topics"] == 1 and w.kube.finalizers.get(rival) is None
+
+
+async def test_allowing_a_namespace_later_never_hands_a_topic_over() -> None:
+    w = world()
+    owner = await made(w, topic("orders", created=NEWER, partitions=1))
+    older = w.put(topic("orders", ns="team-b", created=OLDER, partitions=4))
+    w.connect(allowedNamespaces=["team-b"])
+    await w.run(owner, older)
+    assert ready(w.status(older)) == ("False", "ResourceConflict")
+    assert ready(w.status(owner)) == ("True", "Reconciled")
+    assert len(w.kafka.topics["orders"].replicas) == 1

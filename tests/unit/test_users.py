@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import pytest
 from kto.domain import Acl
 from kto.models import KafkaUserSpec
 from kto.users import (
     application_secret_data,
-    credential_hash,
+    credential_matches,
+    credential_record,
     describe_acl_plan,
     desired_acls,
     jaas_config,
@@ -75,25 +78,36 @@ def test_application_secret_is_ready_to_mount() -> None:
                     "sasl.jaas.config": jaas_config("app", "pw")}
 
 
-def test_credential_hash_changes_with_password_and_hides_it() -> None:
-    h = credential_hash("app", "SCRAM-SHA-512", "secret-pw")
-    assert h == credential_hash("app", "SCRAM-SHA-512", "secret-pw")
-    assert h != credential_hash("app", "SCRAM-SHA-512", "other")
-    assert h != credential_hash("app", "SCRAM-SHA-256", "secret-pw")
-    assert "secret-pw" not in h
+def test_credential_record_is_salted_and_matches_only_its_credential() -> None:
+    record = credential_record("app", "SCRAM-SHA-512", "secret-pw")
+    assert credential_matches(record, "app", "SCRAM-SHA-512", "secret-pw")
+    assert not credential_matches(record, "app", "SCRAM-SHA-512", "other")
+    assert not credential_matches(record, "app", "SCRAM-SHA-256", "secret-pw")
+    assert not credential_matches(record, "other-app", "SCRAM-SHA-512", "secret-pw")
+    assert "secret-pw" not in record
+    # Salted: the same credential never gives the same record twice, so records cannot be compared or looked up.
+    assert record != credential_record("app", "SCRAM-SHA-512", "secret-pw")
+    assert record.startswith("pbkdf2-sha256$10000$")
+
+
+@pytest.mark.parametrize("record", [
+    None, "", "h", "pbkdf2-sha256$x$a$b", "pbkdf2-sha256$1$!!$??",
+    hashlib.sha256(b"SCRAM-SHA-512\0app\0pw").hexdigest(),  # the unsalted hash of earlier versions: never trusted
+])
+def test_anything_but_a_record_matches_nothing(record) -> None:
+    assert not credential_matches(record, "app", "SCRAM-SHA-512", "pw")
 
 
 @pytest.mark.parametrize(("existing", "applied", "upsert", "stale"), [
-    (None, None, True, ()),                                          # new user
-    ({"SCRAM-SHA-512": 8192}, "h", False, ()),                      # in sync
-    ({"SCRAM-SHA-512": 8192}, "old", True, ()),                     # rotated
-    ({"SCRAM-SHA-512": 8192}, None, True, ()),                      # unknown password on the brokers (restart)
-    ({"SCRAM-SHA-512": 4096}, "h", True, ()),                       # too few iterations
-    ({"SCRAM-SHA-256": 8192}, "h", True, ("SCRAM-SHA-256",)),      # mechanism changed
-    ({}, "h", True, ()),                                             # deleted behind kto's back
+    (None, False, True, ()),                                         # new user
+    ({"SCRAM-SHA-512": 8192}, True, False, ()),                     # in sync
+    ({"SCRAM-SHA-512": 8192}, False, True, ()),                     # rotated, or unknown on the brokers (restart)
+    ({"SCRAM-SHA-512": 4096}, True, True, ()),                      # too few iterations
+    ({"SCRAM-SHA-256": 8192}, True, True, ("SCRAM-SHA-256",)),     # mechanism changed
+    ({}, True, True, ()),                                            # deleted behind kto's back
 ])
 def test_scram_changes(existing, applied, upsert, stale) -> None:
-    assert scram_changes("SCRAM-SHA-512", existing, applied, "h") == (upsert, stale)
+    assert scram_changes("SCRAM-SHA-512", existing, applied) == (upsert, stale)
 
 
 @pytest.mark.parametrize("extra", [

@@ -7,11 +7,12 @@ local FINALIZER = "kto.dev/topic-protection"
 local DEGRADED = {
   InvalidSpec = true, InvalidConfig = true, NotSupported = true, InsufficientBrokers = true,
   BelowMinInSyncReplicas = true, ResourceConflict = true, NamespaceNotAllowed = true, ClusterNotFound = true,
-  AuthenticationFailed = true, AuthorizationFailed = true, SecretNotFound = true,
+  AuthenticationFailed = true, AuthorizationFailed = true, SecretNotFound = true, AdoptionRequired = true,
+  Protected = true,
 }
 -- kto retries these with backoff, or follows a move of replicas: the topic is on its way.
 local PROGRESSING = {
-  ReplicasChanging = true, ClusterNotReady = true, KafkaError = true, Unreachable = true,
+  ReplicasChanging = true, ClusterNotReady = true, KafkaError = true, Unreachable = true, Adopting = true,
 }
 
 local function result(status, message)
