@@ -91,8 +91,9 @@ def _conditions_list_type(status: dict[str, Any]) -> dict[str, Any]:
 READY = '.status.conditions[?(@.type=="Ready")]'
 
 
-def crd(kind: str, plural: str, short: list[str], spec_model, status_model, columns, root_rules=None,
+def crd(kind: str, plural: str, short: list[str], spec_model, status_model, columns, root_rules=(),
         description: str = "") -> dict[str, Any]:
+    """One kind's CRD; every kind's metadata.name carries the length rule."""
     root: dict[str, Any] = {
         "description": description,
         "type": "object",
@@ -100,13 +101,14 @@ def crd(kind: str, plural: str, short: list[str], spec_model, status_model, colu
         "properties": {
             "apiVersion": {"type": "string"},
             "kind": {"type": "string"},
-            "metadata": {"type": "object"},
+            "metadata": {"type": "object", "properties": {"name": {
+                "type": "string", "x-kubernetes-validations": [models.RESOURCE_NAME_RULE]}}},
             "spec": schema_of(spec_model),
             "status": _conditions_list_type(schema_of(status_model)),
         },
     }
     if root_rules:
-        root["x-kubernetes-validations"] = root_rules
+        root["x-kubernetes-validations"] = list(root_rules)
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
@@ -141,9 +143,6 @@ def topic_crd() -> dict[str, Any]:
             {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
             {"name": "Message", "type": "string", "jsonPath": f"{READY}.message", "priority": 1},
         ],
-        root_rules=[models.rule(
-            "has(self.spec.topicName) || size(self.metadata.name) <= 249",
-            "metadata.name is longer than Kafka's 249-character limit: set spec.topicName")],
         description="A Kafka topic, managed by kto on the KafkaCluster it references.",
     )
 
