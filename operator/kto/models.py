@@ -121,7 +121,8 @@ class SaslSecretRef(Model):
 
 class SaslSpec(Model):
     mechanism: SaslMechanism = Field(description="SASL mechanism: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512.")
-    secretRef: SaslSecretRef
+    secretRef: SaslSecretRef = Field(
+        description="Secret in the KafkaCluster's namespace with the username and password kto authenticates with.")
     allowCleartextPassword: bool | None = Field(
         None, description="Mechanism PLAIN over protocol SASL_PLAINTEXT sends the password unencrypted: kto refuses "
                           "to connect that way unless this is true (default: false). Example: true, for a test "
@@ -149,8 +150,12 @@ class TlsSpec(Model):
 
 class SecuritySpec(Model):
     protocol: SecurityProtocol = Field(description="PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL.")
-    sasl: SaslSpec | None = None
-    tls: TlsSpec | None = None
+    sasl: SaslSpec | None = Field(
+        None, description="SASL authentication: the mechanism and the Secret with kto's username and password; "
+                          "required with SASL_PLAINTEXT and SASL_SSL.")
+    tls: TlsSpec | None = Field(
+        None, description="TLS: the CA, a client certificate for mutual TLS and hostname verification; used with SSL "
+                          "and SASL_SSL (default: the system's CAs, no client certificate, hostnames verified).")
 
 
 SECURITY_RULES = validations(
@@ -272,12 +277,16 @@ class UserPolicy(Model):
 
 
 class KafkaClusterSpec(Model):
+    """Where the brokers are, how kto connects, the defaults of its topics, and who may use it."""
+
     bootstrapServers: list[BootstrapServer] = Field(
         min_length=1, max_length=100, description="Brokers to bootstrap from, as host:port with a port from 1 to "
                                                   "65535. Example: [kafka-0.kafka:9092, kafka-1.kafka:9092].")
     security: Annotated[SecuritySpec | None, Field(json_schema_extra=SECURITY_RULES)] = Field(
         None, description="How kto connects (default: PLAINTEXT).")
-    topicDefaults: TopicDefaults | None = None
+    topicDefaults: TopicDefaults | None = Field(
+        None, description="Partitions, replication factor and configs of the topics that leave them out "
+                          "(default: the brokers' own). Example: {replicationFactor: 3}.")
     deletionPolicy: DeletionPolicy | None = Field(
         None, description="What deleting a KafkaTopic does to the Kafka topic, unless the topic says: Delete "
                           "(default) or Retain.")
@@ -374,9 +383,12 @@ TOPIC_SPEC_RULES = validations(
 
 
 class KafkaTopicSpec(Model):
+    """The topic as it should be in Kafka: kto creates it, or changes it to match."""
+
     model_config = ConfigDict(frozen=True, extra="forbid", json_schema_extra=TOPIC_SPEC_RULES)
 
-    clusterRef: ClusterRef
+    clusterRef: ClusterRef = Field(
+        description="The KafkaCluster that holds the topic; immutable.")
     topicName: Annotated[
         str | None,
         Field(json_schema_extra=TOPIC_NAME_RULES),
@@ -451,7 +463,8 @@ class AclResource(Model):
 
 
 class AclRule(Model):
-    resource: AclResource
+    resource: AclResource = Field(description="The Kafka resource the rule is about: a topic, a consumer group, "
+                                               "a transactional id or the cluster.")
     operations: list[AclOperationName] = Field(min_length=1, max_length=11, description="Operations granted "
                                                "(or denied): Read, Write, Describe, Create, Delete, Alter, ...")
     host: str | None = Field(None, min_length=1, max_length=255, description='Client host ("*", the default: any).')
@@ -487,14 +500,19 @@ USER_SPEC_RULES = validations(
 
 
 class KafkaUserSpec(Model):
+    """The user as it should be in Kafka: its credential and its ACLs."""
+
     model_config = ConfigDict(frozen=True, extra="forbid", json_schema_extra=USER_SPEC_RULES)
 
-    clusterRef: ClusterRef
+    clusterRef: ClusterRef = Field(
+        description="The KafkaCluster that holds the user; immutable.")
     userName: str | None = Field(None, min_length=1, max_length=253, pattern=USER_NAME_PATTERN,
                                  description="Kafka user name (principal User:<userName>) when it differs from "
                                              "metadata.name; immutable.")
-    authentication: UserAuthentication
-    authorization: UserAuthorization | None = None
+    authentication: UserAuthentication = Field(
+        description="How the user authenticates: a SASL/SCRAM credential that kto sets on the brokers.")
+    authorization: UserAuthorization | None = Field(
+        None, description="What the user may do: its ACLs (default: no ACLs).")
     deletionPolicy: DeletionPolicy | None = Field(
         None, description="Delete the user's credentials and ACLs with this resource (Delete, the default) or keep "
                           "them (Retain).")
@@ -510,62 +528,81 @@ class KafkaUserSpec(Model):
 
 
 class Condition(BaseModel):
-    """metav1.Condition."""
+    """A standard Kubernetes condition (metav1.Condition)."""
 
     model_config = ConfigDict(extra="forbid")
-    type: str = Field(max_length=316)
-    status: Literal["True", "False", "Unknown"]
-    observedGeneration: int | None = Field(None, ge=0)
-    lastTransitionTime: str = Field(json_schema_extra={"format": "date-time"})
-    reason: str = Field(max_length=1024)
-    message: str = Field(max_length=32768)
+    type: str = Field(max_length=316, description="The condition's type; kto writes Ready.")
+    status: Literal["True", "False", "Unknown"] = Field(description="True, False or Unknown.")
+    observedGeneration: int | None = Field(
+        None, ge=0, description="The metadata.generation the condition was computed from.")
+    lastTransitionTime: str = Field(json_schema_extra={"format": "date-time"},
+                                    description="When status last changed.")
+    reason: str = Field(max_length=1024, description="Why, in one CamelCase word (e.g. Reconciled, NotSupported).")
+    message: str = Field(max_length=32768, description="What happened and, when something is wrong, what to do.")
+
+
+OBSERVED_GENERATION = "The metadata.generation of the spec that kto last acted on."
+ADOPTED = ("true when kto adopted a {what} that existed in Kafka before this resource: it is deleted with the "
+           "resource only when the resource itself says deletionPolicy: Delete.")
+CONDITIONS = ("Standard conditions; Ready says whether {what}, and when it is not, the reason and a message a "
+              "person can act on.")
 
 
 class DriftCorrection(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    time: str = Field(json_schema_extra={"format": "date-time"})
-    message: str
+    time: str = Field(json_schema_extra={"format": "date-time"}, description="When kto corrected it.")
+    message: str = Field(description="What had changed in Kafka, and what kto set it back to.")
 
 
 class ReplicasChange(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    targetReplicas: int
-    state: Literal["Pending", "InProgress"]
-    message: str | None = None
+    targetReplicas: int = Field(description="The replication factor the spec asks for.")
+    state: Literal["Pending", "InProgress"] = Field(
+        description="Pending (not started yet) or InProgress (replicas are moving).")
+    message: str | None = Field(None, description="Progress, e.g. how many partitions have moved.")
 
 
 class KafkaTopicStatus(BaseModel):
+    """What kto observed and did, written by kto only."""
+
     model_config = ConfigDict(extra="forbid")
-    observedGeneration: int | None = None
-    conditions: list[Condition] | None = None
-    topicName: str | None = None
-    topicId: str | None = None
-    partitions: int | None = None
-    replicationFactor: int | None = None
-    lastDriftCorrection: DriftCorrection | None = None
-    replicasChange: ReplicasChange | None = None
-    adopted: bool | None = Field(
-        None, description="true when kto adopted a topic that existed in Kafka before this resource: it is deleted "
-                          "with the resource only when the resource itself says deletionPolicy: Delete.")
+    observedGeneration: int | None = Field(None, description=OBSERVED_GENERATION)
+    conditions: list[Condition] | None = Field(
+        None, description=CONDITIONS.format(what="the Kafka topic matches the spec"))
+    topicName: str | None = Field(None, description="The Kafka topic's name (spec.topicName or metadata.name).")
+    topicId: str | None = Field(None, description="Kafka's id of the topic; a new id means the topic was recreated.")
+    partitions: int | None = Field(None, description="The partitions the topic has in Kafka.")
+    replicationFactor: int | None = Field(None, description="The topic's replication factor in Kafka.")
+    lastDriftCorrection: DriftCorrection | None = Field(
+        None, description="The last change made in Kafka outside kto that kto undid.")
+    replicasChange: ReplicasChange | None = Field(
+        None, description="A replication-factor change that is under way (absent when there is none).")
+    adopted: bool | None = Field(None, description=ADOPTED.format(what="topic"))
 
 
 class KafkaClusterStatus(BaseModel):
+    """What kto observed of the cluster, written by kto only."""
+
     model_config = ConfigDict(extra="forbid")
-    observedGeneration: int | None = None
-    conditions: list[Condition] | None = None
-    clusterId: str | None = None
-    controllerId: int | None = None
-    brokers: int | None = None
-    topics: int | None = None
+    observedGeneration: int | None = Field(None, description=OBSERVED_GENERATION)
+    conditions: list[Condition] | None = Field(
+        None, description=CONDITIONS.format(what="kto can connect to the cluster and is authorized"))
+    clusterId: str | None = Field(None, description="The cluster id the brokers report: the cluster's identity.")
+    controllerId: int | None = Field(None, description="The node id of the active controller.")
+    brokers: int | None = Field(None, description="How many brokers the cluster reports.")
+    topics: int | None = Field(None, description="How many KafkaTopics use this cluster.")
 
 
 class KafkaUserStatus(BaseModel):
+    """What kto observed and did, written by kto only."""
+
     model_config = ConfigDict(extra="forbid")
-    observedGeneration: int | None = None
-    conditions: list[Condition] | None = None
-    userName: str | None = None
-    secretName: str | None = None
-    acls: int | None = None
-    adopted: bool | None = Field(
-        None, description="true when kto adopted a user that existed in Kafka before this resource: it is deleted "
-                          "with the resource only when the resource itself says deletionPolicy: Delete.")
+    observedGeneration: int | None = Field(None, description=OBSERVED_GENERATION)
+    conditions: list[Condition] | None = Field(
+        None, description=CONDITIONS.format(what="the user's credential and ACLs in Kafka match the spec"))
+    userName: str | None = Field(None, description="The Kafka user name (principal User:<userName>).")
+    secretName: str | None = Field(None, description="The Secret, in this namespace, where kto wrote the user's "
+                                                     "credentials for applications.")
+    acls: int | None = Field(None, description="How many ACL bindings the user has in Kafka that this resource "
+                                               "asks for.")
+    adopted: bool | None = Field(None, description=ADOPTED.format(what="user"))

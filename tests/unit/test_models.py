@@ -335,3 +335,30 @@ def test_the_name_limit_sits_on_metadata_name_not_on_the_root(filename: str) -> 
     assert [r["rule"] for r in rules] == [f"size(self) <= {MAX_RESOURCE_NAME_LENGTH}"]
     root_rules = root.get("x-kubernetes-validations", [])
     assert not any("size(self.metadata.name)" in r["rule"] for r in root_rules)
+
+
+# The apiserver refuses a CRD that says anything about metadata but its type and name/generateName.
+NO_DESCRIPTION_ALLOWED = {"metadata"}
+
+
+def _undescribed(node: dict, path: str) -> list[str]:
+    """The property paths under ``node`` that have no description (``a[]`` is a list's items, ``a{}`` a map's)."""
+    out = []
+    for name, child in (node.get("properties") or {}).items():
+        child_path = f"{path}.{name}" if path else name
+        if not child.get("description") and child_path not in NO_DESCRIPTION_ALLOWED:
+            out.append(child_path)
+        out += _undescribed(child, child_path)
+    for key, suffix in (("items", "[]"), ("additionalProperties", "{}")):
+        if isinstance(node.get(key), dict):
+            out += _undescribed(node[key], path + suffix)
+    return out
+
+
+@pytest.mark.parametrize("filename", sorted(crdgen.FILES))
+def test_every_property_and_printer_column_has_a_description(filename: str) -> None:
+    version = yaml.safe_load((REPO / "crds" / filename).read_text())["spec"]["versions"][0]
+    missing = _undescribed(version["schema"]["openAPIV3Schema"], "")
+    assert not missing, f"{filename}: properties without a description: {missing}"
+    columns = [c["name"] for c in version["additionalPrinterColumns"] if not c.get("description")]
+    assert not columns, f"{filename}: printer columns without a description: {columns}"
