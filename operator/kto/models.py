@@ -225,7 +225,7 @@ NAMESPACE_OR_STAR_RULES = validations(rule(f"self == '*' || self.matches('{NAMES
 
 
 def check_namespace_or_star(value: str) -> str:
-    if value != "*" and not re.match(NAMESPACE_PATTERN, value):
+    if value != "*" and not re.fullmatch(NAMESPACE_PATTERN, value):
         raise ValueError(f"{value!r} {NAMESPACE_OR_STAR_MESSAGE}")
     return value
 
@@ -264,8 +264,9 @@ class UserPolicy(Model):
                     "all (default: none, the cluster's own namespace only). Example: [team-a, team-b].")
     grants: list[TenantGrant] | None = Field(
         None, max_length=1000,
-        description="What each namespace's KafkaUsers may be granted: resource name prefixes, cluster operations, "
-                    "wildcards. A namespace matched by no grant may grant nothing (default: none).")
+        description="What each namespace's KafkaUsers may be granted: name prefixes per resource type, cluster "
+                    "operations, wildcards; a namespace's grants are its own entries and those for '*' "
+                    "(default: none).")
 
     def allows_user_namespace(self, own_namespace: str, namespace: str) -> bool:
         allowed = self.allowedNamespaces or []
@@ -305,8 +306,8 @@ class KafkaClusterSpec(Model):
                     "service accounts; an entry ending in '*' is a prefix. kto's own user (security.sasl's "
                     "username) is always protected (default: only that one). Example: [admin, svc-*].")
     users: UserPolicy | None = Field(
-        None, description="Which namespaces' KafkaUsers may use this cluster, and what they may be granted "
-                          "(default: KafkaUsers of this namespace only, granted nothing beyond what grants say).")
+        None, description="Which namespaces' KafkaUsers may use this cluster, and what their ACLs may grant "
+                          "(default: only this namespace's KafkaUsers, and no grants).")
     resyncIntervalSeconds: Annotated[int, Field(ge=10, le=86400)] | None = Field(
         None, description="How often kto compares every topic with Kafka and corrects drift (default: 60).")
     replicationThrottleBytesPerSecond: Annotated[int, Field(ge=1024)] | None = Field(
@@ -352,7 +353,7 @@ class KafkaClusterSpec(Model):
 
 
 def check_namespace(value: str | None) -> str | None:
-    if value is not None and not re.match(NAMESPACE_PATTERN, value):
+    if value is not None and not re.fullmatch(NAMESPACE_PATTERN, value):
         raise ValueError(NAMESPACE_MESSAGE)
     return value
 
