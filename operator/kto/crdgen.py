@@ -89,24 +89,51 @@ def _conditions_list_type(status: dict[str, Any]) -> dict[str, Any]:
 
 
 READY = '.status.conditions[?(@.type=="Ready")]'
+API_VERSION = ("APIVersion defines the versioned schema of this representation of an object. More info: "
+               "https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#resources")
+KIND = ("Kind is a string value representing the REST resource this object represents. More info: "
+        "https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#types-kinds")
+NAME = (f"The resource's name, at most {models.MAX_RESOURCE_NAME_LENGTH} characters: kto derives the names of its "
+        "Events (and a KafkaUser's Secret) from it.")
 
 
-def crd(kind: str, plural: str, short: list[str], spec_model, status_model, columns, root_rules=None,
+def column(name: str, type_: str, path: str, description: str, priority: int = 0) -> dict[str, Any]:
+    out = {"name": name, "type": type_, "jsonPath": path, "description": description}
+    return out | ({"priority": priority} if priority else {})
+
+
+def condition_columns() -> list[dict[str, Any]]:
+    """Ready and Reason, shown by default; Age; Message with -o wide."""
+    return [
+        column("Ready", "string", f"{READY}.status", "The Ready condition's status: True, False or Unknown."),
+        column("Reason", "string", f"{READY}.reason", "Why the resource is (or is not) Ready."),
+        column("Age", "date", ".metadata.creationTimestamp", "When the resource was created."),
+    ]
+
+
+MESSAGE = column("Message", "string", f"{READY}.message", "The Ready condition's message: what to do when it is "
+                 "not Ready.", priority=1)
+
+
+def crd(kind: str, plural: str, short: list[str], spec_model, status_model, columns, root_rules=(),
         description: str = "") -> dict[str, Any]:
+    """One kind's CRD; every kind's metadata.name carries the length rule."""
     root: dict[str, Any] = {
         "description": description,
         "type": "object",
         "required": ["spec"],
         "properties": {
-            "apiVersion": {"type": "string"},
-            "kind": {"type": "string"},
-            "metadata": {"type": "object"},
+            "apiVersion": {"description": API_VERSION, "type": "string"},
+            "kind": {"description": KIND, "type": "string"},
+            # The apiserver refuses anything on metadata but type and name/generateName (not even a description).
+            "metadata": {"type": "object", "properties": {"name": {
+                "description": NAME, "type": "string", "x-kubernetes-validations": [models.RESOURCE_NAME_RULE]}}},
             "spec": schema_of(spec_model),
             "status": _conditions_list_type(schema_of(status_model)),
         },
     }
     if root_rules:
-        root["x-kubernetes-validations"] = root_rules
+        root["x-kubernetes-validations"] = list(root_rules)
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
@@ -132,18 +159,13 @@ def topic_crd() -> dict[str, Any]:
     return crd(
         names.TOPIC_KIND, names.TOPIC_PLURAL, ["kt", "ktopic"], models.KafkaTopicSpec, models.KafkaTopicStatus,
         [
-            {"name": "Cluster", "type": "string", "jsonPath": ".spec.clusterRef.name"},
-            {"name": "Topic", "type": "string", "jsonPath": ".status.topicName"},
-            {"name": "Partitions", "type": "integer", "jsonPath": ".status.partitions"},
-            {"name": "Replicas", "type": "integer", "jsonPath": ".status.replicationFactor"},
-            {"name": "Ready", "type": "string", "jsonPath": f"{READY}.status"},
-            {"name": "Reason", "type": "string", "jsonPath": f"{READY}.reason"},
-            {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
-            {"name": "Message", "type": "string", "jsonPath": f"{READY}.message", "priority": 1},
+            column("Cluster", "string", ".spec.clusterRef.name", "The KafkaCluster that holds the topic."),
+            column("Topic", "string", ".status.topicName", "The Kafka topic's name."),
+            column("Partitions", "integer", ".status.partitions", "The partitions the topic has in Kafka."),
+            column("Replicas", "integer", ".status.replicationFactor", "The topic's replication factor in Kafka."),
+            *condition_columns(),
+            MESSAGE,
         ],
-        root_rules=[models.rule(
-            "has(self.spec.topicName) || size(self.metadata.name) <= 249",
-            "metadata.name is longer than Kafka's 249-character limit: set spec.topicName")],
         description="A Kafka topic, managed by kto on the KafkaCluster it references.",
     )
 
@@ -153,15 +175,13 @@ def cluster_crd() -> dict[str, Any]:
         names.CLUSTER_KIND, names.CLUSTER_PLURAL, ["kc", "kcluster"], models.KafkaClusterSpec,
         models.KafkaClusterStatus,
         [
-            {"name": "Bootstrap", "type": "string", "jsonPath": ".spec.bootstrapServers"},
-            {"name": "Brokers", "type": "integer", "jsonPath": ".status.brokers"},
-            {"name": "Topics", "type": "integer", "jsonPath": ".status.topics", "priority": 1},
-            {"name": "Ready", "type": "string", "jsonPath": f"{READY}.status"},
-            {"name": "Reason", "type": "string", "jsonPath": f"{READY}.reason"},
-            {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
-            {"name": "Message", "type": "string", "jsonPath": f"{READY}.message", "priority": 1},
+            column("Bootstrap", "string", ".spec.bootstrapServers", "The brokers kto bootstraps from."),
+            column("Brokers", "integer", ".status.brokers", "How many brokers the cluster reports."),
+            column("Topics", "integer", ".status.topics", "How many KafkaTopics use this cluster.", priority=1),
+            *condition_columns(),
+            MESSAGE,
         ],
-        description="A connection to an existing Apache Kafka cluster, used by KafkaTopics.",
+        description="A connection to an existing Apache Kafka cluster, used by KafkaTopics and KafkaUsers.",
     )
 
 
@@ -169,15 +189,13 @@ def user_crd() -> dict[str, Any]:
     return crd(
         names.USER_KIND, names.USER_PLURAL, ["ku", "kuser"], models.KafkaUserSpec, models.KafkaUserStatus,
         [
-            {"name": "Cluster", "type": "string", "jsonPath": ".spec.clusterRef.name"},
-            {"name": "User", "type": "string", "jsonPath": ".status.userName"},
-            {"name": "Auth", "type": "string", "jsonPath": ".spec.authentication.type"},
-            {"name": "ACLs", "type": "integer", "jsonPath": ".status.acls"},
-            {"name": "Ready", "type": "string", "jsonPath": f"{READY}.status"},
-            {"name": "Reason", "type": "string", "jsonPath": f"{READY}.reason"},
-            {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
-            {"name": "Secret", "type": "string", "jsonPath": ".status.secretName", "priority": 1},
-            {"name": "Message", "type": "string", "jsonPath": f"{READY}.message", "priority": 1},
+            column("Cluster", "string", ".spec.clusterRef.name", "The KafkaCluster that holds the user."),
+            column("User", "string", ".status.userName", "The Kafka user name (principal User:<name>)."),
+            column("Auth", "string", ".spec.authentication.type", "The SASL/SCRAM mechanism of the credential."),
+            column("ACLs", "integer", ".status.acls", "How many of the user's ACL bindings are in Kafka."),
+            *condition_columns(),
+            column("Secret", "string", ".status.secretName", "The Secret with the user's credentials.", priority=1),
+            MESSAGE,
         ],
         root_rules=[models.rule(
             "has(self.spec.userName) || self.metadata.name.matches('^[a-zA-Z0-9._@-]+$')",

@@ -10,12 +10,25 @@ which a schema default would hide. Defaults are applied here, when kto parses a 
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 TOPIC_NAME_PATTERN = r"^[a-zA-Z0-9._-]+$"
 HOST_PORT_PATTERN = r"^[^\s:,]+:[0-9]{1,5}$|^\[[0-9a-fA-F:.]+\]:[0-9]{1,5}$"
+NAMESPACE_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+
+# KRaft refuses a CreateTopics that writes more than 10,000 metadata records in one operation ("Excessively
+# large number of partitions per request"); a topic of N partitions writes N+1 records plus one per config.
+MAX_PARTITIONS = 9000
+# A KafkaUser's ACL rules expand to one binding per (rule, operation); kto writes them in one request.
+MAX_ACL_BINDINGS = 1000
+# kto names Events `<metadata.name>.<12 hex>` (13 more characters) and a KafkaUser's Secret
+# `<metadata.name>-kafka`; Kubernetes names are at most 253 characters.
+MAX_RESOURCE_NAME_LENGTH = 240
+# Kafka's internal topics (__consumer_offsets, __transaction_state, ...) start with this.
+INTERNAL_TOPIC_PREFIX = "__"
 
 # Config values: integers and strings are both accepted and sent to Kafka as strings.
 ConfigValue = int | str
@@ -24,6 +37,13 @@ ConfigMap = dict[str, ConfigValue]
 SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
 SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
 DeletionPolicy = Literal["Delete", "Retain"]
+ScramType = Literal["scram-sha-256", "scram-sha-512"]
+AclResourceType = Literal["topic", "group", "cluster", "transactionalId"]
+AclPatternType = Literal["literal", "prefixed"]
+AclOperationName = Literal["All", "Read", "Write", "Create", "Delete", "Alter", "Describe", "ClusterAction",
+                           "DescribeConfigs", "AlterConfigs", "IdempotentWrite"]
+USER_NAME_PATTERN = r"^[a-zA-Z0-9._@-]+$"
+CLUSTER_RESOURCE_NAME = "kafka-cluster"
 
 
 def rule(expression: str, message: str, reason: str | None = None) -> dict:
@@ -44,6 +64,51 @@ class Model(BaseModel):
 
 
 # ----------------------------------------------------------------------------------------------
+# Checks shared by the kinds: each is a CEL rule in the CRD and the same check here
+# ----------------------------------------------------------------------------------------------
+
+RESOURCE_NAME_MESSAGE = (
+    f"metadata.name must be at most {MAX_RESOURCE_NAME_LENGTH} characters: kto names its Events "
+    "<metadata.name>.<12 hex> and a KafkaUser's Secret <metadata.name>-kafka, and Kubernetes names are at most 253; "
+    "choose a shorter name")
+# On the CRD's metadata.name property (not the root): an object created before the rule keeps the name it has, and
+# the apiserver's ratcheting lets its updates (finalizer removal included) through only when the rule's own value,
+# the name, is unchanged; a root rule's value is the whole object, so it would block them forever.
+RESOURCE_NAME_RULE = rule(f"size(self) <= {MAX_RESOURCE_NAME_LENGTH}", RESOURCE_NAME_MESSAGE)
+
+
+def check_resource_name(name: str) -> str | None:
+    """Why kto cannot serve a resource named ``name`` (the CRDs refuse it at admission too), or None."""
+    if len(name) > MAX_RESOURCE_NAME_LENGTH:
+        return RESOURCE_NAME_MESSAGE
+    return None
+
+
+CONFIG_KEYS_MESSAGE = ("config keys must be Kafka config names (retention.ms, cleanup.policy, ...): remove the "
+                       "empty key or the spaces around the key")
+CONFIG_RULES = validations(rule("self.all(k, size(k) > 0 && k.trim() == k)", CONFIG_KEYS_MESSAGE))
+
+
+def check_config_keys(value: ConfigMap | None) -> ConfigMap | None:
+    for key in value or {}:
+        if not key or key.strip() != key:
+            raise ValueError(f"{CONFIG_KEYS_MESSAGE} (key {key!r})")
+    return value
+
+
+ConfigField = Annotated[ConfigMap | None, Field(json_schema_extra=CONFIG_RULES), AfterValidator(check_config_keys)]
+
+PORT_MESSAGE = "the port of a bootstrap server must be between 1 and 65535 (host:port, e.g. kafka-0.kafka:9092)"
+PORT_RULES = validations(rule(
+    "!self.matches(':[0-9]+$') || (int(self.substring(self.lastIndexOf(':') + 1)) >= 1"
+    " && int(self.substring(self.lastIndexOf(':') + 1)) <= 65535)", PORT_MESSAGE))
+
+NAMESPACE_MESSAGE = ("clusterRef.namespace must be a namespace name: lowercase letters, digits and '-', starting "
+                     "and ending with a letter or digit (at most 63 characters)")
+NAMESPACE_RULES = validations(rule(f"self.matches('{NAMESPACE_PATTERN}')", NAMESPACE_MESSAGE))
+
+
+# ----------------------------------------------------------------------------------------------
 # KafkaCluster
 # ----------------------------------------------------------------------------------------------
 
@@ -56,7 +121,12 @@ class SaslSecretRef(Model):
 
 class SaslSpec(Model):
     mechanism: SaslMechanism = Field(description="SASL mechanism: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512.")
-    secretRef: SaslSecretRef
+    secretRef: SaslSecretRef = Field(
+        description="Secret in the KafkaCluster's namespace with the username and password kto authenticates with.")
+    allowCleartextPassword: bool | None = Field(
+        None, description="Mechanism PLAIN over protocol SASL_PLAINTEXT sends the password unencrypted: kto refuses "
+                          "to connect that way unless this is true (default: false). Example: true, for a test "
+                          "cluster on a trusted network.")
 
 
 class SecretKeyRef(Model):
@@ -80,8 +150,12 @@ class TlsSpec(Model):
 
 class SecuritySpec(Model):
     protocol: SecurityProtocol = Field(description="PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL.")
-    sasl: SaslSpec | None = None
-    tls: TlsSpec | None = None
+    sasl: SaslSpec | None = Field(
+        None, description="SASL authentication: the mechanism and the Secret with kto's username and password; "
+                          "required with SASL_PLAINTEXT and SASL_SSL.")
+    tls: TlsSpec | None = Field(
+        None, description="TLS: the CA, a client certificate for mutual TLS and hostname verification; used with SSL "
+                          "and SASL_SSL (default: the system's CAs, no client certificate, hostnames verified).")
 
 
 SECURITY_RULES = validations(
@@ -94,27 +168,146 @@ SECURITY_RULES = validations(
 )
 
 
+PARTITIONS_LIMIT = (f"at most {MAX_PARTITIONS}: KRaft refuses to create a topic that writes more than 10,000 "
+                    "metadata records at once, and a topic of N partitions writes N+1 records plus its configs")
+
+
 class TopicDefaults(Model):
-    partitions: Annotated[int, Field(ge=1, le=100000)] | None = Field(
-        None, description="Partitions of a topic that does not set them (default: the brokers' num.partitions).")
+    partitions: Annotated[int, Field(ge=1, le=MAX_PARTITIONS)] | None = Field(
+        None, description="Partitions of a topic that does not set them (default: the brokers' num.partitions); "
+                          f"{PARTITIONS_LIMIT}.")
     replicationFactor: Annotated[int, Field(ge=1, le=32767)] | None = Field(
         None, description="Replication factor of a topic that does not set it "
                           "(default: the brokers' default.replication.factor).")
-    config: ConfigMap | None = Field(None, description="Topic configs applied under each topic's own config.")
+    config: ConfigField = Field(None, description="Topic configs applied under each topic's own config.")
+
+
+def check_port(server: str) -> str:
+    if not 1 <= int(server.rsplit(":", 1)[1]) <= 65535:
+        raise ValueError(f"{PORT_MESSAGE} (got {server!r})")
+    return server
+
+
+BootstrapServer = Annotated[str, Field(pattern=HOST_PORT_PATTERN, max_length=261, json_schema_extra=PORT_RULES),
+                            AfterValidator(check_port)]
+
+# Entries of protectedTopics / protectedPrincipals: a name, or a prefix ending in '*'.
+PROTECTED_TOPIC_PATTERN = r"^[a-zA-Z0-9._-]*\*?$"
+STAR_MESSAGE = "'*' may only end an entry, where it makes the entry a prefix (e.g. svc-*)"
+PRINCIPAL_MESSAGE = "write the Kafka user name without the User: prefix (e.g. admin, not User:admin)"
+PRINCIPAL_RULES = validations(
+    rule("!self.contains('*') || self.indexOf('*') == size(self) - 1", STAR_MESSAGE),
+    rule("!self.startsWith('User:')", PRINCIPAL_MESSAGE),
+)
+
+
+def check_principal_entry(entry: str) -> str:
+    if "*" in entry[:-1]:
+        raise ValueError(STAR_MESSAGE)
+    if entry.startswith("User:"):
+        raise ValueError(PRINCIPAL_MESSAGE)
+    return entry
+
+
+ProtectedTopic = Annotated[str, Field(min_length=1, max_length=255, pattern=PROTECTED_TOPIC_PATTERN)]
+ProtectedPrincipal = Annotated[str, Field(min_length=1, max_length=255, json_schema_extra=PRINCIPAL_RULES),
+                               AfterValidator(check_principal_entry)]
+
+
+def matches_entry(entries: list[str], name: str) -> bool:
+    """Whether ``name`` is one of ``entries`` or starts with an entry's prefix (an entry ending in '*')."""
+    return any(name.startswith(e[:-1]) if e.endswith("*") else name == e for e in entries)
+
+
+NAMESPACE_OR_STAR_MESSAGE = "must be a namespace name (lowercase letters, digits and '-') or '*' (every namespace)"
+NAMESPACE_OR_STAR_RULES = validations(rule(f"self == '*' || self.matches('{NAMESPACE_PATTERN}')",
+                                           NAMESPACE_OR_STAR_MESSAGE))
+
+
+def check_namespace_or_star(value: str) -> str:
+    if value != "*" and not re.fullmatch(NAMESPACE_PATTERN, value):
+        raise ValueError(f"{value!r} {NAMESPACE_OR_STAR_MESSAGE}")
+    return value
+
+
+NamespaceOrStar = Annotated[str, Field(min_length=1, max_length=63, json_schema_extra=NAMESPACE_OR_STAR_RULES),
+                            AfterValidator(check_namespace_or_star)]
+# A grant's prefixes are never empty: granting every name is what allowWildcards says.
+Prefix = Annotated[str, Field(min_length=1, max_length=255)]
+
+
+class TenantGrant(Model):
+    namespace: NamespaceOrStar = Field(
+        description="The namespace whose KafkaUsers this grant is for, or '*' for every namespace the cluster "
+                    "allows (users.allowedNamespaces). Example: team-a.")
+    topicPrefixes: list[Prefix] | None = Field(
+        None, max_length=1000, description="The namespace's KafkaUsers may have ACLs on topics whose names start "
+                                           "with one of these (default: none). Example: [team-a.].")
+    groupPrefixes: list[Prefix] | None = Field(
+        None, max_length=1000, description="The namespace's KafkaUsers may have ACLs on consumer groups whose names "
+                                           "start with one of these (default: none). Example: [team-a-].")
+    transactionalIdPrefixes: list[Prefix] | None = Field(
+        None, max_length=1000, description="The namespace's KafkaUsers may have ACLs on transactional ids that "
+                                           "start with one of these (default: none). Example: [team-a-].")
+    clusterOperations: list[AclOperationName] | None = Field(
+        None, max_length=11, description="Operations on the cluster resource (kafka-cluster) the namespace's "
+                                         "KafkaUsers may be granted (default: none). Example: [IdempotentWrite].")
+    allowWildcards: bool | None = Field(
+        None, description="The namespace's KafkaUsers may have ACLs on '*' (every resource of a type) or on an empty "
+                          "prefix (default: false).")
+
+
+class UserPolicy(Model):
+    allowedNamespaces: list[NamespaceOrStar] | None = Field(
+        None, max_length=1000,
+        description="Namespaces besides the KafkaCluster's own whose KafkaUsers may use this cluster; [\"*\"] allows "
+                    "all (default: none, the cluster's own namespace only). Example: [team-a, team-b].")
+    grants: list[TenantGrant] | None = Field(
+        None, max_length=1000,
+        description="What each namespace's KafkaUsers may be granted: name prefixes per resource type, cluster "
+                    "operations, wildcards; a namespace's grants are its own entries and those for '*' "
+                    "(default: none).")
+
+    def allows_user_namespace(self, own_namespace: str, namespace: str) -> bool:
+        allowed = self.allowedNamespaces or []
+        return namespace == own_namespace or "*" in allowed or namespace in allowed
+
+    def grants_for(self, namespace: str) -> list[TenantGrant]:
+        """The grants that apply to ``namespace``'s KafkaUsers: its own and those for '*', in spec order."""
+        return [g for g in self.grants or [] if g.namespace in (namespace, "*")]
 
 
 class KafkaClusterSpec(Model):
-    bootstrapServers: list[Annotated[str, Field(pattern=HOST_PORT_PATTERN, max_length=261)]] = Field(
-        min_length=1, max_length=100, description="Brokers to bootstrap from, as host:port.")
+    """Where the brokers are, how kto connects, the defaults of its topics, and who may use it."""
+
+    bootstrapServers: list[BootstrapServer] = Field(
+        min_length=1, max_length=100, description="Brokers to bootstrap from, as host:port with a port from 1 to "
+                                                  "65535. Example: [kafka-0.kafka:9092, kafka-1.kafka:9092].")
     security: Annotated[SecuritySpec | None, Field(json_schema_extra=SECURITY_RULES)] = Field(
         None, description="How kto connects (default: PLAINTEXT).")
-    topicDefaults: TopicDefaults | None = None
+    topicDefaults: TopicDefaults | None = Field(
+        None, description="Partitions, replication factor and configs of the topics that leave them out "
+                          "(default: the brokers' own). Example: {replicationFactor: 3}.")
     deletionPolicy: DeletionPolicy | None = Field(
         None, description="What deleting a KafkaTopic does to the Kafka topic, unless the topic says: Delete "
                           "(default) or Retain.")
     allowedNamespaces: list[Annotated[str, Field(min_length=1, max_length=63)]] | None = Field(
         None, max_length=1000,
-        description='Namespaces besides this one whose KafkaTopics may use this cluster; ["*"] allows all.')
+        description='Namespaces besides this one whose KafkaTopics may use this cluster; ["*"] allows all. '
+                    "KafkaUsers follow users.allowedNamespaces instead.")
+    protectedTopics: list[ProtectedTopic] | None = Field(
+        None, max_length=1000,
+        description="Kafka topics kto must never create, change or delete for a KafkaTopic; an entry ending in '*' "
+                    "is a prefix. Topics starting with __ (Kafka's internal topics) are always protected "
+                    "(default: only those). Example: [audit.*, billing-ledger].")
+    protectedPrincipals: list[ProtectedPrincipal] | None = Field(
+        None, max_length=1000,
+        description="Kafka user names (without User:) that no KafkaUser may manage: the brokers' super users, "
+                    "service accounts; an entry ending in '*' is a prefix. kto's own user (security.sasl's "
+                    "username) is always protected (default: only that one). Example: [admin, svc-*].")
+    users: UserPolicy | None = Field(
+        None, description="Which namespaces' KafkaUsers may use this cluster, and what their ACLs may grant "
+                          "(default: only this namespace's KafkaUsers, and no grants).")
     resyncIntervalSeconds: Annotated[int, Field(ge=10, le=86400)] | None = Field(
         None, description="How often kto compares every topic with Kafka and corrects drift (default: 60).")
     replicationThrottleBytesPerSecond: Annotated[int, Field(ge=1024)] | None = Field(
@@ -134,8 +327,24 @@ class KafkaClusterSpec(Model):
         return self.deletionPolicy or "Delete"
 
     def allows_namespace(self, own_namespace: str, namespace: str) -> bool:
+        """Whether KafkaTopics of ``namespace`` may use this cluster (which lives in ``own_namespace``)."""
         allowed = self.allowedNamespaces or []
         return namespace == own_namespace or "*" in allowed or namespace in allowed
+
+    def allows_user_namespace(self, own_namespace: str, namespace: str) -> bool:
+        """Whether KafkaUsers of ``namespace`` may use this cluster (which lives in ``own_namespace``)."""
+        return (self.users or UserPolicy()).allows_user_namespace(own_namespace, namespace)
+
+    def grants_for(self, namespace: str) -> list[TenantGrant]:
+        return (self.users or UserPolicy()).grants_for(namespace)
+
+    def is_protected_topic(self, topic_name: str) -> bool:
+        """Whether kto must leave the Kafka topic alone: an internal topic or one protectedTopics matches."""
+        return topic_name.startswith(INTERNAL_TOPIC_PREFIX) or matches_entry(self.protectedTopics or [], topic_name)
+
+    def is_protected_principal(self, user_name: str, own_user: str | None = None) -> bool:
+        """Whether no KafkaUser may manage ``user_name``: kto's own user (``own_user``) or protectedPrincipals."""
+        return user_name == own_user or matches_entry(self.protectedPrincipals or [], user_name)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -143,14 +352,25 @@ class KafkaClusterSpec(Model):
 # ----------------------------------------------------------------------------------------------
 
 
+def check_namespace(value: str | None) -> str | None:
+    if value is not None and not re.fullmatch(NAMESPACE_PATTERN, value):
+        raise ValueError(NAMESPACE_MESSAGE)
+    return value
+
+
 class ClusterRef(Model):
     name: str = Field(min_length=1, max_length=253, description="Name of the KafkaCluster.")
-    namespace: str | None = Field(
+    namespace: Annotated[str | None, Field(json_schema_extra=NAMESPACE_RULES), AfterValidator(check_namespace)] = Field(
         None, min_length=1, max_length=63,
-        description="Namespace of the KafkaCluster (default: the topic's own); the cluster must allow it.")
+        description="Namespace of the KafkaCluster (default: the resource's own); the cluster must allow it.")
 
 
-TOPIC_NAME_RULES = validations(rule("self != '.' && self != '..'", "topicName cannot be '.' or '..'"))
+INTERNAL_TOPIC_MESSAGE = ("topicName cannot start with '__': Kafka reserves those names for its internal topics "
+                          "(__consumer_offsets, __transaction_state, ...); choose another name")
+TOPIC_NAME_RULES = validations(
+    rule("self != '.' && self != '..'", "topicName cannot be '.' or '..'"),
+    rule(f"!self.startsWith('{INTERNAL_TOPIC_PREFIX}')", INTERNAL_TOPIC_MESSAGE),
+)
 
 TOPIC_SPEC_RULES = validations(
     rule("self.clusterRef == oldSelf.clusterRef",
@@ -164,32 +384,35 @@ TOPIC_SPEC_RULES = validations(
 
 
 class KafkaTopicSpec(Model):
+    """The topic as it should be in Kafka: kto creates it, or changes it to match."""
+
     model_config = ConfigDict(frozen=True, extra="forbid", json_schema_extra=TOPIC_SPEC_RULES)
 
-    clusterRef: ClusterRef
+    clusterRef: ClusterRef = Field(
+        description="The KafkaCluster that holds the topic; immutable.")
     topicName: Annotated[
         str | None,
         Field(json_schema_extra=TOPIC_NAME_RULES),
     ] = Field(None, min_length=1, max_length=249, pattern=TOPIC_NAME_PATTERN,
               description="Kafka topic name when it differs from metadata.name (letters, digits, '.', '_', '-'; "
                           "at most 249 characters); immutable.")
-    partitions: Annotated[int, Field(ge=1, le=100000)] | None = Field(
-        None, description="Number of partitions; may grow, never shrink (default: the cluster's topicDefaults).")
+    partitions: Annotated[int, Field(ge=1, le=MAX_PARTITIONS)] | None = Field(
+        None, description="Number of partitions; may grow, never shrink (default: the cluster's topicDefaults); "
+                          f"{PARTITIONS_LIMIT}.")
     replicationFactor: Annotated[int, Field(ge=1, le=32767)] | None = Field(
         None, description="Replicas per partition (default: the cluster's topicDefaults).")
-    config: ConfigMap | None = Field(
+    config: ConfigField = Field(
         None, description="Topic configs (retention.ms, cleanup.policy, ...); integers or strings. "
                           "Dynamic overrides not listed here are removed.")
     deletionPolicy: DeletionPolicy | None = Field(
         None, description="Delete the Kafka topic with this resource (Delete) or keep it (Retain); "
                           "default: the cluster's deletionPolicy.")
 
-    @field_validator("config")
+    @field_validator("topicName")
     @classmethod
-    def _config_keys(cls, value: ConfigMap | None) -> ConfigMap | None:
-        for key in value or {}:
-            if not key or key.strip() != key:
-                raise ValueError(f"config key {key!r} is not a Kafka config name")
+    def _not_internal(cls, value: str | None) -> str | None:
+        if value is not None and value.startswith(INTERNAL_TOPIC_PREFIX):
+            raise ValueError(INTERNAL_TOPIC_MESSAGE)
         return value
 
 
@@ -197,13 +420,6 @@ class KafkaTopicSpec(Model):
 # KafkaUser
 # ----------------------------------------------------------------------------------------------
 
-ScramType = Literal["scram-sha-256", "scram-sha-512"]
-AclResourceType = Literal["topic", "group", "cluster", "transactionalId"]
-AclPatternType = Literal["literal", "prefixed"]
-AclOperationName = Literal["All", "Read", "Write", "Create", "Delete", "Alter", "Describe", "ClusterAction",
-                           "DescribeConfigs", "AlterConfigs", "IdempotentWrite"]
-USER_NAME_PATTERN = r"^[a-zA-Z0-9._@-]+$"
-CLUSTER_RESOURCE_NAME = "kafka-cluster"
 
 
 class PasswordSecretRef(Model):
@@ -248,16 +464,32 @@ class AclResource(Model):
 
 
 class AclRule(Model):
-    resource: AclResource
+    resource: AclResource = Field(description="The Kafka resource the rule is about: a topic, a consumer group, "
+                                               "a transactional id or the cluster.")
     operations: list[AclOperationName] = Field(min_length=1, max_length=11, description="Operations granted "
                                                "(or denied): Read, Write, Describe, Create, Delete, Alter, ...")
     host: str | None = Field(None, min_length=1, max_length=255, description='Client host ("*", the default: any).')
     permission: Literal["allow", "deny"] | None = Field(None, description="allow (default) or deny.")
 
 
+ACL_BINDINGS_MESSAGE = (f"authorization.acls expand to more than {MAX_ACL_BINDINGS} ACL bindings (one per rule and "
+                        "operation): use prefixed resources, or split the ACLs across KafkaUsers")
+ACL_BINDINGS_RULES = validations(rule(f"self.map(r, size(r.operations)).sum() <= {MAX_ACL_BINDINGS}",
+                                      ACL_BINDINGS_MESSAGE))
+
+
 class UserAuthorization(Model):
-    acls: list[AclRule] = Field(default_factory=list, max_length=1000,
-                                description="The user's ACLs; kto removes the user's ACLs that are not listed.")
+    acls: list[AclRule] = Field(default_factory=list, max_length=1000, json_schema_extra=ACL_BINDINGS_RULES,
+                                description="The user's ACLs; kto removes the user's ACLs that are not listed. Each "
+                                            "(rule, operation) is one ACL binding: at most "
+                                            f"{MAX_ACL_BINDINGS} per KafkaUser.")
+
+    @field_validator("acls")
+    @classmethod
+    def _bindings(cls, value: list[AclRule]) -> list[AclRule]:
+        if sum(len(r.operations) for r in value) > MAX_ACL_BINDINGS:
+            raise ValueError(ACL_BINDINGS_MESSAGE)
+        return value
 
 
 USER_SPEC_RULES = validations(
@@ -269,14 +501,19 @@ USER_SPEC_RULES = validations(
 
 
 class KafkaUserSpec(Model):
+    """The user as it should be in Kafka: its credential and its ACLs."""
+
     model_config = ConfigDict(frozen=True, extra="forbid", json_schema_extra=USER_SPEC_RULES)
 
-    clusterRef: ClusterRef
+    clusterRef: ClusterRef = Field(
+        description="The KafkaCluster that holds the user; immutable.")
     userName: str | None = Field(None, min_length=1, max_length=253, pattern=USER_NAME_PATTERN,
                                  description="Kafka user name (principal User:<userName>) when it differs from "
                                              "metadata.name; immutable.")
-    authentication: UserAuthentication
-    authorization: UserAuthorization | None = None
+    authentication: UserAuthentication = Field(
+        description="How the user authenticates: a SASL/SCRAM credential that kto sets on the brokers.")
+    authorization: UserAuthorization | None = Field(
+        None, description="What the user may do: its ACLs (default: no ACLs).")
     deletionPolicy: DeletionPolicy | None = Field(
         None, description="Delete the user's credentials and ACLs with this resource (Delete, the default) or keep "
                           "them (Retain).")
@@ -292,56 +529,81 @@ class KafkaUserSpec(Model):
 
 
 class Condition(BaseModel):
-    """metav1.Condition."""
+    """A standard Kubernetes condition (metav1.Condition)."""
 
     model_config = ConfigDict(extra="forbid")
-    type: str = Field(max_length=316)
-    status: Literal["True", "False", "Unknown"]
-    observedGeneration: int | None = Field(None, ge=0)
-    lastTransitionTime: str = Field(json_schema_extra={"format": "date-time"})
-    reason: str = Field(max_length=1024)
-    message: str = Field(max_length=32768)
+    type: str = Field(max_length=316, description="The condition's type; kto writes Ready.")
+    status: Literal["True", "False", "Unknown"] = Field(description="True, False or Unknown.")
+    observedGeneration: int | None = Field(
+        None, ge=0, description="The metadata.generation the condition was computed from.")
+    lastTransitionTime: str = Field(json_schema_extra={"format": "date-time"},
+                                    description="When status last changed.")
+    reason: str = Field(max_length=1024, description="Why, in one CamelCase word (e.g. Reconciled, NotSupported).")
+    message: str = Field(max_length=32768, description="What happened and, when something is wrong, what to do.")
+
+
+OBSERVED_GENERATION = "The metadata.generation of the spec that kto last acted on."
+ADOPTED = ("true when kto adopted a {what} that existed in Kafka before this resource: it is deleted with the "
+           "resource only when the resource itself says deletionPolicy: Delete.")
+CONDITIONS = ("Standard conditions; Ready says whether {what}, and when it is not, the reason and a message a "
+              "person can act on.")
 
 
 class DriftCorrection(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    time: str = Field(json_schema_extra={"format": "date-time"})
-    message: str
+    time: str = Field(json_schema_extra={"format": "date-time"}, description="When kto corrected it.")
+    message: str = Field(description="What had changed in Kafka, and what kto set it back to.")
 
 
 class ReplicasChange(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    targetReplicas: int
-    state: Literal["Pending", "InProgress"]
-    message: str | None = None
+    targetReplicas: int = Field(description="The replication factor the spec asks for.")
+    state: Literal["Pending", "InProgress"] = Field(
+        description="Pending (not started yet) or InProgress (replicas are moving).")
+    message: str | None = Field(None, description="Progress, e.g. how many partitions have moved.")
 
 
 class KafkaTopicStatus(BaseModel):
+    """What kto observed and did, written by kto only."""
+
     model_config = ConfigDict(extra="forbid")
-    observedGeneration: int | None = None
-    conditions: list[Condition] | None = None
-    topicName: str | None = None
-    topicId: str | None = None
-    partitions: int | None = None
-    replicationFactor: int | None = None
-    lastDriftCorrection: DriftCorrection | None = None
-    replicasChange: ReplicasChange | None = None
+    observedGeneration: int | None = Field(None, description=OBSERVED_GENERATION)
+    conditions: list[Condition] | None = Field(
+        None, description=CONDITIONS.format(what="the Kafka topic matches the spec"))
+    topicName: str | None = Field(None, description="The Kafka topic's name (spec.topicName or metadata.name).")
+    topicId: str | None = Field(None, description="Kafka's id of the topic; a new id means the topic was recreated.")
+    partitions: int | None = Field(None, description="The partitions the topic has in Kafka.")
+    replicationFactor: int | None = Field(None, description="The topic's replication factor in Kafka.")
+    lastDriftCorrection: DriftCorrection | None = Field(
+        None, description="The last change made in Kafka outside kto that kto undid.")
+    replicasChange: ReplicasChange | None = Field(
+        None, description="A replication-factor change that is under way (absent when there is none).")
+    adopted: bool | None = Field(None, description=ADOPTED.format(what="topic"))
 
 
 class KafkaClusterStatus(BaseModel):
+    """What kto observed of the cluster, written by kto only."""
+
     model_config = ConfigDict(extra="forbid")
-    observedGeneration: int | None = None
-    conditions: list[Condition] | None = None
-    clusterId: str | None = None
-    controllerId: int | None = None
-    brokers: int | None = None
-    topics: int | None = None
+    observedGeneration: int | None = Field(None, description=OBSERVED_GENERATION)
+    conditions: list[Condition] | None = Field(
+        None, description=CONDITIONS.format(what="kto can connect to the cluster and is authorized"))
+    clusterId: str | None = Field(None, description="The cluster id the brokers report: the cluster's identity.")
+    controllerId: int | None = Field(None, description="The node id of the active controller.")
+    brokers: int | None = Field(None, description="How many brokers the cluster reports.")
+    topics: int | None = Field(None, description="How many KafkaTopics use this cluster.")
 
 
 class KafkaUserStatus(BaseModel):
+    """What kto observed and did, written by kto only."""
+
     model_config = ConfigDict(extra="forbid")
-    observedGeneration: int | None = None
-    conditions: list[Condition] | None = None
-    userName: str | None = None
-    secretName: str | None = None
-    acls: int | None = None
+    observedGeneration: int | None = Field(None, description=OBSERVED_GENERATION)
+    conditions: list[Condition] | None = Field(
+        None, description=CONDITIONS.format(what="the user's credential and ACLs in Kafka match the spec"))
+    userName: str | None = Field(None, description="The Kafka user name (principal User:<userName>).")
+    secretName: str | None = Field(None, description="The Secret, in this namespace, where kto wrote the user's "
+                                                     "credentials for applications.")
+    acls: int | None = Field(None, description="How many ACL bindings the user has in Kafka that this resource "
+                                               "asks for.")
+    adopted: bool | None = Field(None, description=ADOPTED.format(what="user"))
