@@ -115,9 +115,11 @@ MESSAGE = column("Message", "string", f"{READY}.message", "The Ready condition's
                  "not Ready.", priority=1)
 
 
-def crd(kind: str, plural: str, short: list[str], spec_model, status_model, columns, root_rules=(),
+def crd(kind: str, plural: str, short: list[str], spec_model, status_model, columns, wide=(), root_rules=(),
         description: str = "") -> dict[str, Any]:
-    """One kind's CRD; every kind's metadata.name carries the length rule."""
+    """One kind's CRD; every kind's metadata.name carries the length rule. Printer columns: the kind's own, then
+    Ready, Reason and Age, then ``wide`` and the message (both with -o wide)."""
+    columns = [*columns, *condition_columns(), *wide, MESSAGE]
     root: dict[str, Any] = {
         "description": description,
         "type": "object",
@@ -155,48 +157,46 @@ def crd(kind: str, plural: str, short: list[str], spec_model, status_model, colu
     }
 
 
+TOPIC_COLUMNS = [
+    column("Topic", "string", ".status.topicName", "The Kafka topic's name."),
+    column("Partitions", "integer", ".status.partitions", "The partitions the topic has in Kafka."),
+    column("Replicas", "integer", ".status.replicationFactor", "The topic's replication factor in Kafka."),
+]
+USER_COLUMNS = [
+    column("User", "string", ".status.userName", "The Kafka user name (principal User:<name>)."),
+    column("Auth", "string", ".spec.authentication.type", "The SASL/SCRAM mechanism of the credential."),
+    column("ACLs", "integer", ".status.acls", "How many of the user's ACL bindings are in Kafka."),
+]
+
+
+def cluster_column(what: str) -> dict[str, Any]:
+    return column("Cluster", "string", ".spec.clusterRef.name", f"The KafkaCluster that holds the {what}.")
+
+
 def topic_crd() -> dict[str, Any]:
     return crd(
         names.TOPIC_KIND, names.TOPIC_PLURAL, ["kt", "ktopic"], models.KafkaTopicSpec, models.KafkaTopicStatus,
-        [
-            column("Cluster", "string", ".spec.clusterRef.name", "The KafkaCluster that holds the topic."),
-            column("Topic", "string", ".status.topicName", "The Kafka topic's name."),
-            column("Partitions", "integer", ".status.partitions", "The partitions the topic has in Kafka."),
-            column("Replicas", "integer", ".status.replicationFactor", "The topic's replication factor in Kafka."),
-            *condition_columns(),
-            MESSAGE,
-        ],
+        [cluster_column("topic"), *TOPIC_COLUMNS],
         description="A Kafka topic, managed by kto on the KafkaCluster it references.",
     )
 
 
 def cluster_crd() -> dict[str, Any]:
+    brokers = [column("Bootstrap", "string", ".spec.bootstrapServers", "The brokers kto bootstraps from."),
+               column("Brokers", "integer", ".status.brokers", "How many brokers the cluster reports."),
+               column("Topics", "integer", ".status.topics", "How many KafkaTopics use this cluster.", priority=1)]
     return crd(
         names.CLUSTER_KIND, names.CLUSTER_PLURAL, ["kc", "kcluster"], models.KafkaClusterSpec,
-        models.KafkaClusterStatus,
-        [
-            column("Bootstrap", "string", ".spec.bootstrapServers", "The brokers kto bootstraps from."),
-            column("Brokers", "integer", ".status.brokers", "How many brokers the cluster reports."),
-            column("Topics", "integer", ".status.topics", "How many KafkaTopics use this cluster.", priority=1),
-            *condition_columns(),
-            MESSAGE,
-        ],
+        models.KafkaClusterStatus, brokers,
         description="A connection to an existing Apache Kafka cluster, used by KafkaTopics and KafkaUsers.",
     )
 
 
 def user_crd() -> dict[str, Any]:
+    secret = column("Secret", "string", ".status.secretName", "The Secret with the user's credentials.", priority=1)
     return crd(
         names.USER_KIND, names.USER_PLURAL, ["ku", "kuser"], models.KafkaUserSpec, models.KafkaUserStatus,
-        [
-            column("Cluster", "string", ".spec.clusterRef.name", "The KafkaCluster that holds the user."),
-            column("User", "string", ".status.userName", "The Kafka user name (principal User:<name>)."),
-            column("Auth", "string", ".spec.authentication.type", "The SASL/SCRAM mechanism of the credential."),
-            column("ACLs", "integer", ".status.acls", "How many of the user's ACL bindings are in Kafka."),
-            *condition_columns(),
-            column("Secret", "string", ".status.secretName", "The Secret with the user's credentials.", priority=1),
-            MESSAGE,
-        ],
+        [cluster_column("user"), *USER_COLUMNS], wide=[secret],
         root_rules=[models.rule(
             "has(self.spec.userName) || self.metadata.name.matches('^[a-zA-Z0-9._@-]+$')",
             "metadata.name is not a valid Kafka user name: set spec.userName")],

@@ -150,12 +150,11 @@ class TlsSpec(Model):
 
 class SecuritySpec(Model):
     protocol: SecurityProtocol = Field(description="PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL.")
-    sasl: SaslSpec | None = Field(
-        None, description="SASL authentication: the mechanism and the Secret with kto's username and password; "
-                          "required with SASL_PLAINTEXT and SASL_SSL.")
-    tls: TlsSpec | None = Field(
-        None, description="TLS: the CA, a client certificate for mutual TLS and hostname verification; used with SSL "
-                          "and SASL_SSL (default: the system's CAs, no client certificate, hostnames verified).")
+    sasl: SaslSpec | None = Field(None, description="SASL authentication: the mechanism and the Secret with kto's "
+                                  "username and password; required with SASL_PLAINTEXT and SASL_SSL.")
+    tls: TlsSpec | None = Field(None, description="TLS: the CA, a client certificate for mutual TLS and hostname "
+                                "verification; used with SSL and SASL_SSL (default: the system's CAs, no client "
+                                "certificate, hostnames verified).")
 
 
 SECURITY_RULES = validations(
@@ -236,19 +235,23 @@ NamespaceOrStar = Annotated[str, Field(min_length=1, max_length=63, json_schema_
 Prefix = Annotated[str, Field(min_length=1, max_length=255)]
 
 
+def listing(description: str, max_items: int = 1000):
+    """An optional list field of at most ``max_items`` entries."""
+    return Field(None, max_length=max_items, description=description)
+
+
+def prefixes(what: str, example: str):
+    return listing(f"The namespace's KafkaUsers may have ACLs on {what} with one of these (default: none). "
+                   f"Example: [{example}].")
+
+
 class TenantGrant(Model):
     namespace: NamespaceOrStar = Field(
         description="The namespace whose KafkaUsers this grant is for, or '*' for every namespace the cluster "
                     "allows (users.allowedNamespaces). Example: team-a.")
-    topicPrefixes: list[Prefix] | None = Field(
-        None, max_length=1000, description="The namespace's KafkaUsers may have ACLs on topics whose names start "
-                                           "with one of these (default: none). Example: [team-a.].")
-    groupPrefixes: list[Prefix] | None = Field(
-        None, max_length=1000, description="The namespace's KafkaUsers may have ACLs on consumer groups whose names "
-                                           "start with one of these (default: none). Example: [team-a-].")
-    transactionalIdPrefixes: list[Prefix] | None = Field(
-        None, max_length=1000, description="The namespace's KafkaUsers may have ACLs on transactional ids that "
-                                           "start with one of these (default: none). Example: [team-a-].")
+    topicPrefixes: list[Prefix] | None = prefixes("topics whose names start", "team-a.")
+    groupPrefixes: list[Prefix] | None = prefixes("consumer groups whose names start", "team-a-")
+    transactionalIdPrefixes: list[Prefix] | None = prefixes("transactional ids that start", "team-a-")
     clusterOperations: list[AclOperationName] | None = Field(
         None, max_length=11, description="Operations on the cluster resource (kafka-cluster) the namespace's "
                                          "KafkaUsers may be granted (default: none). Example: [IdempotentWrite].")
@@ -257,20 +260,22 @@ class TenantGrant(Model):
                           "prefix (default: false).")
 
 
+def namespace_allowed(allowed: list[str] | None, own_namespace: str, namespace: str) -> bool:
+    """A cluster's own namespace is always allowed; others when listed, or when the list has '*'."""
+    return namespace == own_namespace or namespace in (allowed or ()) or "*" in (allowed or ())
+
+
 class UserPolicy(Model):
-    allowedNamespaces: list[NamespaceOrStar] | None = Field(
-        None, max_length=1000,
-        description="Namespaces besides the KafkaCluster's own whose KafkaUsers may use this cluster; [\"*\"] allows "
+    allowedNamespaces: list[NamespaceOrStar] | None = listing(
+        "Namespaces besides the KafkaCluster's own whose KafkaUsers may use this cluster; [\"*\"] allows "
                     "all (default: none, the cluster's own namespace only). Example: [team-a, team-b].")
-    grants: list[TenantGrant] | None = Field(
-        None, max_length=1000,
-        description="What each namespace's KafkaUsers may be granted: name prefixes per resource type, cluster "
+    grants: list[TenantGrant] | None = listing(
+        "What each namespace's KafkaUsers may be granted: name prefixes per resource type, cluster "
                     "operations, wildcards; a namespace's grants are its own entries and those for '*' "
                     "(default: none).")
 
     def allows_user_namespace(self, own_namespace: str, namespace: str) -> bool:
-        allowed = self.allowedNamespaces or []
-        return namespace == own_namespace or "*" in allowed or namespace in allowed
+        return namespace_allowed(self.allowedNamespaces, own_namespace, namespace)
 
     def grants_for(self, namespace: str) -> list[TenantGrant]:
         """The grants that apply to ``namespace``'s KafkaUsers: its own and those for '*', in spec order."""
@@ -291,18 +296,15 @@ class KafkaClusterSpec(Model):
     deletionPolicy: DeletionPolicy | None = Field(
         None, description="What deleting a KafkaTopic does to the Kafka topic, unless the topic says: Delete "
                           "(default) or Retain.")
-    allowedNamespaces: list[Annotated[str, Field(min_length=1, max_length=63)]] | None = Field(
-        None, max_length=1000,
-        description='Namespaces besides this one whose KafkaTopics may use this cluster; ["*"] allows all. '
+    allowedNamespaces: list[Annotated[str, Field(min_length=1, max_length=63)]] | None = listing(
+        'Namespaces besides this one whose KafkaTopics may use this cluster; ["*"] allows all. '
                     "KafkaUsers follow users.allowedNamespaces instead.")
-    protectedTopics: list[ProtectedTopic] | None = Field(
-        None, max_length=1000,
-        description="Kafka topics kto must never create, change or delete for a KafkaTopic; an entry ending in '*' "
+    protectedTopics: list[ProtectedTopic] | None = listing(
+        "Kafka topics kto must never create, change or delete for a KafkaTopic; an entry ending in '*' "
                     "is a prefix. Topics starting with __ (Kafka's internal topics) are always protected "
                     "(default: only those). Example: [audit.*, billing-ledger].")
-    protectedPrincipals: list[ProtectedPrincipal] | None = Field(
-        None, max_length=1000,
-        description="Kafka user names (without User:) that no KafkaUser may manage: the brokers' super users, "
+    protectedPrincipals: list[ProtectedPrincipal] | None = listing(
+        "Kafka user names (without User:) that no KafkaUser may manage: the brokers' super users, "
                     "service accounts; an entry ending in '*' is a prefix. kto's own user (security.sasl's "
                     "username) is always protected (default: only that one). Example: [admin, svc-*].")
     users: UserPolicy | None = Field(
@@ -328,8 +330,7 @@ class KafkaClusterSpec(Model):
 
     def allows_namespace(self, own_namespace: str, namespace: str) -> bool:
         """Whether KafkaTopics of ``namespace`` may use this cluster (which lives in ``own_namespace``)."""
-        allowed = self.allowedNamespaces or []
-        return namespace == own_namespace or "*" in allowed or namespace in allowed
+        return namespace_allowed(self.allowedNamespaces, own_namespace, namespace)
 
     def allows_user_namespace(self, own_namespace: str, namespace: str) -> bool:
         """Whether KafkaUsers of ``namespace`` may use this cluster (which lives in ``own_namespace``)."""
@@ -372,12 +373,18 @@ TOPIC_NAME_RULES = validations(
     rule(f"!self.startsWith('{INTERNAL_TOPIC_PREFIX}')", INTERNAL_TOPIC_MESSAGE),
 )
 
+def immutable_names(kind: str, field: str, instead: str) -> list[dict]:
+    """The cluster a resource references, and the Kafka name it gives, never change: moving either would orphan
+    what kto made under the old ones."""
+    return [rule("self.clusterRef == oldSelf.clusterRef",
+                 f"spec.clusterRef is immutable: create a new {kind} for another cluster"),
+            rule(f"has(self.{field}) == has(oldSelf.{field})"
+                 f" && (!has(self.{field}) || self.{field} == oldSelf.{field})",
+                 f"spec.{field} is immutable: create a new {kind} {instead}")]
+
+
 TOPIC_SPEC_RULES = validations(
-    rule("self.clusterRef == oldSelf.clusterRef",
-         "spec.clusterRef is immutable: create a new KafkaTopic for another cluster"),
-    rule("has(self.topicName) == has(oldSelf.topicName)"
-         " && (!has(self.topicName) || self.topicName == oldSelf.topicName)",
-         "spec.topicName is immutable: create a new KafkaTopic to use another Kafka topic name"),
+    *immutable_names("KafkaTopic", "topicName", "to use another Kafka topic name"),
     rule("!has(oldSelf.partitions) || (has(self.partitions) && self.partitions >= oldSelf.partitions)",
          "spec.partitions cannot decrease: Kafka cannot remove partitions from a topic"),
 )
@@ -492,12 +499,7 @@ class UserAuthorization(Model):
         return value
 
 
-USER_SPEC_RULES = validations(
-    rule("self.clusterRef == oldSelf.clusterRef",
-         "spec.clusterRef is immutable: create a new KafkaUser for another cluster"),
-    rule("has(self.userName) == has(oldSelf.userName) && (!has(self.userName) || self.userName == oldSelf.userName)",
-         "spec.userName is immutable: create a new KafkaUser for another Kafka user"),
-)
+USER_SPEC_RULES = validations(*immutable_names("KafkaUser", "userName", "for another Kafka user"))
 
 
 class KafkaUserSpec(Model):
@@ -545,8 +547,8 @@ class Condition(BaseModel):
 OBSERVED_GENERATION = "The metadata.generation of the spec that kto last acted on."
 ADOPTED = ("true when kto adopted a {what} that existed in Kafka before this resource: it is deleted with the "
            "resource only when the resource itself says deletionPolicy: Delete.")
-CONDITIONS = ("Standard conditions; Ready says whether {what}, and when it is not, the reason and a message a "
-              "person can act on.")
+CONDITIONS = ("Standard conditions; Ready says whether Kafka matches this resource (for a KafkaCluster: whether kto "
+              "can connect and is authorized), and when it does not, the reason and a message a person can act on.")
 
 
 class DriftCorrection(BaseModel):
@@ -563,13 +565,17 @@ class ReplicasChange(BaseModel):
     message: str | None = Field(None, description="Progress, e.g. how many partitions have moved.")
 
 
-class KafkaTopicStatus(BaseModel):
+class Status(BaseModel):
     """What kto observed and did, written by kto only."""
 
     model_config = ConfigDict(extra="forbid")
     observedGeneration: int | None = Field(None, description=OBSERVED_GENERATION)
-    conditions: list[Condition] | None = Field(
-        None, description=CONDITIONS.format(what="the Kafka topic matches the spec"))
+    conditions: list[Condition] | None = Field(None, description=CONDITIONS)
+
+
+class KafkaTopicStatus(Status):
+    """What kto observed and did, written by kto only."""
+
     topicName: str | None = Field(None, description="The Kafka topic's name (spec.topicName or metadata.name).")
     topicId: str | None = Field(None, description="Kafka's id of the topic; a new id means the topic was recreated.")
     partitions: int | None = Field(None, description="The partitions the topic has in Kafka.")
@@ -581,26 +587,18 @@ class KafkaTopicStatus(BaseModel):
     adopted: bool | None = Field(None, description=ADOPTED.format(what="topic"))
 
 
-class KafkaClusterStatus(BaseModel):
+class KafkaClusterStatus(Status):
     """What kto observed of the cluster, written by kto only."""
 
-    model_config = ConfigDict(extra="forbid")
-    observedGeneration: int | None = Field(None, description=OBSERVED_GENERATION)
-    conditions: list[Condition] | None = Field(
-        None, description=CONDITIONS.format(what="kto can connect to the cluster and is authorized"))
     clusterId: str | None = Field(None, description="The cluster id the brokers report: the cluster's identity.")
     controllerId: int | None = Field(None, description="The node id of the active controller.")
     brokers: int | None = Field(None, description="How many brokers the cluster reports.")
     topics: int | None = Field(None, description="How many KafkaTopics use this cluster.")
 
 
-class KafkaUserStatus(BaseModel):
+class KafkaUserStatus(Status):
     """What kto observed and did, written by kto only."""
 
-    model_config = ConfigDict(extra="forbid")
-    observedGeneration: int | None = Field(None, description=OBSERVED_GENERATION)
-    conditions: list[Condition] | None = Field(
-        None, description=CONDITIONS.format(what="the user's credential and ACLs in Kafka match the spec"))
     userName: str | None = Field(None, description="The Kafka user name (principal User:<userName>).")
     secretName: str | None = Field(None, description="The Secret, in this namespace, where kto wrote the user's "
                                                      "credentials for applications.")

@@ -132,12 +132,16 @@ def diff_configs(desired: Mapping[str, str], observed: ObservedTopic) -> tuple[C
     return tuple(changes)
 
 
-def describe_change(change: ConfigChange) -> str:
-    if change.new is None:
-        return f"{change.key} override {change.old} removed"
-    if change.old is None:
-        return f"{change.key} was unset, set to {change.new}"
-    return f"{change.key} was {change.old}, set to {change.new}"
+# How a config change reads (removed, added, changed): once made, and as a takeover would make it.
+_MADE = ("{key} override {old} removed", "{key} was unset, set to {new}", "{key} was {old}, set to {new}")
+_WOULD = ("{key} override {old} would be removed", "{key} would be set to {new}",
+          "{key} would change from {old} to {new}")
+
+
+def describe_change(change: ConfigChange, would: bool = False) -> str:
+    removed, added, changed = _WOULD if would else _MADE
+    template = removed if change.new is None else added if change.old is None else changed
+    return template.format(key=change.key, old=change.old, new=change.new)
 
 
 def describe_drift(plan: TopicPlan) -> str:
@@ -167,17 +171,9 @@ def describe_takeover(plan: TopicPlan) -> str:
             case ChangeReplicationFactor(current=current, target=target):
                 parts.append(f"replication factor {current} would change to {target}")
             case AlterConfigs(changes=changes):
-                parts.extend(_takeover_change(c) for c in changes)
+                parts.extend(describe_change(c, would=True) for c in changes)
     parts.extend(r.message for r in plan.refusals)
     return "; ".join(parts)
-
-
-def _takeover_change(change: ConfigChange) -> str:
-    if change.new is None:
-        return f"{change.key} override {change.old} would be removed"
-    if change.old is None:
-        return f"{change.key} would be set to {change.new}"
-    return f"{change.key} would change from {change.old} to {change.new}"
 
 
 # --- Ownership -----------------------------------------------------------------------------------

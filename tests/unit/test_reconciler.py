@@ -871,7 +871,7 @@ async def test_two_kafka_clusters_reaching_the_same_brokers_share_one_claim_spac
     w = world()
     other = ("team-b", "same-brokers")
     w.clusters.set(connected(other, w.kafka))
-    owner = await made(w, topic("orders", created=NEWER))
+    await made(w, topic("orders", created=NEWER))
     rival_body = topic("orders", ns="team-b", created=OLDER)
     rival_body["spec"]["clusterRef"] = {"name": "same-brokers"}
     rival = w.put(rival_body)
