@@ -24,7 +24,8 @@ class Operator:
         self.writer = StatusWriter(kube, clock)
         self.clusters = ClusterRegistry(kube, self.writer, gateway_factory)
         self.topics = Reconciler(TopicKind(), kube, self.clusters, self.writer, batch_window, max_batch)
-        self.users = Reconciler(UserKind(kube), kube, self.clusters, self.writer, batch_window, max_batch)
+        self.users = Reconciler(UserKind(kube, self.topics.owner_namespace), kube, self.clusters, self.writer,
+                                batch_window, max_batch)
         self.clusters.served_topics = self.topics.served
 
     async def prime(self, namespaces: list[str] | None = None) -> None:

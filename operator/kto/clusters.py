@@ -199,6 +199,7 @@ class ClusterRegistry:
             self._close_gateway(state)
             self._set(state, err.reason, err.message)
             return
+        state.view = replace(state.view, principal=conf.get("sasl.username"))
         fp = fingerprint(conf)
         if fp != state.conf_fingerprint or state.gateway is None:
             if state.gateway is not None:

@@ -58,6 +58,7 @@ def build_client_config(spec: KafkaClusterSpec, read_secret: SecretReader) -> di
     conf = {"bootstrap.servers": ",".join(spec.bootstrapServers), "security.protocol": spec.protocol}
     sec = spec.security
     if sec and sec.sasl:
+        refuse_cleartext_password(spec)
         ref = sec.sasl.secretRef
         conf["sasl.mechanism"] = sec.sasl.mechanism
         conf["sasl.username"] = _secret_value(read_secret, ref.name, ref.usernameKey or "username", "SASL username")
@@ -75,6 +76,17 @@ def build_client_config(spec: KafkaClusterSpec, read_secret: SecretReader) -> di
         verify = tls.verifyHostname if tls and tls.verifyHostname is not None else True
         conf["ssl.endpoint.identification.algorithm"] = "https" if verify else "none"
     return conf
+
+
+def refuse_cleartext_password(spec: KafkaClusterSpec) -> None:
+    """PLAIN over SASL_PLAINTEXT sends kto's password unencrypted to whatever answers at the bootstrap address:
+    only when the KafkaCluster says so (a test cluster on a trusted network)."""
+    sasl = spec.security.sasl
+    if sasl.mechanism == "PLAIN" and spec.protocol == "SASL_PLAINTEXT" and not sasl.allowCleartextPassword:
+        raise ConnectionError_(Reason.INSECURE_CONNECTION,
+                               "mechanism PLAIN over protocol SASL_PLAINTEXT would send kto's password unencrypted: "
+                               "use SASL_SSL or a SCRAM mechanism, or set security.sasl.allowCleartextPassword: true "
+                               "for a cluster on a trusted network")
 
 
 def fingerprint(conf: Mapping[str, str]) -> str:

@@ -32,6 +32,7 @@ class ClusterSnapshot:
     message: str = ""
     facts: ClusterFacts | None = None
     gateway: Any = None  # the cluster's KafkaGateway, when connected
+    principal: str | None = None  # the Kafka user kto connects as (SASL), always protected
 
     @property
     def ready(self) -> bool:
@@ -51,6 +52,7 @@ class KindRules:
     thing: str  # Kafka topic
     retained_reason: str  # the Event reason when deletionPolicy Retain releases a resource
     retained_what: str  # what was kept, after the thing's name (" " or ": credentials and ACLs ")
+    allowed_field: str = "spec.allowedNamespaces"  # the KafkaCluster's list of namespaces that may use it
     pausable: bool = False  # honours kto.dev/paused
     observable: bool = False  # honours kto.dev/managed=false (observe only)
 
@@ -73,6 +75,7 @@ class Gathered:
     paused: bool = False
     unmanaged: bool = False
     blocked: Verdict | None = None  # a permanent failure at this generation and broker count
+    refusal: Verdict | None = None  # what the KafkaCluster forbids (a protected name, a grant a tenant lacks)
 
     @property
     def is_owner(self) -> bool:
@@ -127,8 +130,13 @@ def cluster_usable(g: Gathered, rules: KindRules) -> Decision | None:
         return Report(Verdict(
             False, Reason.NAMESPACE_NOT_ALLOWED,
             f"KafkaCluster {ns}/{name} does not allow {rules.noun} from namespace {g.key[0]}: add it to the "
-            "cluster's spec.allowedNamespaces, or use a cluster in this namespace"))
+            f"cluster's {rules.allowed_field}, or use a cluster in this namespace"))
     return None
+
+
+def forbidden(g: Gathered, rules: KindRules) -> Decision | None:
+    """A protected name, or ACLs the resource's namespace may not grant: nothing of it is applied."""
+    return Report(g.refusal) if g.refusal is not None else None
 
 
 def conflict(g: Gathered, rules: KindRules) -> Decision | None:
@@ -169,7 +177,8 @@ def blocked(g: Gathered, rules: KindRules) -> Decision | None:
     return Report(g.blocked) if g.blocked is not None else None
 
 
-_RULES: tuple[Rule, ...] = (invalid_spec, cluster_usable, conflict, paused, cluster_ready, observe_only, blocked)
+_RULES: tuple[Rule, ...] = (invalid_spec, cluster_usable, forbidden, conflict, paused, cluster_ready, observe_only,
+                           blocked)
 
 
 # --- Deletion rules, in order --------------------------------------------------------------------------
@@ -191,6 +200,14 @@ def invalid_spec_kept(g: Gathered, rules: KindRules) -> Decision | None:
     if g.spec is None:
         return Release(Note("Warning", str(Reason.INVALID_SPEC),
                             f"invalid spec: {rules.thing} {g.name} was not deleted"))
+    return None
+
+
+def protected_kept(g: Gathered, rules: KindRules) -> Decision | None:
+    """A protected name is never deleted, whoever asks."""
+    if g.refusal is not None and g.refusal.reason == Reason.PROTECTED:
+        return Release(Note("Warning", str(Reason.PROTECTED), f"{g.refusal.message}; {rules.thing} {g.name} was "
+                            "not deleted"))
     return None
 
 
@@ -229,5 +246,5 @@ def wait_for_cluster(g: Gathered, rules: KindRules) -> Decision | None:
     return Report(_not_ready(g, f"waiting to delete {rules.thing} {g.name}: ", retry=BACKOFF))
 
 
-_DELETION_RULES: tuple[Rule, ...] = (cluster_gone, invalid_spec_kept, observed_only_kept, paused_kept, not_ours_kept,
-                                     retained, wait_for_cluster)
+_DELETION_RULES: tuple[Rule, ...] = (cluster_gone, invalid_spec_kept, protected_kept, observed_only_kept, paused_kept,
+                                     not_ours_kept, retained, wait_for_cluster)

@@ -93,6 +93,10 @@ class Kind(Protocol):
 
     def allows(self, cluster: KafkaClusterSpec, cluster_namespace: str, namespace: str) -> bool: ...
 
+    def check(self, key: Key, spec: Any, name: str, cluster: ClusterSnapshot) -> Verdict | None:
+        """What the KafkaCluster forbids this resource (a protected name, a grant its namespace lacks), if
+        anything; the cluster's spec is valid."""
+
     def deletion_policy(self, spec: Any, cluster: KafkaClusterSpec | None, body: Mapping[str, Any]) -> str:
         """Delete, Retain or Adopted (``objects.deletion_policy_of``)."""
 
@@ -170,6 +174,11 @@ class Reconciler:
             q.start()
         return q
 
+    def owner_namespace(self, cluster: ClusterSnapshot, name: str) -> str | None:
+        """The namespace of the resource that owns ``name`` on ``cluster``'s Kafka cluster, if one does."""
+        owner = self._owner(name, cluster)
+        return owner.namespace if owner is not None else None
+
     def served(self, ckey: Key, spec: KafkaClusterSpec) -> int:
         """Resources of the cluster from namespaces it allows."""
         return sum(1 for k in self.store.of_cluster(ckey) if self.kind.allows(spec, ckey[0], k[0]))
@@ -205,9 +214,11 @@ class Reconciler:
         ckey = cluster_key_of(body)
         cspec = cluster.spec if cluster is not None else None
         allowed = cspec is not None and self.kind.allows(cspec, ckey[0], key[0])
-        owner = self._owner(self.kind.claimed_name(body), cluster) if cspec is not None else None
+        name = self.kind.claimed_name(body)
+        owner = self._owner(name, cluster) if cspec is not None else None
+        refusal = self.kind.check(key, spec, name, cluster) if cspec is not None and spec is not None else None
         return Gathered(
-            key=key, name=self.kind.claimed_name(body), cluster_ref=ckey, cluster=cluster, spec=spec,
+            key=key, name=name, cluster_ref=ckey, cluster=cluster, spec=spec, refusal=refusal,
             spec_error=error, deleting=bool(meta.get("deletionTimestamp")),
             holds=self.info.finalizer in finalizers_of(body), allowed=allowed, owner=owner,
             deletion_policy=self.kind.deletion_policy(spec, cspec, body) if spec is not None else "Delete",

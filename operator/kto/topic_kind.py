@@ -26,7 +26,7 @@ from kto.domain import (
     TopicPlan,
 )
 from kto.gates import ClusterSnapshot, KindRules
-from kto.models import KafkaClusterSpec, KafkaTopicSpec, KafkaTopicStatus
+from kto.models import INTERNAL_TOPIC_PREFIX, KafkaClusterSpec, KafkaTopicSpec, KafkaTopicStatus
 from kto.objects import Key, annotation, deletion_policy_of
 from kto.outcomes import BACKOFF, FINALIZER_PENDING, Converge, Delete, Note, Observe, Outcome, Release, Verdict
 from kto.planner import build_desired, deletion_policy, describe_drift, describe_takeover, is_ours, plan_topic
@@ -59,6 +59,14 @@ class TopicKind:
 
     def allows(self, cluster: KafkaClusterSpec, cluster_namespace: str, namespace: str) -> bool:
         return cluster.allows_namespace(cluster_namespace, namespace)
+
+    def check(self, key: Key, spec: KafkaTopicSpec, name: str, cluster: ClusterSnapshot) -> Verdict | None:
+        if not cluster.spec.is_protected_topic(name):
+            return None
+        why = "Kafka's internal topics start with __" if name.startswith(INTERNAL_TOPIC_PREFIX) else \
+            "it matches the KafkaCluster's spec.protectedTopics"
+        return Verdict(False, Reason.PROTECTED, f"Kafka topic {name} is protected ({why}): kto never creates, "
+                       f"changes or deletes it for a KafkaTopic")
 
     def deletion_policy(self, spec: KafkaTopicSpec, cluster: KafkaClusterSpec | None, body: Mapping[str, Any]) -> str:
         return deletion_policy_of(spec.deletionPolicy, deletion_policy(spec, cluster), body)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,10 +41,13 @@ from kto.users import (
     desired_acls,
     plan_acls,
     principal,
+    refused_rules,
     scram_changes,
     secret_name_of,
 )
 
+# The namespace of the KafkaTopic that owns a Kafka topic on a cluster (None: no KafkaTopic owns it).
+TopicOwner = Callable[[ClusterSnapshot, str], str | None]
 ADOPT_SETTLE_SECONDS = 0.2  # an adopted user is looked at again soon, to add kto's finalizer and apply the spec
 
 
@@ -69,12 +72,13 @@ class _Work:
 
 class UserKind:
     rules = KindRules(kind=names.USER_KIND, noun="users", thing="Kafka user", retained_reason="UserRetained",
-                      retained_what=": credentials and ACLs ")
+                      retained_what=": credentials and ACLs ", allowed_field="spec.users.allowedNamespaces")
     info = KindInfo(names.USER_PLURAL, names.USER_FINALIZER, "user", metrics.USER_READY, KafkaUserSpec,
                     KafkaUserStatus, "userName", sticky_fields=("secretName", "acls", "adopted"))
 
-    def __init__(self, kube: KubeClient):
+    def __init__(self, kube: KubeClient, topic_owner: TopicOwner = lambda cluster, topic: None):
         self.kube = kube
+        self.topic_owner = topic_owner  # the namespace of the KafkaTopic that owns a Kafka topic, if any
         self.applied: dict[tuple[Key, str], str] = {}  # (cluster, user) -> record of the credential last applied
         self._verified: dict[tuple[str, bytes], bool] = {}  # (record, digest of the credential) -> it matches
 
@@ -93,7 +97,25 @@ class UserKind:
         return user_name_of(body)
 
     def allows(self, cluster: KafkaClusterSpec, cluster_namespace: str, namespace: str) -> bool:
-        return cluster.allows_namespace(cluster_namespace, namespace)
+        return cluster.allows_user_namespace(cluster_namespace, namespace)
+
+    def check(self, key: Key, spec: KafkaUserSpec, name: str, cluster: ClusterSnapshot) -> Verdict | None:
+        """kto's own user and protected principals are nobody's; a tenant (a namespace other than the
+        KafkaCluster's) may grant only what the KafkaCluster grants it."""
+        if name == cluster.principal or cluster.spec.is_protected_principal(name):
+            why = "it is the user kto itself connects as" if name == cluster.principal else \
+                "it matches the KafkaCluster's spec.protectedPrincipals"
+            return Verdict(False, Reason.PROTECTED, f"Kafka user {name} is protected ({why}): no KafkaUser may "
+                           "manage it")
+        if key[0] == cluster.key[0]:
+            return None  # the KafkaCluster's own namespace: its owner's
+        refused = refused_rules(spec, key[0], cluster.spec.grants_for(key[0]),
+                                lambda topic: self.topic_owner(cluster, topic))
+        if not refused:
+            return None
+        return Verdict(False, Reason.NOT_PERMITTED, f"namespace {key[0]} may not grant what this KafkaUser asks: "
+                       f"{'; '.join(refused)}. Nothing of it was applied: remove these rules, or ask the owner of "
+                       f"KafkaCluster {cluster.key[0]}/{cluster.key[1]} to grant them (spec.users.grants)")
 
     def deletion_policy(self, spec: KafkaUserSpec, cluster: KafkaClusterSpec | None, body: Mapping[str, Any]) -> str:
         return deletion_policy_of(spec.deletionPolicy, spec.deletion_policy, body)

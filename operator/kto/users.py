@@ -11,11 +11,11 @@ import base64
 import hashlib
 import hmac
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from kto.domain import SCRAM_ITERATIONS, Acl
-from kto.models import CLUSTER_RESOURCE_NAME, KafkaUserSpec
+from kto.models import CLUSTER_RESOURCE_NAME, AclRule, KafkaUserSpec, TenantGrant
 
 MECHANISMS = ("SCRAM-SHA-256", "SCRAM-SHA-512")
 SECRET_SUFFIX = "-kafka"
@@ -152,3 +152,46 @@ def scram_changes(mechanism: str, existing: Mapping[str, int] | None, applied: b
     upsert = mechanism not in existing or existing[mechanism] < SCRAM_ITERATIONS or not applied
     stale = tuple(m for m in sorted(existing) if m != mechanism)
     return upsert, stale
+
+
+# --- What a tenant may grant ------------------------------------------------------------------------------
+
+PREFIX_FIELDS = {"topic": "topicPrefixes", "group": "groupPrefixes", "transactionalId": "transactionalIdPrefixes"}
+
+
+def refused_rules(spec: KafkaUserSpec, namespace: str, grants: list[TenantGrant],
+                  topic_owner: Callable[[str], str | None]) -> list[str]:
+    """The ACL rules a KafkaUser of ``namespace`` (not the KafkaCluster's own) may not have, each with why.
+
+    Allowed: topics that KafkaTopics of the namespace own (``topic_owner`` names a topic's owning namespace),
+    names under the prefixes the cluster grants the namespace, cluster operations and wildcards it grants.
+    Deny rules only ever restrict the user itself, so they are always allowed."""
+    refused = []
+    for i, rule in enumerate(spec.authorization.acls if spec.authorization else ()):
+        if (rule.permission or "allow") == "deny":
+            continue
+        why = _refusal(rule, namespace, grants, topic_owner)
+        if why:
+            refused.append(f"acls[{i}] ({rule.resource.type} {rule.resource.name or CLUSTER_RESOURCE_NAME}): {why}")
+    return refused
+
+
+def _refusal(rule: AclRule, namespace: str, grants: list[TenantGrant], topic_owner: Callable[[str], str | None]
+             ) -> str | None:
+    res = rule.resource
+    if res.type == "cluster":
+        granted = {op for g in grants for op in g.clusterOperations or ()}
+        missing = sorted(set(rule.operations) - granted)
+        return (f"cluster operations {', '.join(missing)} are not granted to namespace {namespace} "
+                "(users.grants[].clusterOperations)") if missing else None
+    prefixed = (res.patternType or "literal") == "prefixed"
+    if res.name == "*" or (prefixed and not res.name):
+        return None if any(g.allowWildcards for g in grants) else \
+            f"wildcards are not granted to namespace {namespace} (users.grants[].allowWildcards)"
+    field = PREFIX_FIELDS[res.type]
+    if any(res.name.startswith(p) for g in grants for p in getattr(g, field) or ()):
+        return None
+    if res.type == "topic" and not prefixed and topic_owner(res.name) == namespace:
+        return None
+    own = "no KafkaTopic of the namespace owns it, and " if res.type == "topic" and not prefixed else ""
+    return f"{own}no prefix in users.grants[].{field} for namespace {namespace} covers it"

@@ -43,8 +43,8 @@ def test_sasl_ssl_with_ca_and_client_cert() -> None:
 def test_key_overrides_and_hostname_verification_off() -> None:
     s = spec(protocol="SSL", tls={"verifyHostname": False})
     assert build_client_config(s, SECRETS.get)["ssl.endpoint.identification.algorithm"] == "none"
-    s = spec(protocol="SASL_PLAINTEXT",
-             sasl={"mechanism": "PLAIN", "secretRef": {"name": "admin", "usernameKey": "user"}})
+    s = spec(protocol="SASL_PLAINTEXT", sasl={"mechanism": "PLAIN", "allowCleartextPassword": True,
+                                              "secretRef": {"name": "admin", "usernameKey": "user"}})
     assert build_client_config(s, SECRETS.get)["sasl.username"] == "other"
 
 
@@ -71,8 +71,29 @@ def test_a_secret_not_marked_for_kto_is_not_read() -> None:
     assert "root" not in err.value.message and "hunter2" not in err.value.message
 
 
+@pytest.mark.parametrize(("protocol", "mechanism", "allowed", "refused"), [
+    ("SASL_PLAINTEXT", "PLAIN", None, True),
+    ("SASL_PLAINTEXT", "PLAIN", False, True),
+    ("SASL_PLAINTEXT", "PLAIN", True, False),
+    ("SASL_PLAINTEXT", "SCRAM-SHA-512", None, False),  # SCRAM never sends the password
+    ("SASL_SSL", "PLAIN", None, False),  # encrypted
+])
+def test_a_cleartext_password_needs_the_opt_in(protocol, mechanism, allowed, refused) -> None:
+    sasl = {"mechanism": mechanism, "secretRef": {"name": "admin"}}
+    if allowed is not None:
+        sasl["allowCleartextPassword"] = allowed
+    s = spec(protocol=protocol, sasl=sasl)
+    if not refused:
+        assert build_client_config(s, SECRETS.get)["sasl.password"] == "s3cret"
+        return
+    with pytest.raises(ConnectionError_) as err:
+        build_client_config(s, SECRETS.get)
+    assert err.value.reason == Reason.INSECURE_CONNECTION
+    assert "allowCleartextPassword" in err.value.message and "s3cret" not in err.value.message
+
+
 def test_fingerprint_changes_with_credentials() -> None:
-    s = spec(protocol="SASL_PLAINTEXT", sasl={"mechanism": "PLAIN", "secretRef": {"name": "admin"}})
+    s = spec(protocol="SASL_PLAINTEXT", sasl={"mechanism": "SCRAM-SHA-256", "secretRef": {"name": "admin"}})
     a = fingerprint(build_client_config(s, SECRETS.get))
     rotated = {**SECRETS, "admin": marked(username=b"kto", password=b"new")}
     assert a != fingerprint(build_client_config(s, rotated.get))

@@ -41,6 +41,9 @@ TAKEN = {"owner": Claim("2025-01-01T00:00:00Z", "apps", "older", cluster=("apps"
 PAUSED = {"paused": True}
 UNMANAGED = {"unmanaged": True}
 BLOCKED = {"blocked": BLOCK}
+PROTECTED = {"refusal": Verdict(False, Reason.PROTECTED, "Kafka topic orders is protected (it matches ...)")}
+NOT_PERMITTED = {"refusal": Verdict(False, Reason.NOT_PERMITTED, "namespace apps may not grant what ...")}
+ADOPTED = {"deletion_policy": "Adopted"}
 RETAIN = {"deletion_policy": "Retain"}
 
 
@@ -94,6 +97,10 @@ LIVING = [
      report(Reason.CLUSTER_NOT_READY), report(Reason.CLUSTER_NOT_READY), "invalid spec: bootstrapServers: required"),
     ("namespace not allowed", [NOT_ALLOWED, TAKEN, PAUSED, UNREACHABLE, UNMANAGED, BLOCKED],
      report(Reason.NAMESPACE_NOT_ALLOWED), report(Reason.NAMESPACE_NOT_ALLOWED), "from namespace apps"),
+    ("protected, before a conflict", [PROTECTED, TAKEN, PAUSED, UNREACHABLE, UNMANAGED, BLOCKED],
+     report(Reason.PROTECTED), report(Reason.PROTECTED), "is protected"),
+    ("not permitted", [NOT_PERMITTED, TAKEN, PAUSED, UNREACHABLE, BLOCKED],
+     report(Reason.NOT_PERMITTED), report(Reason.NOT_PERMITTED), "may not grant"),
     ("conflict", [TAKEN, PAUSED, UNREACHABLE, UNMANAGED, BLOCKED],
      report(Reason.RESOURCE_CONFLICT), report(Reason.RESOURCE_CONFLICT), "managed by KafkaTopic apps/older: this"),
     ("paused", [PAUSED, UNREACHABLE, UNMANAGED, BLOCKED],
@@ -119,6 +126,9 @@ DELETING = [
     ("cluster not probed yet: wait", [NOT_PROBED, NO_SPEC, RETAIN], ("Skip",), ("Skip",), ""),
     ("invalid spec is kept", [NO_SPEC, UNMANAGED, PAUSED, NOT_ALLOWED, UNREACHABLE],
      release("Warning", "InvalidSpec"), release("Warning", "InvalidSpec"), "Kafka topic orders was not deleted"),
+    ("protected is kept, whatever else", [PROTECTED, UNMANAGED, PAUSED, UNREACHABLE],
+     release("Warning", "Protected"), release("Warning", "Protected"), "Kafka topic orders was not deleted"),
+    ("a tenant's refused grant does not keep what kto made", [NOT_PERMITTED], ("Delete",), ("Delete",), ""),
     ("observe only is kept silently", [UNMANAGED, PAUSED, RETAIN, UNREACHABLE],
      release(), release("Normal", "UserRetained"), ""),
     ("paused is kept", [PAUSED, RETAIN, UNREACHABLE],
@@ -129,6 +139,8 @@ DELETING = [
     ("retained", [RETAIN, UNREACHABLE],
      release("Normal", "TopicRetained"), release("Normal", "UserRetained"),
      "Kafka topic orders kept (deletionPolicy Retain)"),
+    ("adopted and not explicitly Delete", [ADOPTED, UNREACHABLE],
+     release("Normal", "TopicRetained"), release("Normal", "UserRetained"), "kept: kto adopted it"),
     ("cluster not ready: wait", [UNREACHABLE, BLOCKED],
      report(Reason.CLUSTER_NOT_READY), report(Reason.CLUSTER_NOT_READY),
      "waiting to delete Kafka topic orders: KafkaCluster apps/kafka is not ready (Unreachable)"),

@@ -890,3 +890,56 @@ async def test_allowing_a_namespace_later_never_hands_a_topic_over() -> None:
     assert ready(w.status(older)) == ("False", "ResourceConflict")
     assert ready(w.status(owner)) == ("True", "Reconciled")
     assert len(w.kafka.topics["orders"].replicas) == 1
+
+
+# --- tenants stay in their lane ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("topic_name", "protected", "why"), [
+    ("orders", ["orders"], "spec.protectedTopics"),
+    ("audit.logins", ["audit.*"], "spec.protectedTopics"),
+])
+async def test_a_protected_topic_is_never_touched(topic_name, protected, why) -> None:
+    w = world(protectedTopics=protected)
+    w.kafka.add_topic(topic_name, [(1,)], {"retention.ms": "1"})
+    key = w.put(topic("t", topicName=topic_name, partitions=3, ours=True))
+    await w.run(key)
+    assert ready(w.status(key)) == ("False", "Protected") and why in message(w.status(key))
+    assert w.kafka.total() == 0
+    w.put(deleting(topic("t", topicName=topic_name, ours=True, deletionPolicy="Delete")))
+    await w.run(key)
+    assert topic_name in w.kafka.topics and w.kube.finalizers[key] == []  # released, never deleted
+    assert w.kube.events_of(key)[-1] == ("Warning", "Protected")
+
+
+async def test_kto_s_own_user_and_protected_principals_are_nobody_s() -> None:
+    w = world("user", protectedPrincipals=["svc-*"])
+    w.clusters.set(dataclasses.replace(w.clusters.snapshot(CLUSTER), principal="admin"))
+    mine, theirs = w.put(user("a", userName="admin")), w.put(user("b", userName="svc-billing"))
+    await w.run(mine, theirs)
+    assert ready(w.status(mine)) == ("False", "Protected") and "kto itself connects as" in message(w.status(mine))
+    assert ready(w.status(theirs)) == ("False", "Protected")
+    assert w.kafka.total() == 0 and w.kube.secrets == {}
+
+
+async def test_a_tenant_may_grant_only_what_the_cluster_grants_it() -> None:
+    w = world("user", users={"allowedNamespaces": ["team-a"],
+                             "grants": [{"namespace": "team-a", "groupPrefixes": ["team-a-"]}]})
+    acls = {"acls": [{"resource": {"type": "topic", "name": "payments"}, "operations": ["Read"]},
+                     {"resource": {"type": "group", "name": "team-a-app"}, "operations": ["Read"]},
+                     {"resource": {"type": "cluster"}, "operations": ["Alter"]}]}
+    key = w.put(user("app", ns="team-a", authorization=acls, clusterRef={"name": "kafka", "namespace": "apps"}))
+    await w.run(key)
+    status = w.status(key)
+    assert ready(status) == ("False", "NotPermitted")
+    assert "acls[0] (topic payments)" in message(status) and "acls[2] (cluster kafka-cluster)" in message(status)
+    assert "acls[1]" not in message(status)
+    assert w.kafka.total() == 0 and w.kube.secrets == {}  # nothing of it applied
+
+
+async def test_users_follow_their_own_namespace_list() -> None:
+    w = world("user", allowedNamespaces=["team-a"])  # lets team-a's topics in, not its users
+    key = w.put(user("app", ns="team-a", clusterRef={"name": "kafka", "namespace": "apps"}))
+    await w.run(key)
+    assert ready(w.status(key)) == ("False", "NamespaceNotAllowed")
+    assert "spec.users.allowedNamespaces" in message(w.status(key))

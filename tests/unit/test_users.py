@@ -6,7 +6,7 @@ import hashlib
 
 import pytest
 from kto.domain import Acl
-from kto.models import KafkaUserSpec
+from kto.models import KafkaUserSpec, TenantGrant
 from kto.users import (
     application_secret_data,
     credential_matches,
@@ -16,6 +16,7 @@ from kto.users import (
     jaas_config,
     plan_acls,
     principal,
+    refused_rules,
     scram_changes,
     secret_name_of,
     user_name_of,
@@ -121,3 +122,50 @@ def test_scram_changes(existing, applied, upsert, stale) -> None:
 def test_invalid_user_specs(extra) -> None:
     with pytest.raises(ValidationError):
         spec(**extra)
+
+
+# --- tenant limits ---------------------------------------------------------------------------------------
+
+GRANTS = [TenantGrant(namespace="team-a", topicPrefixes=["team-a."], groupPrefixes=["team-a-"],
+                      clusterOperations=["IdempotentWrite"]),
+          TenantGrant(namespace="*", transactionalIdPrefixes=["tx-"])]
+OWNERS = {"orders": "team-a", "payments": "team-b"}
+
+
+def rule_(type_: str, name: str | None = None, ops=("Read",), pattern: str | None = None, deny: bool = False) -> dict:
+    resource = {"type": type_} | ({"name": name} if name is not None else {}) | \
+        ({"patternType": pattern} if pattern else {})
+    return {"resource": resource, "operations": list(ops)} | ({"permission": "deny"} if deny else {})
+
+
+@pytest.mark.parametrize(("rule", "refusal"), [
+    (rule_("topic", "orders"), None),                                       # owned by a KafkaTopic of team-a
+    (rule_("topic", "payments"), "no KafkaTopic of the namespace owns it"),  # team-b's topic
+    (rule_("topic", "nobody"), "no prefix in users.grants[].topicPrefixes"),
+    (rule_("topic", "team-a.events"), None),                                # a granted prefix
+    (rule_("topic", "team-a.", pattern="prefixed"), None),
+    (rule_("topic", "team", pattern="prefixed"), "no prefix in users.grants[].topicPrefixes"),  # wider than granted
+    (rule_("topic", "*"), "wildcards are not granted"),
+    (rule_("group", "team-a-consumers"), None),
+    (rule_("group", "billing"), "groupPrefixes"),
+    (rule_("transactionalId", "tx-1"), None),                                # granted to every namespace
+    (rule_("cluster", ops=("IdempotentWrite",)), None),
+    (rule_("cluster", ops=("Alter", "IdempotentWrite")), "cluster operations Alter are not granted"),
+    (rule_("topic", "payments", deny=True), None),                          # deny restricts only the user itself
+])
+def test_what_a_tenant_may_grant(rule, refusal) -> None:
+    spec = KafkaUserSpec.model_validate({"clusterRef": {"name": "k"}, "authentication": {"type": "scram-sha-512"},
+                                         "authorization": {"acls": [rule]}})
+    refused = refused_rules(spec, "team-a", [g for g in GRANTS if g.namespace in ("team-a", "*")], OWNERS.get)
+    if refusal is None:
+        assert refused == []
+    else:
+        assert len(refused) == 1 and refused[0].startswith("acls[0] (") and refusal in refused[0]
+
+
+def test_a_namespace_without_grants_may_grant_only_its_own_topics() -> None:
+    spec = KafkaUserSpec.model_validate({"clusterRef": {"name": "k"}, "authentication": {"type": "scram-sha-512"},
+                                         "authorization": {"acls": [rule_("topic", "orders"), rule_("group", "g"),
+                                                                     rule_("topic", "*", ops=("All",))]}})
+    refused = refused_rules(spec, "team-a", [], OWNERS.get)
+    assert [r.split(" ")[0] for r in refused] == ["acls[1]", "acls[2]"]
