@@ -3,7 +3,9 @@ client and one status writer. ``kto.handlers`` feeds it kopf's events; tests bui
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from typing import Any
 
 from kto import names
@@ -17,10 +19,18 @@ from kto.user_kind import UserKind
 log = logging.getLogger("kto.app")
 
 
+SWEEP_SECONDS = 60.0  # how often the stores are compared with a LIST (vanished objects are forgotten)
+WEDGED_SECONDS = 600.0  # a batch running longer than this makes /healthz fail
+
+
 class Operator:
     def __init__(self, kube: KubeClient, batch_window: float = 0.1, max_batch: int = 10000,
-                 gateway_factory: GatewayFactory | None = None, clock: Clock | None = None):
+                 gateway_factory: GatewayFactory | None = None, clock: Clock | None = None,
+                 sweep_seconds: float = SWEEP_SECONDS):
         self.kube = kube
+        self.sweep_seconds = sweep_seconds
+        self._namespaces: list[str] | None = None
+        self._sweeper: asyncio.Task | None = None
         self.writer = StatusWriter(kube, clock)
         self.clusters = ClusterRegistry(kube, self.writer, gateway_factory)
         self.topics = Reconciler(TopicKind(), kube, self.clusters, self.writer, batch_window, max_batch)
@@ -41,8 +51,32 @@ class Operator:
         if users is None:
             log.warning("The KafkaUser CRD is not installed: kafkausers are not served until it is")
         self.users.prime(users or [])
+        self._namespaces = namespaces
+        self._sweeper = asyncio.get_running_loop().create_task(self._sweep_forever(), name="sweep")
+
+    async def _sweep_forever(self) -> None:
+        """Keep the stores true to the apiserver: a watch that expired and relisted sends no DELETED for what
+        vanished meanwhile (``Reconciler.sweep``)."""
+        while True:
+            await asyncio.sleep(self.sweep_seconds)
+            for reconciler in (self.topics, self.users):
+                try:
+                    await reconciler.sweep(self._namespaces)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.warning("Sweep failed kind=%s", reconciler.info.metric, exc_info=True)
+
+    def problems(self) -> list[str]:
+        """What makes kto unhealthy now: a batch that has been running for too long (a wedged queue)."""
+        now = time.monotonic()
+        return [f"queue {q.name} has been busy for {now - q.busy_since:.0f}s"
+                for r in (self.topics, self.users) for q in r.queues.values()
+                if q.busy_since is not None and now - q.busy_since > WEDGED_SECONDS]
 
     async def stop(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
         await self.users.stop()
         await self.topics.stop()
         await self.clusters.stop()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import time
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Generic, TypeVar
@@ -28,6 +29,7 @@ class BatchQueue(Generic[K]):
         self._due: dict[K, float] = {}
         self._wake = asyncio.Event()
         self._task: asyncio.Task | None = None
+        self.busy_since: float | None = None  # monotonic time the running batch started, if one runs
 
     def start(self) -> None:
         if self._task is None:
@@ -61,13 +63,16 @@ class BatchQueue(Generic[K]):
                 del self._due[key]
             if not batch:
                 continue
+            self.busy_since = time.monotonic()
             try:
                 retries = await self._process(batch)
             except asyncio.CancelledError:
                 raise
             except Exception:
-                log.exception("Batch failed queue=%s size=%d; retrying in 5s", self.name, len(batch))
-                retries = {key: 5.0 for key in batch}
+                log.exception("Batch failed queue=%s size=%d; retrying in about 5s", self.name, len(batch))
+                retries = {key: random.uniform(4.0, 6.0) for key in batch}
+            finally:
+                self.busy_since = None
             for key, delay in retries.items():
                 self.enqueue(key, delay)
 
@@ -87,16 +92,19 @@ class BatchQueue(Generic[K]):
 
 
 class Backoff:
-    """Exponential backoff per key: 1s, 2s, 4s ... up to ``cap``; reset on success."""
+    """Exponential backoff per key: 1s, 2s, 4s ... up to ``cap``; reset on success. With ``jitter`` (a
+    fraction), each delay is spread by up to that much either way, so many resources failing together do
+    not come back together."""
 
-    def __init__(self, base: float = 1.0, cap: float = 300.0):
-        self.base, self.cap = base, cap
+    def __init__(self, base: float = 1.0, cap: float = 300.0, jitter: float = 0.0):
+        self.base, self.cap, self.jitter = base, cap, jitter
         self._attempts: dict[Hashable, int] = {}
 
     def next(self, key: Hashable) -> float:
         n = self._attempts.get(key, 0)
         self._attempts[key] = n + 1
-        return min(self.cap, self.base * (2 ** n))
+        delay = min(self.cap, self.base * (2 ** n))
+        return delay * random.uniform(1 - self.jitter, 1 + self.jitter) if self.jitter else delay
 
     def reset(self, key: Hashable) -> None:
         self._attempts.pop(key, None)

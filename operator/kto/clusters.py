@@ -123,6 +123,12 @@ class ClusterRegistry:
         # Its resources learn that the cluster is gone (ClusterNotFound; deletions get released).
         self._tell(state.key)
 
+    def reprobe(self, key: Key) -> None:
+        """Connect and probe the cluster now (e.g. authentication failed inside a batch)."""
+        state = self._clusters.get(key)
+        if state is not None:
+            state.wake.set()
+
     def _tell(self, key: Key) -> None:
         for listener in self.listeners:
             listener(key)
@@ -205,7 +211,12 @@ class ClusterRegistry:
             if state.gateway is not None:
                 log.info("Replacing the Kafka client: the spec or a Secret changed cluster=%s/%s", *state.key)
             self._close_gateway(state)
-            state.gateway = self.gateway_factory(conf, f"{ns}/{state.key[1]}")
+            try:
+                state.gateway = self.gateway_factory(conf, f"{ns}/{state.key[1]}")
+            except Exception as err:  # noqa: BLE001 - e.g. a CA that is not PEM: said in status, tried again
+                self._set(state, Reason.INVALID_CLIENT_CONFIG, f"kto cannot build a Kafka client from the spec and "
+                          f"its Secrets: {err} (check the certificates and keys in the referenced Secrets)")
+                return
             state.conf_fingerprint = fp
 
     def _close_gateway(self, state: _Cluster) -> None:

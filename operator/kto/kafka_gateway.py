@@ -23,8 +23,9 @@ import tempfile
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from types import MappingProxyType
+from typing import Any, TypeVar
 
 from confluent_kafka import KafkaError, KafkaException, TopicCollection
 from confluent_kafka.admin import (
@@ -64,8 +65,30 @@ from kto.reasons import Reason
 
 log = logging.getLogger("kto.kafka")
 
-# KRaft refuses an operation that would write too many metadata records at once: keep creations in chunks.
-CREATE_CHUNK = 500
+# KRaft refuses an operation that writes more than 10,000 metadata records at once ("Excessively large number
+# of partitions per request"): requests are cut so that none writes more than half of that, and hold at most
+# 500 resources or 1,000 ACL bindings.
+MAX_RECORDS, MAX_RESOURCES, MAX_BINDINGS = 5000, 500, 1000
+T = TypeVar("T")
+
+
+def chunked(items: Sequence[T], weight: Callable[[T], int], limit: int = MAX_RECORDS,
+            max_items: int = MAX_RESOURCES) -> list[list[T]]:
+    """Consecutive chunks of at most ``max_items`` items and ``limit`` total weight (an item heavier than the
+    limit goes alone)."""
+    chunks: list[list[T]] = []
+    current: list[T] = []
+    total = 0
+    for item in items:
+        w = weight(item)
+        if current and (len(current) >= max_items or total + w > limit):
+            chunks.append(current)
+            current, total = [], 0
+        current.append(item)
+        total += w
+    if current:
+        chunks.append(current)
+    return chunks
 
 Outcome = KafkaFailure | None
 
@@ -276,47 +299,65 @@ class KafkaGateway:
         return out
 
     async def create_topics(self, actions: Iterable[CreateTopic]) -> dict[str, Outcome]:
-        actions = list(actions)
-        out: dict[str, Outcome] = {}
-        for start in range(0, len(actions), CREATE_CHUNK):
-            chunk = actions[start:start + CREATE_CHUNK]
+        def send(chunk: list[CreateTopic]) -> Awaitable[dict[str, Outcome]]:
             new = [NewTopic(a.name, num_partitions=a.partitions or -1, replication_factor=a.replication_factor or -1,
                             config=dict(a.config)) for a in chunk]
             self._count("create_topics")
             futures = self._admin.create_topics(new, operation_timeout=self.request_timeout,
                                                 request_timeout=self.request_timeout)
-            out |= await self._outcomes(futures, "creating topic", ok_codes={KafkaError.TOPIC_ALREADY_EXISTS})
-        return out
+            return self._outcomes(futures, "creating topic", ok_codes={KafkaError.TOPIC_ALREADY_EXISTS})
+
+        return await self._chunks(list(actions), lambda a: (a.partitions or 1) + 1 + len(a.config), send)
 
     async def create_partitions(self, actions: Iterable[CreatePartitions]) -> dict[str, Outcome]:
-        new = [NewPartitions(a.name, a.total) for a in actions]
-        if not new:
-            return {}
-        self._count("create_partitions")
-        futures = self._admin.create_partitions(new, operation_timeout=self.request_timeout,
-                                                request_timeout=self.request_timeout)
-        return await self._outcomes(futures, "adding partitions to topic")
+        def send(chunk: list[CreatePartitions]) -> Awaitable[dict[str, Outcome]]:
+            self._count("create_partitions")
+            futures = self._admin.create_partitions([NewPartitions(a.name, a.total) for a in chunk],
+                                                    operation_timeout=self.request_timeout,
+                                                    request_timeout=self.request_timeout)
+            return self._outcomes(futures, "adding partitions to topic")
+
+        return await self._chunks(list(actions), lambda a: a.total - a.current, send)
 
     async def alter_configs(self, actions: Iterable[AlterConfigs]) -> dict[str, Outcome]:
-        resources = []
-        for a in actions:
-            entries = [ConfigEntry(k, v, incremental_operation=AlterConfigOpType.SET) for k, v in a.to_set.items()]
-            entries += [ConfigEntry(k, None, incremental_operation=AlterConfigOpType.DELETE) for k in a.to_delete]
-            resources.append(ConfigResource(ConfigResource.Type.TOPIC, a.name, incremental_configs=entries))
-        if not resources:
-            return {}
-        self._count("incremental_alter_configs")
-        futures = self._admin.incremental_alter_configs(resources, request_timeout=self.request_timeout)
-        return await self._outcomes(futures, "setting configs of topic")
+        def send(chunk: list[AlterConfigs]) -> Awaitable[dict[str, Outcome]]:
+            resources = []
+            for a in chunk:
+                entries = [ConfigEntry(k, v, incremental_operation=AlterConfigOpType.SET) for k, v in a.to_set.items()]
+                entries += [ConfigEntry(k, None, incremental_operation=AlterConfigOpType.DELETE) for k in a.to_delete]
+                resources.append(ConfigResource(ConfigResource.Type.TOPIC, a.name, incremental_configs=entries))
+            self._count("incremental_alter_configs")
+            futures = self._admin.incremental_alter_configs(resources, request_timeout=self.request_timeout)
+            return self._outcomes(futures, "setting configs of topic")
+
+        return await self._chunks(list(actions), lambda a: len(a.changes), send)
 
     async def delete_topics(self, names: Iterable[str]) -> dict[str, Outcome]:
-        names = list(names)
-        if not names:
-            return {}
-        self._count("delete_topics")
-        futures = self._admin.delete_topics(names, operation_timeout=self.request_timeout,
-                                            request_timeout=self.request_timeout)
-        return await self._outcomes(futures, "deleting topic", ok_codes={KafkaError.UNKNOWN_TOPIC_OR_PART})
+        def send(chunk: list[str]) -> Awaitable[dict[str, Outcome]]:
+            self._count("delete_topics")
+            futures = self._admin.delete_topics(chunk, operation_timeout=self.request_timeout,
+                                                request_timeout=self.request_timeout)
+            return self._outcomes(futures, "deleting topic", ok_codes={KafkaError.UNKNOWN_TOPIC_OR_PART})
+
+        return await self._chunks(list(names), lambda _: 1, send)
+
+    async def _chunks(self, items: list, weight: Callable[[Any], int],
+                      send: Callable[[list], Awaitable[dict[str, Outcome]]], name=lambda i: getattr(i, "name", i),
+                      limit: int = MAX_RECORDS) -> dict[str, Outcome]:
+        """Send ``items`` in chunks within the brokers' per-request limits. When several items of one request
+        fail, they are sent again in halves until each failure stands alone: a request that fails as a whole
+        (one resource too large, a policy on the batch) never fails the resources next to the one at fault."""
+        out: dict[str, Outcome] = {}
+        pending = chunked(items, weight, limit)
+        while pending:
+            chunk = pending.pop()
+            result = await send(chunk)
+            out |= result
+            failed = [i for i in chunk if result.get(name(i)) is not None]
+            if len(chunk) > 1 and len(failed) > 1:
+                half = len(failed) // 2
+                pending += [failed[:half], failed[half:]]
+        return out
 
     async def _outcomes(self, futures: dict, what: str, ok_codes: set[int] = frozenset()) -> dict[str, Outcome]:
         keys = list(futures.keys())
@@ -479,28 +520,34 @@ class KafkaGateway:
         return out
 
     async def create_acls(self, acls: dict[str, Sequence[Acl]]) -> dict[str, Outcome]:
-        """Create bindings, by principal; the first failure per principal."""
-        bindings = [_binding(p, a) for p, items in acls.items() for a in items]
-        if not bindings:
-            return {}
-        self._count("create_acls")
-        futures = self._admin.create_acls(bindings, request_timeout=self.request_timeout)
-        return await self._acl_outcomes(futures, "creating ACLs of")
+        """Create bindings, by principal; the first failure per principal. At most 1,000 bindings per request,
+        and a principal's bindings stay in one request."""
+        def send(chunk: list[str]) -> Awaitable[dict[str, Outcome]]:
+            self._count("create_acls")
+            futures = self._admin.create_acls([_binding(p, a) for p in chunk for a in acls[p]],
+                                              request_timeout=self.request_timeout)
+            return self._acl_outcomes(futures, "creating ACLs of")
+
+        principals = [p for p, items in acls.items() if items]
+        return await self._chunks(principals, lambda p: len(acls[p]), send, limit=MAX_BINDINGS)
 
     async def delete_acls(self, acls: dict[str, Sequence[Acl] | None]) -> dict[str, Outcome]:
         """Delete the given bindings of each principal (``None``: every binding of the principal)."""
-        filters = []
-        for p, items in acls.items():
+        def filters(p: str) -> list:
+            items = acls[p]
             if items is None:
-                filters.append(AclBindingFilter(ResourceType.ANY, None, ResourcePatternType.ANY, p, None,
-                                                AclOperation.ANY, AclPermissionType.ANY))
-            else:
-                filters += [_binding(p, a, AclBindingFilter) for a in items]
-        if not filters:
-            return {}
-        self._count("delete_acls")
-        futures = self._admin.delete_acls(filters, request_timeout=self.request_timeout)
-        return await self._acl_outcomes(futures, "deleting ACLs of")
+                return [AclBindingFilter(ResourceType.ANY, None, ResourcePatternType.ANY, p, None, AclOperation.ANY,
+                                         AclPermissionType.ANY)]
+            return [_binding(p, a, AclBindingFilter) for a in items]
+
+        def send(chunk: list[str]) -> Awaitable[dict[str, Outcome]]:
+            self._count("delete_acls")
+            futures = self._admin.delete_acls([f for p in chunk for f in filters(p)],
+                                              request_timeout=self.request_timeout)
+            return self._acl_outcomes(futures, "deleting ACLs of")
+
+        principals = [p for p, items in acls.items() if items is None or items]
+        return await self._chunks(principals, lambda p: len(acls[p] or (None,)), send, limit=MAX_BINDINGS)
 
     async def _acl_outcomes(self, futures: dict, what: str) -> dict[str, Outcome]:
         keys = list(futures)

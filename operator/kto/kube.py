@@ -22,6 +22,11 @@ from kto.domain import SecretContents
 log = logging.getLogger("kto.kube")
 
 
+# Every call gives up after this long (connect, read), so a half-open connection never wedges a queue.
+REQUEST_TIMEOUT = (10.0, 30.0)
+METADATA_ONLY = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"
+
+
 class KubeClient:
     def __init__(self, api: client.ApiClient, concurrency: int = 16):
         self.api = api
@@ -41,6 +46,7 @@ class KubeClient:
         return cls(client.ApiClient(cfg), concurrency)
 
     async def _call(self, fn, *args, **kwargs):
+        kwargs.setdefault("_request_timeout", REQUEST_TIMEOUT)
         return await asyncio.get_running_loop().run_in_executor(self._pool, lambda: fn(*args, **kwargs))
 
     def close(self) -> None:
@@ -112,37 +118,63 @@ class KubeClient:
                     break
         return items
 
+    async def list_keys(self, plural: str, namespaces: list[str] | None = None) -> set[tuple[str, str, str]]:
+        """(namespace, name, uid) of every object of a kind, listed as metadata only (cheap at 50,000 objects)."""
+        keys: set[tuple[str, str, str]] = set()
+        for ns in namespaces or [None]:
+            path = f"/apis/{names.GROUP}/{names.VERSION}/" + (f"namespaces/{ns}/" if ns else "") + plural
+            token = None
+            while True:
+                query = [("limit", 1000), *([("continue", token)] if token else [])]
+                page = await self._call(self.api.call_api, path, "GET", query_params=query,
+                                        header_params={"Accept": METADATA_ONLY}, response_type="object",
+                                        auth_settings=["BearerToken"], _return_http_data_only=True)
+                for item in page.get("items", []):
+                    meta = item.get("metadata", {})
+                    keys.add((meta.get("namespace", ""), meta.get("name", ""), meta.get("uid", "")))
+                token = page.get("metadata", {}).get("continue")
+                if not token:
+                    break
+        return keys
+
     # --- status ------------------------------------------------------------------------------------
 
-    async def patch_status(self, plural: str, namespace: str, name: str, status: Mapping[str, Any]) -> bool:
-        """Merge-patch the status subresource; False when the object is gone."""
+    async def patch_status(self, plural: str, namespace: str, name: str, status: Mapping[str, Any]) -> str | None:
+        """Merge-patch the status subresource; the object's new resourceVersion, or None when it is gone."""
         try:
-            await self._call(self.objects.patch_namespaced_custom_object_status, names.GROUP, names.VERSION,
-                             namespace, plural, name, {"status": dict(status)},
-                             _content_type="application/merge-patch+json")
+            done = await self._call(self.objects.patch_namespaced_custom_object_status, names.GROUP, names.VERSION,
+                                    namespace, plural, name, {"status": dict(status)},
+                                    _content_type="application/merge-patch+json")
         except ApiException as err:
             if err.status == 404:
-                return False
+                return None
             raise
-        return True
+        return str((done or {}).get("metadata", {}).get("resourceVersion", "")) or "?"
 
     # --- finalizers --------------------------------------------------------------------------------
 
     async def add_finalizer(self, plural: str, namespace: str, name: str, finalizers: list[str],
-                            finalizer: str = names.FINALIZER) -> bool:
-        return await self._set_finalizers(plural, namespace, name, finalizers, [*finalizers, finalizer])
+                            finalizer: str = names.FINALIZER, resource_version: str | None = None) -> bool:
+        return await self._set_finalizers(plural, namespace, name, finalizers, [*finalizers, finalizer],
+                                          resource_version)
 
     async def remove_finalizer(self, plural: str, namespace: str, name: str, finalizers: list[str],
                                finalizer: str = names.FINALIZER) -> bool:
         return await self._set_finalizers(plural, namespace, name, finalizers,
                                           [f for f in finalizers if f != finalizer])
 
-    async def _set_finalizers(self, plural: str, namespace: str, name: str, old: list[str], new: list[str]) -> bool:
-        """JSON patch guarded by a test of the current list, so a concurrent change is never overwritten.
+    async def _set_finalizers(self, plural: str, namespace: str, name: str, old: list[str], new: list[str],
+                              resource_version: str | None = None) -> bool:
+        """JSON patch guarded by a test of the current list (or, when kto saw none, of the resourceVersion kto
+        saw: another controller may have added one since), so a concurrent change is never overwritten.
         False when the object is gone or changed meanwhile (a newer event will bring it back)."""
-        patch = [{"op": "test", "path": "/metadata/finalizers", "value": old},
-                 {"op": "replace", "path": "/metadata/finalizers", "value": new}] if old else \
-                [{"op": "add", "path": "/metadata/finalizers", "value": new}]
+        if old:
+            guard = [{"op": "test", "path": "/metadata/finalizers", "value": old}]
+        elif resource_version:
+            guard = [{"op": "test", "path": "/metadata/resourceVersion", "value": resource_version}]
+        else:
+            guard = []
+        patch = [*guard, {"op": "add", "path": "/metadata/finalizers", "value": new}]
         try:
             await self._call(self.objects.patch_namespaced_custom_object, names.GROUP, names.VERSION, namespace,
                              plural, name, patch, _content_type="application/json-patch+json")

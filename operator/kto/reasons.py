@@ -38,6 +38,7 @@ class Reason(StrEnum):
     SECRET_NOT_FOUND = "SecretNotFound"
     SECRET_NOT_MARKED = "SecretNotMarked"  # a referenced Secret lacks the label kto.dev/credentials=true
     INSECURE_CONNECTION = "InsecureConnection"  # PLAIN over SASL_PLAINTEXT without allowCleartextPassword
+    INVALID_CLIENT_CONFIG = "InvalidClientConfig"  # no Kafka client can be built (e.g. a CA that is not PEM)
     CLUSTER_ID_CHANGED = "ClusterIdChanged"  # the brokers report another cluster id than the one bound
     # KafkaUser
     AUTHORIZER_NOT_ENABLED = "AuthorizerNotEnabled"  # the brokers have no authorizer: ACLs cannot be set

@@ -47,7 +47,7 @@ from kto.objects import (
 )
 from kto.outcomes import BACKOFF, Converge, Decision, Delete, Observe, Outcome, Release, Report, Verdict
 from kto.planner import Claim, owner_of
-from kto.reasons import is_permanent
+from kto.reasons import Reason, is_permanent
 from kto.status import StatusWriter, condition_status, is_news
 from kto.store import Store
 
@@ -106,7 +106,7 @@ class Kind(Protocol):
 
 class Reconciler:
     def __init__(self, kind: Kind, kube: KubeClient, clusters: ClusterRegistry, writer: StatusWriter,
-                 batch_window: float = 0.1, max_batch: int = 10000):
+                 batch_window: float = 0.1, max_batch: int = 10000, backoff: Backoff | None = None):
         self.kind = kind
         self.info = kind.info
         self.kube = kube
@@ -117,7 +117,7 @@ class Reconciler:
         self.store = Store(kind.claimed_name, kind.info.finalizer)
         self.queues: dict[Key, BatchQueue[Key]] = {}
         self._handled: dict[Key, tuple] = {}
-        self._backoff = Backoff()
+        self._backoff = backoff or Backoff(jitter=0.2)
         # Permanent failures wait for the spec (generation) or the broker count to change.
         self._blocked: dict[Key, tuple[Any, int | None, Verdict]] = {}
         clusters.listeners.append(self.enqueue_cluster)
@@ -159,6 +159,20 @@ class Reconciler:
             ckey = cluster_key_of(body)
             for other in self.store.claimants(self.store.claim_key(body)):
                 self.queue(ckey).enqueue(other)
+
+    async def sweep(self, namespaces: list[str] | None = None) -> list[Key]:
+        """Forget objects that no longer exist: after a watch expires, kopf lists again but sends no DELETED
+        for what vanished meanwhile, and such a phantom would keep its claim and keep acting. Compares the store
+        with a metadata-only LIST; an object that changed while the LIST ran is left for the watch."""
+        before = {k: (b["metadata"].get("resourceVersion"), b["metadata"].get("uid"))
+                  for k in self.store if (b := self.store.get(k)) is not None}
+        listed = {(ns, name): uid for ns, name, uid in await self.kube.list_keys(self.info.plural, namespaces)}
+        gone = [k for k, (version, uid) in before.items() if listed.get(k) != uid
+                and (body := self.store.get(k)) is not None and body["metadata"].get("resourceVersion") == version]
+        for key in gone:
+            log.info("Forgot a vanished object kind=%s resource=%s/%s", self.info.metric, *key)
+            self._forget(key)
+        return gone
 
     def enqueue_cluster(self, ckey: Key) -> None:
         """The cluster was probed (resync) or is gone: look at each of its resources again."""
@@ -253,11 +267,28 @@ class Reconciler:
                     outcomes[key] = item.decision
         work = {k: i for k, i in items.items() if isinstance(i.decision, Converge | Observe | Delete)}
         if work:
-            acted = await self.kind.act(cluster, work, self.guard)
-            for key, outcome in acted.items():
+            for key, outcome in (await self._act_isolated(cluster, work)).items():
                 outcomes[key] = outcome
                 self._remember_block(key, items[key].body, cluster, outcome)
         return outcomes
+
+    async def _act_isolated(self, cluster: ClusterSnapshot, work: dict[Key, Item]) -> dict[Key, Outcome]:
+        """The kind's act; when it raises, the batch is split in halves until the resource that makes it raise
+        is alone: that one gets a verdict with the error, every other resource is acted on."""
+        try:
+            return await self.kind.act(cluster, work, self.guard)
+        except asyncio.CancelledError:
+            raise
+        except Exception as err:
+            if len(work) == 1:
+                key = next(iter(work))
+                log.exception("Acting failed kind=%s resource=%s/%s", self.info.metric, *key)
+                return {key: Verdict(False, Reason.KAFKA_ERROR, f"kto failed on this resource: {type(err).__name__}: "
+                                     f"{err}", keep=True, retry=BACKOFF)}
+        keys = list(work)
+        half = len(keys) // 2
+        first = await self._act_isolated(cluster, {k: work[k] for k in keys[:half]})
+        return first | await self._act_isolated(cluster, {k: work[k] for k in keys[half:]})
 
     def _remember_block(self, key: Key, body: Mapping[str, Any], cluster: ClusterSnapshot | None,
                         outcome: Outcome) -> None:
@@ -279,7 +310,8 @@ class Reconciler:
             fins = finalizers_of(body)
             if self.info.finalizer in fins:
                 return True
-            if await self.kube.add_finalizer(self.info.plural, key[0], key[1], fins, self.info.finalizer):
+            if await self.kube.add_finalizer(self.info.plural, key[0], key[1], fins, self.info.finalizer,
+                                             body["metadata"].get("resourceVersion")):
                 body["metadata"]["finalizers"] = [*fins, self.info.finalizer]
                 metrics.KUBE_WRITES.labels("finalizer").inc()
                 self._handled[key] = relevant_state(body, self.info.finalizer)
@@ -296,6 +328,8 @@ class Reconciler:
         verdicts = {k: o for k, o in outcomes.items() if isinstance(o, Verdict)}
         await asyncio.gather(*(self._release(k, r) for k, r in releases.items()))
         await asyncio.gather(*(self._apply(k, v, ckey) for k, v in verdicts.items()))
+        if any(v.reason == Reason.AUTHENTICATION_FAILED for v in verdicts.values()):
+            self.clusters.reprobe(ckey)  # credentials changed under the batch: connect again now
         retries: dict[Key, float] = {}
         label = f"{ckey[0]}/{ckey[1]}"
         for key, v in verdicts.items():

@@ -73,6 +73,8 @@ class StatusWriter:
             return
         patch = {**{k: None for k in old if k not in status}, **status}
         ns, name = key_of(body)
-        if await self.kube.patch_status(plural, ns, name, patch):
+        version = await self.kube.patch_status(plural, ns, name, patch)
+        if version:
             metrics.KUBE_WRITES.labels("status").inc()
             body["status"] = status
+            body["metadata"]["resourceVersion"] = version  # a finalizer patch guarded by it must see this one

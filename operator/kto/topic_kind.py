@@ -211,7 +211,11 @@ async def move_replicas(gateway, cluster: ClusterSnapshot, topics: dict[str, tup
             return dict.fromkeys(topics, load)
     facts = cluster.facts
     brokers = list(facts.broker_ids) if facts else []
-    plan = plan_reassignments(topics, ongoing, brokers, facts.racks if facts else {}, load)
+    try:
+        plan = plan_reassignments(topics, ongoing, brokers, facts.racks if facts else {}, load)
+    except ValueError as err:  # fewer live brokers than the target (brokers went away since the planner looked)
+        return dict.fromkeys(topics, KafkaFailure(Reason.INSUFFICIENT_BROKERS, f"cannot place replicas: {err}; "
+                                                  "lower spec.replicationFactor or bring the brokers back", False))
     result: dict[str, ReplicaProgress | KafkaFailure | None] = dict(plan.progress)
     if plan.moves:
         failure = await _throttle(gateway, cluster, brokers, plan.moves)

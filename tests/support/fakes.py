@@ -53,7 +53,7 @@ class FakeKube:
         self.secrets: dict[Key, dict[str, Any]] = {}  # shaped like KubeClient.read_secret_object
 
     async def add_finalizer(self, plural: str, namespace: str, name: str, finalizers: list[str],
-                            finalizer: str = names.FINALIZER) -> bool:
+                            finalizer: str = names.FINALIZER, resource_version: str | None = None) -> bool:
         return self._finalizers("add_finalizer", (namespace, name), [*finalizers, finalizer])
 
     async def remove_finalizer(self, plural: str, namespace: str, name: str, finalizers: list[str],
@@ -67,7 +67,7 @@ class FakeKube:
         self.finalizers[key] = new
         return True
 
-    async def patch_status(self, plural: str, namespace: str, name: str, status: Mapping[str, Any]) -> bool:
+    async def patch_status(self, plural: str, namespace: str, name: str, status: Mapping[str, Any]) -> str | None:
         key = (namespace, name)
         self.calls.append(("patch_status", key))
         self.patches.append((key, dict(status)))
@@ -77,7 +77,7 @@ class FakeKube:
                 merged.pop(k, None)
             else:
                 merged[k] = v
-        return True
+        return str(len(self.patches))  # a new resourceVersion
 
     async def post_event(self, obj: Mapping[str, Any], type_: str, reason: str, message: str) -> None:
         meta = obj["metadata"]
@@ -404,9 +404,13 @@ class FakeClusters:
     def __init__(self) -> None:
         self.listeners: list = []
         self.snapshots: dict[Key, ClusterSnapshot] = {}
+        self.reprobed: list[Key] = []
 
     def snapshot(self, key: Key) -> ClusterSnapshot | None:
         return self.snapshots.get(key)
+
+    def reprobe(self, key: Key) -> None:
+        self.reprobed.append(key)
 
     def same_kafka(self, key: Key) -> list[ClusterSnapshot]:
         """As ClusterRegistry.same_kafka: ``key``'s snapshot first, then those reporting the same cluster id."""

@@ -100,6 +100,7 @@ TOPIC_HEALTH = {
     Reason.SECRET_NOT_MARKED: "Degraded",  # a KafkaCluster's (and KafkaUser's) reason: unknown on a topic
     Reason.INSECURE_CONNECTION: "Degraded",  # a KafkaCluster's reason: unknown on a topic
     Reason.CLUSTER_ID_CHANGED: "Degraded",  # a KafkaCluster's reason: unknown on a topic
+    Reason.INVALID_CLIENT_CONFIG: "Degraded",  # a KafkaCluster's reason: unknown on a topic
 }
 CLUSTER_HEALTH = {
     Reason.CONNECTED: "Degraded",  # never written with Ready=False
@@ -111,9 +112,11 @@ CLUSTER_HEALTH = {
     Reason.SECRET_NOT_MARKED: "Degraded",
     Reason.INSECURE_CONNECTION: "Degraded",
     Reason.CLUSTER_ID_CHANGED: "Degraded",
+    Reason.INVALID_CLIENT_CONFIG: "Degraded",
 }
 NOT_TOPICS = {Reason.RECONCILED, Reason.CONNECTED, Reason.AUTHORIZER_NOT_ENABLED, Reason.NOT_PERMITTED,
-              Reason.SECRET_NOT_MARKED, Reason.INSECURE_CONNECTION, Reason.CLUSTER_ID_CHANGED}
+              Reason.SECRET_NOT_MARKED, Reason.INSECURE_CONNECTION, Reason.CLUSTER_ID_CHANGED,
+              Reason.INVALID_CLIENT_CONFIG}
 KNOWN = {"KafkaTopic": set(TOPIC_HEALTH) - NOT_TOPICS,
          "KafkaCluster": set(CLUSTER_HEALTH) - {Reason.CONNECTED}}
 
@@ -132,7 +135,8 @@ def test_every_reason_has_a_health() -> None:
     # Cluster reasons: the ones after "# KafkaCluster" in kto.reasons, and InvalidSpec (a bad cluster spec).
     assert set(CLUSTER_HEALTH) == {Reason.CONNECTED, Reason.UNREACHABLE, Reason.AUTHENTICATION_FAILED,
                                    Reason.AUTHORIZATION_FAILED, Reason.SECRET_NOT_FOUND, Reason.INVALID_SPEC,
-                                   Reason.SECRET_NOT_MARKED, Reason.INSECURE_CONNECTION, Reason.CLUSTER_ID_CHANGED}
+                                   Reason.SECRET_NOT_MARKED, Reason.INSECURE_CONNECTION, Reason.CLUSTER_ID_CHANGED,
+                                   Reason.INVALID_CLIENT_CONFIG}
     for reason in PERMANENT:
         assert TOPIC_HEALTH[reason] == "Degraded", f"kto never retries {reason}: Argo CD must not wait for it"
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from kto import names
+from kto.batching import Backoff
 from kto.conditions import find
 from kto.domain import THROTTLED_REPLICAS, Acl, KafkaFailure
 from kto.gates import ClusterSnapshot
@@ -107,7 +108,7 @@ def world(kind: str = "topic", brokers: tuple[int, ...] = (1, 2, 3), **cluster_s
     calls: list = []
     kube, kafka, clusters = FakeKube(calls), FakeGateway(brokers, calls), FakeClusters()
     rec = Reconciler(TopicKind() if kind == "topic" else UserKind(kube), kube, clusters,
-                     StatusWriter(kube, lambda: NOW), batch_window=0, max_batch=100)
+                     StatusWriter(kube, lambda: NOW), batch_window=0, max_batch=100, backoff=Backoff())
     w = World(kube, kafka, clusters, rec)
     w.connect(**cluster_spec)
     return w
@@ -943,3 +944,49 @@ async def test_users_follow_their_own_namespace_list() -> None:
     await w.run(key)
     assert ready(w.status(key)) == ("False", "NamespaceNotAllowed")
     assert "spec.users.allowedNamespaces" in message(w.status(key))
+
+
+# --- faults: one bad resource never blocks the others; the store stays true ------------------------------------
+
+
+async def test_a_resource_that_makes_kto_fail_is_isolated_from_its_batch(monkeypatch) -> None:
+    w = world()
+    keys = [w.put(topic(f"t{i}", partitions=1)) for i in range(7)] + [w.put(topic("bad", partitions=1))]
+    create = w.kafka.create_topics
+
+    async def failing(actions):
+        if any(a.name == "bad" for a in actions):
+            raise RuntimeError("boom")
+        return await create(actions)
+
+    monkeypatch.setattr(w.kafka, "create_topics", failing)
+    retries = await w.run(*keys)
+    assert all(ready(w.status(k)) == ("True", "Reconciled") for k in keys[:-1])
+    assert ready(w.status(keys[-1])) == ("False", "KafkaError")
+    assert "RuntimeError: boom" in message(w.status(keys[-1])) and retries == {keys[-1]: 1.0}
+
+
+async def test_a_sweep_forgets_objects_the_apiserver_no_longer_has() -> None:
+    w = world()
+    kept, vanished = w.put(topic("kept")), w.put(topic("vanished", topicName="shared"))
+    newer = w.put(topic("newer", created=NEWER, topicName="shared"))
+    for key in (kept, vanished, newer):
+        w.rec.store.get(key)["metadata"] |= {"uid": f"u-{key[1]}", "resourceVersion": "1"}
+
+    async def list_keys(plural, namespaces=None):
+        return {("apps", "kept", "u-kept"), ("apps", "newer", "u-newer")}
+
+    w.kube.list_keys = list_keys
+    w.rec.queue = lambda ckey: type("Q", (), {"enqueue": lambda self, key, delay=0.0: None})()
+    assert await w.rec.sweep() == [vanished]
+    assert vanished not in w.rec.store and kept in w.rec.store
+    assert [c.name for c in w.rec.store.claims(("apps", "kafka", "shared"))] == ["newer"]  # the claim went with it
+
+
+async def test_an_authentication_failure_in_a_batch_reprobes_the_cluster() -> None:
+    w = world()
+    w.kafka.fail("describe_topics", "orders", KafkaFailure(Reason.AUTHENTICATION_FAILED, "SASL authentication failed",
+                                                       retriable=True))
+    key = w.put(topic())
+    await w.run(key)
+    assert w.clusters.reprobed == [CLUSTER]

@@ -5,7 +5,7 @@
 -- Ready=False with one of these needs a person: a Secret, the credentials, the ACLs or the spec.
 local DEGRADED = {
   AuthenticationFailed = true, AuthorizationFailed = true, SecretNotFound = true, InvalidSpec = true,
-  SecretNotMarked = true, InsecureConnection = true, ClusterIdChanged = true,
+  SecretNotMarked = true, InsecureConnection = true, ClusterIdChanged = true, InvalidClientConfig = true,
 }
 
 local function result(status, message)
