@@ -51,11 +51,12 @@ crds: venv ## Regenerate crds/ from the pydantic models
 manifests: ## Copy crds/ into the Helm chart and render manifests/install.yaml from it
 	$(PYTHON) hack/manifests.py
 
-helm-lint: ## helm lint the chart, in both RBAC modes
+helm-lint: ## helm lint the chart, in both RBAC modes and with the tenant roles
 	bash hack/build-tools.sh helm
 	source hack/versions.env && h=$${KTO_CACHE:-$$HOME/.cache/kto}/helm-$$HELM_VERSION/bin/helm && \
 	  $$h lint --strict helm/kto && \
-	  $$h lint --strict helm/kto --set rbac.scope=namespaces --set 'rbac.namespaces={team-a,team-b}'
+	  $$h lint --strict helm/kto --set rbac.scope=namespaces --set 'rbac.namespaces={team-a,team-b}' && \
+	  $$h lint --strict helm/kto --set tenantRoles.enabled=true
 
 kind-e2e: ## Needs Docker: kind cluster, kto image, in-cluster Kafka, the chart, the Media Gateway, pytest -m e2e
 	bash hack/kind-e2e.sh

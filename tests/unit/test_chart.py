@@ -16,6 +16,8 @@ sys.path.insert(0, str(REPO / "hack"))
 import manifests  # hack/manifests.py: what `make manifests` writes
 
 NAMESPACES = {"rbac": {"scope": "namespaces", "namespaces": ["team-a", "team-b"]}}
+TENANT_ROLES = {"tenantRoles": {"enabled": True}}
+AGGREGATE = "rbac.authorization.k8s.io/aggregate-to-"
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -41,7 +43,8 @@ def test_install_yaml_is_the_chart_rendered_with_defaults() -> None:
     assert all(d["metadata"].get("namespace") in (None, "kto") for d in docs)
 
 
-@pytest.mark.parametrize("values", [{}, NAMESPACES], ids=["cluster", "namespaces"])
+@pytest.mark.parametrize("values", [{}, NAMESPACES, TENANT_ROLES, {**NAMESPACES, **TENANT_ROLES}],
+                         ids=["cluster", "namespaces", "cluster+tenantRoles", "namespaces+tenantRoles"])
 def test_helm_lint_is_clean(values: dict) -> None:
     out = chart.helm("lint", "--strict", str(chart.CHART), values=values)
     assert "0 chart(s) failed" in out
@@ -142,8 +145,55 @@ def test_no_wildcards_anywhere_in_rbac() -> None:
                 assert not {"delete", "deletecollection", "escalate", "bind", "impersonate"} & set(rule["verbs"])
 
 
+def aggregated_roles(objects: list[dict]) -> dict[str, dict]:
+    """The ClusterRoles that carry an aggregate-to-* label, by name."""
+    return {o["metadata"]["name"]: o for o in chart.find(objects, "ClusterRole")
+            if any(k.startswith(AGGREGATE) for k in o["metadata"].get("labels", {}))}
+
+
+def test_tenant_roles_are_off_by_default() -> None:
+    for values in ({}, NAMESPACES):
+        objects = chart.render(values=values)
+        assert not aggregated_roles(objects)
+        assert not {"kto-view", "kto-edit"} & {o["metadata"]["name"] for o in objects}
+
+
+@pytest.mark.parametrize("values", [TENANT_ROLES, {**NAMESPACES, **TENANT_ROLES},
+                                    {**TENANT_ROLES, "rbac": {"create": False}}],
+                         ids=["cluster", "namespaces", "without-rbac.create"])
+def test_tenant_roles_aggregate_topics_and_users_never_clusters(values: dict) -> None:
+    """view reads topics and users (and their status) and is part of view, edit and admin; edit writes them
+    (not their status) and is part of edit and admin; KafkaClusters are in neither."""
+    objects = chart.render(release="platform", values=values)
+    roles = aggregated_roles(objects)
+    assert set(roles) == {"platform-kto-view", "platform-kto-edit"}
+    (sa,) = chart.find(objects, "ServiceAccount")
+    common = sa["metadata"]["labels"]  # the chart's labels, on every object
+    assert common["app.kubernetes.io/instance"] == "platform"
+    view, edit = roles["platform-kto-view"], roles["platform-kto-edit"]
+    assert view["metadata"]["labels"] == {**common, AGGREGATE + "view": "true", AGGREGATE + "edit": "true",
+                                          AGGREGATE + "admin": "true"}
+    assert edit["metadata"]["labels"] == {**common, AGGREGATE + "edit": "true", AGGREGATE + "admin": "true"}
+    assert view["rules"] == [{"apiGroups": ["kafka.kto.dev"],
+                              "resources": ["kafkatopics", "kafkatopics/status", "kafkausers", "kafkausers/status"],
+                              "verbs": ["get", "list", "watch"]}]
+    assert edit["rules"] == [{"apiGroups": ["kafka.kto.dev"], "resources": ["kafkatopics", "kafkausers"],
+                              "verbs": ["create", "update", "patch", "delete", "deletecollection"]}]
+    for role in roles.values():
+        assert "aggregationRule" not in role
+        for rule in role["rules"]:
+            assert not [r for r in rule["resources"] if r.split("/")[0] == "kafkaclusters"], rule
+            for key in ("apiGroups", "resources", "verbs"):
+                assert "*" not in rule[key], rule
+    # Nothing else changes: kto's own RBAC is the same with and without the tenant roles.
+    without = {**values, "tenantRoles": {"enabled": False}}
+    assert [o for o in objects if o["metadata"]["name"] not in roles] == chart.render(release="platform",
+                                                                                      values=without)
+
+
 @pytest.mark.parametrize("values, message", [
     ({"rbac": {"scope": "namespaces"}}, "minItems"),
+    ({"tenantRoles": {"clusterAdmin": True}}, "clusterAdmin"),  # no role on KafkaClusters, by design
     ({"rbac": {"scope": "everywhere"}}, "scope"),
     ({"rbac": {"scope": "namespaces", "namespaces": ["Not_A_Namespace"]}}, "namespaces"),
     ({"operator": {"logFormat": "xml"}}, "logFormat"),
