@@ -28,6 +28,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                      help="seconds to gather topic changes into one batch")
     run.add_argument("--max-batch", type=int, default=int(os.environ.get("KTO_MAX_BATCH", "10000")),
                      help="most topics in one batch (one resync of up to this many topics costs 3 Kafka requests)")
+    run.add_argument("--sweep-interval", type=float, default=float(os.environ.get("KTO_SWEEP_INTERVAL", "60")),
+                     help="seconds between the checks that forget objects deleted while a watch was down")
     run.add_argument("--log-format", choices=["plain", "json"], default=os.environ.get("KTO_LOG_FORMAT", "plain"))
     run.add_argument("-v", "--verbose", action="store_true", default=os.environ.get("KTO_VERBOSE") == "true")
     return parser.parse_args(argv)
@@ -49,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
     if args.metrics_port:
         start_http_server(args.metrics_port, addr=args.health_address)
     memo = kopf.Memo(controller_options={"batch_window": args.batch_window, "max_batch": args.max_batch,
-                                         "namespaces": namespaces})
+                                         "sweep_seconds": args.sweep_interval, "namespaces": namespaces})
     liveness = f"http://{args.health_address}:{args.health_port}/healthz" if args.health_port else None
     logging.getLogger("kto").info("Starting kto %s namespaces=%s", __version__, ",".join(namespaces) or "*")
     asyncio.run(kopf.operator(
