@@ -131,7 +131,7 @@ ACCEPTED = [
     ("user-name", user(INSIDE)),
     ("config-keys", topic(config={"retention.ms": 1, "cleanup.policy": "compact"})),
     ("cluster-namespace", topic(clusterRef={"name": "kafka", "namespace": "a" * 63})),
-    ("ports", cluster(bootstrapServers=["a:1", "b:65535", "[::1]:9092"])),
+    ("ports", cluster(bootstrapServers=["a:1", "b:65535", "[::1]:9092", "c:09092"])),
     ("new-fields", cluster(
         protectedTopics=["audit.*", "billing-ledger"], protectedPrincipals=["admin", "svc-*"],
         users={"allowedNamespaces": ["team-a", "*"], "grants": [GRANT, {"namespace": "*"}]},
