@@ -67,21 +67,30 @@ def test_topic_name_is_immutable_and_validated_at_admission(ns, cluster) -> None
         assert err.value.status == 422, bad
 
 
-def test_adopt_existing_topic_converges_it(ns, cluster, kafka_view) -> None:
+def test_adopting_a_topic_that_differs_needs_the_overwrite_annotation(ns, cluster, kafka_view) -> None:
     name = unique("adopt")
     kafka_view.create(name, partitions=2, config={"retention.ms": "1000", "max.message.bytes": "2000000"})
     ns.topic(kafka_topic(name, cluster, partitions=4, config={"retention.ms": 30 * DAY}))
-    ns.topic_ready(name)
+    message = ready(ns.wait_condition("kafkatopics", name, "False", "AdoptionRequired"))["message"]
+    assert "partitions 2 would grow to 4" in message
+    assert f"retention.ms would change from 1000 to {30 * DAY}" in message
+    assert "max.message.bytes override 2000000 would be removed" in message
+    assert kafka_view.topic(name)[0] == 2
+    assert kafka_view.overrides(name) == {"retention.ms": "1000", "max.message.bytes": "2000000"}
+    ns.patch("kafkatopics", name, {"metadata": {"annotations": {"kto.dev/adopt": "overwrite"}}})
+    obj = ns.topic_ready(name)
+    assert obj["status"]["adopted"] is True
     assert kafka_view.topic(name)[0] == 4
-    # A topic created a moment ago may not show its configs on every broker yet: the resync (10 s) sees them.
+    # A topic changed a moment ago may not show its configs on every broker yet: the resync (10 s) sees them.
     wait_until(lambda: kafka_view.overrides(name) == {"retention.ms": str(30 * DAY)}, timeout=40,
                what="the adopted topic's overrides to converge")
 
 
-def test_adopt_refuses_to_shrink_and_says_what_to_write(ns, cluster, kafka_view) -> None:
+def test_taking_over_refuses_to_shrink_and_says_what_to_write(ns, cluster, kafka_view) -> None:
     name = unique("refuse")
     kafka_view.create(name, partitions=6)
-    ns.topic(kafka_topic(name, cluster, partitions=3, config={"retention.ms": DAY}))
+    ns.topic(kafka_topic(name, cluster, partitions=3, config={"retention.ms": DAY},
+                         annotations={"kto.dev/adopt": "overwrite"}))
     obj = ns.wait_condition("kafkatopics", name, "False", "NotSupported")
     message = ready(obj)["message"]
     assert "Kafka has 6 partitions" in message and "asks for 3" in message and "6 or more" in message
