@@ -79,12 +79,16 @@ class ClusterRegistry:
     def __len__(self) -> int:
         return len(self._clusters)
 
-    def same_kafka(self, key: Key) -> list[ClusterSnapshot]:
+    def same_kafka(self, key: Key) -> list[ClusterSnapshot] | None:
         """Every KafkaCluster that reaches the same Kafka cluster as ``key`` (by the cluster id its brokers
-        report), ``key``'s own first; just ``key``'s while its cluster id is not known."""
+        report), ``key``'s own first; just ``key``'s while its cluster id is not known. None while another
+        KafkaCluster has not been probed even once (right after a start): it may reach the same brokers, and
+        its claims count."""
         own = self._clusters.get(key)
         if own is None:
             return []
+        if any(c.view.reason is None and c.view.spec is not None for k, c in self._clusters.items() if k != key):
+            return None
         cluster_id = own.view.facts.cluster_id if own.view.facts else None
         others = [c.snapshot() for k, c in self._clusters.items() if k != key and cluster_id is not None
                   and c.view.facts is not None and c.view.facts.cluster_id == cluster_id]

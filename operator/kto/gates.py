@@ -19,6 +19,8 @@ from kto.outcomes import BACKOFF, Converge, Decision, Delete, Note, Observe, Rel
 from kto.planner import Claim
 from kto.reasons import Reason
 
+UNKNOWN_OWNER_UID = "(unknown: a KafkaCluster is not probed yet)"
+
 
 @dataclass(frozen=True)
 class ClusterSnapshot:
@@ -76,6 +78,10 @@ class Gathered:
     unmanaged: bool = False
     blocked: Verdict | None = None  # a permanent failure at this generation and broker count
     refusal: Verdict | None = None  # what the KafkaCluster forbids (a protected name, a grant a tenant lacks)
+
+    @property
+    def owner_unknown(self) -> bool:
+        return self.owner is not None and self.owner.uid == UNKNOWN_OWNER_UID
 
     @property
     def is_owner(self) -> bool:
@@ -142,6 +148,8 @@ def forbidden(g: Gathered, rules: KindRules) -> Decision | None:
 def conflict(g: Gathered, rules: KindRules) -> Decision | None:
     if g.is_owner:
         return None
+    if g.owner_unknown:
+        return _WAIT_FOR_PROBES
     ns, name = g.cluster_ref
     owner = g.owner
     via = "" if owner.cluster == g.cluster_ref else \
@@ -224,9 +232,16 @@ def paused_kept(g: Gathered, rules: KindRules) -> Decision | None:
 
 def not_ours_kept(g: Gathered, rules: KindRules) -> Decision | None:
     """Not allowed on the cluster, or another resource owns the name: Kafka is not touched."""
-    if g.cluster.spec is None or not g.allowed or not g.is_owner:
+    if g.cluster.spec is None or not g.allowed:
         return Release()
-    return None
+    if g.owner_unknown:
+        return _WAIT_FOR_PROBES
+    return None if g.is_owner else Release()
+
+
+# Another KafkaCluster, which may reach the same brokers, has not been probed even once: its claims count too.
+_WAIT_FOR_PROBES = Report(Verdict(False, Reason.CLUSTER_NOT_READY, "waiting for every KafkaCluster's first probe",
+                                  retry=1.0, silent=True))
 
 
 def retained(g: Gathered, rules: KindRules) -> Decision | None:

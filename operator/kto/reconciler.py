@@ -31,7 +31,7 @@ from kto import metrics, names
 from kto.batching import Backoff, BatchQueue
 from kto.clusters import ClusterRegistry
 from kto.conditions import find, now_rfc3339
-from kto.gates import ClusterSnapshot, Gathered, KindRules, decide
+from kto.gates import UNKNOWN_OWNER_UID, ClusterSnapshot, Gathered, KindRules, decide
 from kto.kube import KubeClient
 from kto.models import KafkaClusterSpec
 from kto.objects import (
@@ -52,6 +52,10 @@ from kto.status import StatusWriter, condition_status, is_news
 from kto.store import Store
 
 log = logging.getLogger("kto.reconciler")
+
+
+# The owner cannot be known yet: another KafkaCluster, maybe reaching the same brokers, was not probed yet.
+UNKNOWN_OWNER = Claim("", "", "", uid=UNKNOWN_OWNER_UID)
 
 
 @dataclass(frozen=True)
@@ -191,7 +195,7 @@ class Reconciler:
     def owner_namespace(self, cluster: ClusterSnapshot, name: str) -> str | None:
         """The namespace of the resource that owns ``name`` on ``cluster``'s Kafka cluster, if one does."""
         owner = self._owner(name, cluster)
-        return owner.namespace if owner is not None else None
+        return owner.namespace if owner is not None and owner is not UNKNOWN_OWNER else None
 
     def served(self, ckey: Key, spec: KafkaClusterSpec) -> int:
         """Resources of the cluster from namespaces it allows."""
@@ -242,8 +246,11 @@ class Reconciler:
         """The claim that owns ``name`` on the Kafka cluster: KafkaClusters that reach the same brokers share one
         claim space. A claim counts when its namespace is allowed on the KafkaCluster it references, or when it
         already holds the name (ownership never moves by itself)."""
+        aliases = self.clusters.same_kafka(cluster.key)
+        if aliases is None:
+            return UNKNOWN_OWNER
         claims = []
-        for alias in self.clusters.same_kafka(cluster.key):
+        for alias in aliases:
             if alias.spec is None:
                 continue
             claims += [c for c in self.store.claims((*alias.key, name))

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from kto import names
 from kto.domain import ClusterFacts
-from kto.gates import ClusterSnapshot, Gathered, KindRules, decide
+from kto.gates import UNKNOWN_OWNER_UID, ClusterSnapshot, Gathered, KindRules, decide
 from kto.models import KafkaClusterSpec
 from kto.outcomes import BACKOFF, Converge, Decision, Delete, Observe, Release, Report, Skip, Verdict
 from kto.planner import Claim
@@ -185,3 +185,10 @@ def test_the_owner_itself_converges() -> None:
     assert decide(gathered(own, deleting=True), TOPIC) == Delete()
     assert decide(gathered(UNMANAGED), TOPIC) == Observe()
     assert decide(gathered(NOT_PROBED), USER) == Skip()
+
+
+@pytest.mark.parametrize("deleting", [False, True])
+def test_an_owner_not_known_yet_waits_and_never_releases(deleting: bool) -> None:
+    g = gathered({"owner": Claim("", "", "", uid=UNKNOWN_OWNER_UID)}, deleting=deleting)
+    decision = decide(g, TOPIC)
+    assert isinstance(decision, Report) and decision.verdict.silent and decision.verdict.retry == 1.0
