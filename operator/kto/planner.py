@@ -152,10 +152,14 @@ def describe_drift(plan: TopicPlan) -> str:
 # --- Adoption --------------------------------------------------------------------------------------
 
 
-def is_ours(recorded_topic_id: str | None, holds: bool, observed: ObservedTopic) -> bool:
-    """Whether kto made (or already adopted) this Kafka topic for the resource: the topic id in its status is
-    Kafka's, or, before any id was recorded, the resource holds kto's finalizer (kto adds it only to write,
-    so this is a topic kto created and could not yet record, e.g. it was stopped in between)."""
+def is_ours(recorded_topic_id: str | None, holds: bool, adopted: bool, observed: ObservedTopic) -> bool:
+    """Whether kto made (or adopted) this Kafka topic for the resource. Only a resource kto acts for (it holds
+    kto's finalizer, or its status records an adoption) can own a topic; then the topic id in its status must
+    be Kafka's (another id: the topic was replaced outside kto), or, before any id was recorded, it is a topic
+    kto created and could not yet record (kto adds its finalizer only right before writing). An id recorded
+    while observing only, or while adoption was refused, proves nothing."""
+    if not (holds or adopted):
+        return False
     if recorded_topic_id is not None:
         return observed.topic_id == recorded_topic_id
     return holds

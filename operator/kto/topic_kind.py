@@ -27,7 +27,7 @@ from kto.domain import (
 )
 from kto.gates import ClusterSnapshot, KindRules
 from kto.models import INTERNAL_TOPIC_PREFIX, KafkaClusterSpec, KafkaTopicSpec, KafkaTopicStatus
-from kto.objects import Key, annotation, deletion_policy_of
+from kto.objects import Key, annotation, deletion_policy_of, is_adopted
 from kto.outcomes import BACKOFF, FINALIZER_PENDING, Converge, Delete, Note, Observe, Outcome, Release, Verdict
 from kto.planner import build_desired, deletion_policy, describe_drift, describe_takeover, is_ours, plan_topic
 from kto.reasons import Reason
@@ -146,7 +146,7 @@ class TopicBatch:
         """For a topic that exists and kto did not make for this resource: the verdict that adopts or refuses
         it; None when kto goes on (nothing there, its own topic, or the overwrite annotation)."""
         recorded = (item.body.get("status") or {}).get("topicId")
-        if seen is None or is_ours(recorded, item.gathered.holds, seen):
+        if seen is None or is_ours(recorded, item.gathered.holds, is_adopted(item.body), seen):
             return None
         return adoption_verdict(desired, seen, plan,
                                 annotation(item.body, names.ANNOTATION_ADOPT) == names.ADOPT_OVERWRITE)

@@ -68,6 +68,7 @@ class _Work:
     record: str | None = None  # the salted record of the credential the spec asks for (users.credential_record)
     acls: int | None = None  # ACLs of the spec in place on the brokers
     ours: bool = False  # kto made (or adopted) this Kafka user for this resource
+    holds: bool = False  # the resource carries kto's finalizer
 
 
 class UserKind:
@@ -122,7 +123,8 @@ class UserKind:
 
     async def act(self, cluster: ClusterSnapshot, items: dict[Key, Item], guard: Guard) -> dict[Key, Outcome]:
         out: dict[Key, Outcome] = {}
-        work = {k: _Work(k, i.body, i.gathered.spec, i.gathered.name, ours=i.gathered.holds or is_adopted(i.body))
+        work = {k: _Work(k, i.body, i.gathered.spec, i.gathered.name, holds=i.gathered.holds,
+                         ours=i.gathered.holds or is_adopted(i.body))
                 for k, i in items.items() if isinstance(i.decision, Converge)}
         if work:
             out |= await UserBatch(self, cluster, work, guard).run()
@@ -194,7 +196,7 @@ class UserBatch:
             for w in self._pending().values():
                 if not w.ours:
                     self._adoption(w)
-            for key in await self.guard([k for k, w in self._pending().items() if not w.ours]):
+            for key in await self.guard([k for k, w in self._pending().items() if not w.holds]):
                 self.out[key] = FINALIZER_PENDING
         if self._pending():
             await self._credentials()

@@ -990,3 +990,17 @@ async def test_an_authentication_failure_in_a_batch_reprobes_the_cluster() -> No
     key = w.put(topic())
     await w.run(key)
     assert w.clusters.reprobed == [CLUSTER]
+
+
+@pytest.mark.parametrize("reason", ["Unmanaged", "AdoptionRequired"])
+async def test_a_topic_id_seen_without_owning_the_topic_proves_nothing(reason) -> None:
+    w = world()
+    w.kafka.add_topic("legacy", [(1,)], {"cleanup.policy": "compact"})
+    body = topic("legacy", partitions=1, gen=2)
+    body["status"] = {"topicId": w.kafka.topics["legacy"].topic_id, "observedGeneration": 1,
+                      "conditions": [{"type": "Ready", "status": "False", "reason": reason, "message": "...",
+                                      "lastTransitionTime": "2025-01-01T00:00:00Z"}]}
+    key = w.put(body)  # observe-only removed, or the spec edited after a refusal: still not kto's topic
+    await w.run(key)
+    assert ready(w.status(key)) == ("False", "AdoptionRequired")
+    assert w.kafka.topics["legacy"].overrides == {"cleanup.policy": "compact"}
