@@ -100,19 +100,21 @@ class KubeClient:
                 return None
             raise
 
-    async def _list_objects(self, plural: str, namespaces: list[str] | None) -> list[dict[str, Any]]:
+    async def _list_objects(self, plural: str, namespaces: list[str] | None,
+                            headers: dict[str, str] | None = None) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = []
         for ns in namespaces or [None]:
             token = None
             while True:
-                kwargs = {"limit": 500, **({"_continue": token} if token else {})}
+                kwargs = {"limit": 500, **({"_continue": token} if token else {}),
+                          **({"_headers": headers} if headers else {})}
                 if ns is None:
                     page = await self._call(self.objects.list_cluster_custom_object, names.GROUP, names.VERSION,
                                             plural, **kwargs)
                 else:
                     page = await self._call(self.objects.list_namespaced_custom_object, names.GROUP,
                                             names.VERSION, ns, plural, **kwargs)
-                items += page.get("items", [])
+                items += page.get("items") or []  # a metadata-only list of nothing says null
                 token = page.get("metadata", {}).get("continue")
                 if not token:
                     break
@@ -120,22 +122,9 @@ class KubeClient:
 
     async def list_keys(self, plural: str, namespaces: list[str] | None = None) -> set[tuple[str, str, str]]:
         """(namespace, name, uid) of every object of a kind, listed as metadata only (cheap at 50,000 objects)."""
-        keys: set[tuple[str, str, str]] = set()
-        for ns in namespaces or [None]:
-            path = f"/apis/{names.GROUP}/{names.VERSION}/" + (f"namespaces/{ns}/" if ns else "") + plural
-            token = None
-            while True:
-                query = [("limit", 1000), *([("continue", token)] if token else [])]
-                page = await self._call(self.api.call_api, path, "GET", query_params=query,
-                                        header_params={"Accept": METADATA_ONLY}, response_type="object",
-                                        auth_settings=["BearerToken"], _return_http_data_only=True)
-                for item in page.get("items", []):
-                    meta = item.get("metadata", {})
-                    keys.add((meta.get("namespace", ""), meta.get("name", ""), meta.get("uid", "")))
-                token = page.get("metadata", {}).get("continue")
-                if not token:
-                    break
-        return keys
+        items = await self._list_objects(plural, namespaces, {"Accept": METADATA_ONLY})
+        return {(m.get("namespace", ""), m.get("name", ""), m.get("uid", "")) for m in
+                (item.get("metadata", {}) for item in items)}
 
     # --- status ------------------------------------------------------------------------------------
 
