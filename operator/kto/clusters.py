@@ -56,6 +56,11 @@ class _Cluster:
     def reason(self) -> Reason | None:
         return self.view.reason
 
+    @property
+    def identity(self) -> str | None:
+        """The Kafka cluster id this KafkaCluster stands for."""
+        return bound_cluster_id(self.body) or (self.view.facts.cluster_id if self.view.facts else None)
+
     def snapshot(self) -> ClusterSnapshot:
         connected = self.view.reason == Reason.CONNECTED
         return replace(self.view, exists=self.body is not None, gateway=self.gateway if connected else None)
@@ -80,18 +85,19 @@ class ClusterRegistry:
         return len(self._clusters)
 
     def same_kafka(self, key: Key) -> list[ClusterSnapshot] | None:
-        """Every KafkaCluster that reaches the same Kafka cluster as ``key`` (by the cluster id its brokers
-        report), ``key``'s own first; just ``key``'s while its cluster id is not known. None while another
-        KafkaCluster has not been probed even once (right after a start): it may reach the same brokers, and
-        its claims count."""
+        """Every KafkaCluster that reaches the same Kafka cluster as ``key``, ``key``'s own first. A cluster's
+        identity is the id it is bound to (its status or annotation: known even while its brokers are down),
+        else the id its last probe saw. None while another KafkaCluster has not been probed even once (right
+        after a start) and has no recorded id: it may reach the same brokers, and its claims count."""
         own = self._clusters.get(key)
         if own is None:
             return []
-        if any(c.view.reason is None and c.view.spec is not None for k, c in self._clusters.items() if k != key):
+        if any(c.identity is None and c.view.reason is None and c.view.spec is not None
+               for k, c in self._clusters.items() if k != key):
             return None
-        cluster_id = own.view.facts.cluster_id if own.view.facts else None
-        others = [c.snapshot() for k, c in self._clusters.items() if k != key and cluster_id is not None
-                  and c.view.facts is not None and c.view.facts.cluster_id == cluster_id]
+        identity = own.identity
+        others = [c.snapshot() for k, c in self._clusters.items()
+                  if k != key and identity is not None and c.identity == identity]
         return [own.snapshot(), *others]
 
     # --- events ------------------------------------------------------------------------------------
