@@ -243,9 +243,10 @@ class ClusterRegistry:
                                   self.writer.clock())
         status["topics"] = self.served_topics(state.key, state.spec) if state.spec is not None else 0
         facts = state.view.facts
+        # The bound cluster id stays in status whatever the probe found: it is what the KafkaCluster is bound to.
+        status["clusterId"] = bound_cluster_id(body) or (facts.cluster_id if facts is not None else None)
         if facts is not None:
-            status |= {"clusterId": bound_cluster_id(body) or facts.cluster_id, "controllerId": facts.controller_id,
-                       "brokers": facts.brokers}
+            status |= {"controllerId": facts.controller_id, "brokers": facts.brokers}
         await self.writer.patch(names.CLUSTER_PLURAL, body, KafkaClusterStatus, status)
 
 

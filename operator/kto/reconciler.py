@@ -372,8 +372,8 @@ class Reconciler:
             await self.kube.post_event(body, note.type, note.reason, note.message)
         self.info.ready_gauge.labels(*key).set(1 if verdict.ready else 0)
         if is_news(verdict, find(old.get("conditions")), find(status["conditions"])):
+            # Logged (and posted) when it is new, not at every resync of a resource that waits for a change.
             await self.kube.post_event(body, "Warning", str(verdict.reason), verdict.message)
-        if verdict.ready is not True:
             log.info("Not ready kind=%s resource=%s/%s reason=%s message=%r", self.kind.rules.kind, *key,
                      verdict.reason, verdict.message)
         await self.writer.patch(self.info.plural, body, self.info.status_model, status)

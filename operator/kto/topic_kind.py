@@ -81,16 +81,31 @@ class TopicKind:
         converge = {k: (d, items[k]) for k, d in desired.items() if isinstance(items[k].decision, Converge)}
         if converge:
             out |= await TopicBatch(cluster, converge, observed, guard).run()
-        deletions = {k: i.gathered.name for k, i in items.items() if isinstance(i.decision, Delete)}
+        deletions = {k: i for k, i in items.items() if isinstance(i.decision, Delete)}
         if deletions:
             out |= await delete_topics(gateway, deletions)
         return out
 
 
-async def delete_topics(gateway, deletions: dict[Key, str]) -> dict[Key, Outcome]:
-    deleted = await gateway.delete_topics(deletions.values())
+async def delete_topics(gateway, deletions: dict[Key, Item]) -> dict[Key, Outcome]:
+    """Delete the Kafka topics of the resources, but only the very topics kto made or adopted for them: a topic
+    of the same name with another id than the one recorded (replaced outside kto, or on a cluster the
+    KafkaCluster was moved to) is left alone and the resource released with a Warning."""
+    names_ = {k: i.gathered.name for k, i in deletions.items()}
+    seen = await gateway.describe_topics(sorted(set(names_.values())))
     out: dict[Key, Outcome] = {}
-    for key, topic in deletions.items():
+    doomed: dict[Key, str] = {}
+    for key, topic in names_.items():
+        recorded = (deletions[key].body.get("status") or {}).get("topicId")
+        now = seen.get(topic)
+        if isinstance(now, ObservedTopic) and recorded is not None and now.topic_id != recorded:
+            out[key] = Release(Note("Warning", "TopicNotDeleted", f"Kafka topic {topic} is not the topic kto made "
+                                    f"for this resource (its id is {now.topic_id}, kto recorded {recorded}): "
+                                    "finalizer released, the topic was not deleted"))
+        else:
+            doomed[key] = topic
+    deleted = await gateway.delete_topics(doomed.values()) if doomed else {}
+    for key, topic in doomed.items():
         failure = deleted.get(topic)
         if failure is None:
             out[key] = Release(Note("Normal", "TopicDeleted", f"Kafka topic {topic} deleted (deletionPolicy Delete)"))
@@ -315,11 +330,13 @@ def adoption_verdict(desired: DesiredTopic, seen: ObservedTopic, plan: TopicPlan
                        retry=ADOPT_SETTLE_SECONDS,
                        notes=(Note("Normal", "TopicTakenOver", f"Kafka topic {desired.name} existed and differs from "
                                    f"the spec; taken over as the resource asks: {change}"),))
+    # Status keeps the topic id kto recorded (if any): the one seen here is somebody else's topic.
     return Verdict(False, Reason.ADOPTION_REQUIRED,
                    f"Kafka topic {desired.name} already exists and kto did not create it for this resource; taking "
                    f"it over would change it: {change}. Either write the spec to match Kafka, or annotate this "
                    f"resource {names.ANNOTATION_ADOPT}={names.ADOPT_OVERWRITE} to take the topic over and apply the "
-                   "spec", status=observed_fields(seen))
+                   "spec", status={"partitions": seen.partitions, "replicationFactor": seen.replication_factor},
+                   keep=True)
 
 
 def observe_verdict(desired: DesiredTopic, seen: Seen) -> Verdict:

@@ -1004,3 +1004,16 @@ async def test_a_topic_id_seen_without_owning_the_topic_proves_nothing(reason) -
     await w.run(key)
     assert ready(w.status(key)) == ("False", "AdoptionRequired")
     assert w.kafka.topics["legacy"].overrides == {"cleanup.policy": "compact"}
+
+
+async def test_a_topic_replaced_outside_kto_is_never_deleted_with_the_resource() -> None:
+    w = world()
+    key = await made(w, topic(partitions=1, deletionPolicy="Delete"))
+    body = w.rec.store.get(key)
+    body["status"] = w.status(key)
+    del w.kafka.topics["orders"]
+    w.kafka.add_topic("orders", [(1,)])  # somebody else's topic of the same name, another id
+    w.put(deleting(body))
+    await w.run(key)
+    assert "orders" in w.kafka.topics and "delete_topics" not in w.kafka.requests
+    assert w.kube.events_of(key)[-1] == ("Warning", "TopicNotDeleted") and w.kube.finalizers[key] == []
