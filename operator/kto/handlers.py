@@ -1,9 +1,10 @@
 """kopf registrations: the only module that imports kopf.
 
-kto uses kopf for watching, startup/cleanup and the health endpoint. Handlers are raw-event handlers that
-feed the reconcilers; kopf keeps no per-object progress or diff-base, so kopf itself never writes to the
-watched objects. Before any event is handled, the startup handler lists every KafkaCluster, KafkaTopic and
-KafkaUser once, so ownership of a Kafka name is decided with every claim known, even right after a restart.
+kto uses kopf for watching and startup/cleanup (``/healthz`` is kto's own, ``kto.health``). Handlers are
+raw-event handlers that feed the reconcilers; kopf keeps no per-object progress or diff-base, so kopf itself
+never writes to the watched objects. Before any event is handled, the startup handler lists every KafkaCluster,
+KafkaTopic and KafkaUser once, so ownership of a Kafka name is decided with every claim known, even right after a
+restart.
 """
 
 from __future__ import annotations

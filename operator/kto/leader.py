@@ -210,13 +210,15 @@ class Conflict(Exception):
 
 
 def api_client() -> client.ApiClient:
-    """In a Pod: the ServiceAccount; elsewhere: $KUBECONFIG (or ~/.kube/config). One connection is enough."""
+    """In a Pod: the ServiceAccount; elsewhere: $KUBECONFIG (or ~/.kube/config). One connection is enough, and
+    no retries inside a call (urllib3 would retry a hung request three times): the elector retries itself."""
     cfg = client.Configuration()
     if os.environ.get("KUBERNETES_SERVICE_HOST"):
         config.load_incluster_config(client_configuration=cfg)
     else:
         config.load_kube_config(client_configuration=cfg)
     cfg.connection_pool_maxsize = 1
+    cfg.retries = 0
     return client.ApiClient(cfg)
 
 
