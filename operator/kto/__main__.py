@@ -114,18 +114,22 @@ async def serve(args: argparse.Namespace, memo, namespaces: list[str], elected) 
     from kto.health import HealthServer
 
     started = asyncio.Event()  # kopf raises it once kto's startup handler has finished
+    stop = asyncio.Event()  # SIGTERM/SIGINT before kopf installs its own handlers
     server = HealthServer(args.health_address, args.health_port, elected, started.is_set) if args.health_port \
         else None
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
     try:
         if server is not None:
             await server.start()
-        if not await until_leading(elected):
+        if not await until_leading(elected, stop):
             return 0
         keeper = asyncio.create_task(elected.keep(), name="leader-lease")
         keeper.add_done_callback(_report_crash)
         try:
             await kopf.operator(standalone=True, clusterwide=not namespaces, namespaces=namespaces, memo=memo,
-                                ready_flag=started)
+                                ready_flag=started, stop_flag=stop)
         finally:
             keeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -138,20 +142,14 @@ async def serve(args: argparse.Namespace, memo, namespaces: list[str], elected) 
     return 0
 
 
-async def until_leading(elected) -> bool:
-    """Wait until this process leads; False when SIGTERM or SIGINT came first (a standby holds nothing, so it
-    just goes). kopf installs its own signal handlers once it runs."""
-    loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+async def until_leading(elected, stop: asyncio.Event) -> bool:
+    """Wait until this process leads; False when ``stop`` came first (a standby holds nothing, so it just
+    goes)."""
     acquiring = asyncio.create_task(elected.acquire(), name="leader-acquire")
     stopping = asyncio.create_task(stop.wait())
     try:
         await asyncio.wait({acquiring, stopping}, return_when=asyncio.FIRST_COMPLETED)
     finally:
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.remove_signal_handler(sig)
         stopping.cancel()
     if not stop.is_set():
         acquiring.result()  # raises what acquiring raised
