@@ -131,7 +131,8 @@ class Kto:
         while time.monotonic() < deadline:
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{self.health}/healthz", timeout=2) as r:
-                    if r.status == 200:
+                    body = json.loads(r.read())
+                    if r.status == 200 and body["leader"] and body["started"]:  # leads, and has started
                         return
             except OSError:
                 time.sleep(0.2)

@@ -47,10 +47,13 @@ def start_kto(root: Path, env: dict[str, str]) -> localenv.Proc:
     localenv.save_state(root, [*procs, kto])
 
     def healthy() -> bool:
+        """kto leads (it holds its Lease) and has started."""
+        import json
         import urllib.request
 
         with urllib.request.urlopen(f"http://127.0.0.1:{health}/healthz", timeout=2) as r:
-            return r.status == 200
+            body = json.loads(r.read())
+            return r.status == 200 and body["leader"] and body["started"]
 
     localenv.wait_for(kto, healthy, f"GET http://127.0.0.1:{health}/healthz", 60)
     localenv.say(f"kto running (pid {kto.pid}), health :{health}/healthz, metrics :{metrics}/metrics")

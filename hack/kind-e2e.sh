@@ -36,7 +36,7 @@ cleanup() {
   local rc=$?
   if ((rc != 0)); then
     say "failed ($rc): kto's and Kafka's logs follow"
-    kubectl -n kto logs deployment/kto --tail=200 || true
+    kubectl -n kto logs -l app.kubernetes.io/name=kto --prefix --tail=200 || true
     kubectl -n kafka logs deployment/kafka --tail=100 || true
     kubectl get pods -A -o wide || true
   fi

@@ -72,6 +72,15 @@ def kto(env: LocalEnv, tmp_path_factory: pytest.TempPathFactory):
     proc.stop()
 
 
+@pytest.fixture(scope="module")
+def sole_operator(kto):
+    """The session's kto stopped for a module whose own kto processes must be the only operators (it would
+    reconcile their objects too); it is back afterwards."""
+    kto.stop()
+    yield
+    kto.start()
+
+
 @pytest.fixture
 def ns(env: LocalEnv):
     """A fresh namespace; its KafkaTopics are deleted (and waited for) at the end of the test."""

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import os
+import signal
 import sys
 
 from kto import __version__
+
+log = logging.getLogger("kto")
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -32,7 +36,52 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                      help="seconds between the checks that forget objects deleted while a watch was down")
     run.add_argument("--log-format", choices=["plain", "json"], default=os.environ.get("KTO_LOG_FORMAT", "plain"))
     run.add_argument("-v", "--verbose", action="store_true", default=os.environ.get("KTO_VERBOSE") == "true")
-    return parser.parse_args(argv)
+    add_leader_election_args(run)
+    args = parser.parse_args(argv)
+    if args.command == "run" and args.leader_elect:
+        for problem in timing(args).problems():
+            run.error(problem)
+    return args
+
+
+def add_leader_election_args(run: argparse.ArgumentParser) -> None:
+    env = os.environ.get
+    run.add_argument("--leader-elect", action=argparse.BooleanOptionalAction,
+                     default=env("KTO_LEADER_ELECT", "true") != "false",
+                     help="hold a coordination.k8s.io Lease before writing anything, so that of several kto "
+                          "processes one acts and the others stand by (default: on; $KTO_LEADER_ELECT=false: off)")
+    run.add_argument("--leader-election-namespace", default=env("KTO_LEADER_ELECTION_NAMESPACE") or None,
+                     help="namespace of the Lease (default: the Pod's namespace, else default)")
+    run.add_argument("--leader-election-name", default=env("KTO_LEADER_ELECTION_NAME", "kto-leader"),
+                     help="name of the Lease")
+    run.add_argument("--leader-election-lease-duration", type=int,
+                     default=int(env("KTO_LEADER_ELECTION_LEASE_DURATION", "15")),
+                     help="seconds a Lease lasts without renewal; a standby takes over after that")
+    run.add_argument("--leader-election-renew-period", type=float,
+                     default=float(env("KTO_LEADER_ELECTION_RENEW_PERIOD", "5")),
+                     help="seconds between renewals of a held Lease")
+    run.add_argument("--leader-election-retry-period", type=float,
+                     default=float(env("KTO_LEADER_ELECTION_RETRY_PERIOD", "2")),
+                     help="seconds between tries to acquire the Lease, and between retries of a failed renewal")
+
+
+def timing(args: argparse.Namespace):
+    from kto.leader import Timing
+
+    return Timing(args.leader_election_lease_duration, args.leader_election_renew_period,
+                  args.leader_election_retry_period)
+
+
+def leadership(args: argparse.Namespace):
+    """The leader election ``kto run`` was asked for: a LeaderElector on its Lease, or none (Unelected)."""
+    from kto import leader
+
+    if not args.leader_elect:
+        return leader.Unelected()
+    t = timing(args)
+    leases = leader.LeaseClient(leader.api_client(), args.leader_election_namespace or leader.default_namespace(),
+                                args.leader_election_name, t.request_timeout)
+    return leader.LeaderElector(leases, leader.default_identity(), t)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -52,16 +101,73 @@ def run(args: argparse.Namespace) -> int:
         start_http_server(args.metrics_port, addr=args.health_address)
     memo = kopf.Memo(controller_options={"batch_window": args.batch_window, "max_batch": args.max_batch,
                                          "sweep_seconds": args.sweep_interval, "namespaces": namespaces})
-    liveness = f"http://{args.health_address}:{args.health_port}/healthz" if args.health_port else None
-    logging.getLogger("kto").info("Starting kto %s namespaces=%s", __version__, ",".join(namespaces) or "*")
-    asyncio.run(kopf.operator(
-        standalone=True,
-        clusterwide=not namespaces,
-        namespaces=namespaces,
-        liveness_endpoint=liveness,
-        memo=memo,
-    ))
+    elected = leadership(args)
+    election = " ".join(f"{k}={elected.describe()[k]}" for k in ("lease", "identity")) if args.leader_elect \
+        else "leader-election=off"
+    log.info("Starting kto %s namespaces=%s %s", __version__, ",".join(namespaces) or "*", election)
+    return asyncio.run(serve(args, memo, namespaces, elected))
+
+
+async def serve(args: argparse.Namespace, memo, namespaces: list[str], elected) -> int:
+    """/healthz from the start; the Lease before kopf starts (so before kto's startup LIST and its first write);
+    kopf while the Lease is renewed; the Lease given back after kopf stopped."""
+    import kopf
+
+    from kto.health import HealthServer
+
+    started = asyncio.Event()  # kopf raises it once kto's startup handler has finished
+    stop = asyncio.Event()  # SIGTERM/SIGINT before kopf installs its own handlers
+    server = HealthServer(args.health_address, args.health_port, elected, started.is_set) if args.health_port \
+        else None
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        if server is not None:
+            await server.start()
+        if not await until_leading(elected, stop):
+            return 0
+        keeper = asyncio.create_task(elected.keep(), name="leader-lease")
+        keeper.add_done_callback(_report_crash)
+        try:
+            await kopf.operator(standalone=True, clusterwide=not namespaces, namespaces=namespaces, memo=memo,
+                                ready_flag=started, stop_flag=stop)
+        finally:
+            keeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await keeper
+            await elected.release()
+    finally:
+        if server is not None:
+            await server.stop()
+        elected.close()
     return 0
+
+
+async def until_leading(elected, stop: asyncio.Event) -> bool:
+    """Wait until this process leads; False when ``stop`` came first (a standby holds nothing, so it just
+    goes)."""
+    acquiring = asyncio.create_task(elected.acquire(), name="leader-acquire")
+    stopping = asyncio.create_task(stop.wait())
+    try:
+        await asyncio.wait({acquiring, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopping.cancel()
+    if not stop.is_set():
+        acquiring.result()  # raises what acquiring raised
+        return True
+    acquiring.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await acquiring
+    await elected.release()  # in case the Lease came with the signal
+    log.info("Stopped while standing by")
+    return False
+
+
+def _report_crash(task: asyncio.Task) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("Keeping the leader Lease failed; the watchdog ends kto when the Lease runs out",
+                  exc_info=task.exception())
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,9 +1,10 @@
 """kopf registrations: the only module that imports kopf.
 
-kto uses kopf for watching, startup/cleanup and the health endpoint. Handlers are raw-event handlers that
-feed the reconcilers; kopf keeps no per-object progress or diff-base, so kopf itself never writes to the
-watched objects. Before any event is handled, the startup handler lists every KafkaCluster, KafkaTopic and
-KafkaUser once, so ownership of a Kafka name is decided with every claim known, even right after a restart.
+kto uses kopf for watching and startup/cleanup (``/healthz`` is kto's own, ``kto.health``). Handlers are
+raw-event handlers that feed the reconcilers; kopf keeps no per-object progress or diff-base, so kopf itself
+never writes to the watched objects. Before any event is handled, the startup handler lists every KafkaCluster,
+KafkaTopic and KafkaUser once, so ownership of a Kafka name is decided with every claim known, even right after a
+restart.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 
 import kopf
 
-from kto import names
+from kto import health, names
 from kto.app import Operator
 from kto.kube import KubeClient
 
@@ -42,6 +43,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     operator = Operator(KubeClient.from_environment(), **options)
     await operator.prime(namespaces)
     memo.operator = operator
+    health.register("queues", lambda: "; ".join(operator.problems()) or None)
     log.info("Started kto %s", " ".join(f"{k}={v}" for k, v in operator.counts().items()))
 
 
@@ -49,6 +51,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
 async def cleanup(memo: kopf.Memo, **_: Any) -> None:
     operator: Operator | None = memo.get("operator")
     if operator is not None:
+        health.unregister("queues")
         await operator.stop()
 
 

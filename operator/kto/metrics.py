@@ -16,6 +16,7 @@ KUBE_WRITES = Counter("kto_kube_writes_total", "Writes kto sent to the Kubernete
 TOPIC_READY = Gauge("kto_topic_ready", "1 when the KafkaTopic is Ready, else 0.", ["namespace", "name"])
 USER_READY = Gauge("kto_user_ready", "1 when the KafkaUser is Ready, else 0.", ["namespace", "name"])
 CLUSTER_READY = Gauge("kto_cluster_ready", "1 when the KafkaCluster is Ready, else 0.", ["namespace", "name"])
+LEADER = Gauge("kto_leader", "1 while this process leads (holds the leader Lease, or runs without election), else 0.")
 
 
 def forget(gauge: Gauge, labels: tuple[str, ...]) -> None:

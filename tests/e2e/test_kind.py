@@ -68,16 +68,22 @@ def test_kto_runs_as_the_chart_deploys_it(kube: client.ApiClient) -> None:
 
     def ready_deployment():
         d = apps.read_namespaced_deployment("kto", KTO_NAMESPACE)
-        return d if d.status.ready_replicas == 1 else None
+        return d if d.status.ready_replicas == 2 else None
 
-    deployment = wait_until(ready_deployment, timeout=120, what="kto's Deployment to have its Pod ready (/healthz)")
-    assert deployment.spec.strategy.type == "Recreate"
+    deployment = wait_until(ready_deployment, timeout=120, what="kto's Deployment to have its 2 Pods ready (/healthz)")
+    assert deployment.spec.strategy.type == "RollingUpdate"
     pods = client.CoreV1Api(kube).list_namespaced_pod(KTO_NAMESPACE, label_selector="app.kubernetes.io/name=kto")
-    (pod,) = pods.items
-    (status,) = pod.status.container_statuses
-    assert status.ready and status.restart_count == 0, "kto restarted: see `kubectl -n kto logs deploy/kto -p`"
-    sc = pod.spec.containers[0].security_context
-    assert sc.read_only_root_filesystem and sc.run_as_non_root and not sc.allow_privilege_escalation
+    assert len(pods.items) == 2
+    for pod in pods.items:
+        (status,) = pod.status.container_statuses
+        assert status.ready and status.restart_count == 0, "kto restarted: see `kubectl -n kto logs <pod> -p`"
+        sc = pod.spec.containers[0].security_context
+        assert sc.read_only_root_filesystem and sc.run_as_non_root and not sc.allow_privilege_escalation
+    # One of them leads: the Lease's holder is that Pod's name (its $HOSTNAME) and a random suffix.
+    lease = wait_until(lambda: client.CoordinationV1Api(kube).read_namespaced_lease("kto-leader", KTO_NAMESPACE),
+                       timeout=60, what="the leader Lease")
+    holders = [p.metadata.name for p in pods.items if lease.spec.holder_identity.startswith(p.metadata.name + "_")]
+    assert len(holders) == 1, lease.spec
 
 
 def render_example(in_cluster: KafkaEndpoints) -> list[dict]:

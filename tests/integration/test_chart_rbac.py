@@ -8,7 +8,8 @@ what needed the rule does not happen.
 
 The session's own kto (the ``kto`` fixture) runs as admin and watches every namespace: it would reconcile these
 objects as well and hide what the ServiceAccount cannot do. The module stops it first and starts it again at
-the end (``sole_operator``), so the kto under test is the only operator while this module runs.
+the end (``sole_operator``, in tests/conftest.py), so the kto under test is the only operator while this module
+runs. (It elects its leader with a Lease of its own, in the release namespace, as the chart tells it to.)
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -34,14 +36,6 @@ from tests.support.users import kafka_user
 from tests.support.wait import wait_until
 
 CLUSTER, NAMESPACES = "cluster", "namespaces"
-
-
-@pytest.fixture(scope="module")
-def sole_operator(kto):
-    """Only the kto under test runs while this module does; the session's kto is back afterwards."""
-    kto.stop()
-    yield
-    kto.start()
 
 
 @dataclass
@@ -67,6 +61,11 @@ class Install:
     def user(self) -> str:
         return f"system:serviceaccount:{self.namespace}:{self.service_account}"
 
+    @property
+    def lease(self) -> str:
+        """The name of the leader Lease kto is told to use (in the release namespace)."""
+        return chart.container_env(chart.kto_container(self.objects), self.namespace)["KTO_LEADER_ELECTION_NAME"]
+
     def start_kto(self, wait: bool = True) -> KtoProcess:
         """kto as the Deployment's container runs it, authenticated as the chart's ServiceAccount; with ``wait``,
         once it answers /healthz."""
@@ -74,7 +73,7 @@ class Install:
         kubeconfig = chart.token_kubeconfig(self.env, token, self.work / f"{self.release}.kubeconfig")
         proc = KtoProcess(self.env, self.work / f"{self.release}-kto.log")
         argv, container_env = chart.container_process(chart.kto_container(self.objects), proc.health_port,
-                                                      proc.metrics_port)
+                                                      proc.metrics_port, self.namespace)
         proc.argv = argv
         proc.extra_env = {**container_env, "KUBECONFIG": str(kubeconfig)}
         self.procs.append(proc)
@@ -94,13 +93,14 @@ class Install:
 
     def remove(self, group: str, resource: str, verb: str, scope: str) -> None:
         """Take one verb on one resource away from the chart's role that grants it (``scope``: "cluster" for the
-        ClusterRole(s), else the served namespace's Role); everything else stays as the chart made it."""
+        ClusterRole(s), else a namespace's Roles: a served namespace's, or the release namespace's for leases);
+        everything else stays as the chart made it."""
         rbac = client.RbacAuthorizationV1Api(self.api)
-        name = chart.find(self.objects, "Deployment")[0]["metadata"]["name"]
         if scope == CLUSTER:
             candidates = [rbac.read_cluster_role(n) for kind, n in self.roles() if kind == "ClusterRole"]
         else:
-            candidates = [rbac.read_namespaced_role(name, scope)]
+            candidates = rbac.list_namespaced_role(
+                scope, label_selector=f"app.kubernetes.io/instance={self.release}").items
         changed = 0
         for role in candidates:
             rules = []
@@ -110,11 +110,11 @@ class Install:
                     rest = [r for r in rule.resources if r != resource]
                     if rest:
                         rules.append(client.V1PolicyRule(api_groups=rule.api_groups, resources=rest,
-                                                         verbs=rule.verbs))
+                                                         resource_names=rule.resource_names, verbs=rule.verbs))
                     verbs = [v for v in rule.verbs if v != verb]
                     if verbs:
                         rules.append(client.V1PolicyRule(api_groups=rule.api_groups, resources=[resource],
-                                                         verbs=verbs))
+                                                         resource_names=rule.resource_names, verbs=verbs))
                 else:
                     rules.append(rule)
             role.rules = rules
@@ -128,10 +128,12 @@ class Install:
                    what=f"the apiserver to deny {verb} {resource} to {self.user}")
 
     def allowed(self, group: str, resource: str, verb: str, namespace: str | None) -> bool:
-        """The apiserver's own answer (SubjectAccessReview) for the ServiceAccount."""
+        """The apiserver's own answer (SubjectAccessReview) for the ServiceAccount (for leases: on kto's Lease,
+        the only one the chart lets it read and update)."""
+        name = self.lease if resource == "leases" and verb != "create" else None
         resource, _, sub = resource.partition("/")
         attrs = client.V1ResourceAttributes(group=group, resource=resource, subresource=sub or None, verb=verb,
-                                            namespace=namespace)
+                                            namespace=namespace, name=name)
         review = client.V1SubjectAccessReview(spec=client.V1SubjectAccessReviewSpec(
             user=self.user, groups=["system:serviceaccounts", f"system:serviceaccounts:{self.namespace}",
                                     "system:authenticated"], resource_attributes=attrs))
@@ -186,6 +188,16 @@ def clean_namespace(api: client.ApiClient, ns: str) -> None:
                     raise
 
 
+def dead_leaders_lease(inst: Install) -> None:
+    """The Lease as a kto that died a minute ago left it: expired, held by someone else, so taking it over is an
+    update."""
+    then = datetime.now(UTC) - timedelta(minutes=1)
+    client.CoordinationV1Api(inst.api).create_namespaced_lease(inst.namespace, {
+        "metadata": {"name": inst.lease},
+        "spec": {"holderIdentity": "kto-gone_0", "leaseDurationSeconds": 15, "leaseTransitions": 0,
+                 "acquireTime": then.replace(microsecond=1), "renewTime": then.replace(microsecond=1)}})
+
+
 def log_text(proc: KtoProcess) -> str:
     """kto's log (JSON lines, as the chart configures it) as plain text: messages with their tracebacks."""
     out = []
@@ -230,8 +242,9 @@ def test_lifecycle_as_the_chart_service_account(env: LocalEnv, install, scope: s
 # --- each rule, taken away ------------------------------------------------------------------------------------
 
 
-KAFKA, APIEXT = "kafka.kto.dev", "apiextensions.k8s.io"
+KAFKA, APIEXT, COORDINATION = "kafka.kto.dev", "apiextensions.k8s.io", "coordination.k8s.io"
 CLUSTER_SCOPED = {"customresourcedefinitions", "namespaces"}
+IN_RELEASE_NAMESPACE = {"leases"}  # a Role of its own in the release namespace, in both modes
 # Every verb the chart grants, and what is left undone without it when kto has logged the refusal (checked on
 # the served namespace's objects; "log-only": kto works, kopf says what it cannot notice).
 SYMPTOMS = {
@@ -254,6 +267,10 @@ SYMPTOMS = {
     (APIEXT, "customresourcedefinitions", "watch"): "log-only",
     ("", "namespaces", "list"): "topic-untouched",  # namespaces mode only: kopf serves nothing until it gives up
     ("", "namespaces", "watch"): "log-only",  # namespaces mode only
+    # Leader election: without these kto never leads, so it never starts (stands by, healthy, doing nothing).
+    (COORDINATION, "leases", "get"): "not-leading",
+    (COORDINATION, "leases", "create"): "not-leading",  # no Lease yet
+    (COORDINATION, "leases", "update"): "not-leading",  # a Lease left by a kto that died: it cannot be taken over
 }
 
 
@@ -274,15 +291,32 @@ class Case:
     def cluster_scoped(self) -> bool:
         return self.resource in CLUSTER_SCOPED
 
+    def where(self, inst: Install) -> str | None:
+        """The namespace of the refused requests (None: cluster-wide)."""
+        if self.resource in IN_RELEASE_NAMESPACE:
+            return inst.namespace
+        # Cluster-wide requests: anything on a cluster-scoped resource, and cluster mode's lists and watches.
+        if self.cluster_scoped or (self.scope == CLUSTER and self.verb in ("list", "watch")):
+            return None
+        return inst.namespaces[0]
+
+    def rule_scope(self, inst: Install) -> str:
+        """Where the rule to take away is: "cluster" (the ClusterRoles) or the namespace of the Role."""
+        if self.resource in IN_RELEASE_NAMESPACE:
+            return inst.namespace
+        return CLUSTER if self.scope == CLUSTER or self.cluster_scoped else inst.namespaces[0]
+
     @property
     def id(self) -> str:
         return f"{self.scope}-{self.verb}-{self.resource.replace('/', '-')}"
 
 
 # Cluster mode: every rule. Namespaces mode: its cluster-scoped rules (in a ClusterRole of their own) and a few of
-# the per-namespace Role's, which renders the same rules as the ClusterRole of cluster mode.
+# the per-namespace Role's, which renders the same rules as the ClusterRole of cluster mode, and one of the lease
+# Role's (the same Role as in cluster mode).
 NAMESPACED_SAMPLE = {(KAFKA, "kafkatopics", "list"), (KAFKA, "kafkaclusters", "watch"),
-                     (KAFKA, "kafkatopics/status", "patch"), ("", "secrets", "get"), ("", "events", "create")}
+                     (KAFKA, "kafkatopics/status", "patch"), ("", "secrets", "get"), ("", "events", "create"),
+                     (COORDINATION, "leases", "get")}
 CASES = [Case(CLUSTER, *rule) for rule in SYMPTOMS if rule[1] != "namespaces"] + \
         [Case(NAMESPACES, *rule) for rule in SYMPTOMS if rule[1] in CLUSTER_SCOPED or rule in NAMESPACED_SAMPLE]
 
@@ -301,10 +335,13 @@ def test_every_rule_the_chart_grants_is_proven_needed() -> None:
     in_cluster_mode = granted(chart.render())
     assert in_cluster_mode == cases[CLUSTER]
     objects = chart.render(values={"rbac": {"scope": NAMESPACES, "namespaces": ["a", "b"]}})
-    namespaced = {(g, r, v) for g, r, v in in_cluster_mode if r not in CLUSTER_SCOPED}
+    namespaced = {(g, r, v) for g, r, v in in_cluster_mode if r not in CLUSTER_SCOPED | IN_RELEASE_NAMESPACE}
     for ns in ("a", "b"):
         assert granted(chart.find(objects, "Role", ns)) == namespaced
     assert granted(chart.find(objects, "ClusterRole")) == {rule for rule in SYMPTOMS if rule[1] in CLUSTER_SCOPED}
+    in_release_namespace = {rule for rule in SYMPTOMS if rule[1] in IN_RELEASE_NAMESPACE}
+    for objs in (chart.render(), objects):
+        assert granted(chart.find(objs, "Role", "kto")) == in_release_namespace  # the release namespace
     assert cases[NAMESPACES] <= granted(objects)
 
 
@@ -312,18 +349,18 @@ def test_every_rule_the_chart_grants_is_proven_needed() -> None:
 def test_without_one_rule_kto_fails_and_says_why(env: LocalEnv, install, case: Case) -> None:
     inst = install(case.scope)
     home = Resources(inst.api, inst.namespaces[0])
-    rule_scope = CLUSTER if case.scope == CLUSTER or case.cluster_scoped else home.ns
-    assert inst.allowed(case.group, case.resource, case.verb, None if case.cluster_scoped else home.ns)
+    rule_scope = case.rule_scope(inst)
+    assert inst.allowed(case.group, case.resource, case.verb, None if rule_scope == CLUSTER else rule_scope)
     inst.remove(case.group, case.resource, case.verb, rule_scope)
+    if case.resource == "leases" and case.verb == "update":
+        dead_leaders_lease(inst)
     kto = inst.start_kto(wait=False)  # some refusals (e.g. listing at startup) keep it from ever being healthy
     topic, user, old_pw = unique("t"), unique("app"), unique("pw")
     # kto's log names what it was refused ...
     if case.resource == "events":
         pattern = re.compile(rf"Posting an Event failed object={home.ns}/{topic} reason=InvalidConfig status=403")
     else:
-        # Cluster-wide requests: anything on a cluster-scoped resource, and cluster mode's lists and watches.
-        cluster_wide = case.cluster_scoped or (case.scope == CLUSTER and case.verb in ("list", "watch"))
-        pattern = forbidden(case.verb, case.resource, case.group, None if cluster_wide else home.ns)
+        pattern = forbidden(case.verb, case.resource, case.group, case.where(inst))
 
     def refusals() -> int:
         return len(pattern.findall(log_text(kto)))
@@ -392,6 +429,13 @@ def test_without_one_rule_kto_fails_and_says_why(env: LocalEnv, install, case: C
     elif case.symptom == "no-event":
         home.wait_condition("kafkatopics", topic, "False", "InvalidConfig")
         assert not home.events(topic), "an Event was posted without the right to create Events"
+    elif case.symptom == "not-leading":
+        # kto stands by: healthy, not leading, nothing started, nothing written.
+        code, body = kto.health()
+        assert (code, body["leader"], body["started"]) == (200, False, False), body
+        assert not topic_obj.get("status") and not topic_obj["metadata"].get("finalizers"), topic_obj
+        assert not cluster_obj.get("status"), cluster_obj
+        assert app_password(home, user) is None
     else:
         assert case.symptom == "log-only"
     kto.stop()

@@ -53,13 +53,28 @@ def kto_container(objects: list[dict[str, Any]]) -> dict[str, Any]:
     return container
 
 
-def container_process(container: dict[str, Any], health_port: int, metrics_port: int) -> tuple[list[str], dict]:
-    """The argv and environment of the container's process on this machine: the image's ``kto`` entry point
-    is this virtualenv's ``python -m kto``; only the ports and the listen address differ from the Pod."""
+def container_env(container: dict[str, Any], namespace: str) -> dict[str, str]:
+    """The container's environment as the kubelet sets it, for a Pod in ``namespace`` (the downward API's
+    ``metadata.namespace`` is the only reference the chart uses)."""
+    env = {}
+    for var in container.get("env", []):
+        if "value" in var:
+            env[var["name"]] = var["value"]
+        else:
+            assert var["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.namespace"}}, var
+            env[var["name"]] = namespace
+    return env
+
+
+def container_process(container: dict[str, Any], health_port: int, metrics_port: int,
+                      namespace: str) -> tuple[list[str], dict]:
+    """The argv and environment of the container's process on this machine, as a Pod in ``namespace``: the
+    image's ``kto`` entry point is this virtualenv's ``python -m kto``; only the ports and the listen address
+    differ from the Pod."""
     command = container.get("command") or ["kto"]
     assert command[0] == "kto", f"unexpected entry point {command}"
     argv = [sys.executable, "-m", "kto", *command[1:], *container.get("args", [])]
-    env = {e["name"]: e["value"] for e in container.get("env", [])}
+    env = container_env(container, namespace)
     env |= {"KTO_HEALTH_ADDRESS": "127.0.0.1", "KTO_HEALTH_PORT": str(health_port),
             "KTO_METRICS_PORT": str(metrics_port)}
     # Variables kto reads that the Pod does not set must not leak in from the test process.

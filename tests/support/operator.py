@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -22,7 +24,8 @@ def install_crds(env: LocalEnv) -> None:
 
 
 class KtoProcess:
-    """One running kto; ``log`` is everything it printed."""
+    """One running kto; ``log`` is everything it printed. kto runs with leader election (its default): it acts
+    only once it holds its Lease (``default/kto-leader`` unless ``args`` say otherwise)."""
 
     def __init__(self, env: LocalEnv, log: Path, args: list[str] | None = None, extra_env: dict | None = None,
                  argv: list[str] | None = None):
@@ -36,7 +39,8 @@ class KtoProcess:
         self.proc: subprocess.Popen | None = None
 
     def start(self, timeout: float = 60, wait: bool = True) -> KtoProcess:
-        """Start kto; with ``wait``, return once /healthz answers (a kto whose startup fails never does)."""
+        """Start kto; with ``wait``, return once it leads and has started (its startup LIST done): a kto whose
+        startup fails never does, and one that follows a SIGKILLed kto waits for the old Lease to expire."""
         with open(self.log, "ab") as out:
             self.proc = subprocess.Popen(self.argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                          env={**os.environ, **self.extra_env}, cwd=REPO)
@@ -45,14 +49,27 @@ class KtoProcess:
         return self
 
     def healthy(self) -> bool:
+        """/healthz says 200, this kto leads and its startup is done."""
+        answer = self.health()
+        return answer is not None and answer[0] == 200 and answer[1]["leader"] and answer[1]["started"]
+
+    def standing_by(self) -> bool:
+        """/healthz says 200 and this kto waits for the Lease."""
+        answer = self.health()
+        return answer is not None and answer[0] == 200 and not answer[1]["leader"]
+
+    def health(self) -> tuple[int, dict] | None:
+        """/healthz's status and JSON body; None while it does not answer. Raises when kto has exited."""
         if self.proc is None or self.proc.poll() is not None:
             code = self.proc.returncode if self.proc else "?"
             raise AssertionError(f"kto exited ({code}):\n{self.log_text()[-3000:]}")
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{self.health_port}/healthz", timeout=2) as r:
-                return r.status == 200
+                return r.status, json.loads(r.read())
+        except urllib.error.HTTPError as err:
+            return err.code, json.loads(err.read())
         except OSError:
-            return False
+            return None
 
     def metrics(self) -> str:
         with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5) as r:

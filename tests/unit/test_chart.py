@@ -51,12 +51,13 @@ def test_helm_lint_is_clean(values: dict) -> None:
     assert "[WARNING]" not in out and "[ERROR]" not in out
 
 
-def test_deployment_one_replica_recreate_probes_resources_hardened() -> None:
+def test_deployment_two_replicas_rolling_probes_resources_hardened() -> None:
     objects = chart.render()
     (deployment,) = chart.find(objects, "Deployment")
     spec = deployment["spec"]
-    assert spec["replicas"] == 1
-    assert spec["strategy"] == {"type": "Recreate"}
+    # Two Pods, one leading: an upgrade starts the new Pod (a standby) before it stops an old one.
+    assert spec["replicas"] == 2
+    assert spec["strategy"] == {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}}
     pod = spec["template"]["spec"]
     (sa,) = chart.find(objects, "ServiceAccount")
     assert pod["serviceAccountName"] == sa["metadata"]["name"]
@@ -65,9 +66,14 @@ def test_deployment_one_replica_recreate_probes_resources_hardened() -> None:
     container = chart.kto_container(objects)
     assert container["image"] == "kto:0.1.0"
     assert (container["command"], container["args"]) == (["kto"], ["run"])
-    env = {e["name"]: e["value"] for e in container["env"]}
+    env = chart.container_env(container, "kto")
     assert env["KTO_HEALTH_PORT"] == "8080" and env["KTO_METRICS_PORT"] == "8081"
     assert "KTO_NAMESPACES" not in env  # cluster scope: every namespace
+    # The Lease: in the Pod's own namespace (downward API), named after the release.
+    assert {"name": "KTO_LEADER_ELECTION_NAMESPACE",
+            "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}} in container["env"]
+    assert env["KTO_LEADER_ELECTION_NAME"] == "kto-leader"
+    assert "KTO_LEADER_ELECT" not in env  # on: kto's default
     ports = {p["name"]: p["containerPort"] for p in container["ports"]}
     assert ports == {"health": 8080, "metrics": 8081}
     for probe in ("livenessProbe", "readinessProbe"):
@@ -109,9 +115,60 @@ def test_metrics_service_and_service_monitor_are_off_by_default() -> None:
         chart.render(values={"metrics": {"serviceMonitor": {"enabled": True}}})
 
 
+def test_pod_disruption_budget_with_more_than_one_replica() -> None:
+    objects = chart.render(release="kto", namespace="ops")
+    (pdb,) = chart.find(objects, "PodDisruptionBudget", "ops")
+    (deployment,) = chart.find(objects, "Deployment")
+    assert pdb["apiVersion"] == "policy/v1"
+    assert pdb["spec"] == {"minAvailable": 1, "selector": deployment["spec"]["selector"]}
+    assert deployment["spec"]["selector"]["matchLabels"].items() <= \
+        deployment["spec"]["template"]["metadata"]["labels"].items()
+    # One Pod: a budget of one would block every drain. Or turned off.
+    for values in ({"replicaCount": 1}, {"podDisruptionBudget": {"enabled": False}}):
+        objects = chart.render(values=values)
+        assert not chart.find(objects, "PodDisruptionBudget")
+    (deployment,) = chart.find(chart.render(values={"replicaCount": 3}), "Deployment")
+    assert deployment["spec"]["replicas"] == 3
+
+
+LEASE_RULES = [
+    {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["create"]},
+    {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "resourceNames": ["kto-leader"],
+     "verbs": ["get", "update"]},
+]
+
+
+@pytest.mark.parametrize("values", [{}, NAMESPACES], ids=["cluster", "namespaces"])
+def test_lease_role_in_the_release_namespace_only(values: dict) -> None:
+    """Leader election: create the Lease, get and update that one Lease, in the release namespace, both modes."""
+    objects = chart.render(release="kto", namespace="ops", values=values)
+    (role,) = chart.find(objects, "Role", "ops")
+    (binding,) = chart.find(objects, "RoleBinding", "ops")
+    assert role["metadata"]["name"] == "kto-leader-election"
+    assert role["rules"] == LEASE_RULES
+    assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role",
+                                  "name": "kto-leader-election"}
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "kto", "namespace": "ops"}]
+    # Nowhere else: no other role mentions leases.
+    others = [r for r in chart.find(objects, "Role") + chart.find(objects, "ClusterRole") if r is not role]
+    assert not [r for r in others for rule in r["rules"] if "leases" in rule["resources"]]
+    # The Lease named in the rules is the one kto is told to use.
+    env = chart.container_env(chart.kto_container(objects), "ops")
+    assert (env["KTO_LEADER_ELECTION_NAMESPACE"], env["KTO_LEADER_ELECTION_NAME"]) == ("ops", "kto-leader")
+
+
+def test_lease_name_follows_the_release() -> None:
+    objects = chart.render(release="payments", namespace="team-a", values=NAMESPACES)
+    roles = {r["metadata"]["name"]: r for r in chart.find(objects, "Role", "team-a")}
+    assert set(roles) == {"payments-kto", "payments-kto-leader-election"}  # served there, and elects there
+    assert roles["payments-kto-leader-election"]["rules"][1]["resourceNames"] == ["payments-kto-leader"]
+    env = chart.container_env(chart.kto_container(objects), "team-a")
+    assert env["KTO_LEADER_ELECTION_NAME"] == "payments-kto-leader"
+
+
 def test_rbac_cluster_scope() -> None:
     objects = chart.render(release="kto", namespace="ops")
-    assert not chart.find(objects, "Role") and not chart.find(objects, "RoleBinding")
+    assert [r["metadata"]["name"] for r in chart.find(objects, "Role")] == ["kto-leader-election"]
     (role,) = chart.find(objects, "ClusterRole")
     (binding,) = chart.find(objects, "ClusterRoleBinding")
     assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
@@ -123,7 +180,7 @@ def test_rbac_cluster_scope() -> None:
 
 def test_rbac_namespaces_scope() -> None:
     objects = chart.render(release="kto", namespace="ops", values=NAMESPACES)
-    env = {e["name"]: e["value"] for e in chart.kto_container(objects)["env"]}
+    env = chart.container_env(chart.kto_container(objects), "ops")
     assert env["KTO_NAMESPACES"] == "team-a,team-b"
     for ns in ("team-a", "team-b"):
         (role,) = chart.find(objects, "Role", ns)
@@ -197,6 +254,8 @@ def test_tenant_roles_aggregate_topics_and_users_never_clusters(values: dict) ->
     ({"rbac": {"scope": "everywhere"}}, "scope"),
     ({"rbac": {"scope": "namespaces", "namespaces": ["Not_A_Namespace"]}}, "namespaces"),
     ({"operator": {"logFormat": "xml"}}, "logFormat"),
+    ({"replicaCount": 0}, "replicaCount"),
+    ({"podDisruptionBudget": {"minAvailable": 2}}, "minAvailable"),
     ({"unknownValue": True}, "unknownValue"),
 ])
 def test_values_schema_refuses_bad_values(values: dict, message: str) -> None:

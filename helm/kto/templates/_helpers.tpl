@@ -41,6 +41,11 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end -}}
 {{- end -}}
 
+{{/* The Lease the kto Pods elect their leader with (in the release namespace). */}}
+{{- define "kto.leaseName" -}}
+{{- printf "%s-leader" (include "kto.fullname" .) -}}
+{{- end -}}
+
 {{/* The namespaces kto serves in "namespaces" scope; fails on an empty list. */}}
 {{- define "kto.namespaces" -}}
 {{- if eq .Values.rbac.scope "namespaces" -}}
@@ -99,4 +104,17 @@ tests/integration/test_chart_rbac.py shows what breaks without each).
   resources: [namespaces]
   verbs: [list, watch]
 {{- end }}
+{{- end -}}
+
+{{/* Leader election, in the release namespace only (both modes). */}}
+{{- define "kto.leaseRules" -}}
+# Creating the Lease the first time (RBAC cannot limit create to a name).
+- apiGroups: [coordination.k8s.io]
+  resources: [leases]
+  verbs: [create]
+# Reading it (who leads, until when), and writing it to take it over, renew it and give it back: that Lease only.
+- apiGroups: [coordination.k8s.io]
+  resources: [leases]
+  resourceNames: [{{ include "kto.leaseName" . }}]
+  verbs: [get, update]
 {{- end -}}
