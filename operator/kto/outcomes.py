@@ -51,38 +51,40 @@ FINALIZER_PENDING = Verdict(False, Reason.KAFKA_ERROR, "waiting to add kto's fin
 # --- Decisions of the gate ----------------------------------------------------------------------------
 
 
+# Nothing to do now (not ours, or the cluster has not been probed yet: its probe enqueues everything).
 @dataclass(frozen=True)
 class Skip:
-    """Nothing to do now (not ours, or the cluster has not been probed yet: its probe enqueues everything)."""
+    pass
 
 
+# Write this verdict; Kafka is not touched.
 @dataclass(frozen=True)
 class Report:
-    """Write this verdict; Kafka is not touched."""
-
     verdict: Verdict
 
 
+# Remove kto's finalizer without touching Kafka, posting ``note`` first if there is one.
 @dataclass(frozen=True)
 class Release:
-    """Remove kto's finalizer without touching Kafka, posting ``note`` first if there is one."""
-
     note: Note | None = None
 
 
+# Delete what the resource made in Kafka, then release it.
 @dataclass(frozen=True)
 class Delete:
-    """Delete what the resource made in Kafka, then release it."""
+    pass
 
 
+# Compare with Kafka and report; never write to Kafka (observe-only).
 @dataclass(frozen=True)
 class Observe:
-    """Compare with Kafka and report; never write to Kafka (observe-only)."""
+    pass
 
 
+# Make Kafka match the spec.
 @dataclass(frozen=True)
 class Converge:
-    """Make Kafka match the spec."""
+    pass
 
 
 Decision = Skip | Report | Release | Delete | Observe | Converge
