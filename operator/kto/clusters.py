@@ -72,6 +72,7 @@ class ClusterRegistry:
         self.writer = writer
         self.gateway_factory = gateway_factory or (lambda conf, label: KafkaGateway(conf, label))
         self._clusters: dict[Key, _Cluster] = {}
+        self._settled = False  # every KafkaCluster has been probed (or had an identity) at least once
         # Told a cluster's key at each of its resyncs and when it is gone: the reconcilers enqueue its resources.
         self.listeners: list[Listener] = []
         # How many KafkaTopics a cluster serves, for its status (set by the topic reconciler).
@@ -92,8 +93,7 @@ class ClusterRegistry:
         own = self._clusters.get(key)
         if own is None:
             return []
-        if any(c.identity is None and c.view.reason is None and c.view.spec is not None
-               for k, c in self._clusters.items() if k != key):
+        if any(_unknown(c) for k, c in self._clusters.items() if k != key):
             return None
         identity = own.identity
         others = [c.snapshot() for k, c in self._clusters.items()
@@ -163,6 +163,11 @@ class ClusterRegistry:
                 failures += 1
                 log.exception("Cluster refresh failed cluster=%s/%s", *state.key)
             self._tell(state.key)  # the resync: every resource of the cluster is compared with Kafka
+            if not self._settled and not any(_unknown(c) for c in self._clusters.values()):
+                # Every KafkaCluster's identity is known now: resources that waited for it go in one batch.
+                self._settled = True
+                for key in list(self._clusters):
+                    self._tell(key)
             interval = state.spec.resync_interval if state.spec else 60
             if state.reason != Reason.CONNECTED:
                 interval = min(interval, 2.0 * (2 ** min(failures, 4)))
@@ -265,3 +270,8 @@ def cluster_id_changed_message(key: Key, spec: KafkaClusterSpec, bound: str, rep
             "the brokers are meant to be a different Kafka cluster now, run kubectl annotate kafkacluster "
             f"{name} -n {ns} {names.ANNOTATION_CLUSTER_ID}={reported} --overwrite (existing topics are then adopted "
             f"only where they match their spec); otherwise point spec.bootstrapServers back at cluster {bound}")
+
+
+def _unknown(cluster: _Cluster) -> bool:
+    """A KafkaCluster whose Kafka cluster id is not known yet and whose first probe is still to come."""
+    return cluster.identity is None and cluster.view.reason is None and cluster.view.spec is not None
