@@ -240,8 +240,10 @@ class KafkaGateway:
 
     # --- topics ------------------------------------------------------------------------------------
 
-    async def describe_topics(self, names: Sequence[str]) -> dict[str, ObservedTopic | KafkaFailure | None]:
-        """Each topic as Kafka has it (``None``: it does not exist). Two requests for any number of topics."""
+    async def describe_topics(self, names: Sequence[str], configs: bool = True
+                              ) -> dict[str, ObservedTopic | KafkaFailure | None]:
+        """Each topic as Kafka has it (``None``: it does not exist). Two requests for any number of topics; one
+        without ``configs`` (then the topics' overrides and defaults are left empty)."""
         out: dict[str, ObservedTopic | KafkaFailure | None] = {}
         if not names:
             return out
@@ -258,9 +260,9 @@ class KafkaGateway:
                     out[name] = classify(result, f"describing topic {name}")
             else:
                 descriptions[name] = result
-        configs = await self._describe_configs(list(descriptions))
+        described = await self._describe_configs(list(descriptions)) if configs else {}
         for name, desc in descriptions.items():
-            cfg = configs.get(name)
+            cfg = described.get(name)
             if isinstance(cfg, KafkaFailure):
                 out[name] = cfg
                 continue

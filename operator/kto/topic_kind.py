@@ -92,7 +92,7 @@ async def delete_topics(gateway, deletions: dict[Key, Item]) -> dict[Key, Outcom
     of the same name with another id than the one recorded (replaced outside kto, or on a cluster the
     KafkaCluster was moved to) is left alone and the resource released with a Warning."""
     names_ = {k: i.gathered.name for k, i in deletions.items()}
-    seen = await gateway.describe_topics(sorted(set(names_.values())))
+    seen = await gateway.describe_topics(sorted(set(names_.values())), configs=False)  # the ids are enough
     out: dict[Key, Outcome] = {}
     doomed: dict[Key, str] = {}
     for key, topic in names_.items():

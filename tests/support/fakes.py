@@ -190,7 +190,8 @@ class FakeGateway:
 
     # --- topics ---
 
-    async def describe_topics(self, topics: Sequence[str]) -> dict[str, ObservedTopic | KafkaFailure | None]:
+    async def describe_topics(self, topics: Sequence[str], configs: bool = True
+                              ) -> dict[str, ObservedTopic | KafkaFailure | None]:
         if not topics:
             return {}
         self._request("describe_topics", tuple(topics))
