@@ -16,7 +16,7 @@ ARGOCD_MANAGER = "argocd-controller"  # the field manager Argo CD applies with
 def write_manifests(folder: Path, env, ns, suffix: str) -> list[str]:
     """A KafkaCluster with its Secret and three KafkaTopics, as they would sit in a Git repository."""
     secret = {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
-              "metadata": {"name": "kafka-admin", "namespace": ns.ns,
+              "metadata": {"name": "kafka-admin", "namespace": ns.ns, "labels": {"kto.dev/credentials": "true"},
                            "annotations": {"argocd.argoproj.io/sync-wave": "-1"}},
               "stringData": {"username": env.kafka.username, "password": env.kafka.password}}
     cluster = kafka_cluster("media-gateway", env.kafka, resyncIntervalSeconds=10,
