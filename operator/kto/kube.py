@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
+import urllib3
 from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 
@@ -25,6 +26,14 @@ log = logging.getLogger("kto.kube")
 # Every call gives up after this long (connect, read), so a half-open connection never wedges a queue.
 REQUEST_TIMEOUT = (10.0, 30.0)
 METADATA_ONLY = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """The Kubernetes API could not be reached or could not answer (connection refused, timeout, 5xx, 429):
+    a failure of the whole batch, not of one resource."""
+    if isinstance(exc, ApiException):
+        return exc.status in (0, 429) or (exc.status or 0) >= 500
+    return isinstance(exc, urllib3.exceptions.HTTPError | TimeoutError | ConnectionError)
 
 
 class KubeClient:

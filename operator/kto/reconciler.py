@@ -32,7 +32,7 @@ from kto.batching import Backoff, BatchQueue
 from kto.clusters import ClusterRegistry
 from kto.conditions import find, now_rfc3339
 from kto.gates import UNKNOWN_OWNER_UID, ClusterSnapshot, Gathered, KindRules, decide
-from kto.kube import KubeClient
+from kto.kube import KubeClient, is_unavailable
 from kto.models import KafkaClusterSpec
 from kto.objects import (
     Key,
@@ -287,6 +287,8 @@ class Reconciler:
         except asyncio.CancelledError:
             raise
         except Exception as err:
+            if is_unavailable(err):
+                raise  # the apiserver is down: no resource is at fault, the whole batch is retried
             if len(work) == 1:
                 key = next(iter(work))
                 log.exception("Acting failed kind=%s resource=%s/%s", self.info.metric, *key)

@@ -1017,3 +1017,18 @@ async def test_a_topic_replaced_outside_kto_is_never_deleted_with_the_resource()
     await w.run(key)
     assert "orders" in w.kafka.topics and "delete_topics" not in w.kafka.requests
     assert w.kube.events_of(key)[-1] == ("Warning", "TopicNotDeleted") and w.kube.finalizers[key] == []
+
+
+async def test_an_unreachable_apiserver_fails_the_batch_instead_of_splitting_it(monkeypatch) -> None:
+    import urllib3
+
+    w = world()
+    keys = [w.put(topic(f"t{i}", partitions=1)) for i in range(4)]
+
+    async def down(*args, **kwargs):
+        raise urllib3.exceptions.MaxRetryError(None, "/apis", "connection refused")
+
+    monkeypatch.setattr(w.kube, "add_finalizer", down)
+    with pytest.raises(urllib3.exceptions.MaxRetryError):
+        await w.run(*keys)
+    assert w.kafka.requests.get("describe_topics", 0) == 1  # tried once, not once per half
