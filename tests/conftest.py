@@ -113,3 +113,21 @@ def cluster(env: LocalEnv, ns, kto):
     ns.cluster(kafka_cluster("kafka", env.kafka, resyncIntervalSeconds=10))
     ns.wait_condition("kafkaclusters", "kafka", "True", "Connected")
     return "kafka"
+
+
+@pytest.fixture
+def authz(env, ns, kto, kafka_authz) -> str:
+    """A Ready KafkaCluster ``authz`` in the test's namespace, on the Kafka with the StandardAuthorizer."""
+    from tests.support.resources import kafka_cluster
+
+    ns.secret("authz-admin", {"username": kafka_authz.username, "password": kafka_authz.password})
+    ns.cluster(kafka_cluster("authz", kafka_authz, secret="authz-admin", resyncIntervalSeconds=10))
+    ns.wait_condition("kafkaclusters", "authz", "True", "Connected", timeout=90)
+    return "authz"
+
+
+@pytest.fixture
+def authz_view(kafka_authz):
+    from tests.support.kafka import KafkaView
+
+    return KafkaView(kafka_authz.client_config())  # PLAINTEXT: ANONYMOUS, a super user

@@ -36,18 +36,6 @@ WRITES = ("create_topics", "create_partitions", "incremental_alter_configs", "de
 # --- fixtures ------------------------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def authz(env, ns, kto, kafka_authz) -> str:
-    """A Ready KafkaCluster ``authz`` in the test's namespace, on the Kafka with the StandardAuthorizer."""
-    ns.secret("authz-admin", {"username": kafka_authz.username, "password": kafka_authz.password})
-    ns.cluster(kafka_cluster("authz", kafka_authz, secret="authz-admin", resyncIntervalSeconds=10))
-    ns.wait_condition("kafkaclusters", "authz", "True", "Connected", timeout=90)
-    return "authz"
-
-
-@pytest.fixture
-def authz_view(kafka_authz) -> KafkaView:
-    return KafkaView(kafka_authz.client_config())  # PLAINTEXT: ANONYMOUS, a super user
 
 
 @pytest.fixture

@@ -8,24 +8,9 @@ import base64
 import pytest
 from kubernetes.client.rest import ApiException
 
-from tests.support.kafka import KafkaView
 from tests.support.resources import kafka_cluster, ready, unique
 from tests.support.users import as_user, authenticates, kafka_user, produce_one, topic_acl
 from tests.support.wait import wait_until
-
-
-@pytest.fixture
-def authz(env, ns, kto, kafka_authz) -> str:
-    """A Ready KafkaCluster ``authz`` in the test's namespace, on the Kafka with the StandardAuthorizer."""
-    ns.secret("authz-admin", {"username": kafka_authz.username, "password": kafka_authz.password})
-    ns.cluster(kafka_cluster("authz", kafka_authz, secret="authz-admin", resyncIntervalSeconds=10))
-    ns.wait_condition("kafkaclusters", "authz", "True", "Connected", timeout=90)
-    return "authz"
-
-
-@pytest.fixture
-def authz_view(kafka_authz) -> KafkaView:
-    return KafkaView(kafka_authz.client_config())  # PLAINTEXT: ANONYMOUS, a super user
 
 
 def app_secret(ns, name: str) -> dict[str, str]:
