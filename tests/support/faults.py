@@ -14,6 +14,7 @@ import os
 import signal
 import ssl
 import subprocess
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -132,6 +133,12 @@ def restart(proc: Proc, recipe: Recipe) -> Proc:
     return proc
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) the process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def log_size(proc: Proc) -> int:
     try:
         return Path(proc.log).stat().st_size
@@ -234,13 +241,16 @@ def _find_key(value, key: str):
 
 
 def wait_kafka_started(proc: Proc, offset: int, timeout: float = 180) -> None:
-    """Until the node logs "Kafka Server started" after ``offset`` in its log (it does so once unfenced)."""
-    def started() -> bool:
+    """Until the node logs "Kafka Server started" after ``offset`` in its log (it does so once unfenced); fails
+    at once, with its log's tail, when it exits meanwhile."""
+    def started() -> str | bool:
         if not proc.is_alive():
-            raise AssertionError(f"{proc.name} exited:\n{proc.log_tail()}")
+            return "exited"
         return "Kafka Server started" in log_since(proc, offset)
 
-    wait_until(started, timeout=timeout, interval=0.2, what=f"{proc.name} to log 'Kafka Server started'")
+    if wait_until(started, timeout=timeout, interval=0.2, what=f"{proc.name} to log 'Kafka Server started'") \
+            == "exited":
+        raise AssertionError(f"{proc.name} exited while starting:\n{proc.log_tail()}")
 
 
 # --- kube-apiserver ----------------------------------------------------------------------------------------
@@ -253,13 +263,59 @@ def apiserver_of(procs: list[Proc]) -> Proc:
     return found[0]
 
 
-def wait_apiserver_ready(url: str, token: str, cafile: str, timeout: float = 120) -> None:
-    """Until GET /readyz answers 200 (as the environment's admin)."""
+def wait_apiserver_ready(url: str, token: str, cafile: str, timeout: float = 120, proc: Proc | None = None) -> None:
+    """Until GET /readyz answers 200 (as the environment's admin); fails at once, with its log's tail, when
+    ``proc`` (the apiserver) exits meanwhile."""
     ctx = ssl.create_default_context(cafile=cafile)
 
-    def ready() -> bool:
+    def ready() -> str | bool:
+        if proc is not None and not proc.is_alive():
+            return "exited"
         req = urllib.request.Request(f"{url}/readyz", headers={"Authorization": f"Bearer {token}"})
         with urllib.request.urlopen(req, context=ctx, timeout=5) as resp:
             return resp.status == 200
 
-    wait_until(ready, timeout=timeout, interval=0.2, what=f"GET {url}/readyz")
+    if wait_until(ready, timeout=timeout, interval=0.2, what=f"GET {url}/readyz") == "exited":
+        raise AssertionError(f"{proc.name} exited while starting:\n{proc.log_tail()}")
+
+
+# --- kto as a Deployment would run it --------------------------------------------------------------------------
+
+
+class Kubelet:
+    """Starts a kto process (``tests.support.operator.KtoProcess``) again whenever it exits on its own, as the
+    kubelet restarts a container (without its back-off). kto exits by design when it loses its Lease; the exits
+    are recorded (monotonic time, exit code). ``held()`` suspends this around deliberate stops."""
+
+    def __init__(self, kto, interval: float = 0.2):
+        self.kto = kto
+        self.interval = interval
+        self.exits: list[tuple[float, int | None]] = []
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="kubelet", daemon=True)
+
+    def __enter__(self) -> Kubelet:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    @contextlib.contextmanager
+    def held(self) -> Iterator[None]:
+        with self._lock:
+            yield
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            if not self._lock.acquire(blocking=False):
+                continue
+            try:
+                proc = self.kto.proc
+                if proc is not None and proc.poll() is not None and not self._stop.is_set():
+                    self.exits.append((time.monotonic(), proc.returncode))
+                    self.kto.start(wait=False)
+            finally:
+                self._lock.release()
