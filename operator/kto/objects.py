@@ -76,3 +76,15 @@ def deletion_policy_of(explicit: str | None, inherited: str, body: Mapping[str, 
     if explicit:
         return explicit
     return "Adopted" if is_adopted(body) else inherited
+
+
+def is_older(body: Mapping[str, Any], known: Mapping[str, Any] | None) -> bool:
+    """``body`` is an older copy of the same object than ``known`` (e.g. from a relist after a watch expired,
+    while kto had written since). resourceVersions are opaque in general; the apiserver's etcd3 storage makes
+    them increasing integers, the only case compared here."""
+    if known is None:
+        return False
+    new, old = body["metadata"], known["metadata"]
+    version, seen = str(new.get("resourceVersion", "")), str(old.get("resourceVersion", ""))
+    return (new.get("uid") == old.get("uid") and version.isdigit() and seen.isdigit()
+            and int(version) < int(seen))

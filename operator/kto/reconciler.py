@@ -38,6 +38,7 @@ from kto.objects import (
     Key,
     cluster_key_of,
     finalizers_of,
+    is_older,
     is_paused,
     is_unmanaged,
     key_of,
@@ -143,6 +144,8 @@ class Reconciler:
         body = own(body)
         body.setdefault("apiVersion", names.API_VERSION)
         body.setdefault("kind", self.kind.rules.kind)
+        if is_older(body, self.store.get(key)):
+            return  # a relisted copy older than kto's own writes: it would forget kto's finalizer and status
         self.store.put(key, body)
         state = relevant_state(body, self.info.finalizer)
         if self._handled.get(key) == state:

@@ -1032,3 +1032,20 @@ async def test_an_unreachable_apiserver_fails_the_batch_instead_of_splitting_it(
     with pytest.raises(urllib3.exceptions.MaxRetryError):
         await w.run(*keys)
     assert w.kafka.requests.get("describe_topics", 0) == 1  # tried once, not once per half
+
+
+def test_a_relisted_copy_older_than_kto_s_own_writes_is_ignored() -> None:
+    w = world()
+    enqueued: list = []
+    w.rec.queue = lambda ckey: type("Q", (), {"enqueue": lambda self, key, delay=0.0: enqueued.append(key)})()
+    body = topic(ours=True)
+    body["metadata"] |= {"uid": "u1", "resourceVersion": "10"}
+    w.rec.event("MODIFIED", body)
+    stale = topic()  # as a relist after a watch expiry may deliver it: before kto's finalizer and status
+    stale["metadata"] |= {"uid": "u1", "resourceVersion": "7"}
+    w.rec.event("MODIFIED", stale)
+    assert names.FINALIZER in w.rec.store.get(("apps", "orders"))["metadata"]["finalizers"]
+    recreated = topic()
+    recreated["metadata"] |= {"uid": "u2", "resourceVersion": "3"}  # another object of the same name: taken
+    w.rec.event("ADDED", recreated)
+    assert w.rec.store.get(("apps", "orders"))["metadata"]["uid"] == "u2"
