@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
+from kto import names
 from kto.reasons import Reason
 
 EMPTY: Mapping[str, str] = MappingProxyType({})
@@ -64,6 +65,11 @@ class SecretContents:
 
     data: Mapping[str, bytes]
     marked: bool
+
+    @classmethod
+    def of(cls, data: Mapping[str, bytes], labels: Mapping[str, str]) -> SecretContents:
+        """A Secret's data, marked when its labels say ``kto.dev/credentials: "true"``."""
+        return cls(data, labels.get(names.LABEL_CREDENTIALS) == "true")
 
 
 @dataclass(frozen=True)

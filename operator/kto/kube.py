@@ -69,7 +69,7 @@ class KubeClient:
         found = await self.read_secret_object(namespace, name)
         if found is None:
             return None
-        return SecretContents(found["data"], found["labels"].get(names.LABEL_CREDENTIALS) == "true")
+        return SecretContents.of(found["data"], found["labels"])
 
     async def read_secret_object(self, namespace: str, name: str) -> dict[str, Any] | None:
         """A Secret with its metadata: ``{"data": {key: bytes}, "annotations", "ownerReferences", "labels"}``."""

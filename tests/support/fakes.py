@@ -89,7 +89,7 @@ class FakeKube:
         found = await self.read_secret_object(namespace, name)
         if found is None:
             return None
-        return SecretContents(found["data"], found["labels"].get(names.LABEL_CREDENTIALS) == "true")
+        return SecretContents.of(found["data"], found["labels"])
 
     async def read_secret_object(self, namespace: str, name: str) -> dict[str, Any] | None:
         self.calls.append(("read_secret", (namespace, name)))
