@@ -9,7 +9,8 @@ success, a ``KafkaFailure`` otherwise); creating a topic that exists and deletin
 successes. Kafka errors are classified here, once, into kto's reasons.
 
 confluent-kafka's AdminClient is thread-safe and returns concurrent futures; they are awaited with
-``asyncio.wrap_future`` so the event loop never blocks.
+``asyncio.wrap_future`` (through ``kto.pending``, which also keeps librdkafka's controller fresh while they
+wait) so the event loop never blocks.
 """
 
 from __future__ import annotations
@@ -61,6 +62,7 @@ from kto.domain import (
     ObservedTopic,
     Reassignment,
 )
+from kto.pending import PendingRequests
 from kto.reasons import Reason
 
 log = logging.getLogger("kto.kafka")
@@ -178,6 +180,11 @@ class KafkaGateway:
             "socket.connection.setup.timeout.ms": str(int(request_timeout * 1000)),
             "reconnect.backoff.max.ms": "5000",
         })
+        self._pending = PendingRequests(self._refresh_metadata)
+
+    def _refresh_metadata(self) -> None:
+        """A Metadata request for one topic, sent to any live broker (see kto.pending)."""
+        self._admin.list_topics(topic="__consumer_offsets", timeout=min(self.request_timeout, 5.0))
 
     def _count(self, operation: str) -> None:
         self.requests += 1
@@ -208,13 +215,20 @@ class KafkaGateway:
 
     # --- cluster ----------------------------------------------------------------------------------
 
-    async def describe_cluster(self) -> ClusterFacts | KafkaFailure:
-        self._count("describe_cluster")
-        try:
-            result = await asyncio.wrap_future(
-                self._admin.describe_cluster(request_timeout=min(self.request_timeout, 10.0)))
-        except Exception as exc:  # noqa: BLE001 - classified below
-            return self._connection_failure(exc)
+    async def describe_cluster(self, attempts: int = 2) -> ClusterFacts | KafkaFailure:
+        """The cluster's id, brokers and racks. A request lost with the broker it went to (the broker died, its
+        connection was refused) is sent once more: the other brokers answer it, and one broker down of several
+        does not make the whole cluster unreachable."""
+        for attempt in range(attempts):
+            self._count("describe_cluster")
+            try:
+                result = await self._pending.track(
+                    self._admin.describe_cluster(request_timeout=min(self.request_timeout, 10.0)))
+                break
+            except Exception as exc:  # noqa: BLE001 - classified below
+                failure = self._connection_failure(exc)
+                if failure.reason != Reason.UNREACHABLE or attempt == attempts - 1:
+                    return failure
         return ClusterFacts(
             cluster_id=result.cluster_id,
             controller_id=result.controller.id if result.controller else None,
@@ -250,7 +264,7 @@ class KafkaGateway:
         self._count("describe_topics")
         futures = self._admin.describe_topics(TopicCollection(list(names)), request_timeout=self.request_timeout)
         descriptions = {}
-        results = await asyncio.gather(*(asyncio.wrap_future(f) for f in futures.values()), return_exceptions=True)
+        results = await asyncio.gather(*(self._pending.track(f) for f in futures.values()), return_exceptions=True)
         for name, result in zip(futures.keys(), results, strict=True):
             if isinstance(result, BaseException):
                 err = _err(result)
@@ -286,7 +300,7 @@ class KafkaGateway:
         self._count("describe_configs")
         futures = self._admin.describe_configs([ConfigResource(ConfigResource.Type.TOPIC, n) for n in names],
                                                request_timeout=self.request_timeout)
-        results = await asyncio.gather(*(asyncio.wrap_future(f) for f in futures.values()), return_exceptions=True)
+        results = await asyncio.gather(*(self._pending.track(f) for f in futures.values()), return_exceptions=True)
         for resource, result in zip(futures.keys(), results, strict=True):
             if isinstance(result, BaseException):
                 out[resource.name] = classify(result, f"describing configs of topic {resource.name}")
@@ -363,7 +377,7 @@ class KafkaGateway:
 
     async def _outcomes(self, futures: dict, what: str, ok_codes: set[int] = frozenset()) -> dict[str, Outcome]:
         keys = list(futures.keys())
-        results = await asyncio.gather(*(asyncio.wrap_future(futures[k]) for k in keys), return_exceptions=True)
+        results = await asyncio.gather(*(self._pending.track(futures[k]) for k in keys), return_exceptions=True)
         out: dict[str, Outcome] = {}
         for key, result in zip(keys, results, strict=True):
             name = key if isinstance(key, str) else key.name
@@ -474,7 +488,7 @@ class KafkaGateway:
             failure = classify(exc, "describing SCRAM credentials")
             return {u: failure for u in users}
         keys = list(futures)
-        results = await asyncio.gather(*(asyncio.wrap_future(futures[k]) for k in keys), return_exceptions=True)
+        results = await asyncio.gather(*(self._pending.track(futures[k]) for k in keys), return_exceptions=True)
         for user, result in zip(keys, results, strict=True):
             if isinstance(result, BaseException):
                 err = _err(result)
@@ -512,7 +526,7 @@ class KafkaGateway:
         acl_filter = AclBindingFilter(ResourceType.ANY, None, ResourcePatternType.ANY, None, None,
                                       AclOperation.ANY, AclPermissionType.ANY)
         try:
-            bindings = await asyncio.wrap_future(self._admin.describe_acls(acl_filter,
+            bindings = await self._pending.track(self._admin.describe_acls(acl_filter,
                                                                            request_timeout=self.request_timeout))
         except Exception as exc:  # noqa: BLE001 - classified below
             return classify(exc, "listing ACLs")
@@ -553,7 +567,7 @@ class KafkaGateway:
 
     async def _acl_outcomes(self, futures: dict, what: str) -> dict[str, Outcome]:
         keys = list(futures)
-        results = await asyncio.gather(*(asyncio.wrap_future(futures[k]) for k in keys), return_exceptions=True)
+        results = await asyncio.gather(*(self._pending.track(futures[k]) for k in keys), return_exceptions=True)
         out: dict[str, Outcome] = {}
         for key, result in zip(keys, results, strict=True):
             if isinstance(result, BaseException):
