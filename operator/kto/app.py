@@ -21,6 +21,7 @@ log = logging.getLogger("kto.app")
 
 SWEEP_SECONDS = 60.0  # how often the stores are compared with a LIST (vanished objects are forgotten)
 WEDGED_SECONDS = 600.0  # a batch running longer than this makes /healthz fail
+WATCH_MISSED_SWEEPS = 2  # sweeps in a row finding changes the watch did not deliver make /healthz fail
 
 
 class Operator:
@@ -68,11 +69,14 @@ class Operator:
                     log.warning("Sweep failed kind=%s", reconciler.info.metric, exc_info=True)
 
     def problems(self) -> list[str]:
-        """What makes kto unhealthy now: a batch that has been running for too long (a wedged queue)."""
+        """What makes kto unhealthy now: a batch that has been running for too long (a wedged queue), a watch
+        that no longer delivers changes (seen by two sweeps in a row)."""
         now = time.monotonic()
-        return [f"queue {q.name} has been busy for {now - q.busy_since:.0f}s"
-                for r in (self.topics, self.users) for q in r.queues.values()
-                if q.busy_since is not None and now - q.busy_since > WEDGED_SECONDS]
+        wedged = [f"queue {q.name} has been busy for {now - q.busy_since:.0f}s"
+                  for r in (self.topics, self.users) for q in r.queues.values()
+                  if q.busy_since is not None and now - q.busy_since > WEDGED_SECONDS]
+        return wedged + [f"the {r.info.metric} watch missed changes for {r.watch_missed} sweeps in a row"
+                         for r in (self.topics, self.users) if r.watch_missed >= WATCH_MISSED_SWEEPS]
 
     async def stop(self) -> None:
         if self._sweeper is not None:

@@ -78,6 +78,7 @@ class Gathered:
     unmanaged: bool = False
     blocked: Verdict | None = None  # a permanent failure at this generation and broker count
     refusal: Verdict | None = None  # what the KafkaCluster forbids (a protected name, a grant a tenant lacks)
+    in_sync: bool = False  # Ready/Reconciled at its current generation (status.was_in_sync)
 
     @property
     def owner_unknown(self) -> bool:
@@ -168,7 +169,12 @@ def paused(g: Gathered, rules: KindRules) -> Decision | None:
 
 
 def cluster_ready(g: Gathered, rules: KindRules) -> Decision | None:
-    return None if g.cluster.ready else Report(_not_ready(g, ""))
+    """A cluster that cannot be reached now. A resource that was in sync keeps its status: the outage is the
+    KafkaCluster's to report (its status and one Event), not one write and one Event per resource; the cluster's
+    next probe looks at everything again. A resource waiting for a change says why it waits."""
+    if g.cluster.ready:
+        return None
+    return Report(_not_ready(g, "", silent=g.in_sync))
 
 
 def _not_ready(g: Gathered, doing: str, **fields) -> Verdict:

@@ -129,11 +129,12 @@ class KubeClient:
                     break
         return items
 
-    async def list_keys(self, plural: str, namespaces: list[str] | None = None) -> set[tuple[str, str, str]]:
-        """(namespace, name, uid) of every object of a kind, listed as metadata only (cheap at 50,000 objects)."""
+    async def list_keys(self, plural: str, namespaces: list[str] | None = None) -> set[tuple[str, str, str, str]]:
+        """(namespace, name, uid, resourceVersion) of every object of a kind, listed as metadata only (cheap at
+        50,000 objects)."""
         items = await self._list_objects(plural, namespaces, {"Accept": METADATA_ONLY})
-        return {(m.get("namespace", ""), m.get("name", ""), m.get("uid", "")) for m in
-                (item.get("metadata", {}) for item in items)}
+        return {(m.get("namespace", ""), m.get("name", ""), m.get("uid", ""), str(m.get("resourceVersion", "")))
+                for m in (item.get("metadata", {}) for item in items)}
 
     # --- status ------------------------------------------------------------------------------------
 

@@ -49,7 +49,7 @@ from kto.objects import (
 from kto.outcomes import BACKOFF, Converge, Decision, Delete, Observe, Outcome, Release, Report, Verdict
 from kto.planner import Claim, owner_of
 from kto.reasons import Reason, is_permanent
-from kto.status import StatusWriter, condition_status, is_news
+from kto.status import StatusWriter, condition_status, is_news, was_in_sync
 from kto.store import Store
 
 log = logging.getLogger("kto.reconciler")
@@ -125,6 +125,8 @@ class Reconciler:
         self._backoff = backoff or Backoff(jitter=0.2)
         # Permanent failures wait for the spec (generation) or the broker count to change.
         self._blocked: dict[Key, tuple[Any, int | None, Verdict]] = {}
+        self._behind: dict[Key, str | None] = {}  # objects the last sweep's LIST showed newer than the store
+        self.watch_missed = 0  # sweeps in a row that found changes the watch did not deliver
         clusters.listeners.append(self.enqueue_cluster)
 
     # --- events -------------------------------------------------------------------------------------
@@ -170,16 +172,33 @@ class Reconciler:
     async def sweep(self, namespaces: list[str] | None = None) -> list[Key]:
         """Forget objects that no longer exist: after a watch expires, kopf lists again but sends no DELETED
         for what vanished meanwhile, and such a phantom would keep its claim and keep acting. Compares the store
-        with a metadata-only LIST; an object that changed while the LIST ran is left for the watch."""
+        with a metadata-only LIST; an object that changed while the LIST ran is left for the watch. The same LIST
+        tells whether the watch still delivers (``watch_missed``)."""
         before = {k: (b["metadata"].get("resourceVersion"), b["metadata"].get("uid"))
                   for k in self.store if (b := self.store.get(k)) is not None}
-        listed = {(ns, name): uid for ns, name, uid in await self.kube.list_keys(self.info.plural, namespaces)}
-        gone = [k for k, (version, uid) in before.items() if listed.get(k) != uid
+        listed = {(ns, name): (uid, version)
+                  for ns, name, uid, version in await self.kube.list_keys(self.info.plural, namespaces)}
+        gone = [k for k, (version, uid) in before.items() if listed.get(k, (None,))[0] != uid
                 and (body := self.store.get(k)) is not None and body["metadata"].get("resourceVersion") == version]
         for key in gone:
             log.info("Forgot a vanished object kind=%s resource=%s/%s", self.info.metric, *key)
             self._forget(key)
+        self._check_watch(before, listed)
         return gone
+
+    def _check_watch(self, before: dict[Key, tuple], listed: dict[Key, tuple]) -> None:
+        """A change the LIST shows and the store lacks is normal for an instant (the watch is a moment behind),
+        not for a whole sweep interval: objects behind at the previous sweep, still behind now, whose copy did not
+        change in between, are changes the watch missed. Two sweeps in a row with such misses make ``/healthz``
+        fail (``Operator.problems``), so the process is restarted and watches again."""
+        behind = {k: before.get(k, (None,))[0] for k, (uid, version) in listed.items()
+                  if before.get(k) != (version, uid)}
+        missed = [k for k, version in self._behind.items() if k in behind and behind[k] == version]
+        self.watch_missed = (self.watch_missed + 1) if missed else 0
+        if missed:
+            log.warning("The watch missed changes kind=%s objects=%d example=%s/%s sweeps=%d", self.info.metric,
+                        len(missed), *missed[0], self.watch_missed)
+        self._behind = behind
 
     def enqueue_cluster(self, ckey: Key) -> None:
         """The cluster was probed (resync) or is gone: look at each of its resources again."""
@@ -243,7 +262,8 @@ class Reconciler:
             spec_error=error, deleting=bool(meta.get("deletionTimestamp")),
             holds=self.info.finalizer in finalizers_of(body), allowed=allowed, owner=owner,
             deletion_policy=self.kind.deletion_policy(spec, cspec, body) if spec is not None else "Delete",
-            paused=is_paused(body), unmanaged=is_unmanaged(body), blocked=self._block_of(key, body, cluster))
+            paused=is_paused(body), unmanaged=is_unmanaged(body), blocked=self._block_of(key, body, cluster),
+            in_sync=was_in_sync(body))
 
     def _owner(self, name: str, cluster: ClusterSnapshot) -> Claim | None:
         """The claim that owns ``name`` on the Kafka cluster: KafkaClusters that reach the same brokers share one

@@ -192,3 +192,14 @@ def test_an_owner_not_known_yet_waits_and_never_releases(deleting: bool) -> None
     g = gathered({"owner": Claim("", "", "", uid=UNKNOWN_OWNER_UID)}, deleting=deleting)
     decision = decide(g, TOPIC)
     assert isinstance(decision, Report) and decision.verdict.silent and decision.verdict.retry == 1.0
+
+
+@pytest.mark.parametrize(("in_sync", "silent"), [(True, True), (False, False)])
+def test_an_unreachable_cluster_leaves_in_sync_resources_as_they_are(in_sync: bool, silent: bool) -> None:
+    """A cluster outage is the KafkaCluster's to report: a resource that was Ready keeps its status (no write, no
+    Event); one waiting for a change says it waits for the cluster."""
+    for rules in (TOPIC, USER):
+        verdict = decide(gathered(UNREACHABLE, {"in_sync": in_sync}), rules).verdict
+        assert (verdict.reason, verdict.silent, verdict.keep) == (Reason.CLUSTER_NOT_READY, silent, True)
+    # A deletion waits and says so whatever the resource showed before.
+    assert not decide(gathered(UNREACHABLE, {"in_sync": True}, deleting=True), TOPIC).verdict.silent

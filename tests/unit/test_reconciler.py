@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from kto import names
+from kto.app import Operator
 from kto.batching import Backoff
 from kto.conditions import find
 from kto.domain import THROTTLED_REPLICAS, Acl, KafkaFailure
@@ -974,13 +975,48 @@ async def test_a_sweep_forgets_objects_the_apiserver_no_longer_has() -> None:
         w.rec.store.get(key)["metadata"] |= {"uid": f"u-{key[1]}", "resourceVersion": "1"}
 
     async def list_keys(plural, namespaces=None):
-        return {("apps", "kept", "u-kept"), ("apps", "newer", "u-newer")}
+        return {("apps", "kept", "u-kept", "1"), ("apps", "newer", "u-newer", "1")}
 
     w.kube.list_keys = list_keys
     w.rec.queue = lambda ckey: type("Q", (), {"enqueue": lambda self, key, delay=0.0: None})()
     assert await w.rec.sweep() == [vanished]
     assert vanished not in w.rec.store and kept in w.rec.store
     assert [c.name for c in w.rec.store.claims(("apps", "kafka", "shared"))] == ["newer"]  # the claim went with it
+    assert w.rec.watch_missed == 0
+
+
+async def test_sweeps_tell_a_watch_that_misses_changes_from_one_that_is_a_moment_behind() -> None:
+    w = world()
+    key = w.put(topic("orders"))
+    w.rec.store.get(key)["metadata"] |= {"uid": "u-orders", "resourceVersion": "1"}
+    listing = {("apps", "orders", "u-orders", "1")}
+
+    async def list_keys(plural, namespaces=None):
+        return set(listing)
+
+    w.kube.list_keys = list_keys
+    await w.rec.sweep()
+    assert w.rec.watch_missed == 0
+    # Changed in the apiserver: behind at one sweep is normal; the watch delivers the change before the next.
+    listing = {("apps", "orders", "u-orders", "2"), ("apps", "new", "u-new", "5")}
+    await w.rec.sweep()
+    assert w.rec.watch_missed == 0
+    w.rec.store.get(key)["metadata"]["resourceVersion"] = "2"
+    w.put(topic("new"))
+    w.rec.store.get(("apps", "new"))["metadata"] |= {"uid": "u-new", "resourceVersion": "5"}
+    await w.rec.sweep()
+    assert w.rec.watch_missed == 0
+    # Changed again, and the watch delivers nothing for two sweeps: missed, twice in a row.
+    listing = {("apps", "orders", "u-orders", "3"), ("apps", "new", "u-new", "5"), ("apps", "later", "u-l", "9")}
+    for expected in (0, 1, 2):
+        await w.rec.sweep()
+        assert w.rec.watch_missed == expected
+    # The watch delivers again: back to zero.
+    w.rec.store.get(key)["metadata"]["resourceVersion"] = "3"
+    w.put(topic("later"))
+    w.rec.store.get(("apps", "later"))["metadata"] |= {"uid": "u-l", "resourceVersion": "9"}
+    await w.rec.sweep()
+    assert w.rec.watch_missed == 0
 
 
 async def test_an_authentication_failure_in_a_batch_reprobes_the_cluster() -> None:
@@ -1049,3 +1085,12 @@ def test_a_relisted_copy_older_than_kto_s_own_writes_is_ignored() -> None:
     recreated["metadata"] |= {"uid": "u2", "resourceVersion": "3"}  # another object of the same name: taken
     w.rec.event("ADDED", recreated)
     assert w.rec.store.get(("apps", "orders"))["metadata"]["uid"] == "u2"
+
+
+def test_healthz_names_a_watch_that_missed_changes_two_sweeps_in_a_row() -> None:
+    op = Operator(FakeKube())
+    assert op.problems() == []
+    op.users.watch_missed = 1
+    assert op.problems() == []
+    op.topics.watch_missed = 2
+    assert op.problems() == ["the topic watch missed changes for 2 sweeps in a row"]
