@@ -15,7 +15,19 @@ from kto import names
 from kto.domain import ClusterFacts
 from kto.models import KafkaClusterSpec
 from kto.objects import Key
-from kto.outcomes import BACKOFF, Converge, Decision, Delete, Note, Observe, Release, Report, Skip, Verdict
+from kto.outcomes import (
+    BACKOFF,
+    Converge,
+    Decision,
+    Delete,
+    Note,
+    Observe,
+    Release,
+    Report,
+    Revoke,
+    Skip,
+    Verdict,
+)
 from kto.planner import Claim
 from kto.reasons import Reason
 
@@ -57,6 +69,7 @@ class KindRules:
     allowed_field: str = "spec.allowedNamespaces"  # the KafkaCluster's list of namespaces that may use it
     pausable: bool = False  # honours kto.dev/paused
     observable: bool = False  # honours kto.dev/managed=false (observe only)
+    revocable: bool = False  # what a narrowed grant no longer permits is removed (NotPermitted)
 
 
 @dataclass(frozen=True)
@@ -142,8 +155,13 @@ def cluster_usable(g: Gathered, rules: KindRules) -> Decision | None:
 
 
 def forbidden(g: Gathered, rules: KindRules) -> Decision | None:
-    """A protected name, or ACLs the resource's namespace may not grant: nothing of it is applied."""
-    return Report(g.refusal) if g.refusal is not None else None
+    """A protected name, or ACLs the resource's namespace may not grant: nothing of it is applied. What kto
+    applied before the grant was narrowed is revoked (the kind removes only what is refused now)."""
+    if g.refusal is None:
+        return None
+    if rules.revocable and g.holds and g.refusal.reason == Reason.NOT_PERMITTED:
+        return Revoke(g.refusal)
+    return Report(g.refusal)
 
 
 def conflict(g: Gathered, rules: KindRules) -> Decision | None:

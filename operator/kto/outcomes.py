@@ -63,6 +63,12 @@ class Report:
     verdict: Verdict
 
 
+# Refused now, applied before (a grant was narrowed): the kind removes what is refused, then reports the verdict.
+@dataclass(frozen=True)
+class Revoke:
+    verdict: Verdict
+
+
 # Remove kto's finalizer without touching Kafka, posting ``note`` first if there is one.
 @dataclass(frozen=True)
 class Release:
@@ -87,5 +93,5 @@ class Converge:
     pass
 
 
-Decision = Skip | Report | Release | Delete | Observe | Converge
+Decision = Skip | Report | Revoke | Release | Delete | Observe | Converge
 Outcome = Verdict | Release  # what acting on a resource ends in

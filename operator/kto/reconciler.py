@@ -46,7 +46,7 @@ from kto.objects import (
     relevant_state,
     validation_message,
 )
-from kto.outcomes import BACKOFF, Converge, Decision, Delete, Observe, Outcome, Release, Report, Verdict
+from kto.outcomes import BACKOFF, Converge, Decision, Delete, Observe, Outcome, Release, Report, Revoke, Verdict
 from kto.planner import Claim, owner_of
 from kto.reasons import Reason, is_permanent
 from kto.status import StatusWriter, condition_status, is_news, was_in_sync
@@ -295,7 +295,7 @@ class Reconciler:
                     outcomes[key] = verdict
                 case Release():
                     outcomes[key] = item.decision
-        work = {k: i for k, i in items.items() if isinstance(i.decision, Converge | Observe | Delete)}
+        work = {k: i for k, i in items.items() if isinstance(i.decision, Converge | Observe | Delete | Revoke)}
         if work:
             for key, outcome in (await self._act_isolated(cluster, work)).items():
                 outcomes[key] = outcome

@@ -15,7 +15,7 @@ import asyncio
 import hashlib
 import secrets
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from kto import metrics, names
@@ -25,7 +25,7 @@ from kto.gates import ClusterSnapshot, KindRules
 from kto.kube import KubeClient
 from kto.models import KafkaClusterSpec, KafkaUserSpec, KafkaUserStatus
 from kto.objects import Key, annotation, deletion_policy_of, is_adopted
-from kto.outcomes import BACKOFF, FINALIZER_PENDING, Converge, Delete, Note, Outcome, Release, Verdict
+from kto.outcomes import BACKOFF, FINALIZER_PENDING, Converge, Delete, Note, Outcome, Release, Revoke, Verdict
 from kto.reasons import Reason
 from kto.reconciler import Guard, Item, KindInfo
 from kto.status import was_in_sync
@@ -41,6 +41,7 @@ from kto.users import (
     desired_acls,
     plan_acls,
     principal,
+    refused_acls,
     refused_rules,
     scram_changes,
     secret_name_of,
@@ -73,7 +74,8 @@ class _Work:
 
 class UserKind:
     rules = KindRules(kind=names.USER_KIND, noun="users", thing="Kafka user", retained_reason="UserRetained",
-                      retained_what=": credentials and ACLs ", allowed_field="spec.users.allowedNamespaces")
+                      retained_what=": credentials and ACLs ", allowed_field="spec.users.allowedNamespaces",
+                      revocable=True)
     info = KindInfo(names.USER_PLURAL, names.USER_FINALIZER, "user", metrics.USER_READY, KafkaUserSpec,
                     KafkaUserStatus, "userName", sticky_fields=("secretName", "acls", "adopted"))
 
@@ -115,8 +117,8 @@ class UserKind:
         if not refused:
             return None
         return Verdict(False, Reason.NOT_PERMITTED, f"namespace {key[0]} may not grant what this KafkaUser asks: "
-                       f"{'; '.join(refused)}. Nothing of it was applied: remove these rules, or ask the owner of "
-                       f"KafkaCluster {cluster.key[0]}/{cluster.key[1]} to grant them (spec.users.grants)")
+                       f"{'; '.join(refused)}. kto applies none of its changes: remove these rules, or ask the owner "
+                       f"of KafkaCluster {cluster.key[0]}/{cluster.key[1]} to grant them (spec.users.grants)")
 
     def deletion_policy(self, spec: KafkaUserSpec, cluster: KafkaClusterSpec | None, body: Mapping[str, Any]) -> str:
         return deletion_policy_of(spec.deletionPolicy, spec.deletion_policy, body)
@@ -131,6 +133,36 @@ class UserKind:
         deletions = {k: i.gathered.name for k, i in items.items() if isinstance(i.decision, Delete)}
         if deletions:
             out |= await self.delete(cluster, deletions)
+        revocations = {k: i for k, i in items.items() if isinstance(i.decision, Revoke)}
+        if revocations:
+            out |= await self.revoke(cluster, revocations)
+        return out
+
+    async def revoke(self, cluster: ClusterSnapshot, items: dict[Key, Item]) -> dict[Key, Outcome]:
+        """Users whose namespace may no longer grant some of their rules (the KafkaCluster's grants were
+        narrowed): the bindings of those rules are deleted, everything else of the user is left as it is."""
+        refused = {k: refused_acls(i.gathered.spec, k[0], cluster.spec.grants_for(k[0]),
+                                   lambda topic: self.topic_owner(cluster, topic)) for k, i in items.items()}
+        if not cluster.ready:
+            return {k: replace(i.decision.verdict, retry=BACKOFF) for k, i in items.items()}
+        observed = await cluster.gateway.describe_acls()
+        if isinstance(observed, KafkaFailure):
+            return {k: user_failure(observed) for k in items}
+        revoke = {principal(i.gathered.name): sorted(refused[k] & observed.get(principal(i.gathered.name), set()))
+                  for k, i in items.items()}
+        failed = await cluster.gateway.delete_acls({p: acls for p, acls in revoke.items() if acls})
+        out: dict[Key, Outcome] = {}
+        for key, item in items.items():
+            p = principal(item.gathered.name)
+            if failed.get(p) is not None:
+                out[key] = user_failure(failed[p])
+                continue
+            verdict = item.decision.verdict
+            out[key] = replace(verdict, message=verdict.message + ". The bindings of these rules that kto applied "
+                               "before the grant was narrowed are revoked",
+                               notes=(Note("Warning", "AclsRevoked", f"Kafka user {item.gathered.name}: "
+                                           f"{len(revoke[p])} ACL binding(s) revoked: namespace {key[0]} may no "
+                                           "longer grant them"),) if revoke[p] else ())
         return out
 
     async def delete(self, cluster: ClusterSnapshot, deletions: dict[Key, str]) -> dict[Key, Outcome]:

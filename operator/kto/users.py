@@ -53,8 +53,13 @@ def secret_name_of(resource_name: str) -> str:
 
 def desired_acls(spec: KafkaUserSpec) -> frozenset[Acl]:
     """Every binding the spec asks for: one per rule and operation."""
+    return rule_acls(spec.authorization.acls if spec.authorization else ())
+
+
+def rule_acls(rules: Iterable[AclRule]) -> frozenset[Acl]:
+    """The bindings of these rules: one per rule and operation."""
     out = set()
-    for rule in (spec.authorization.acls if spec.authorization else ()):
+    for rule in rules:
         res = rule.resource
         name = res.name if res.type != "cluster" else CLUSTER_RESOURCE_NAME
         for op in rule.operations:
@@ -174,6 +179,13 @@ def refused_rules(spec: KafkaUserSpec, namespace: str, grants: list[TenantGrant]
         if why:
             refused.append(f"acls[{i}] ({rule.resource.type} {rule.resource.name or CLUSTER_RESOURCE_NAME}): {why}")
     return refused
+
+
+def refused_acls(spec: KafkaUserSpec, namespace: str, grants: list[TenantGrant],
+                 topic_owner: Callable[[str], str | None]) -> frozenset[Acl]:
+    """The bindings of the rules ``refused_rules`` names."""
+    return rule_acls(r for r in (spec.authorization.acls if spec.authorization else ())
+                     if (r.permission or "allow") != "deny" and _refusal(r, namespace, grants, topic_owner))
 
 
 def _refusal(rule: AclRule, namespace: str, grants: list[TenantGrant], topic_owner: Callable[[str], str | None]

@@ -537,6 +537,23 @@ def test_tenant_users_get_only_what_the_kafkacluster_grants(ns, authz, tenant, a
         ("TOPIC", "*", "LITERAL", "*", "DESCRIBE", "ALLOW"),
     }
     assert secret_exists(tenant, "reader-kafka")
+
+    # The platform team withdraws wildcards: the binding granted under them is revoked, nothing else.
+    credential = scram(authz_view, user)
+    ns.patch("kafkaclusters", authz, {"spec": {"users": {"grants": [
+        {"namespace": tenant.ns, "topicPrefixes": [granted]},
+        {"namespace": "*", "clusterOperations": ["IdempotentWrite"]}]}}})
+    message = ready(tenant.wait_condition("kafkausers", "reader", "False", "NotPermitted"))["message"]
+    assert "acls[3] (topic *): wildcards are not granted" in message and "are revoked" in message
+    event = tenant.wait_event("reader", "AclsRevoked", "1 ACL binding(s) revoked")[0]
+    assert event.type == "Warning"
+    assert acls(authz_view, user) == {
+        ("TOPIC", granted + "orders", "LITERAL", "*", "WRITE", "ALLOW"),
+        ("BROKER", "kafka-cluster", "LITERAL", "*", "IDEMPOTENT_WRITE", "ALLOW"),
+        ("TOPIC", theirs, "LITERAL", "*", "READ", "ALLOW"),
+    }
+    assert scram(authz_view, user) == credential and secret_exists(tenant, "reader-kafka")
+
     tenant.delete("kafkausers", "reader")
     tenant.wait_gone("kafkausers", "reader")
     assert scram(authz_view, user) is None and acls(authz_view, user) == set()

@@ -14,7 +14,7 @@ from kto import names
 from kto.domain import ClusterFacts
 from kto.gates import UNKNOWN_OWNER_UID, ClusterSnapshot, Gathered, KindRules, decide
 from kto.models import KafkaClusterSpec
-from kto.outcomes import BACKOFF, Converge, Decision, Delete, Observe, Release, Report, Skip, Verdict
+from kto.outcomes import BACKOFF, Converge, Decision, Delete, Observe, Release, Report, Revoke, Skip, Verdict
 from kto.planner import Claim
 from kto.reasons import Reason
 from kto.topic_kind import TopicKind
@@ -68,6 +68,8 @@ def summary(decision: Decision) -> tuple:
     match decision:
         case Report(verdict):
             return report(verdict.reason, verdict.ready)
+        case Revoke(verdict):
+            return "Revoke", verdict.reason, verdict.ready
         case Release(note) if note is not None:
             return release(note.type, note.reason)
         case _:
@@ -100,7 +102,7 @@ LIVING = [
     ("protected, before a conflict", [PROTECTED, TAKEN, PAUSED, UNREACHABLE, UNMANAGED, BLOCKED],
      report(Reason.PROTECTED), report(Reason.PROTECTED), "is protected"),
     ("not permitted", [NOT_PERMITTED, TAKEN, PAUSED, UNREACHABLE, BLOCKED],
-     report(Reason.NOT_PERMITTED), report(Reason.NOT_PERMITTED), "may not grant"),
+     report(Reason.NOT_PERMITTED), ("Revoke", Reason.NOT_PERMITTED, False), "may not grant"),
     ("conflict", [TAKEN, PAUSED, UNREACHABLE, UNMANAGED, BLOCKED],
      report(Reason.RESOURCE_CONFLICT), report(Reason.RESOURCE_CONFLICT), "managed by KafkaTopic apps/older: this"),
     ("paused", [PAUSED, UNREACHABLE, UNMANAGED, BLOCKED],
@@ -203,3 +205,9 @@ def test_an_unreachable_cluster_leaves_in_sync_resources_as_they_are(in_sync: bo
         assert (verdict.reason, verdict.silent, verdict.keep) == (Reason.CLUSTER_NOT_READY, silent, True)
     # A deletion waits and says so whatever the resource showed before.
     assert not decide(gathered(UNREACHABLE, {"in_sync": True}, deleting=True), TOPIC).verdict.silent
+
+
+def test_only_what_kto_applied_before_is_revoked() -> None:
+    """A refused user kto never applied (no finalizer) is only told; a protected one is never touched."""
+    assert summary(decide(gathered(NOT_PERMITTED, {"holds": False}), USER)) == report(Reason.NOT_PERMITTED)
+    assert summary(decide(gathered(PROTECTED), USER)) == report(Reason.PROTECTED)

@@ -939,6 +939,32 @@ async def test_a_tenant_may_grant_only_what_the_cluster_grants_it() -> None:
     assert w.kafka.total() == 0 and w.kube.secrets == {}  # nothing of it applied
 
 
+async def test_a_narrowed_grant_revokes_what_it_no_longer_permits_and_nothing_else() -> None:
+    grant = {"namespace": "team-a", "groupPrefixes": ["team-a-"], "topicPrefixes": ["team-a-"]}
+    w = world("user", users={"allowedNamespaces": ["team-a"], "grants": [grant]})
+    acls = {"acls": [{"resource": {"type": "topic", "name": "team-a-events"}, "operations": ["Read", "Write"]},
+                     {"resource": {"type": "group", "name": "team-a-app"}, "operations": ["Read"]}]}
+    body = user("app", ns="team-a", authorization=acls, clusterRef={"name": "kafka", "namespace": "apps"})
+    key = await made(w, body)
+    p = "User:app"
+    assert len(w.kafka.acls[p]) == 3
+    w.kafka.acls[p].add(Acl("GROUP", "other", "LITERAL", "*", "READ", "ALLOW"))  # set by hand: not kto's to judge
+    body["metadata"]["finalizers"] = [names.USER_FINALIZER]
+    w.connect(users={"allowedNamespaces": ["team-a"], "grants": [{**grant, "topicPrefixes": []}]})
+    await w.run(key)
+    status = w.status(key)
+    assert ready(status) == ("False", "NotPermitted")
+    assert "acls[0] (topic team-a-events)" in message(status)
+    assert "that kto applied before the grant was narrowed are revoked" in message(status)
+    assert {(a.name, a.operation) for a in w.kafka.acls[p]} == {("team-a-app", "READ"), ("other", "READ")}
+    assert [e[2] for e in w.kube.events if e[0] == key] == ["AclsRevoked", "NotPermitted"]
+    # Nothing left to revoke: the next look deletes nothing and says nothing new.
+    deletes = w.kafka.requests["delete_acls"]
+    await w.run(key)
+    assert w.kafka.requests["delete_acls"] == deletes
+    assert [e[2] for e in w.kube.events if e[0] == key] == ["AclsRevoked", "NotPermitted"]
+
+
 async def test_users_follow_their_own_namespace_list() -> None:
     w = world("user", allowedNamespaces=["team-a"])  # lets team-a's topics in, not its users
     key = w.put(user("app", ns="team-a", clusterRef={"name": "kafka", "namespace": "apps"}))
