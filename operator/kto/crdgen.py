@@ -88,6 +88,9 @@ def _conditions_list_type(status: dict[str, Any]) -> dict[str, Any]:
     return status
 
 
+# `kubectl get kto` lists kto's kinds. Not `kafka`: that category would shadow Strimzi's Kafka kind (`kubectl get
+# kafka`), and kt, kc, ku are Strimzi's short names (tests/integration/test_crd_names.py installs both side by side).
+CATEGORY = "kto"
 READY = '.status.conditions[?(@.type=="Ready")]'
 API_VERSION = ("APIVersion defines the versioned schema of this representation of an object. More info: "
                "https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#resources")
@@ -144,7 +147,7 @@ def crd(kind: str, plural: str, short: list[str], spec_model, status_model, colu
             "group": names.GROUP,
             "scope": "Namespaced",
             "names": {"kind": kind, "listKind": f"{kind}List", "plural": plural, "singular": kind.lower(),
-                      "shortNames": short, "categories": ["kafka"]},
+                      "shortNames": short, "categories": [CATEGORY]},
             "versions": [{
                 "name": names.VERSION,
                 "served": True,
@@ -175,7 +178,7 @@ def cluster_column(what: str) -> dict[str, Any]:
 
 def topic_crd() -> dict[str, Any]:
     return crd(
-        names.TOPIC_KIND, names.TOPIC_PLURAL, ["kt", "ktopic"], models.KafkaTopicSpec, models.KafkaTopicStatus,
+        names.TOPIC_KIND, names.TOPIC_PLURAL, ["ktt", "ktopic"], models.KafkaTopicSpec, models.KafkaTopicStatus,
         [cluster_column("topic"), *TOPIC_COLUMNS],
         description="A Kafka topic, managed by kto on the KafkaCluster it references.",
     )
@@ -186,7 +189,7 @@ def cluster_crd() -> dict[str, Any]:
                column("Brokers", "integer", ".status.brokers", "How many brokers the cluster reports."),
                column("Topics", "integer", ".status.topics", "How many KafkaTopics use this cluster.", priority=1)]
     return crd(
-        names.CLUSTER_KIND, names.CLUSTER_PLURAL, ["kc", "kcluster"], models.KafkaClusterSpec,
+        names.CLUSTER_KIND, names.CLUSTER_PLURAL, ["ktc", "kcluster"], models.KafkaClusterSpec,
         models.KafkaClusterStatus, brokers,
         description="A connection to an existing Apache Kafka cluster, used by KafkaTopics and KafkaUsers.",
     )
@@ -195,7 +198,7 @@ def cluster_crd() -> dict[str, Any]:
 def user_crd() -> dict[str, Any]:
     secret = column("Secret", "string", ".status.secretName", "The Secret with the user's credentials.", priority=1)
     return crd(
-        names.USER_KIND, names.USER_PLURAL, ["ku", "kuser"], models.KafkaUserSpec, models.KafkaUserStatus,
+        names.USER_KIND, names.USER_PLURAL, ["ktu", "kuser"], models.KafkaUserSpec, models.KafkaUserStatus,
         [cluster_column("user"), *USER_COLUMNS], wide=[secret],
         root_rules=[models.rule(
             "has(self.spec.userName) || self.metadata.name.matches('^[a-zA-Z0-9._@-]+$')",
