@@ -1,4 +1,5 @@
-"""Generate the CustomResourceDefinitions from the pydantic models (``python -m kto.crdgen crds/``).
+"""Generate the CustomResourceDefinitions from the pydantic models (``python -m kto.crdgen crds/ schemas/``), and
+from them the JSON schemas editors validate manifests with.
 
 pydantic's JSON schema is turned into a Kubernetes structural schema: references inlined, ``Optional``
 collapsed, ``int | str`` mapped to ``x-kubernetes-int-or-string``, titles dropped. Printer columns, short
@@ -7,6 +8,7 @@ names and root-level rules are declared here.
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -220,12 +222,63 @@ FILES = {
 }
 
 
+def _editor_node(node: dict[str, Any], open_object: bool = False) -> dict[str, Any]:
+    """One openAPIV3Schema node as JSON Schema: int-or-string as ``anyOf``, the apiserver's own keys (CEL rules,
+    list types) dropped, and objects closed to the properties they declare (the apiserver prunes the rest, so
+    an unknown key is a typo an editor should flag)."""
+    out: dict[str, Any] = {}
+    for key, value in node.items():
+        if key == "x-kubernetes-int-or-string":
+            out["anyOf"] = [{"type": "integer"}, {"type": "string"}]
+        elif key == "properties":
+            out[key] = {name: _editor_node(child) for name, child in value.items()}
+        elif key in ("items", "additionalProperties") and isinstance(value, dict):
+            out[key] = _editor_node(value)
+        elif not key.startswith("x-kubernetes-"):
+            out[key] = value
+    if "properties" in out and "additionalProperties" not in out and not open_object:
+        out["additionalProperties"] = False
+    return out
+
+
+def editor_schema(doc: dict[str, Any]) -> dict[str, Any]:
+    """A JSON Schema of one kind for editors (yaml-language-server), from its CRD's openAPIV3Schema."""
+    spec = doc["spec"]
+    version = spec["versions"][0]
+    root = version["schema"]["openAPIV3Schema"]
+    props = dict(root["properties"])
+    props["apiVersion"] = {**props["apiVersion"], "enum": [f"{spec['group']}/{version['name']}"]}
+    props["kind"] = {**props["kind"], "enum": [spec["names"]["kind"]]}
+    props["metadata"] = _editor_node(props["metadata"], open_object=True)  # labels, annotations, ...
+    body = _editor_node({**root, "properties": props})
+    body["properties"]["metadata"] = props["metadata"]
+    body["required"] = ["apiVersion", "kind", "metadata", *body.get("required", [])]
+    return {"$schema": "http://json-schema.org/draft-07/schema#",
+            "title": f"{spec['names']['kind']} ({spec['group']}/{version['name']})", **body}
+
+
+def render_schema(doc: dict[str, Any]) -> str:
+    return json.dumps(editor_schema(doc), indent=2) + "\n"
+
+
+def schema_filename(doc: dict[str, Any]) -> str:
+    return f"{doc['spec']['names']['singular']}.json"
+
+
 def main(argv: list[str]) -> int:
+    """``python -m kto.crdgen [crds-dir [schemas-dir]]``: the CRDs, and the editors' JSON schemas."""
     out = Path(argv[0] if argv else "crds")
     out.mkdir(parents=True, exist_ok=True)
     for filename, build in FILES.items():
         (out / filename).write_text(render(build()))
         print(f"wrote {out / filename}")
+    if len(argv) > 1:
+        schemas = Path(argv[1])
+        schemas.mkdir(parents=True, exist_ok=True)
+        for build in FILES.values():
+            doc = build()
+            (schemas / schema_filename(doc)).write_text(render_schema(doc))
+            print(f"wrote {schemas / schema_filename(doc)}")
     return 0
 
 
