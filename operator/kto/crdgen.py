@@ -90,8 +90,8 @@ def _conditions_list_type(status: dict[str, Any]) -> dict[str, Any]:
     return status
 
 
-# `kubectl get kto` lists kto's kinds. Not `kafka`: that category would shadow Strimzi's Kafka kind (`kubectl get
-# kafka`), and kt, kc, ku are Strimzi's short names (tests/integration/test_crd_names.py installs both side by side).
+# `kubectl get kto` lists kto's kinds. Not `kafka`: that is the singular of Strimzi's Kafka kind, and kt, kc, ku
+# are Strimzi's short names (tests/integration/test_crd_names.py installs both side by side; DESIGN.md, Decisions).
 CATEGORY = "kto"
 READY = '.status.conditions[?(@.type=="Ready")]'
 API_VERSION = ("APIVersion defines the versioned schema of this representation of an object. More info: "
