@@ -45,8 +45,8 @@ run: venv ## Run kto in the foreground against the running environment (.kto/env
 bench: venv tools ## Benchmark 100, 1,000 and 10,000 topics against the floor; writes docs/benchmarks.md
 	$(PY) hack/bench.py --sizes $${BENCH_SIZES:-100,1000,10000} --markdown
 
-crds: venv ## Regenerate crds/ from the pydantic models
-	$(PY) -m kto.crdgen crds/
+crds: venv ## Regenerate crds/ (and the editors' JSON schemas in schemas/) from the pydantic models
+	$(PY) -m kto.crdgen crds/ schemas/
 
 manifests: ## Copy crds/ into the Helm chart and render manifests/install.yaml from it
 	$(PYTHON) hack/manifests.py

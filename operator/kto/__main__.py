@@ -10,7 +10,7 @@ import os
 import signal
 import sys
 
-from kto import __version__
+from kto import __version__, logs
 
 log = logging.getLogger("kto")
 
@@ -34,14 +34,31 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                      help="most topics in one batch (one resync of up to this many topics costs 3 Kafka requests)")
     run.add_argument("--sweep-interval", type=float, default=float(os.environ.get("KTO_SWEEP_INTERVAL", "60")),
                      help="seconds between the checks that forget objects deleted while a watch was down")
-    run.add_argument("--log-format", choices=["plain", "json"], default=os.environ.get("KTO_LOG_FORMAT", "plain"))
-    run.add_argument("-v", "--verbose", action="store_true", default=os.environ.get("KTO_VERBOSE") == "true")
+    add_log_args(run)
     add_leader_election_args(run)
     args = parser.parse_args(argv)
+    if args.command == "run":
+        # argparse checks choices on the command line only, not on defaults taken from the environment.
+        if args.log_format not in logs.FORMATS:
+            run.error(f"$KTO_LOG_FORMAT must be one of {', '.join(logs.FORMATS)}, not {args.log_format!r}")
+        if args.log_level not in logs.LEVELS:
+            run.error(f"$KTO_LOG_LEVEL must be one of {', '.join(logs.LEVELS)}, not {args.log_level!r}")
     if args.command == "run" and args.leader_elect:
         for problem in timing(args).problems():
             run.error(problem)
     return args
+
+
+def add_log_args(run: argparse.ArgumentParser) -> None:
+    env = os.environ.get
+    run.add_argument("--log-format", choices=logs.FORMATS, default=env("KTO_LOG_FORMAT", "plain"),
+                     help="plain: the message, then key=value fields; json: one object a line, the fields as keys "
+                          "(resource, kind, cluster, reason, ...) (default: plain; $KTO_LOG_FORMAT)")
+    run.add_argument("--log-level", choices=list(logs.LEVELS), type=str.lower,
+                     default=(env("KTO_LOG_LEVEL") or "info").lower(),
+                     help="the least severe messages written (default: info; $KTO_LOG_LEVEL)")
+    run.add_argument("-v", "--verbose", action="store_true", default=env("KTO_VERBOSE") == "true",
+                     help="the same as --log-level debug ($KTO_VERBOSE=true)")
 
 
 def add_leader_election_args(run: argparse.ArgumentParser) -> None:
@@ -91,10 +108,10 @@ def run(args: argparse.Namespace) -> int:
     import kto.handlers  # noqa: F401 - registers the handlers
 
     namespaces = list(args.namespace) or [n for n in os.environ.get("KTO_NAMESPACES", "").split(",") if n]
-    kopf.configure(verbose=args.verbose,
-                   log_format=kopf.LogFormat.JSON if args.log_format == "json" else kopf.LogFormat.PLAIN)
-    logging.getLogger("kto.librdkafka").setLevel(logging.WARNING)
-    if not args.verbose:
+    level = logs.level_of(args.log_level, args.verbose)
+    logs.configure(args.log_format, level)
+    logging.getLogger("kto.librdkafka").setLevel(max(level, logging.WARNING))
+    if level > logging.DEBUG:
         # kopf reports every handled watch event at INFO; kto logs what it does itself.
         logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     if args.metrics_port:

@@ -8,7 +8,7 @@ import logging
 import time
 from typing import Any
 
-from kto import names
+from kto import logs, names
 from kto.clusters import ClusterRegistry, GatewayFactory
 from kto.kube import KubeClient
 from kto.reconciler import Reconciler
@@ -66,7 +66,7 @@ class Operator:
                 except asyncio.CancelledError:
                     raise
                 except Exception:
-                    log.warning("Sweep failed kind=%s", reconciler.info.metric, exc_info=True)
+                    log.warning("Sweep failed", extra=logs.fields(reconciler.kind.rules.kind), exc_info=True)
 
     def problems(self) -> list[str]:
         """What makes kto unhealthy now: a batch that has been running for too long (a wedged queue), a watch

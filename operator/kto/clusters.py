@@ -18,7 +18,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from kto import metrics, names
+from kto import logs, metrics, names
 from kto.connection import ConnectionError_, build_client_config, fingerprint, referenced_secrets
 from kto.domain import KafkaFailure, SecretContents
 from kto.gates import ClusterSnapshot
@@ -161,7 +161,7 @@ class ClusterRegistry:
                 raise
             except Exception:
                 failures += 1
-                log.exception("Cluster refresh failed cluster=%s/%s", *state.key)
+                log.exception("Cluster refresh failed", extra=logs.fields(names.CLUSTER_KIND, state.key, state.key))
             self._tell(state.key)  # the resync: every resource of the cluster is compared with Kafka
             if not self._settled and not any(_unknown(c) for c in self._clusters.values()):
                 # Every KafkaCluster's identity is known now: resources that waited for it go in one batch.
@@ -188,7 +188,8 @@ class ClusterRegistry:
                 await self._probe(state)
         await self._write_status(state)
         if previous_reason != state.reason:
-            log.info("Cluster state cluster=%s/%s reason=%s message=%r", *state.key, state.reason, state.view.message)
+            log.info("Cluster state", extra=logs.fields(names.CLUSTER_KIND, state.key, state.key, state.reason,
+                                                        detail=state.view.message))
             if state.reason != Reason.CONNECTED and state.body is not None:
                 await self.kube.post_event(state.body, "Warning", str(state.reason), state.view.message)
 
@@ -224,7 +225,8 @@ class ClusterRegistry:
         fp = fingerprint(conf)
         if fp != state.conf_fingerprint or state.gateway is None:
             if state.gateway is not None:
-                log.info("Replacing the Kafka client: the spec or a Secret changed cluster=%s/%s", *state.key)
+                log.info("Replacing the Kafka client: the spec or a Secret changed",
+                         extra=logs.fields(names.CLUSTER_KIND, state.key, state.key))
             self._close_gateway(state)
             try:
                 state.gateway = self.gateway_factory(conf, f"{ns}/{state.key[1]}")

@@ -1,4 +1,5 @@
-"""Generate the CustomResourceDefinitions from the pydantic models (``python -m kto.crdgen crds/``).
+"""Generate the CustomResourceDefinitions from the pydantic models (``python -m kto.crdgen crds/ schemas/``), and
+from them the JSON schemas editors validate manifests with.
 
 pydantic's JSON schema is turned into a Kubernetes structural schema: references inlined, ``Optional``
 collapsed, ``int | str`` mapped to ``x-kubernetes-int-or-string``, titles dropped. Printer columns, short
@@ -7,6 +8,7 @@ names and root-level rules are declared here.
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -88,6 +90,9 @@ def _conditions_list_type(status: dict[str, Any]) -> dict[str, Any]:
     return status
 
 
+# `kubectl get kto` lists kto's kinds. Not `kafka`: that is the singular of Strimzi's Kafka kind, and kt, kc, ku
+# are Strimzi's short names (tests/integration/test_crd_names.py installs both side by side; DESIGN.md, Decisions).
+CATEGORY = "kto"
 READY = '.status.conditions[?(@.type=="Ready")]'
 API_VERSION = ("APIVersion defines the versioned schema of this representation of an object. More info: "
                "https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#resources")
@@ -144,7 +149,7 @@ def crd(kind: str, plural: str, short: list[str], spec_model, status_model, colu
             "group": names.GROUP,
             "scope": "Namespaced",
             "names": {"kind": kind, "listKind": f"{kind}List", "plural": plural, "singular": kind.lower(),
-                      "shortNames": short, "categories": ["kafka"]},
+                      "shortNames": short, "categories": [CATEGORY]},
             "versions": [{
                 "name": names.VERSION,
                 "served": True,
@@ -175,7 +180,7 @@ def cluster_column(what: str) -> dict[str, Any]:
 
 def topic_crd() -> dict[str, Any]:
     return crd(
-        names.TOPIC_KIND, names.TOPIC_PLURAL, ["kt", "ktopic"], models.KafkaTopicSpec, models.KafkaTopicStatus,
+        names.TOPIC_KIND, names.TOPIC_PLURAL, ["ktt", "ktopic"], models.KafkaTopicSpec, models.KafkaTopicStatus,
         [cluster_column("topic"), *TOPIC_COLUMNS],
         description="A Kafka topic, managed by kto on the KafkaCluster it references.",
     )
@@ -186,7 +191,7 @@ def cluster_crd() -> dict[str, Any]:
                column("Brokers", "integer", ".status.brokers", "How many brokers the cluster reports."),
                column("Topics", "integer", ".status.topics", "How many KafkaTopics use this cluster.", priority=1)]
     return crd(
-        names.CLUSTER_KIND, names.CLUSTER_PLURAL, ["kc", "kcluster"], models.KafkaClusterSpec,
+        names.CLUSTER_KIND, names.CLUSTER_PLURAL, ["ktc", "kcluster"], models.KafkaClusterSpec,
         models.KafkaClusterStatus, brokers,
         description="A connection to an existing Apache Kafka cluster, used by KafkaTopics and KafkaUsers.",
     )
@@ -195,7 +200,7 @@ def cluster_crd() -> dict[str, Any]:
 def user_crd() -> dict[str, Any]:
     secret = column("Secret", "string", ".status.secretName", "The Secret with the user's credentials.", priority=1)
     return crd(
-        names.USER_KIND, names.USER_PLURAL, ["ku", "kuser"], models.KafkaUserSpec, models.KafkaUserStatus,
+        names.USER_KIND, names.USER_PLURAL, ["ktu", "kuser"], models.KafkaUserSpec, models.KafkaUserStatus,
         [cluster_column("user"), *USER_COLUMNS], wide=[secret],
         root_rules=[models.rule(
             "has(self.spec.userName) || self.metadata.name.matches('^[a-zA-Z0-9._@-]+$')",
@@ -217,12 +222,63 @@ FILES = {
 }
 
 
+def _editor_node(node: dict[str, Any], open_object: bool = False) -> dict[str, Any]:
+    """One openAPIV3Schema node as JSON Schema: int-or-string as ``anyOf``, the apiserver's own keys (CEL rules,
+    list types) dropped, and objects closed to the properties they declare (the apiserver prunes the rest, so
+    an unknown key is a typo an editor should flag)."""
+    out: dict[str, Any] = {}
+    for key, value in node.items():
+        if key == "x-kubernetes-int-or-string":
+            out["anyOf"] = [{"type": "integer"}, {"type": "string"}]
+        elif key == "properties":
+            out[key] = {name: _editor_node(child) for name, child in value.items()}
+        elif key in ("items", "additionalProperties") and isinstance(value, dict):
+            out[key] = _editor_node(value)
+        elif not key.startswith("x-kubernetes-"):
+            out[key] = value
+    if "properties" in out and "additionalProperties" not in out and not open_object:
+        out["additionalProperties"] = False
+    return out
+
+
+def editor_schema(doc: dict[str, Any]) -> dict[str, Any]:
+    """A JSON Schema of one kind for editors (yaml-language-server), from its CRD's openAPIV3Schema."""
+    spec = doc["spec"]
+    version = spec["versions"][0]
+    root = version["schema"]["openAPIV3Schema"]
+    props = dict(root["properties"])
+    props["apiVersion"] = {**props["apiVersion"], "enum": [f"{spec['group']}/{version['name']}"]}
+    props["kind"] = {**props["kind"], "enum": [spec["names"]["kind"]]}
+    props["metadata"] = _editor_node(props["metadata"], open_object=True)  # labels, annotations, ...
+    body = _editor_node({**root, "properties": props})
+    body["properties"]["metadata"] = props["metadata"]
+    body["required"] = ["apiVersion", "kind", "metadata", *body.get("required", [])]
+    return {"$schema": "http://json-schema.org/draft-07/schema#",
+            "title": f"{spec['names']['kind']} ({spec['group']}/{version['name']})", **body}
+
+
+def render_schema(doc: dict[str, Any]) -> str:
+    return json.dumps(editor_schema(doc), indent=2) + "\n"
+
+
+def schema_filename(doc: dict[str, Any]) -> str:
+    return f"{doc['spec']['names']['singular']}.json"
+
+
 def main(argv: list[str]) -> int:
+    """``python -m kto.crdgen [crds-dir [schemas-dir]]``: the CRDs, and the editors' JSON schemas."""
     out = Path(argv[0] if argv else "crds")
     out.mkdir(parents=True, exist_ok=True)
     for filename, build in FILES.items():
         (out / filename).write_text(render(build()))
         print(f"wrote {out / filename}")
+    if len(argv) > 1:
+        schemas = Path(argv[1])
+        schemas.mkdir(parents=True, exist_ok=True)
+        for build in FILES.values():
+            doc = build()
+            (schemas / schema_filename(doc)).write_text(render_schema(doc))
+            print(f"wrote {schemas / schema_filename(doc)}")
     return 0
 
 

@@ -17,7 +17,7 @@ import urllib3
 from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 
-from kto import names
+from kto import logs, names
 from kto.domain import SecretContents
 
 log = logging.getLogger("kto.kube")
@@ -205,8 +205,10 @@ class KubeClient:
             "lastTimestamp": now.isoformat(),
             "count": 1,
         }
+        where = logs.fields(obj.get("kind"), (meta.get("namespace") or "", meta.get("name") or ""), reason=reason,
+                            event_type=type_)
         try:
             await self._call(self.core.create_namespaced_event, meta.get("namespace"), body)
+            log.debug("Posted an Event", extra=where | {"detail": body["message"]})
         except ApiException as err:
-            log.warning("Posting an Event failed object=%s/%s reason=%s status=%s",
-                        meta.get("namespace"), meta.get("name"), reason, err.status)
+            log.warning("Posting an Event failed", extra=where | {"status": err.status})

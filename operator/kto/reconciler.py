@@ -27,7 +27,7 @@ from typing import Any, Protocol
 from prometheus_client import Gauge
 from pydantic import BaseModel, ValidationError
 
-from kto import metrics, names
+from kto import logs, metrics, names
 from kto.batching import Backoff, BatchQueue
 from kto.clusters import ClusterRegistry
 from kto.conditions import find, now_rfc3339
@@ -181,7 +181,7 @@ class Reconciler:
         gone = [k for k, (version, uid) in before.items() if listed.get(k, (None,))[0] != uid
                 and (body := self.store.get(k)) is not None and body["metadata"].get("resourceVersion") == version]
         for key in gone:
-            log.info("Forgot a vanished object kind=%s resource=%s/%s", self.info.metric, *key)
+            log.info("Forgot a vanished object", extra=logs.fields(self.kind.rules.kind, key))
             self._forget(key)
         self._check_watch(before, listed)
         return gone
@@ -314,7 +314,7 @@ class Reconciler:
                 raise  # the apiserver is down: no resource is at fault, the whole batch is retried
             if len(work) == 1:
                 key = next(iter(work))
-                log.exception("Acting failed kind=%s resource=%s/%s", self.info.metric, *key)
+                log.exception("Acting failed", extra=logs.fields(self.kind.rules.kind, key, cluster.key))
                 return {key: Verdict(False, Reason.KAFKA_ERROR, f"kto failed on this resource: {type(err).__name__}: "
                                      f"{err}", keep=True, retry=BACKOFF)}
         keys = list(work)
@@ -383,7 +383,7 @@ class Reconciler:
         if await self.kube.remove_finalizer(self.info.plural, key[0], key[1], finalizers_of(body),
                                             self.info.finalizer):
             metrics.KUBE_WRITES.labels("finalizer").inc()
-            log.info("Released kind=%s resource=%s/%s", self.kind.rules.kind, *key)
+            log.info("Released", extra=logs.fields(self.kind.rules.kind, key))
 
     async def _apply(self, key: Key, verdict: Verdict, ckey: Key) -> None:
         body = self.store.get(key)
@@ -399,8 +399,8 @@ class Reconciler:
         if is_news(verdict, find(old.get("conditions")), find(status["conditions"])):
             # Logged (and posted) when it is new, not at every resync of a resource that waits for a change.
             await self.kube.post_event(body, "Warning", str(verdict.reason), verdict.message)
-            log.info("Not ready kind=%s resource=%s/%s reason=%s message=%r", self.kind.rules.kind, *key,
-                     verdict.reason, verdict.message)
+            log.info("Not ready", extra=logs.fields(self.kind.rules.kind, key, ckey, verdict.reason,
+                                                    detail=verdict.message))
         await self.writer.patch(self.info.plural, body, self.info.status_model, status)
 
     def build_status(self, body: Mapping[str, Any], verdict: Verdict) -> dict[str, Any]:

@@ -998,7 +998,7 @@ def test_watch_expiry_phantoms_release_their_claims(env, private, view) -> None:
             after = log.text(offset)
             relisted = "Restarting the watch-stream for kafkatopics" in after
             conflicts = sum("ResourceConflict" in seen.seen.get(c, ()) for c in claimants)
-            forgot = sum(f"Forgot a vanished object kind=topic resource={ns.ns}/{p}" in after for p in phantoms)
+            forgot = sum(f"Forgot a vanished object kind=KafkaTopic resource={ns.ns}/{p}" in after for p in phantoms)
             row.detail |= {"paused_seconds": round(resumed - paused, 1), "kto_exits": [
                 code for _, code in private.kubelet.exits[exits:]], "kopf_logged_410_restart": relisted,
                 "claimants_in_conflict": conflicts, "phantoms_forgotten_by_sweep": forgot}

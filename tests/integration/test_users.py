@@ -170,7 +170,7 @@ def test_acl_deleted_behind_ktos_back_is_restored_and_kubectl_shows_users(env, n
     ns.wait_event("drifter", "DriftCorrected", "1 ACL(s) added", timeout=40)
     wait_until(lambda: produce_one(conf, topic) is None, timeout=30, what="Write on the topic again")
 
-    out = subprocess.run([*env.kubectl(), "get", "ku", "-n", ns.ns, "drifter"], capture_output=True, text=True,
+    out = subprocess.run([*env.kubectl(), "get", "ktu", "-n", ns.ns, "drifter"], capture_output=True, text=True,
                          check=True).stdout.split("\n")
     assert out[0].split() == ["NAME", "CLUSTER", "USER", "AUTH", "ACLS", "READY", "REASON", "AGE"]
     assert out[1].split()[:7] == ["drifter", authz, "drifter", "scram-sha-512", "1", "True", "Reconciled"]

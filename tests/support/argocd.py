@@ -18,7 +18,7 @@ from tests.support.env import REPO
 
 ARGOCD = REPO / "manifests" / "argocd"
 CUSTOMIZATIONS = ARGOCD / "kafka.kto.dev"
-KINDS = ("KafkaTopic", "KafkaCluster")
+KINDS = ("KafkaTopic", "KafkaCluster", "KafkaUser")
 # Argo CD's HealthStatusCode values; anything else becomes Unknown "Lua returned an invalid health status".
 HEALTH_STATUSES = {"Healthy", "Progressing", "Degraded", "Suspended", "Missing", "Unknown"}
 

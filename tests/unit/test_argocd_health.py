@@ -68,6 +68,12 @@ def test_the_states_the_issue_asks_for_are_covered() -> None:
     reasons = {_load("KafkaCluster", p.removeprefix("testdata/")).get("status", {}).get("conditions", [{}])[0]
                .get("reason") for p in cluster}
     assert {"Connected", "AuthenticationFailed", "SecretNotFound", "Unreachable"} <= reasons
+    user = {t["inputPath"] for t in yaml.safe_load((kind_dir("KafkaUser") / "health_test.yaml").read_text())["tests"]}
+    reasons = {_load("KafkaUser", p.removeprefix("testdata/")).get("status", {}).get("conditions", [{}])[0]
+               .get("reason") for p in user}
+    assert {"Reconciled", "AuthorizerNotEnabled", "ClusterNotReady", "ClusterNotFound", "NotPermitted",
+            "SecretNotMarked"} <= reasons
+    assert {"testdata/progressing-no-status.yaml", "testdata/progressing-generation-behind.yaml"} <= user
 
 
 # What a Ready condition with each of kto's reasons means to Argo CD. A reason added to kto.reasons fails
@@ -114,16 +120,55 @@ CLUSTER_HEALTH = {
     Reason.CLUSTER_ID_CHANGED: "Degraded",
     Reason.INVALID_CLIENT_CONFIG: "Degraded",
 }
+USER_HEALTH = {
+    Reason.RECONCILED: "Degraded",  # never written with Ready=False: an unknown combination
+    Reason.UNMANAGED: "Degraded",  # a KafkaTopic's reason: unknown on a user
+    Reason.PAUSED: "Degraded",  # KafkaUsers cannot be paused: unknown on a user
+    Reason.INVALID_SPEC: "Degraded",
+    Reason.INVALID_CONFIG: "Degraded",
+    Reason.NOT_SUPPORTED: "Degraded",  # e.g. brokers too old for SCRAM credentials through the admin API
+    Reason.RESOURCE_CONFLICT: "Degraded",
+    Reason.CLUSTER_NOT_FOUND: "Degraded",
+    Reason.CLUSTER_NOT_READY: "Progressing",
+    Reason.NAMESPACE_NOT_ALLOWED: "Degraded",
+    Reason.INSUFFICIENT_BROKERS: "Degraded",  # a KafkaTopic's reason: unknown on a user
+    Reason.BELOW_MIN_INSYNC_REPLICAS: "Degraded",  # a KafkaTopic's reason: unknown on a user
+    Reason.REPLICAS_CHANGING: "Degraded",  # a KafkaTopic's reason: unknown on a user
+    Reason.KAFKA_ERROR: "Progressing",
+    Reason.CONNECTED: "Degraded",  # a KafkaCluster's reason: unknown on a user
+    Reason.UNREACHABLE: "Progressing",
+    Reason.AUTHENTICATION_FAILED: "Degraded",
+    Reason.AUTHORIZATION_FAILED: "Degraded",
+    Reason.SECRET_NOT_FOUND: "Degraded",
+    Reason.AUTHORIZER_NOT_ENABLED: "Degraded",  # only configuring the brokers ends it
+    Reason.ADOPTING: "Progressing",
+    Reason.ADOPTION_REQUIRED: "Degraded",
+    Reason.PROTECTED: "Degraded",
+    Reason.NOT_PERMITTED: "Degraded",
+    Reason.SECRET_NOT_MARKED: "Degraded",
+    Reason.INSECURE_CONNECTION: "Degraded",  # a KafkaCluster's reason: unknown on a user
+    Reason.CLUSTER_ID_CHANGED: "Degraded",  # a KafkaCluster's reason: unknown on a user
+    Reason.INVALID_CLIENT_CONFIG: "Degraded",  # a KafkaCluster's reason: unknown on a user
+}
+# What kto can write into a KafkaUser's Ready condition: the gates (kto.gates), kto.user_kind, and the Kafka
+# errors kto.kafka_gateway classifies (PERMANENT_CODES, authorization, authentication, unreachable, the rest).
+USER_REASONS = {Reason.RECONCILED, Reason.INVALID_SPEC, Reason.CLUSTER_NOT_FOUND, Reason.CLUSTER_NOT_READY,
+                Reason.NAMESPACE_NOT_ALLOWED, Reason.RESOURCE_CONFLICT, Reason.PROTECTED, Reason.NOT_PERMITTED,
+                Reason.ADOPTING, Reason.ADOPTION_REQUIRED, Reason.SECRET_NOT_MARKED, Reason.SECRET_NOT_FOUND,
+                Reason.KAFKA_ERROR, Reason.INVALID_CONFIG, Reason.NOT_SUPPORTED, Reason.AUTHORIZER_NOT_ENABLED,
+                Reason.AUTHORIZATION_FAILED, Reason.AUTHENTICATION_FAILED, Reason.UNREACHABLE}
 NOT_TOPICS = {Reason.RECONCILED, Reason.CONNECTED, Reason.AUTHORIZER_NOT_ENABLED, Reason.NOT_PERMITTED,
               Reason.SECRET_NOT_MARKED, Reason.INSECURE_CONNECTION, Reason.CLUSTER_ID_CHANGED,
               Reason.INVALID_CLIENT_CONFIG}
 KNOWN = {"KafkaTopic": set(TOPIC_HEALTH) - NOT_TOPICS,
-         "KafkaCluster": set(CLUSTER_HEALTH) - {Reason.CONNECTED}}
+         "KafkaCluster": set(CLUSTER_HEALTH) - {Reason.CONNECTED},
+         "KafkaUser": USER_REASONS - {Reason.RECONCILED}}
+HEALTHY_BASE = {"KafkaTopic": "healthy-reconciled.yaml", "KafkaCluster": "healthy-connected.yaml",
+                "KafkaUser": "healthy-reconciled.yaml"}
 
 
 def _with_ready(kind: str, status: str, reason: str, message: str = "what kto says") -> dict:
-    base = "healthy-reconciled.yaml" if kind == "KafkaTopic" else "healthy-connected.yaml"
-    obj = copy.deepcopy(_load(kind, base))
+    obj = copy.deepcopy(_load(kind, HEALTHY_BASE[kind]))
     obj["status"]["conditions"] = [{"type": "Ready", "status": status, "reason": reason, "message": message,
                                     "observedGeneration": obj["metadata"]["generation"],
                                     "lastTransitionTime": "2025-01-01T00:00:00Z"}]
@@ -137,17 +182,28 @@ def test_every_reason_has_a_health() -> None:
                                    Reason.AUTHORIZATION_FAILED, Reason.SECRET_NOT_FOUND, Reason.INVALID_SPEC,
                                    Reason.SECRET_NOT_MARKED, Reason.INSECURE_CONNECTION, Reason.CLUSTER_ID_CHANGED,
                                    Reason.INVALID_CLIENT_CONFIG}
+    assert set(USER_HEALTH) == set(Reason)
     for reason in PERMANENT:
         assert TOPIC_HEALTH[reason] == "Degraded", f"kto never retries {reason}: Argo CD must not wait for it"
+        assert USER_HEALTH[reason] == "Degraded", f"kto never retries {reason}: Argo CD must not wait for it"
+
+
+def test_every_reason_kto_writes_on_a_user_is_one_its_health_check_knows() -> None:
+    """A reason kto writes on a KafkaUser is named in the KafkaUser's health.lua (an unknown one would be
+    Degraded with the reason prefixed, whatever it means)."""
+    script = health_script("KafkaUser")
+    for reason in USER_REASONS - {Reason.RECONCILED}:
+        assert re.search(rf"\b{reason} = true\b", script), f"{reason} is not in KafkaUser/health.lua"
 
 
 @pytest.mark.parametrize(("kind", "reason", "health"), [
     *(("KafkaTopic", r, h) for r, h in TOPIC_HEALTH.items()),
     *(("KafkaCluster", r, h) for r, h in CLUSTER_HEALTH.items()),
+    *(("KafkaUser", r, h) for r, h in USER_HEALTH.items()),
 ])
 def test_ready_false_for_each_reason(kind: str, reason: Reason, health: str) -> None:
-    got = run_health(health_script(kind), _with_ready(kind, "Unknown" if reason == Reason.PAUSED else "False",
-                                                      str(reason)))
+    paused = kind == "KafkaTopic" and reason == Reason.PAUSED  # kto writes Paused with Ready=Unknown
+    got = run_health(health_script(kind), _with_ready(kind, "Unknown" if paused else "False", str(reason)))
     # A reason the check knows is passed on as kto's message; an unknown one is named in it.
     message = "what kto says" if reason in KNOWN[kind] else f"{reason}: what kto says"
     assert got == {"status": health, "message": message}
@@ -155,7 +211,7 @@ def test_ready_false_for_each_reason(kind: str, reason: Reason, health: str) -> 
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_ready_true_is_healthy_only_at_the_current_generation(kind: str) -> None:
-    reason = "Reconciled" if kind == "KafkaTopic" else "Connected"
+    reason = "Connected" if kind == "KafkaCluster" else "Reconciled"
     obj = _with_ready(kind, "True", reason)
     assert run_health(health_script(kind), obj)["status"] == "Healthy"
     obj["metadata"]["generation"] += 1
@@ -234,3 +290,16 @@ def test_argocd_cm_is_generated_from_the_health_checks() -> None:
     for kind in KINDS:  # byte for byte
         assert cm["data"][f"resource.customizations.health.kafka.kto.dev_{kind}"].encode() == \
             (kind_dir(kind) / "health.lua").read_bytes()
+
+
+def test_a_user_being_deleted_waits_for_ktos_finalizer() -> None:
+    obj = _load("KafkaUser", "healthy-reconciled.yaml")
+    assert obj["metadata"]["finalizers"] == ["kto.dev/user-protection"]
+    obj["metadata"]["deletionTimestamp"] = "2025-01-01T00:00:00Z"
+    got = run_health(health_script("KafkaUser"), obj)
+    assert got["status"] == "Progressing"
+    assert got["message"].startswith("being deleted: waiting for kto to release its finalizer kto.dev/user-protection "
+                                     "(Reconciled: Kafka user app:")
+    obj["metadata"]["finalizers"] = ["example.com/backup"]
+    assert run_health(health_script("KafkaUser"), obj)["message"] == \
+        "being deleted: waiting for the finalizer(s) example.com/backup"

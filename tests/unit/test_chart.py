@@ -254,6 +254,7 @@ def test_tenant_roles_aggregate_topics_and_users_never_clusters(values: dict) ->
     ({"rbac": {"scope": "everywhere"}}, "scope"),
     ({"rbac": {"scope": "namespaces", "namespaces": ["Not_A_Namespace"]}}, "namespaces"),
     ({"operator": {"logFormat": "xml"}}, "logFormat"),
+    ({"operator": {"logLevel": "trace"}}, "logLevel"),
     ({"replicaCount": 0}, "replicaCount"),
     ({"podDisruptionBudget": {"minAvailable": 2}}, "minAvailable"),
     ({"unknownValue": True}, "unknownValue"),
@@ -304,3 +305,20 @@ def test_kind_pieces_agree() -> None:
     env = {e["name"]: e["value"] for e in container["env"]}
     assert f"EXTERNAL://127.0.0.1:{node_port}" in env["KAFKA_ADVERTISED_LISTENERS"]
     assert localenv.read_versions()["KIND_NODE_IMAGE"].startswith("kindest/node:v1.34.")
+
+
+@pytest.mark.parametrize(("values", "fmt", "level"), [
+    ({}, "json", "info"),
+    ({"operator": {"logFormat": "plain", "logLevel": "warning"}}, "plain", "warning"),
+    ({"operator": {"logLevel": "debug"}}, "json", "debug"),
+])
+def test_log_values_reach_kto_run(monkeypatch, values: dict, fmt: str, level: str) -> None:
+    """operator.logFormat and operator.logLevel become the environment kto run reads its defaults from."""
+    from kto.__main__ import parse_args
+
+    env = chart.container_env(chart.kto_container(chart.render(release="kto", values=values)), "kto")
+    assert (env["KTO_LOG_FORMAT"], env["KTO_LOG_LEVEL"], env["KTO_VERBOSE"]) == (fmt, level, "false")
+    for key in ("KTO_LOG_FORMAT", "KTO_LOG_LEVEL", "KTO_VERBOSE"):
+        monkeypatch.setenv(key, env[key])
+    args = parse_args(["run", "--no-leader-elect"])
+    assert (args.log_format, args.log_level, args.verbose) == (fmt, level, False)
