@@ -51,12 +51,15 @@ crds: venv ## Regenerate crds/ from the pydantic models
 manifests: ## Copy crds/ into the Helm chart and render manifests/install.yaml from it
 	$(PYTHON) hack/manifests.py
 
-helm-lint: ## helm lint the chart, in both RBAC modes and with the tenant roles
+helm-lint: ## helm lint the chart, in both RBAC modes, with the tenant roles, and with every option on
 	bash hack/build-tools.sh helm
 	source hack/versions.env && h=$${KTO_CACHE:-$$HOME/.cache/kto}/helm-$$HELM_VERSION/bin/helm && \
 	  $$h lint --strict helm/kto && \
 	  $$h lint --strict helm/kto --set rbac.scope=namespaces --set 'rbac.namespaces={team-a,team-b}' && \
-	  $$h lint --strict helm/kto --set tenantRoles.enabled=true
+	  $$h lint --strict helm/kto --set tenantRoles.enabled=true && \
+	  $$h lint --strict helm/kto --set tenantRoles.enabled=true --set metrics.service.enabled=true \
+	    --set metrics.serviceMonitor.enabled=true --set metrics.prometheusRule.enabled=true \
+	    --set metrics.grafanaDashboard.enabled=true --set replicaCount=2
 
 kind-e2e: ## Needs Docker: kind cluster, kto image, in-cluster Kafka, the chart, the Media Gateway, pytest -m e2e
 	bash hack/kind-e2e.sh
