@@ -24,7 +24,7 @@ $(VENV)/.installed: pyproject.toml
 
 venv: $(VENV)/.installed ## Create .venv with kto and its test dependencies
 
-tools: ## Build (or reuse from ~/.cache/kto) kube-apiserver, kubectl, etcd, helm and the Kafka jars
+tools: ## Build (or reuse from ~/.cache/kto) kube-apiserver, kubectl, etcd, helm, promtool and the Kafka jars
 	$(PYTHON) hack/env.py build
 
 env-up: ## Start etcd, kube-apiserver and Kafka (KAFKA_NODES=3, KAFKA_VERSION=3.9.1, KAFKA_AUTHORIZER=true); writes .kto/env.sh
