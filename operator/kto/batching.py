@@ -65,8 +65,12 @@ class BatchQueue(Generic[K]):
         return len(self._due)
 
     def oldest_age(self, now: float) -> float:
-        """Seconds the oldest work has waited: the running batch since it started, or a key since it was due."""
-        oldest = min(self._due.values(), default=now)
+        """Seconds the oldest work has waited: the running batch since it started, or a key since it was due.
+        Called from the metrics server's thread while the event loop may change the queue."""
+        try:
+            oldest = min(self._due.values(), default=now)
+        except RuntimeError:  # the dict changed during the read: this scrape shows the running batch only
+            oldest = now
         if self.busy_since is not None:
             oldest = min(oldest, self.busy_since)
         return max(0.0, now - oldest)
