@@ -24,7 +24,7 @@ $(VENV)/.installed: pyproject.toml
 
 venv: $(VENV)/.installed ## Create .venv with kto and its test dependencies
 
-tools: ## Build (or reuse from ~/.cache/kto) kube-apiserver, kubectl, etcd, helm and the Kafka jars
+tools: ## Build (or reuse from ~/.cache/kto) kube-apiserver, kubectl, etcd, helm, promtool and the Kafka jars
 	$(PYTHON) hack/env.py build
 
 env-up: ## Start etcd, kube-apiserver and Kafka (KAFKA_NODES=3, KAFKA_VERSION=3.9.1, KAFKA_AUTHORIZER=true); writes .kto/env.sh
@@ -51,12 +51,15 @@ crds: venv ## Regenerate crds/ (and the editors' JSON schemas in schemas/) from 
 manifests: ## Copy crds/ into the Helm chart and render manifests/install.yaml from it
 	$(PYTHON) hack/manifests.py
 
-helm-lint: ## helm lint the chart, in both RBAC modes and with the tenant roles
+helm-lint: ## helm lint the chart, in both RBAC modes, with the tenant roles, and with every option on
 	bash hack/build-tools.sh helm
 	source hack/versions.env && h=$${KTO_CACHE:-$$HOME/.cache/kto}/helm-$$HELM_VERSION/bin/helm && \
 	  $$h lint --strict helm/kto && \
 	  $$h lint --strict helm/kto --set rbac.scope=namespaces --set 'rbac.namespaces={team-a,team-b}' && \
-	  $$h lint --strict helm/kto --set tenantRoles.enabled=true
+	  $$h lint --strict helm/kto --set tenantRoles.enabled=true && \
+	  $$h lint --strict helm/kto --set tenantRoles.enabled=true --set metrics.service.enabled=true \
+	    --set metrics.serviceMonitor.enabled=true --set metrics.prometheusRule.enabled=true \
+	    --set metrics.grafanaDashboard.enabled=true --set replicaCount=2
 
 kind-e2e: ## Needs Docker: kind cluster, kto image, in-cluster Kafka, the chart, the Media Gateway, pytest -m e2e
 	bash hack/kind-e2e.sh

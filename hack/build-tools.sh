@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Build (or reuse from the cache) the pieces of the local environment:
-#   kube-apiserver and kubectl, etcd, helm (Go module proxy) and the Kafka broker (Maven Central).
-# Usage: hack/build-tools.sh [all|kubernetes|etcd|helm|kafka] [KAFKA_VERSION]
+#   kube-apiserver and kubectl, etcd, helm, promtool (Go module proxy) and the Kafka broker (Maven Central).
+# Usage: hack/build-tools.sh [all|kubernetes|etcd|helm|promtool|kafka] [KAFKA_VERSION]
 # Results live in ${KTO_CACHE:-~/.cache/kto}/<component>-<version>/ and are reused by every checkout.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -81,6 +81,15 @@ build_helm() {
   say "helm v$v ready in $out/bin"
 }
 
+build_promtool() {
+  local v=$PROMETHEUS_VERSION out=$cache/prometheus-$PROMETHEUS_VERSION
+  [[ -x $out/bin/promtool ]] && return 0
+  say "promtool v$v: go install (first time: about 3-6 minutes)"
+  mkdir -p "$out/bin"
+  GOBIN=$out/bin go install -trimpath -ldflags "-s -w" "github.com/prometheus/prometheus/cmd/promtool@v$v"
+  say "promtool v$v ready in $out/bin"
+}
+
 build_kafka() {
   local v=${1:-$KAFKA_VERSION} out
   out=$cache/kafka-$v
@@ -115,7 +124,8 @@ case $what in
   kubernetes) build_kubernetes ;;
   etcd) build_etcd ;;
   helm) build_helm ;;
+  promtool) build_promtool ;;
   kafka) build_kafka "${2:-}" ;;
-  all) build_etcd; build_kafka "${2:-}"; build_helm; build_kubernetes ;;
-  *) echo "usage: $0 [all|kubernetes|etcd|helm|kafka [VERSION]]" >&2; exit 2 ;;
+  all) build_etcd; build_kafka "${2:-}"; build_helm; build_promtool; build_kubernetes ;;
+  *) echo "usage: $0 [all|kubernetes|etcd|helm|promtool|kafka [VERSION]]" >&2; exit 2 ;;
 esac

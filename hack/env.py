@@ -31,7 +31,7 @@ def main() -> int:
     root = Path(args.root).resolve()
     try:
         if args.command == "build":
-            for component in ("etcd", "kubernetes", "helm"):
+            for component in ("etcd", "kubernetes", "helm", "promtool"):
                 localenv.ensure_built(component)
             localenv.ensure_built("kafka", args.kafka_version)
             # The 3.x broker too: the smoke suite proves it starts (users still run 3.x brokers).

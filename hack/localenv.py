@@ -85,6 +85,10 @@ def helm_bin() -> Path:
     return cache_dir() / f"helm-{read_versions()['HELM_VERSION']}" / "bin" / "helm"
 
 
+def promtool_bin() -> Path:
+    return cache_dir() / f"prometheus-{read_versions()['PROMETHEUS_VERSION']}" / "bin" / "promtool"
+
+
 def kafka_libs(version: str) -> Path:
     return cache_dir() / f"kafka-{version}" / "libs"
 

@@ -3,6 +3,9 @@
 Keys are deduplicated; a key can be scheduled for later (backoff). One batch runs at a time per queue, so
 two reconciles of the same topic never overlap. Retries with exponential backoff are decided by the
 processor's return value: a delay in seconds per key, or nothing.
+
+A queue with ``labels`` (kind, cluster) shows in kto's metrics: its depth and the age of its oldest work on
+scrape (``metrics.QUEUES``), its retries and failed batches as they happen.
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ import time
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Generic, TypeVar
 
+from kto import metrics
+
 log = logging.getLogger("kto.batching")
 
 K = TypeVar("K", bound=Hashable)
@@ -21,8 +26,10 @@ Processor = Callable[[list[K]], Awaitable[dict[K, float]]]
 
 
 class BatchQueue(Generic[K]):
-    def __init__(self, name: str, process: Processor, window: float = 0.1, max_batch: int = 1000):
+    def __init__(self, name: str, process: Processor, window: float = 0.1, max_batch: int = 1000,
+                 labels: tuple[str, str] | None = None):
         self.name = name
+        self.labels = labels
         self._process = process
         self.window = window
         self.max_batch = max_batch
@@ -34,8 +41,10 @@ class BatchQueue(Generic[K]):
     def start(self) -> None:
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._run(), name=f"batch-{self.name}")
+            metrics.QUEUES.add(self)
 
     async def stop(self) -> None:
+        metrics.QUEUES.discard(self)
         if self._task is not None:
             self._task.cancel()
             try:
@@ -50,6 +59,21 @@ class BatchQueue(Generic[K]):
         if key not in self._due or due < self._due[key]:
             self._due[key] = due
             self._wake.set()
+
+    def depth(self) -> int:
+        """Keys waiting, due now or later."""
+        return len(self._due)
+
+    def oldest_age(self, now: float) -> float:
+        """Seconds the oldest work has waited: the running batch since it started, or a key since it was due.
+        Called from the metrics server's thread while the event loop may change the queue."""
+        try:
+            oldest = min(self._due.values(), default=now)
+        except RuntimeError:  # the dict changed during the read: this scrape shows the running batch only
+            oldest = now
+        if self.busy_since is not None:
+            oldest = min(oldest, self.busy_since)
+        return max(0.0, now - oldest)
 
     async def _run(self) -> None:
         while True:
@@ -71,8 +95,12 @@ class BatchQueue(Generic[K]):
             except Exception:
                 log.exception("Batch failed queue=%s size=%d; retrying in about 5s", self.name, len(batch))
                 retries = {key: random.uniform(4.0, 6.0) for key in batch}
+                if self.labels is not None:
+                    metrics.ERRORS.labels(*self.labels, metrics.BATCH_FAILED).inc(len(batch))
             finally:
                 self.busy_since = None
+            if retries and self.labels is not None:
+                metrics.RETRIES.labels(*self.labels).inc(len(retries))
             for key, delay in retries.items():
                 self.enqueue(key, delay)
 

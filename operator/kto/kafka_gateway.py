@@ -162,8 +162,10 @@ def classify(exc: BaseException, what: str) -> KafkaFailure:
     return KafkaFailure(reason, message, retriable=retriable)
 
 
+@metrics.timed_calls(KafkaFailure)
 class KafkaGateway:
-    """One admin connection to one Kafka cluster."""
+    """One admin connection to one Kafka cluster; each public call is timed and its failures counted
+    (``metrics.timed_calls``)."""
 
     def __init__(self, conf: dict[str, str], label: str, request_timeout: float = 30.0):
         self.label = label

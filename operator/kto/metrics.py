@@ -1,22 +1,52 @@
-"""Prometheus metrics (served by ``kto run --metrics-port``)."""
+"""Prometheus metrics (served by ``kto run --metrics-port``); README's Metrics section lists them all.
+
+Counters and histograms are updated where the work happens (a batch, a verdict, a Kafka call); what can be read
+off kto's own state (queue depth, the age of the oldest queued key) is computed when Prometheus scrapes, so
+queueing 10,000 keys costs nothing extra.
+"""
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, Histogram
+import functools
+import inspect
+import platform
+import time
+import weakref
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, Protocol
+
+from prometheus_client import REGISTRY, Counter, Gauge, Histogram
+from prometheus_client.core import GaugeMetricFamily
+
+from kto import __version__
 
 RECONCILES = Counter("kto_reconciles_total", "Resources reconciled, by kind and outcome reason.",
                      ["kind", "cluster", "reason"])
+ERRORS = Counter("kto_reconcile_errors_total", "Resources whose reconcile ended not Ready (by reason), and "
+                 "batches that raised (reason BatchFailed, one per resource of the batch).",
+                 ["kind", "cluster", "reason"])
+RETRIES = Counter("kto_retries_total", "Resources scheduled for another look after a batch (backoff, a failed "
+                  "batch, progress to check).", ["kind", "cluster"])
 BATCHES = Histogram("kto_batch_duration_seconds", "Duration of one batch reconcile of a cluster's resources.",
                     ["kind", "cluster"], buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120))
 BATCH_SIZE = Histogram("kto_batch_size", "Resources per batch.", ["kind", "cluster"],
                        buckets=(1, 5, 10, 50, 100, 250, 500, 1000, 2500, 10000))
 DRIFT = Counter("kto_drift_corrections_total", "Out-of-band changes kto corrected.", ["kind", "cluster"])
 KAFKA_REQUESTS = Counter("kto_kafka_admin_requests_total", "Kafka admin requests sent.", ["cluster", "operation"])
+KAFKA_DURATION = Histogram("kto_kafka_request_duration_seconds", "Duration of one call of kto's Kafka gateway "
+                           "(all the admin requests it sends), by operation.", ["cluster", "operation"],
+                           buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60))
+KAFKA_ERRORS = Counter("kto_kafka_errors_total", "Kafka gateway failures: calls that failed or raised, and each "
+                       "per-resource error in a call's results.", ["cluster", "operation"])
 KUBE_WRITES = Counter("kto_kube_writes_total", "Writes kto sent to the Kubernetes API.", ["kind"])
 TOPIC_READY = Gauge("kto_topic_ready", "1 when the KafkaTopic is Ready, else 0.", ["namespace", "name"])
 USER_READY = Gauge("kto_user_ready", "1 when the KafkaUser is Ready, else 0.", ["namespace", "name"])
 CLUSTER_READY = Gauge("kto_cluster_ready", "1 when the KafkaCluster is Ready, else 0.", ["namespace", "name"])
 LEADER = Gauge("kto_leader", "1 while this process leads (holds the leader Lease, or runs without election), else 0.")
+BUILD_INFO = Gauge("kto_build_info", "Always 1; the labels say which kto and Kafka client run.",
+                   ["version", "python", "confluent_kafka", "librdkafka"])
+
+BATCH_FAILED = "BatchFailed"  # the ERRORS reason of a batch that raised
 
 
 def forget(gauge: Gauge, labels: tuple[str, ...]) -> None:
@@ -25,3 +55,106 @@ def forget(gauge: Gauge, labels: tuple[str, ...]) -> None:
         gauge.remove(*labels)
     except KeyError:
         pass
+
+
+def count_verdict(kind: str, cluster: str, reason: str, ready: bool | None) -> None:
+    """One resource's reconcile ended with ``reason``; not Ready (False) counts as an error too."""
+    RECONCILES.labels(kind, cluster, reason).inc()
+    if ready is False:
+        ERRORS.labels(kind, cluster, reason).inc()
+
+
+def build_info() -> dict[str, str]:
+    import confluent_kafka
+
+    return {"version": __version__, "python": platform.python_version(),
+            "confluent_kafka": confluent_kafka.version()[0], "librdkafka": confluent_kafka.libversion()[0]}
+
+
+BUILD_INFO.labels(**build_info()).set(1)
+
+
+# --- the Kafka gateway --------------------------------------------------------------------------------------
+
+
+def _failures(result: Any, failure: type) -> int:
+    """How many failures a gateway call returned: the whole call, or entries of its per-name results."""
+    if isinstance(result, failure):
+        return 1
+    if isinstance(result, dict):
+        return sum(1 for v in result.values() if isinstance(v, failure))
+    return 0
+
+
+def timed_calls(failure: type) -> Callable[[type], type]:
+    """A class decorator for a Kafka gateway: each public coroutine method observes KAFKA_DURATION, labelled with
+    the instance's ``label`` (the cluster) and the method's name, and counts the ``failure`` values it returns
+    (or a raise) in KAFKA_ERRORS. Methods added later are timed too."""
+    def wrap(name: str, method: Callable) -> Callable:
+        @functools.wraps(method)
+        async def timed(self, *args, **kwargs):
+            started = time.monotonic()
+            failed = 1
+            try:
+                result = await method(self, *args, **kwargs)
+                failed = _failures(result, failure)
+                return result
+            finally:
+                KAFKA_DURATION.labels(self.label, name).observe(time.monotonic() - started)
+                if failed:
+                    KAFKA_ERRORS.labels(self.label, name).inc(failed)
+        return timed
+
+    def decorate(cls: type) -> type:
+        for name, method in list(vars(cls).items()):
+            if not name.startswith("_") and inspect.iscoroutinefunction(method):
+                setattr(cls, name, wrap(name, method))
+        return cls
+    return decorate
+
+
+# --- queues, read at scrape time ----------------------------------------------------------------------------
+
+
+class Queued(Protocol):
+    """What a work queue shows to metrics (``kto.batching.BatchQueue``)."""
+
+    labels: tuple[str, str] | None  # kind, cluster
+
+    def depth(self) -> int: ...
+
+    def oldest_age(self, now: float) -> float: ...
+
+
+class QueueCollector:
+    """kto_queue_depth and kto_queue_oldest_age_seconds of every live, labelled queue, computed on scrape."""
+
+    def __init__(self) -> None:
+        self._queues: weakref.WeakSet = weakref.WeakSet()
+
+    def add(self, queue: Queued) -> None:
+        self._queues.add(queue)
+
+    def discard(self, queue: Queued) -> None:
+        self._queues.discard(queue)
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        depth = GaugeMetricFamily("kto_queue_depth", "Resources waiting in a work queue (due now or later, in "
+                                  "backoff included), by kind and cluster.", labels=["kind", "cluster"])
+        age = GaugeMetricFamily("kto_queue_oldest_age_seconds", "How long the oldest work of a queue has waited: "
+                                "a due resource not yet taken, or the running batch (a wedged queue grows).",
+                                labels=["kind", "cluster"])
+        now = time.monotonic()
+        for queue in list(self._queues):
+            if queue.labels is not None:
+                depth.add_metric(list(queue.labels), queue.depth())
+                age.add_metric(list(queue.labels), queue.oldest_age(now))
+        yield depth
+        yield age
+
+    def describe(self) -> Iterable:
+        return []  # collected on scrape only: registering must not call collect()
+
+
+QUEUES = QueueCollector()
+REGISTRY.register(QUEUES)

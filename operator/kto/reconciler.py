@@ -210,7 +210,7 @@ class Reconciler:
         if q is None:
             q = self.queues[ckey] = BatchQueue(
                 f"{self.info.metric} {ckey[0]}/{ckey[1]}", lambda keys, c=ckey: self.reconcile(c, keys),
-                window=self.batch_window, max_batch=self.max_batch)
+                window=self.batch_window, max_batch=self.max_batch, labels=(self.info.metric, f"{ckey[0]}/{ckey[1]}"))
             q.start()
         return q
 
@@ -365,7 +365,7 @@ class Reconciler:
         retries: dict[Key, float] = {}
         label = f"{ckey[0]}/{ckey[1]}"
         for key, v in verdicts.items():
-            metrics.RECONCILES.labels(self.info.metric, label, str(v.reason)).inc()
+            metrics.count_verdict(self.info.metric, label, str(v.reason), v.ready)
             if v.ready is True:
                 self._backoff.reset(key)
             if v.retry == BACKOFF:

@@ -3,6 +3,7 @@ cluster: rendered with the pinned helm and read as objects."""
 
 from __future__ import annotations
 
+import json
 import re
 import sys
 
@@ -113,6 +114,34 @@ def test_metrics_service_and_service_monitor_are_off_by_default() -> None:
     assert monitor["spec"]["endpoints"][0]["port"] == "metrics"
     with pytest.raises(AssertionError, match=r"needs metrics\.service\.enabled"):
         chart.render(values={"metrics": {"serviceMonitor": {"enabled": True}}})
+
+
+def test_alert_rules_and_dashboard_are_off_by_default_and_labelled_when_on() -> None:
+    kinds = {o["kind"] for o in chart.render()}
+    assert "PrometheusRule" not in kinds and not chart.find(chart.render(), "ConfigMap")
+    objects = chart.render(release="kto", namespace="ops", values={"metrics": {
+        "prometheusRule": {"enabled": True, "labels": {"release": "prometheus"}},
+        "grafanaDashboard": {"enabled": True, "annotations": {"grafana_folder": "Kafka"}}}})
+    (rule,) = chart.find(objects, "PrometheusRule", "ops")
+    assert rule["metadata"]["labels"]["release"] == "prometheus"
+    alerts = {r["alert"]: r for g in rule["spec"]["groups"] for r in g["rules"]}
+    assert set(alerts) >= {"KtoDown", "KtoNoLeader", "KafkaTopicNotReady", "KafkaUserNotReady",
+                           "KafkaClusterNotReady", "KtoKafkaErrors", "KtoDriftCorrectionsSpiking",
+                           "KafkaConsumerGroupLagGrowing"}
+    assert alerts["KafkaTopicNotReady"]["for"] == "15m"
+    assert 'up{job="kto-metrics"}' in alerts["KtoDown"]["expr"]
+    assert "{{ $labels.namespace }}/{{ $labels.name }}" in alerts["KafkaTopicNotReady"]["annotations"]["summary"]
+    (dashboard,) = chart.find(objects, "ConfigMap", "ops")
+    assert dashboard["metadata"]["labels"]["grafana_dashboard"] == "1"
+    assert dashboard["metadata"]["annotations"] == {"grafana_folder": "Kafka"}
+    shipped = json.loads((chart.CHART / "dashboards" / "kto.json").read_text())
+    assert json.loads(dashboard["data"]["kto.json"]) == shipped
+
+
+def test_the_service_monitor_keeps_the_resources_namespace_label() -> None:
+    objects = chart.render(values={"metrics": {"service": {"enabled": True}, "serviceMonitor": {"enabled": True}}})
+    (monitor,) = chart.find(objects, "ServiceMonitor")
+    assert monitor["spec"]["endpoints"][0]["honorLabels"] is True
 
 
 def test_pod_disruption_budget_with_more_than_one_replica() -> None:

@@ -3,6 +3,7 @@ it (the status written, the Events, the Kafka requests made or not made)."""
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import dataclasses
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from kto.status import StatusWriter
 from kto.topic_kind import TopicKind
 from kto.user_kind import UserKind
 from kto.users import credential_matches
+from prometheus_client import REGISTRY
 
 from tests.support.fakes import FakeClusters, FakeGateway, FakeKube, connected
 
@@ -1120,3 +1122,59 @@ def test_healthz_names_a_watch_that_missed_changes_two_sweeps_in_a_row() -> None
     assert op.problems() == []
     op.topics.watch_missed = 2
     assert op.problems() == ["the topic watch missed changes for 2 sweeps in a row"]
+
+
+# --- metrics -----------------------------------------------------------------------------------------------
+
+
+def sample(name: str, **labels: str) -> float:
+    """The current value of one series of kto's metrics (0 when it does not exist)."""
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+async def test_a_failing_topic_counts_a_reconcile_an_error_and_reads_not_ready() -> None:
+    w = world()
+    key = w.put(topic())
+    labels = {"kind": "topic", "cluster": "apps/kafka", "reason": "KafkaError"}
+    before = sample("kto_reconcile_errors_total", **labels), sample("kto_reconciles_total", **labels)
+    w.kafka.fail("create_topics", "orders", TIMEOUT)
+    await w.run(key)
+    assert (sample("kto_reconcile_errors_total", **labels), sample("kto_reconciles_total", **labels)) == \
+        (before[0] + 1, before[1] + 1)
+    assert REGISTRY.get_sample_value("kto_topic_ready", {"namespace": "apps", "name": "orders"}) == 0
+    w.kafka.heal("create_topics", "orders")
+    ok = {**labels, "reason": "Reconciled"}
+    errors_ok = sample("kto_reconcile_errors_total", **ok)
+    await w.run(key)
+    assert REGISTRY.get_sample_value("kto_topic_ready", {"namespace": "apps", "name": "orders"}) == 1
+    assert sample("kto_reconcile_errors_total", **ok) == errors_ok  # Ready is no error
+    assert sample("kto_reconcile_errors_total", **labels) == before[0] + 1
+
+
+async def test_a_deleted_resource_loses_its_ready_series() -> None:
+    w = world("user")
+    body = user(ours=True)
+    key = w.put(body)
+    await w.run(key)
+    assert REGISTRY.get_sample_value("kto_user_ready", {"namespace": "apps", "name": "ingest"}) is not None
+    w.rec.event("DELETED", body)
+    assert REGISTRY.get_sample_value("kto_user_ready", {"namespace": "apps", "name": "ingest"}) is None
+
+
+async def test_a_queued_batch_shows_its_depth_until_it_is_done() -> None:
+    w = world()
+    keys = [w.put(topic(name)) for name in ("q1", "q2", "q3")]
+    queue = w.rec.queue(CLUSTER)
+    labels = {"kind": "topic", "cluster": "apps/kafka"}
+    try:
+        for key in keys:
+            queue.enqueue(key)
+        assert sample("kto_queue_depth", **labels) == 3  # the queue's task has not run yet
+        deadline = asyncio.get_running_loop().time() + 10
+        while not all(w.status(k) for k in keys) and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.01)
+        assert all(ready(w.status(k)) == ("True", "Reconciled") for k in keys)
+        assert sample("kto_queue_depth", **labels) == 0
+    finally:
+        await w.rec.stop()
+    assert REGISTRY.get_sample_value("kto_queue_depth", labels) is None  # a stopped queue is not shown

@@ -1,0 +1,123 @@
+"""kto's own metrics where they are made: the Kafka gateway's timing, the work queues, the build info."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import confluent_kafka
+import pytest
+from kto import __version__, metrics
+from kto.batching import BatchQueue
+from kto.domain import KafkaFailure
+from kto.reasons import Reason
+from prometheus_client import REGISTRY, generate_latest
+
+FAILED = KafkaFailure(Reason.KAFKA_ERROR, "timed out", retriable=True)
+
+
+def sample(name: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+@metrics.timed_calls(KafkaFailure)
+class Gateway:
+    label = "ns/timed"
+
+    async def create_topics(self, names: list[str]) -> dict[str, KafkaFailure | None]:
+        return {n: FAILED if n.startswith("bad") else None for n in names}
+
+    async def describe_cluster(self) -> KafkaFailure:
+        return FAILED
+
+    async def describe_acls(self) -> dict:
+        raise RuntimeError("the client broke")
+
+    async def _private(self) -> int:
+        return 1
+
+
+async def test_every_public_gateway_call_is_timed_and_its_failures_counted() -> None:
+    g = Gateway()
+    ops = ("create_topics", "describe_cluster", "describe_acls")
+    before = {op: (sample("kto_kafka_request_duration_seconds_count", cluster="ns/timed", operation=op),
+                   sample("kto_kafka_errors_total", cluster="ns/timed", operation=op)) for op in ops}
+    assert await g.create_topics(["a", "bad1", "bad2"]) == {"a": None, "bad1": FAILED, "bad2": FAILED}
+    assert await g.describe_cluster() is FAILED
+    with pytest.raises(RuntimeError):
+        await g.describe_acls()
+    after = {op: (sample("kto_kafka_request_duration_seconds_count", cluster="ns/timed", operation=op),
+                  sample("kto_kafka_errors_total", cluster="ns/timed", operation=op)) for op in ops}
+    assert {op: (after[op][0] - before[op][0], after[op][1] - before[op][1]) for op in ops} == {
+        "create_topics": (1, 2), "describe_cluster": (1, 1), "describe_acls": (1, 1)}
+    assert await g._private() == 1
+    assert REGISTRY.get_sample_value("kto_kafka_request_duration_seconds_count",
+                                     {"cluster": "ns/timed", "operation": "_private"}) is None
+
+
+def test_the_real_gateway_is_timed() -> None:
+    from kto.kafka_gateway import KafkaGateway
+
+    assert KafkaGateway.describe_topics.__wrapped__ is not None
+    assert not hasattr(KafkaGateway._describe_configs, "__wrapped__")
+
+
+async def test_the_oldest_age_is_the_running_batch_or_the_longest_due_key() -> None:
+    release = asyncio.Event()
+    started = asyncio.Event()
+
+    async def process(keys):
+        started.set()
+        await release.wait()
+        return {}
+
+    q = BatchQueue("t", process, window=0, labels=("topic", "ns/aging"))
+    q.start()
+    try:
+        now = time.monotonic()
+        assert q.oldest_age(now) == 0 and q.depth() == 0
+        q.enqueue("a")
+        q.enqueue("later", delay=3600)
+        assert q.depth() == 2
+        assert q.oldest_age(now + 100) == pytest.approx(100, abs=1)  # "later" is not due: it does not age
+        await asyncio.wait_for(started.wait(), 10)
+        assert q.depth() == 1
+        assert q.oldest_age(time.monotonic() + 100) >= 100  # the running batch ages
+        assert sample("kto_queue_depth", kind="topic", cluster="ns/aging") == 1
+    finally:
+        release.set()
+        await q.stop()
+
+
+async def test_a_failed_batch_counts_an_error_and_a_retry_per_resource() -> None:
+    calls = asyncio.Event()
+
+    async def process(keys):
+        calls.set()
+        raise RuntimeError("boom")
+
+    labels = {"kind": "user", "cluster": "ns/failing"}
+    errors = sample("kto_reconcile_errors_total", **labels, reason="BatchFailed")
+    retries = sample("kto_retries_total", **labels)
+    q = BatchQueue("t", process, window=0, labels=("user", "ns/failing"))
+    q.start()
+    try:
+        q.enqueue("a")
+        q.enqueue("b")
+        await asyncio.wait_for(calls.wait(), 10)
+        for _ in range(500):  # the counters move right after the batch raises
+            if sample("kto_retries_total", **labels) > retries:
+                break
+            await asyncio.sleep(0.01)
+    finally:
+        await q.stop()
+    assert sample("kto_reconcile_errors_total", **labels, reason="BatchFailed") == errors + 2
+    assert sample("kto_retries_total", **labels) == retries + 2
+    assert q.depth() == 2  # both wait for their retry
+
+
+def test_build_info_names_kto_python_and_the_kafka_client() -> None:
+    labels = {"version": __version__, "confluent_kafka": confluent_kafka.version()[0],
+              "librdkafka": confluent_kafka.libversion()[0]}
+    (line,) = [x for x in generate_latest().decode().splitlines() if x.startswith("kto_build_info{")]
+    assert line.endswith(" 1.0") and all(f'{k}="{v}"' in line for k, v in labels.items())
