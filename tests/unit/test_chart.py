@@ -351,3 +351,31 @@ def test_log_values_reach_kto_run(monkeypatch, values: dict, fmt: str, level: st
         monkeypatch.setenv(key, env[key])
     args = parse_args(["run", "--no-leader-elect"])
     assert (args.log_format, args.log_level, args.verbose) == (fmt, level, False)
+
+
+def _mib(quantity: str) -> float:
+    units = {"Ki": 1 / 1024, "Mi": 1, "Gi": 1024}
+    return float(quantity[:-2]) * units[quantity[-2:]]
+
+
+def test_default_resources_hold_the_largest_benchmark_and_the_readme_table_is_its_figures() -> None:
+    """The chart's defaults follow docs/benchmarks.json: the limit above the peak, the request above the idle
+    resident memory of the largest run; README's sizing table shows the same figures."""
+    results = json.loads((REPO / "docs" / "benchmarks.json").read_text())["results"]
+    largest = max(results, key=lambda r: r["n"])["kto"]
+    (deployment,) = chart.find(chart.render(), "Deployment")
+    resources = deployment["spec"]["template"]["spec"]["containers"][0]["resources"]
+    assert _mib(resources["limits"]["memory"]) >= 1.25 * largest["kto_peak_rss_mib"]
+    assert _mib(resources["requests"]["memory"]) >= 1.1 * largest["idle"]["kto_rss_mib"]
+    readme = (REPO / "README.md").read_text()
+    for r in results:
+        row = re.search(rf"^\| {r['n']:,} \| (\d+) MiB \| (\d+) MiB \| ([\d.]+) s \|", readme, re.M)
+        assert row, f"README's sizing table has no row for {r['n']:,} KafkaTopics"
+        assert (int(row[1]), int(row[2]), float(row[3])) == (
+            round(r["kto"]["idle"]["kto_rss_mib"]), round(r["kto"]["kto_peak_rss_mib"]), r["kto"]["idle"]["kto_cpu_s"])
+
+
+def test_max_batch_is_one_default() -> None:
+    from kto.__main__ import parse_args
+    values = yaml.safe_load((chart.CHART / "values.yaml").read_text())
+    assert values["operator"]["maxBatch"] == parse_args(["run"]).max_batch
