@@ -21,7 +21,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from prometheus_client import Gauge
@@ -57,6 +57,8 @@ log = logging.getLogger("kto.reconciler")
 
 # The owner cannot be known yet: another KafkaCluster, maybe reaching the same brokers, was not probed yet.
 UNKNOWN_OWNER = Claim("", "", "", uid=UNKNOWN_OWNER_UID)
+# Transient failures of a resource that was in sync are retried without a status write for this long.
+QUIET_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -123,10 +125,12 @@ class Reconciler:
         self.queues: dict[Key, BatchQueue[Key]] = {}
         self._handled: dict[Key, tuple] = {}
         self._backoff = backoff or Backoff(jitter=0.2)
+        self.clock = time.monotonic
         # Permanent failures wait for the spec (generation) or the broker count to change.
         self._blocked: dict[Key, tuple[Any, int | None, Verdict]] = {}
         self._behind: dict[Key, str | None] = {}  # objects the last sweep's LIST showed newer than the store
         self.watch_missed = 0  # sweeps in a row that found changes the watch did not deliver
+        self._quiet_since: dict[Key, float] = {}  # when each in-sync resource's transient failures began
         clusters.listeners.append(self.enqueue_cluster)
 
     # --- events -------------------------------------------------------------------------------------
@@ -161,6 +165,7 @@ class Reconciler:
         body = self.store.pop(key)
         self._handled.pop(key, None)
         self._blocked.pop(key, None)
+        self._quiet_since.pop(key, None)
         self._backoff.reset(key)
         metrics.forget(self.info.ready_gauge, key)
         if body is not None:
@@ -357,7 +362,7 @@ class Reconciler:
 
     async def _write(self, ckey: Key, items: dict[Key, Item], outcomes: dict[Key, Outcome]) -> dict[Key, float]:
         releases = {k: o for k, o in outcomes.items() if isinstance(o, Release)}
-        verdicts = {k: o for k, o in outcomes.items() if isinstance(o, Verdict)}
+        verdicts = {k: self._quiet(k, o) for k, o in outcomes.items() if isinstance(o, Verdict)}
         await asyncio.gather(*(self._release(k, r) for k, r in releases.items()))
         await asyncio.gather(*(self._apply(k, v, ckey) for k, v in verdicts.items()))
         if any(v.reason == Reason.AUTHENTICATION_FAILED for v in verdicts.values()):
@@ -373,6 +378,19 @@ class Reconciler:
             elif v.retry is not None:
                 retries[key] = float(v.retry)
         return retries
+
+    def _quiet(self, key: Key, verdict: Verdict) -> Verdict:
+        """A transient failure (retried with backoff) of a resource that was in sync is retried without a word
+        for QUIET_SECONDS: a broker restarting or a request lost with its connection is not news about each
+        resource, and a resync puts every resource of a cluster in one batch. Longer, the status says it; a
+        deletion that fails says it at once."""
+        body = self.store.get(key)
+        if not (verdict.ready is False and verdict.retry == BACKOFF and not verdict.silent and body is not None
+                and was_in_sync(body) and not body["metadata"].get("deletionTimestamp")):
+            self._quiet_since.pop(key, None)
+            return verdict
+        since = self._quiet_since.setdefault(key, self.clock())
+        return replace(verdict, silent=True) if self.clock() - since < QUIET_SECONDS else verdict
 
     async def _release(self, key: Key, release: Release) -> None:
         body = self.store.get(key)

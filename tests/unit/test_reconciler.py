@@ -19,7 +19,7 @@ from kto.domain import THROTTLED_REPLICAS, Acl, KafkaFailure
 from kto.gates import ClusterSnapshot
 from kto.objects import Key, key_of
 from kto.reasons import Reason
-from kto.reconciler import Reconciler
+from kto.reconciler import QUIET_SECONDS, Reconciler
 from kto.status import StatusWriter
 from kto.topic_kind import TopicKind
 from kto.user_kind import UserKind
@@ -270,6 +270,31 @@ async def test_a_refused_shrink_is_blocked_until_the_spec_changes() -> None:
     await w.run(key)
     assert w.kafka.requests["describe_topics"] == 2
     assert ready(w.status(key)) == ("True", "Reconciled")
+
+
+async def test_a_transient_failure_of_an_in_sync_resource_is_retried_quietly_for_a_while() -> None:
+    w = world()
+    key = await made(w, topic(partitions=3))
+    patches = len(w.kube.patches)
+    now = [1000.0]
+    w.rec.clock = lambda: now[0]
+    w.kafka.fail("describe_topics", "orders", TIMEOUT)
+    for _ in range(5):
+        assert key in await w.run(key)  # retried with backoff
+        assert ready(w.status(key)) == ("True", "Reconciled")
+        now[0] += QUIET_SECONDS / 5 - 1
+    assert len(w.kube.patches) == patches and w.kube.events_of(key) == []
+    now[0] += 5
+    await w.run(key)  # a minute of failures: now the status says it
+    assert ready(w.status(key)) == ("False", "KafkaError") and w.kube.events_of(key) == [("Warning", "KafkaError")]
+    w.kafka.heal("describe_topics", "orders")
+    await w.run(key)
+    assert ready(w.status(key)) == ("True", "Reconciled")
+    # A resource waiting for a change says at once why it waits.
+    fresh = w.put(topic("fresh"))
+    w.kafka.fail("create_topics", "fresh", TIMEOUT)
+    await w.run(fresh)
+    assert ready(w.status(fresh)) == ("False", "KafkaError")
 
 
 async def test_drift_is_corrected_and_recorded() -> None:
