@@ -241,15 +241,19 @@ def test_capture_cluster_failures(env, ns, kto, capture) -> None:
 
 
 def test_capture_cluster_outage_states(env, ns, cluster, capture) -> None:
-    """A topic whose KafkaCluster stops working (its password is rotated wrongly), then is deleted meanwhile."""
+    """A topic whose KafkaCluster stops working (its password is rotated wrongly): it keeps showing Ready (the
+    outage is the KafkaCluster's to report) until its spec changes; then it is deleted meanwhile."""
     ns.topic(kafka_topic("orders", cluster, partitions=1))
     ns.topic_ready("orders")
     ns.secret("kafka-admin", {"username": env.kafka.username, "password": "rotated-wrongly"})
     try:
         ns.wait_condition("kafkaclusters", cluster, "False", "AuthenticationFailed", timeout=90)
+        assert ready(ns.get("kafkatopics", "orders"))["reason"] == "Reconciled"
+        ns.patch("kafkatopics", "orders", {"spec": {"config": {"retention.ms": 3600000}}})
         capture("KafkaTopic", "progressing-cluster-not-ready",
                 ns.wait_condition("kafkatopics", "orders", "False", "ClusterNotReady"),
-                "a Ready topic whose KafkaCluster then failed to authenticate (its Secret got a wrong password)")
+                "a Ready topic changed while its KafkaCluster fails to authenticate (its Secret got a wrong "
+                "password)")
         ns.delete("kafkatopics", "orders")
         capture("KafkaTopic", "progressing-deletion-blocked",
                 reason_is(ns, "kafkatopics", "orders", "ClusterNotReady",
