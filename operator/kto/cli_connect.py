@@ -45,6 +45,14 @@ def add_kube_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--context", default=None, help="kubeconfig context (default: the current one)")
 
 
+class RefusePassword(argparse.Action):
+    """``--password`` exists only to refuse a password on the command line (shell history, ps) without echoing
+    it, as argparse's "unrecognized arguments" would."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        parser.error(f"kto never takes a password on the command line: use --password-file FILE or ${PASSWORD_ENV}")
+
+
 def add_kafka_args(parser: argparse.ArgumentParser) -> None:
     """--cluster NS/NAME, or the direct connection flags."""
     group = parser.add_argument_group("Kafka connection: through a KafkaCluster, or direct")
@@ -57,6 +65,7 @@ def add_kafka_args(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--username", default=None)
     group.add_argument("--password-file", default=None,
                        help=f"file holding the password (else ${PASSWORD_ENV}); never given on the command line")
+    group.add_argument("--password", nargs="?", action=RefusePassword, help=argparse.SUPPRESS)
     group.add_argument("--ca-file", default=None, help="PEM file of the CA that signed the brokers' certificates")
     group.add_argument("--no-verify-hostname", action="store_true", help="do not check the brokers' hostnames")
     group.add_argument("--allow-cleartext-password", action="store_true",
