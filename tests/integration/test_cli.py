@@ -218,3 +218,41 @@ def test_check_says_exactly_what_failed(env, ns, cluster, tmp_path) -> None:
     assert done.stdout.splitlines()[0].startswith("OK    connect")
     assert done.stdout.splitlines()[1].startswith("FAIL  authenticate") and "invalid credentials" in done.stdout
     assert "not-the-password" not in done.stdout + done.stderr
+
+
+def test_import_users_writes_their_acls_and_a_password_secret_to_fill_in(env, ns, authz, kafka_authz, authz_view,
+                                                                         tmp_path) -> None:
+    from tests.integration.test_safety import acls, add_acl, set_scram
+    from tests.support.users import as_user, authenticates
+
+    user, topic, password = unique("svc"), unique("orders"), "imported-" + unique("pw")
+    set_scram(authz_view, user, password)
+    for operation in ("READ", "DESCRIBE"):
+        add_acl(authz_view, user, topic, operation)
+    before = acls(authz_view, user)
+
+    out = tmp_path / "imported"
+    done = kto_cli(env, "import", "--cluster", f"{ns.ns}/{authz}", "--users", "--include", "no-topic-matches-*",
+                   "-o", str(out))
+    assert done.returncode == 0, done.stderr
+    assert password not in done.stdout + done.stderr
+    path = out / "users" / f"{user}.yaml"
+    text = path.read_text()
+    assert "kto.dev/adopt: overwrite" in text and f"{user}-password" in text
+    doc = yaml.safe_load(text)
+    assert doc["spec"]["authentication"] == {"type": "scram-sha-256",
+                                             "passwordSecretRef": {"name": f"{user}-password", "key": "password"}}
+    assert doc["spec"]["authorization"] == {"acls": [
+        {"resource": {"type": "topic", "name": topic}, "operations": ["Describe", "Read"]}]}
+    assert not (out / "users" / f"{env.kafka.username}.yaml").exists()  # kto's own user is left out
+
+    # As its header says: the Secret with the current password, the adoption annotation, then apply.
+    ns.secret(f"{user}-password", {"password": password})
+    doc["metadata"]["annotations"] = {"kto.dev/adopt": "overwrite"}
+    ns.create("kafkausers", doc)
+    ns.wait_condition("kafkausers", user, "True", timeout=90)
+    assert acls(authz_view, user) == before
+    assert authenticates(as_user(kafka_authz, user, password, "SCRAM-SHA-256"))
+    ns.delete("kafkausers", user)  # adopted: its credentials and ACLs are kept
+    ns.wait_gone("kafkausers", user)
+    assert acls(authz_view, user) == before
