@@ -1,4 +1,5 @@
-"""``kto run`` (also ``python -m kto run``): start the operator."""
+"""``kto run`` (also ``python -m kto run``): start the operator; ``kto import|plan|check|completion``: the
+command-line verbs (``kto.cli``)."""
 
 from __future__ import annotations
 
@@ -10,12 +11,13 @@ import os
 import signal
 import sys
 
-from kto import __version__, logs
+from kto import __version__, cli, logs
 
 log = logging.getLogger("kto")
 
 
-def parse_args(argv: list[str]) -> argparse.Namespace:
+def build_parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
+    """kto's parser, and the parser of ``kto run``."""
     parser = argparse.ArgumentParser(prog="kto", description="kto: Kafka topics as Kubernetes resources")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("version", help="print the version")
@@ -36,6 +38,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                      help="seconds between the checks that forget objects deleted while a watch was down")
     add_log_args(run)
     add_leader_election_args(run)
+    cli.add_parsers(sub)
+    return parser, run
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser, run = build_parser()
     args = parser.parse_args(argv)
     if args.command == "run":
         # argparse checks choices on the command line only, not on defaults taken from the environment.
@@ -189,6 +197,8 @@ def _report_crash(task: asyncio.Task) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
+    if args.command in cli.COMMANDS:
+        return cli.main(args, build_parser()[0])
     if args.command == "version":
         print(f"kto {__version__}")
         return 0

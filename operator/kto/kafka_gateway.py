@@ -256,6 +256,15 @@ class KafkaGateway:
 
     # --- topics ------------------------------------------------------------------------------------
 
+    async def list_topics(self) -> list[str] | KafkaFailure:
+        """The names of every topic of the cluster, internal ones included (one Metadata request)."""
+        self._count("metadata")
+        try:
+            md = await asyncio.to_thread(self._admin.list_topics, timeout=self.request_timeout)
+        except Exception as exc:  # noqa: BLE001 - classified below
+            return self._connection_failure(exc)
+        return sorted(md.topics)
+
     async def describe_topics(self, names: Sequence[str], configs: bool = True
                               ) -> dict[str, ObservedTopic | KafkaFailure | None]:
         """Each topic as Kafka has it (``None``: it does not exist). Two requests for any number of topics; one
@@ -500,6 +509,18 @@ class KafkaGateway:
                 out[user] = {info.mechanism.name.replace("_", "-"): info.iterations
                              for info in result.scram_credential_infos}
         return out
+
+    async def list_scram_users(self) -> dict[str, dict[str, int]] | KafkaFailure:
+        """Every user with SCRAM credentials: its mechanisms and iterations (one request)."""
+        self._count("describe_user_scram_credentials")
+        try:
+            described = await self._pending.track(
+                self._admin.describe_user_scram_credentials(request_timeout=self.request_timeout))
+        except Exception as exc:  # noqa: BLE001 - classified below
+            return classify(exc, "describing SCRAM credentials")
+        return {user: {info.mechanism.name.replace("_", "-"): info.iterations
+                       for info in result.scram_credential_infos}
+                for user, result in described.items()}
 
     async def alter_scram(self, upserts: Sequence[tuple[str, str, str]],
                           deletions: Sequence[tuple[str, str]]) -> dict[str, Outcome]:

@@ -98,6 +98,16 @@ class KubeClient:
 
     # --- listing ---------------------------------------------------------------------------------
 
+    async def get_object(self, plural: str, namespace: str, name: str) -> dict[str, Any] | None:
+        """One of kto's objects, or None when it does not exist."""
+        try:
+            return await self._call(self.objects.get_namespaced_custom_object, names.GROUP, names.VERSION, namespace,
+                                    plural, name)
+        except ApiException as err:
+            if err.status == 404:
+                return None
+            raise
+
     async def list_objects(self, plural: str, namespaces: list[str] | None = None,
                            missing_ok: bool = False) -> list[dict[str, Any]] | None:
         """Every object of a kind (of the given namespaces, or all), page by page; with ``missing_ok``, None

@@ -158,13 +158,7 @@ class TopicBatch:
 
     def _adoption(self, desired: DesiredTopic, item: Item, seen: ObservedTopic | None,
                   plan: TopicPlan) -> Verdict | None:
-        """For a topic that exists and kto did not make for this resource: the verdict that adopts or refuses
-        it; None when kto goes on (nothing there, its own topic, or the overwrite annotation)."""
-        recorded = (item.body.get("status") or {}).get("topicId")
-        if seen is None or is_ours(recorded, item.gathered.holds, is_adopted(item.body), seen):
-            return None
-        return adoption_verdict(desired, seen, plan,
-                                annotation(item.body, names.ANNOTATION_ADOPT) == names.ADOPT_OVERWRITE)
+        return plan_adoption(desired, item.body, item.gathered.holds, seen, plan)
 
     async def _apply(self, plans: dict[Key, TopicPlan]) -> set[str]:
         """One request per kind of change; the names of the topics created."""
@@ -310,6 +304,17 @@ def topic_verdict(desired: DesiredTopic, body: Mapping[str, Any], plan: TopicPla
                        status=observed | {"replicasChange": moving.as_status()},
                        retry=REPLICA_POLL_SECONDS, drift=drift, notes=notes)
     return Verdict(True, Reason.RECONCILED, in_sync_message(seen), status=observed, drift=drift, notes=notes)
+
+
+def plan_adoption(desired: DesiredTopic, body: Mapping[str, Any], holds: bool, seen: ObservedTopic | None,
+                  plan: TopicPlan) -> Verdict | None:
+    """For a topic that exists and kto did not make for this resource (``body``, holding kto's finalizer or
+    not): the verdict that adopts it, takes it over (the overwrite annotation) or refuses it; None when kto goes
+    on (nothing there, or its own topic). ``kto plan`` shows the same."""
+    recorded = (body.get("status") or {}).get("topicId")
+    if seen is None or is_ours(recorded, holds, is_adopted(body), seen):
+        return None
+    return adoption_verdict(desired, seen, plan, annotation(body, names.ANNOTATION_ADOPT) == names.ADOPT_OVERWRITE)
 
 
 def adoption_verdict(desired: DesiredTopic, seen: ObservedTopic, plan: TopicPlan, overwrite: bool) -> Verdict:

@@ -1,0 +1,76 @@
+"""``kto completion bash|zsh``: a completion script generated from kto's own argparse parser, so it never
+falls behind the flags. zsh uses the same script through bashcompinit (zsh's bash-completion layer)."""
+
+from __future__ import annotations
+
+import argparse
+
+# Options whose value is a path: completed with file names.
+PATH_OPTIONS = {"filename", "output", "password_file", "ca_file", "kubeconfig"}
+# Options completed from the live cluster: KafkaClusters as NS/NAME.
+CLUSTER_LIST = ("kubectl get kafkaclusters -A -o jsonpath="
+                "'{range .items[*]}{.metadata.namespace}/{.metadata.name} {end}' 2>/dev/null")
+
+
+def commands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    """The subcommands and their parsers, in order."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return dict(action.choices)
+    return {}
+
+
+def value_cases(name: str, sub: argparse.ArgumentParser) -> list[str]:
+    """``case`` arms completing the value of each option of one subcommand that takes a value."""
+    arms = []
+    for action in sub._actions:
+        if not action.option_strings or action.nargs == 0:
+            continue
+        flags = "|".join(f'"{name} {o}"' for o in action.option_strings)
+        if action.choices:
+            words = " ".join(str(c) for c in action.choices)
+            arms.append(f'    {flags}) COMPREPLY=($(compgen -W "{words}" -- "$cur")); return;;')
+        elif action.dest in PATH_OPTIONS:
+            arms.append(f'    {flags}) COMPREPLY=($(compgen -f -- "$cur")); return;;')
+        elif action.dest == "cluster":
+            arms.append(f'    {flags}) COMPREPLY=($(compgen -W "$({CLUSTER_LIST})" -- "$cur")); return;;')
+        else:
+            arms.append(f"    {flags}) return;;")
+    return arms
+
+
+def bash(parser: argparse.ArgumentParser) -> str:
+    subs = commands(parser)
+    values = [arm for name, sub in subs.items() for arm in value_cases(name, sub)]
+    options = []
+    for name, sub in subs.items():
+        flags = " ".join(o for a in sub._actions for o in a.option_strings)
+        positional = " ".join(str(c) for a in sub._actions if not a.option_strings and a.choices for c in a.choices)
+        options.append(f'    {name}) COMPREPLY=($(compgen -W "{flags} {positional}" -- "$cur"));;')
+    return "\n".join([
+        "# kto completion for bash: source <(kto completion bash), or save it as",
+        "# /etc/bash_completion.d/kto",
+        "_kto() {",
+        '  local cur="${COMP_WORDS[COMP_CWORD]}" prev="${COMP_WORDS[COMP_CWORD-1]}" cmd="${COMP_WORDS[1]}"',
+        "  if [[ $COMP_CWORD -eq 1 ]]; then",
+        f'    COMPREPLY=($(compgen -W "{" ".join(subs)}" -- "$cur")); return',
+        "  fi",
+        '  case "$cmd $prev" in',
+        *values,
+        "  esac",
+        '  case "$cmd" in',
+        *options,
+        "  esac",
+        "}",
+        "complete -o default -F _kto kto",
+        "",
+    ])
+
+
+def zsh(parser: argparse.ArgumentParser) -> str:
+    return ("# kto completion for zsh: source <(kto completion zsh)\n"
+            "autoload -U +X compinit && compinit\nautoload -U +X bashcompinit && bashcompinit\n" + bash(parser))
+
+
+def script(parser: argparse.ArgumentParser, shell: str) -> str:
+    return bash(parser) if shell == "bash" else zsh(parser)
