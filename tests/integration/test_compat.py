@@ -1,7 +1,8 @@
 """The compatibility tier: what matters of kto's lifecycle, on every Kafka line and mode README's support matrix
 names. The oldest supported 3.x (three brokers) and 3.9 with ZooKeeper, 3.9 with KRaft, and the default 4.x with
-KRaft (the session's broker with an authorizer); every broker here has an authorizer (AclAuthorizer with
-ZooKeeper, StandardAuthorizer with KRaft) so KafkaUsers' ACLs are proved too.
+KRaft (the session's broker with an authorizer). The brokers have an authorizer (AclAuthorizer with ZooKeeper,
+StandardAuthorizer with KRaft) so KafkaUsers' ACLs are proved too, except 3.9 with ZooKeeper: there a KafkaUser
+with ACLs must be told to configure AclAuthorizer, the authorizer of its cluster's mode.
 
 One extra cluster runs at a time (the fixture is module-scoped and parametrised: pytest runs every test of one
 target before starting the next), served by the session's kto: one operator, many KafkaClusters. The
@@ -32,6 +33,7 @@ class Target:
     version: str
     mode: str
     nodes: int = 1
+    authorizer: bool = True
     session: bool = False  # the session's broker with an authorizer (kafka_authz), not one started here
 
     @property
@@ -41,7 +43,7 @@ class Target:
 
 TARGETS = [
     Target(VERSIONS["KAFKA_VERSION_OLDEST"], "zookeeper", nodes=3),
-    Target(VERSIONS["KAFKA_VERSION_3X"], "zookeeper"),
+    Target(VERSIONS["KAFKA_VERSION_3X"], "zookeeper", authorizer=False),
     Target(VERSIONS["KAFKA_VERSION_3X"], "kraft"),
     Target(VERSIONS["KAFKA_VERSION"], "kraft", session=True),
 ]
@@ -61,7 +63,7 @@ def brokers(request, tmp_path_factory):
         yield Brokers(target, request.getfixturevalue("kafka_authz"), None)
         return
     kafka = localenv.start_kafka(tmp_path_factory.mktemp(f"compat-{target.id}"), nodes=target.nodes,
-                                 version=target.version, authorizer=True, mode=target.mode)
+                                 version=target.version, authorizer=target.authorizer, mode=target.mode)
     try:
         yield Brokers(target, endpoints_from(localenv.env_vars(None, kafka)), kafka)
     finally:
@@ -118,10 +120,19 @@ def test_user_with_scram_and_acls(brokers: Brokers, ns: Resources, kto) -> None:
     kafka.create(allowed)
     kafka.create(denied)
     ns.create("kafkausers", kafka_user(app, cluster, acls=[topic_acl(allowed, "Write", "Describe")]))
+    if not brokers.target.authorizer:
+        obj = ns.wait_condition("kafkausers", app, "False", "AuthorizerNotEnabled", timeout=90)
+        wanted, wrong = {"zookeeper": ("AclAuthorizer", "StandardAuthorizer"),
+                         "kraft": ("StandardAuthorizer", "AclAuthorizer")}[brokers.target.mode]
+        assert wanted in ready(obj)["message"] and wrong not in ready(obj)["message"], ready(obj)["message"]
+        ns.patch("kafkausers", app, {"spec": {"authorization": {"acls": []}}})  # SCRAM alone needs none
     ns.wait_condition("kafkausers", app, "True", "Reconciled", timeout=90)
     conf = as_user(brokers.endpoints, app, app_password(ns, app))
-    assert produce_one(conf, allowed) is None
-    assert produce_one(conf, denied, timeout=5) == "TOPIC_AUTHORIZATION_FAILED"
+    if brokers.target.authorizer:
+        assert produce_one(conf, allowed) is None
+        assert produce_one(conf, denied, timeout=5) == "TOPIC_AUTHORIZATION_FAILED"
+    else:
+        assert authenticates(conf)
 
     ns.delete("kafkausers", app)
     ns.wait_gone("kafkausers", app)
@@ -171,7 +182,6 @@ def test_topic_recreated_while_zookeeper_still_deletes_it(brokers: Brokers, ns: 
 
     offset = faults.log_size(broker)
     faults.restart(broker, recipe)
-    wait_until(lambda: "started (kafka.server.KafkaServer)" in faults.log_since(broker, offset), timeout=120,
-               what=f"broker {victim} to start again")
+    faults.wait_kafka_started(broker, offset, timeout=120)
     obj = ns.topic_ready(name, timeout=120)
     assert kafka.topic(name)[:2] == (1, 1) and kafka.topic(name)[2] == obj["status"]["topicId"]
