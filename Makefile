@@ -8,7 +8,8 @@ PY := $(VENV)/bin/python
 KAFKA_NODES ?= 1
 KAFKA_VERSION ?=
 KAFKA_AUTHORIZER ?=
-export KAFKA_NODES KAFKA_VERSION KAFKA_AUTHORIZER
+KAFKA_MODE ?=
+export KAFKA_NODES KAFKA_VERSION KAFKA_AUTHORIZER KAFKA_MODE
 
 .PHONY: help venv tools env-up env-down env-status demo run bench crds manifests helm-lint kind-e2e test test-unit \
 	test-integration lint clean
@@ -27,7 +28,7 @@ venv: $(VENV)/.installed ## Create .venv with kto and its test dependencies
 tools: ## Build (or reuse from ~/.cache/kto) kube-apiserver, kubectl, etcd, helm, promtool and the Kafka jars
 	$(PYTHON) hack/env.py build
 
-env-up: ## Start etcd, kube-apiserver and Kafka (KAFKA_NODES=3, KAFKA_VERSION=3.9.1, KAFKA_AUTHORIZER=true); writes .kto/env.sh
+env-up: ## Start etcd, kube-apiserver and Kafka (KAFKA_NODES=3, KAFKA_VERSION=3.9.1, KAFKA_MODE=zookeeper, KAFKA_AUTHORIZER=true); writes .kto/env.sh
 	$(PYTHON) hack/env.py up
 
 env-down: ## Stop everything env-up started, by process id

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Start, stop and inspect the local environment (etcd, kube-apiserver, Kafka).
 
-    python3 hack/env.py up [--kafka-nodes 3] [--kafka-version 3.9.1] [--authorizer]
+    python3 hack/env.py up [--kafka-nodes 3] [--kafka-version 3.9.1] [--kafka-mode zookeeper] [--authorizer]
     python3 hack/env.py down
     python3 hack/env.py status
 
@@ -25,6 +25,8 @@ def main() -> int:
     parser.add_argument("--root", default=os.environ.get("KTO_ENV_DIR", str(localenv.REPO / ".kto")))
     parser.add_argument("--kafka-nodes", type=int, default=int(os.environ.get("KAFKA_NODES") or 1))
     parser.add_argument("--kafka-version", default=os.environ.get("KAFKA_VERSION") or None)
+    parser.add_argument("--kafka-mode", choices=localenv.MODES, default=os.environ.get("KAFKA_MODE") or "kraft",
+                        help="zookeeper: a ZooKeeper server and 3.x brokers on it (KRaft otherwise)")
     parser.add_argument("--authorizer", action="store_true",
                         default=os.environ.get("KAFKA_AUTHORIZER", "").lower() in ("1", "true", "yes"))
     args = parser.parse_args()
@@ -34,13 +36,15 @@ def main() -> int:
             for component in ("etcd", "kubernetes", "helm", "promtool"):
                 localenv.ensure_built(component)
             localenv.ensure_built("kafka", args.kafka_version)
-            # The 3.x broker too: the smoke suite proves it starts (users still run 3.x brokers).
-            localenv.ensure_built("kafka", localenv.read_versions()["KAFKA_VERSION_3X"])
+            # The 3.x brokers too: the compatibility tier runs kto against them (users still run 3.x brokers).
+            versions = localenv.read_versions()
+            for version in (versions["KAFKA_VERSION_3X"], versions["KAFKA_VERSION_OLDEST"]):
+                localenv.ensure_built("kafka", version)
         elif args.command == "up":
             if args.kafka_nodes < 1:
                 parser.error("--kafka-nodes must be at least 1")
             localenv.up(root, kafka_nodes=args.kafka_nodes, kafka_version=args.kafka_version,
-                        authorizer=args.authorizer)
+                        authorizer=args.authorizer, kafka_mode=args.kafka_mode)
             localenv.ensure_built("helm")
             print(f"Environment is up. Use it with:\n  source {root / 'env.sh'}\n  kubectl get namespaces\n"
                   f"Stop it with: make env-down")

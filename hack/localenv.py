@@ -366,10 +366,16 @@ def _start_kube(kube: Kube, timeout: float) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# Apache Kafka (KRaft, combined broker+controller nodes)
+# Apache Kafka: KRaft (combined broker+controller nodes) or, for 3.x, brokers on a ZooKeeper server
 # ---------------------------------------------------------------------------------------------
 
 LISTENERS = ("PLAINTEXT", "SASL_PLAINTEXT", "SASL_SSL", "CONTROLLER")
+MODES = ("kraft", "zookeeper")
+AUTHORIZERS = {
+    "kraft": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+    "zookeeper": "kafka.security.authorizer.AclAuthorizer",
+}
+ZOOKEEPER_MAIN = "org.apache.zookeeper.server.ZooKeeperServerMain"
 
 
 @dataclass
@@ -380,8 +386,14 @@ class Kafka:
     username: str = "admin"
     password: str = ""
     authorizer: bool = False
+    mode: str = "kraft"
+    zookeeper_port: int = 0
     ports: list[dict[str, int]] = field(default_factory=list)
     procs: list[Proc] = field(default_factory=list)
+
+    @property
+    def zookeeper(self) -> str:
+        return f"127.0.0.1:{self.zookeeper_port}"
 
     def bootstrap(self, listener: str) -> str:
         return ",".join(f"127.0.0.1:{p[listener]}" for p in self.ports)
@@ -401,19 +413,42 @@ def _jaas_plain(user: str, password: str) -> str:
             f'password="{password}" user_{user}="{password}";')
 
 
+# Kafka 3.0 refuses a PEM key store whose key has no password (KAFKA-13293, fixed in 3.1): it gets the same
+# key, encrypted with this throwaway password.
+PEM_KEY_PASSWORD = "kto-local-only"
+
+
+def _needs_key_password(version: str) -> bool:
+    return version.startswith("3.0.")
+
+
+def _encrypted_keystore(pki: Path) -> Path:
+    path = pki / "server-encrypted.pem"
+    if not path.exists():
+        _openssl("pkcs8", "-topk8", "-v1", "PBE-SHA1-3DES", "-in", "server.key", "-out", "server-encrypted.pk8",
+                 "-passout", f"pass:{PEM_KEY_PASSWORD}", cwd=pki)
+        path.write_text((pki / "server-encrypted.pk8").read_text() + (pki / "server.crt").read_text()
+                        + (pki / "ca.crt").read_text())
+        path.chmod(0o600)
+    return path
+
+
 def _broker_properties(kafka: Kafka, node: int, data: Path, pki: Path) -> str:
     ports = kafka.ports[node - 1]
     voters = ",".join(f"{i + 1}@127.0.0.1:{p['CONTROLLER']}" for i, p in enumerate(kafka.ports))
     rf = min(kafka.nodes, 3)
-    props = {
-        "process.roles": "broker,controller",
-        "node.id": str(node),
-        "controller.quorum.voters": voters,
-        "listeners": ",".join(f"{name}://127.0.0.1:{ports[name]}" for name in LISTENERS),
+    listeners = LISTENERS if kafka.mode == "kraft" else LISTENERS[:3]
+    if kafka.mode == "kraft":
+        props = {"process.roles": "broker,controller", "node.id": str(node), "controller.quorum.voters": voters,
+                 "controller.listener.names": "CONTROLLER"}
+    else:
+        # No controlled shutdown: stopping the last brokers of a local cluster would wait for retries.
+        props = {"broker.id": str(node), "zookeeper.connect": kafka.zookeeper, "controlled.shutdown.enable": "false"}
+    props |= {
+        "listeners": ",".join(f"{name}://127.0.0.1:{ports[name]}" for name in listeners),
         "advertised.listeners": ",".join(f"{name}://127.0.0.1:{ports[name]}" for name in LISTENERS[:3]),
         "listener.security.protocol.map": ",".join(
-            f"{name}:{'PLAINTEXT' if name == 'CONTROLLER' else name}" for name in LISTENERS),
-        "controller.listener.names": "CONTROLLER",
+            f"{name}:{'PLAINTEXT' if name == 'CONTROLLER' else name}" for name in listeners),
         "inter.broker.listener.name": "PLAINTEXT",
         "sasl.enabled.mechanisms": "PLAIN,SCRAM-SHA-256,SCRAM-SHA-512",
         "ssl.keystore.type": "PEM",
@@ -434,6 +469,8 @@ def _broker_properties(kafka: Kafka, node: int, data: Path, pki: Path) -> str:
         "log.segment.bytes": str(16 * 1024 * 1024),
         "log.retention.check.interval.ms": "300000",
     }
+    if _needs_key_password(kafka.version):
+        props |= {"ssl.keystore.location": str(_encrypted_keystore(pki)), "ssl.key.password": PEM_KEY_PASSWORD}
     for listener in ("sasl_plaintext", "sasl_ssl"):
         props[f"listener.name.{listener}.plain.sasl.jaas.config"] = _jaas_plain(kafka.username, kafka.password)
         for mech in ("scram-sha-256", "scram-sha-512"):
@@ -441,7 +478,8 @@ def _broker_properties(kafka: Kafka, node: int, data: Path, pki: Path) -> str:
                 "org.apache.kafka.common.security.scram.ScramLoginModule required;"
             )
     if kafka.authorizer:
-        props["authorizer.class.name"] = "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
+        # StandardAuthorizer is KRaft's; a ZooKeeper-mode broker configured with it hangs at start.
+        props["authorizer.class.name"] = AUTHORIZERS[kafka.mode]
         # The admin user, plus the inter-broker and controller listeners (PLAINTEXT: ANONYMOUS).
         props["super.users"] = f"User:{kafka.username};User:ANONYMOUS"
     return "".join(f"{k}={v}\n" for k, v in props.items())
@@ -475,11 +513,17 @@ def _kafka_java(kafka: Kafka, main: str, args: list[str], heap: str = "-Xmx512m"
 
 
 def start_kafka(root: Path, nodes: int = 1, version: str | None = None, authorizer: bool = False,
-                timeout: float = 180.0) -> Kafka:
-    """Format and start ``nodes`` combined broker+controller nodes; on failure stop what started."""
+                timeout: float = 180.0, mode: str = "kraft") -> Kafka:
+    """Start ``nodes`` Kafka nodes (KRaft: combined broker+controller nodes, formatted first; ZooKeeper: a
+    ZooKeeper server, then the brokers); on failure stop what started."""
     version = version or read_versions()["KAFKA_VERSION"]
+    if mode not in MODES:
+        raise EnvError(f"unknown Kafka mode {mode!r}: one of {', '.join(MODES)}")
+    if mode == "zookeeper" and not version.startswith("3."):
+        raise EnvError(f"Kafka {version} has no ZooKeeper mode (ZooKeeper was removed in Kafka 4.0): use a 3.x version")
     ensure_built("kafka", version)
-    kafka = Kafka(root=root, version=version, nodes=nodes, password=secrets.token_urlsafe(18), authorizer=authorizer)
+    kafka = Kafka(root=root, version=version, nodes=nodes, password=secrets.token_urlsafe(18), authorizer=authorizer,
+                  mode=mode)
     try:
         _start_kafka(kafka, timeout)
     except BaseException:
@@ -492,34 +536,90 @@ def _start_kafka(kafka: Kafka, timeout: float) -> None:
     root, nodes = kafka.root, kafka.nodes
     pki = root / "pki"
     make_pki(pki)
-    all_ports = free_ports(len(LISTENERS) * nodes)
+    all_ports = free_ports(len(LISTENERS) * nodes + 1)
+    kafka.zookeeper_port = all_ports.pop()
     kafka.ports = [dict(zip(LISTENERS, all_ports[i * 4:(i + 1) * 4], strict=True)) for i in range(nodes)]
-    cluster_id = _kafka_uuid()
-    scram = [f"SCRAM-SHA-{bits}=[name={kafka.username},password={kafka.password}]" for bits in (256, 512)]
     for node in range(1, nodes + 1):
         data = root / "data" / f"kafka-{node}"
         data.mkdir(parents=True, exist_ok=True)
         props = root / f"kafka-{node}.properties"
         props.write_text(_broker_properties(kafka, node, data, pki))
         props.chmod(0o600)
+    if kafka.mode == "kraft":
+        _format_storage(kafka)
+    else:
+        _start_zookeeper(kafka, timeout)
+        _add_scram_users_in_zookeeper(kafka)
+    for node in range(1, nodes + 1):
+        kafka.procs.append(start_kafka_node(kafka, node))
+    for proc in kafka.procs:
+        if proc.exe_hint == "kafka.Kafka":
+            wait_for(proc, lambda p=proc: kafka_started(p), "'Kafka Server started' (or 'started') in its log", timeout)
+
+
+def start_kafka_node(kafka: Kafka, node: int) -> Proc:
+    """Start one Kafka node of ``kafka`` from its properties file (the caller waits for ``kafka_started``)."""
+    proc = spawn("kafka", _kafka_java(kafka, "kafka.Kafka", [str(kafka.root / f"kafka-{node}.properties")]),
+                 kafka.root / "logs" / f"kafka-{node}.log")
+    proc.name = f"kafka-{node}"
+    return proc
+
+
+def kafka_started(proc: Proc) -> bool:
+    """A KRaft node logs "Kafka Server started"; a ZooKeeper-mode broker "[KafkaServer id=N] started"."""
+    text = Path(proc.log).read_text(errors="replace")
+    return "Kafka Server started" in text or "] started (kafka.server.KafkaServer)" in text
+
+
+def _scram_credentials(kafka: Kafka) -> list[str]:
+    return [f"SCRAM-SHA-{bits}=[name={kafka.username},password={kafka.password}]" for bits in (256, 512)]
+
+
+def _format_storage(kafka: Kafka) -> None:
+    """KRaft: format each node's log directory with the cluster id and the admin's SCRAM credentials."""
+    cluster_id = _kafka_uuid()
+    for node in range(1, kafka.nodes + 1):
+        props = kafka.root / f"kafka-{node}.properties"
         fmt_args = ["format", "-t", cluster_id, "-c", str(props), "--ignore-formatted"]
-        for s in scram:
+        for s in _scram_credentials(kafka):
             fmt_args += ["--add-scram", s]
         r = subprocess.run(_kafka_java(kafka, "kafka.tools.StorageTool", fmt_args, heap="-Xmx256m"),
                            capture_output=True, text=True)
         if r.returncode != 0:
             raise EnvError(f"kafka-{node}: formatting storage failed:\n{r.stdout[-2000:]}\n{r.stderr[-2000:]}")
-    for node in range(1, nodes + 1):
-        proc = spawn("kafka", _kafka_java(kafka, "kafka.Kafka", [str(root / f"kafka-{node}.properties")]),
-                     root / "logs" / f"kafka-{node}.log")
-        proc.name = f"kafka-{node}"
-        kafka.procs.append(proc)
 
-    def started(proc: Proc) -> bool:
-        return "Kafka Server started" in Path(proc.log).read_text(errors="replace")
 
-    for proc in kafka.procs:
-        wait_for(proc, lambda p=proc: started(p), "'Kafka Server started' in its log", timeout)
+def _start_zookeeper(kafka: Kafka, timeout: float) -> None:
+    """A standalone ZooKeeper server from the jars Kafka 3.x depends on, as its own process (stopped by pid
+    after the brokers: ``stop_procs`` goes in reverse order)."""
+    data = kafka.root / "data" / "zookeeper"
+    data.mkdir(parents=True, exist_ok=True)
+    argv = _kafka_java(kafka, ZOOKEEPER_MAIN, [str(kafka.zookeeper_port), str(data)], heap="-Xmx256m")
+    # No admin HTTP server (it would bind 8080) and no four-letter words but the one the readiness check uses.
+    argv[1:1] = ["-Dzookeeper.admin.enableServer=false", "-Dzookeeper.4lw.commands.whitelist=srvr"]
+    proc = spawn("zookeeper", argv, kafka.root / "logs" / "zookeeper.log")
+    proc.exe_hint = ZOOKEEPER_MAIN
+    kafka.procs.append(proc)
+    wait_for(proc, lambda: _zookeeper_serving(kafka.zookeeper_port), f"ZooKeeper to serve on {kafka.zookeeper}",
+             timeout)
+
+
+def _zookeeper_serving(port: int) -> bool:
+    with socket.create_connection(("127.0.0.1", port), timeout=2) as conn:
+        conn.sendall(b"srvr")
+        return b"Mode:" in conn.recv(4096)
+
+
+def _add_scram_users_in_zookeeper(kafka: Kafka) -> None:
+    """ZooKeeper mode: the admin's SCRAM credentials go into ZooKeeper before the brokers start (kafka-configs
+    --zookeeper, which Kafka 3.x keeps for exactly this bootstrap)."""
+    config = ",".join(f"SCRAM-SHA-{bits}=[password={kafka.password}]" for bits in (256, 512))
+    args = ["--zookeeper", kafka.zookeeper, "--alter", "--add-config", config, "--entity-type", "users",
+            "--entity-name", kafka.username]
+    r = subprocess.run(_kafka_java(kafka, "kafka.admin.ConfigCommand", args, heap="-Xmx256m"),
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        raise EnvError(f"adding SCRAM credentials in ZooKeeper failed:\n{r.stdout[-2000:]}\n{r.stderr[-2000:]}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -541,6 +641,7 @@ def env_vars(kube: Kube | None, kafka: Kafka | None) -> dict[str, str]:
             "KTO_KAFKA_VERSION": kafka.version,
             "KTO_KAFKA_NODES": str(kafka.nodes),
             "KTO_KAFKA_AUTHORIZER": "true" if kafka.authorizer else "false",
+            "KTO_KAFKA_MODE": kafka.mode,
             "KTO_BOOTSTRAP_PLAINTEXT": kafka.bootstrap("PLAINTEXT"),
             "KTO_BOOTSTRAP_SASL": kafka.bootstrap("SASL_PLAINTEXT"),
             "KTO_BOOTSTRAP_SASL_SSL": kafka.bootstrap("SASL_SSL"),
@@ -611,7 +712,7 @@ def down(root: Path) -> None:
 
 
 def up(root: Path, kafka_nodes: int = 1, kafka_version: str | None = None, authorizer: bool = False,
-       with_kube: bool = True, with_kafka: bool = True) -> dict[str, str]:
+       with_kube: bool = True, with_kafka: bool = True, kafka_mode: str = "kraft") -> dict[str, str]:
     """Start the environment under ``root``; return its variables. Stops what it started on failure."""
     if load_state(root):
         down(root)
@@ -628,10 +729,12 @@ def up(root: Path, kafka_nodes: int = 1, kafka_version: str | None = None, autho
             save_state(root, procs)
             say(f"kube-apiserver ready at {kube.url}")
         if with_kafka:
-            kafka = start_kafka(root, nodes=kafka_nodes, version=kafka_version, authorizer=authorizer)
+            kafka = start_kafka(root, nodes=kafka_nodes, version=kafka_version, authorizer=authorizer,
+                                mode=kafka_mode)
             procs += kafka.procs
             save_state(root, procs)
-            say(f"kafka {kafka.version} ready: {kafka.nodes} node(s), PLAINTEXT {kafka.bootstrap('PLAINTEXT')}")
+            say(f"kafka {kafka.version} ({kafka.mode}) ready: {kafka.nodes} node(s), "
+                f"PLAINTEXT {kafka.bootstrap('PLAINTEXT')}")
     except BaseException:
         stop_procs(procs)
         (root / "state.json").unlink(missing_ok=True)

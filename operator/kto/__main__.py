@@ -119,6 +119,8 @@ def run(args: argparse.Namespace) -> int:
     level = logs.level_of(args.log_level, args.verbose)
     logs.configure(args.log_format, level)
     logging.getLogger("kto.librdkafka").setLevel(max(level, logging.WARNING))
+    # kafka-python (every cluster's ApiVersions check, reassignments) logs each connection and metadata refresh.
+    logging.getLogger("kafka").setLevel(max(level, logging.WARNING))
     if level > logging.DEBUG:
         # kopf reports every handled watch event at INFO; kto logs what it does itself.
         logging.getLogger("kopf.objects").setLevel(logging.WARNING)

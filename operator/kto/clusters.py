@@ -19,6 +19,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from kto import logs, metrics, names
+from kto.compat import support_problem
 from kto.connection import ConnectionError_, build_client_config, fingerprint, referenced_secrets
 from kto.domain import KafkaFailure, SecretContents
 from kto.gates import ClusterSnapshot
@@ -195,8 +196,13 @@ class ClusterRegistry:
 
     async def _probe(self, state: _Cluster) -> None:
         facts = await state.gateway.describe_cluster()
-        if isinstance(facts, KafkaFailure):
+        if isinstance(facts, KafkaFailure) and facts.reason != Reason.UNSUPPORTED_KAFKA_VERSION:
             self._set(state, facts.reason, facts.message)
+            return
+        refusal = await self._supported(state.gateway)
+        if refusal is not None or isinstance(facts, KafkaFailure):
+            refusal = refusal or facts
+            self._set(state, refusal.reason, refusal.message)
             return
         state.view = replace(state.view, facts=facts)
         bound = bound_cluster_id(state.body)
@@ -205,6 +211,17 @@ class ClusterRegistry:
                                                                                    facts.cluster_id))
             return
         self._set(state, Reason.CONNECTED, f"connected to {facts.brokers} broker(s) over {state.spec.protocol}")
+
+    async def _supported(self, gateway: KafkaGateway) -> KafkaFailure | None:
+        """Why kto must not work with these brokers (too old, or an API it needs missing), or None. Asked once per
+        connection; nothing is written to a cluster that is not Connected."""
+        apis = await gateway.describe_broker_apis()
+        if isinstance(apis, KafkaFailure):
+            return apis
+        problem = support_problem(apis)
+        if problem is not None:
+            return KafkaFailure(Reason.UNSUPPORTED_KAFKA_VERSION, problem, retriable=False)
+        return None
 
     def _set(self, state: _Cluster, reason: Reason, message: str) -> None:
         state.view = replace(state.view, reason=reason, message=message)

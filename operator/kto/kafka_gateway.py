@@ -50,6 +50,7 @@ from confluent_kafka.admin import (
 )
 
 from kto import metrics
+from kto.compat import BrokerApis, authorizer_hint
 from kto.domain import (
     SCRAM_ITERATIONS,
     THROTTLED_REPLICAS,
@@ -135,19 +136,32 @@ HINTS = {
     Reason.INSUFFICIENT_BROKERS: "lower spec.replicationFactor or add brokers",
     Reason.AUTHORIZATION_FAILED: "grant kto's Kafka user the needed ACLs (Create/Alter/Describe/Delete on topics)",
     Reason.AUTHENTICATION_FAILED: "check the credentials in the KafkaCluster's Secret",
-    Reason.AUTHORIZER_NOT_ENABLED: "the brokers have no authorizer, so ACLs cannot be set: configure "
-                                   "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer "
-                                   "(and super.users for kto's and the brokers' own principals) on every broker",
+    # Without knowing the cluster's mode: both authorizers (the gateway names the one its brokers need).
+    Reason.AUTHORIZER_NOT_ENABLED: authorizer_hint(None),
+    Reason.TOPIC_BEING_DELETED: "an earlier topic of this name is still being deleted: ZooKeeper finishes a "
+                                "deletion only when every broker holding one of its replicas is up; bring the "
+                                "brokers back, and kto creates the topic once the deletion completes",
 }
+# librdkafka's answer when a broker lacks an API the request needs (e.g. DescribeCluster before Kafka 2.8).
+UNSUPPORTED_CODES = {KafkaError._UNSUPPORTED_FEATURE, KafkaError.UNSUPPORTED_VERSION}
 
 
-def classify(exc: BaseException, what: str) -> KafkaFailure:
-    """One Kafka error, as a reason and a message that says what happened and what to do."""
+def is_pending_deletion(err: KafkaError) -> bool:
+    """CreateTopics on a ZooKeeper-mode cluster whose earlier topic of that name is still being deleted (a
+    replica's broker is down): TOPIC_ALREADY_EXISTS, "Topic 'x' is marked for deletion" -- not a success."""
+    return err.code() == KafkaError.TOPIC_ALREADY_EXISTS and "marked for deletion" in (err.str() or "").lower()
+
+
+def classify(exc: BaseException, what: str, mode: str | None = None) -> KafkaFailure:
+    """One Kafka error, as a reason and a message that says what happened and what to do. ``mode``: the
+    cluster's (``kto.compat``), when known, for a hint that fits it."""
     err = _err(exc)
     if err is None:
         return KafkaFailure(Reason.KAFKA_ERROR, f"{what}: {type(exc).__name__}: {exc}", retriable=True)
     code = err.code()
-    if code in PERMANENT_CODES:
+    if is_pending_deletion(err):
+        reason, retriable = Reason.TOPIC_BEING_DELETED, True
+    elif code in PERMANENT_CODES:
         reason = PERMANENT_CODES[code]
         retriable = False
     elif code in AUTHORIZATION_CODES:
@@ -157,7 +171,9 @@ def classify(exc: BaseException, what: str) -> KafkaFailure:
     else:
         reason, retriable = Reason.KAFKA_ERROR, True
     message = f"{what}: {_text(err)}"
-    if reason in HINTS:
+    if reason == Reason.AUTHORIZER_NOT_ENABLED:
+        message += f" ({authorizer_hint(mode)})"
+    elif reason in HINTS:
         message += f" ({HINTS[reason]})"
     return KafkaFailure(reason, message, retriable=retriable)
 
@@ -175,6 +191,7 @@ class KafkaGateway:
         self.request_timeout = request_timeout
         self._client_errors: deque[tuple[float, KafkaError]] = deque(maxlen=20)
         self.requests = 0  # admin calls sent, for metrics and benchmarks
+        self.apis: BrokerApis | None = None  # what the brokers answered to ApiVersions, once asked
         self._admin = AdminClient({
             **conf,
             "error_cb": self._on_client_error,
@@ -238,8 +255,38 @@ class KafkaGateway:
             racks=MappingProxyType({n.id: n.rack for n in result.nodes if getattr(n, "rack", None)}),
         )
 
+    async def describe_broker_apis(self) -> BrokerApis | KafkaFailure:
+        """The API versions the brokers support (kafka-python asks ApiVersions when it connects), asked once per
+        connection: the Kafka release and mode they tell are those of the cluster until kto reconnects."""
+        if self.apis is not None:
+            return self.apis
+        self._count("api_versions")
+        try:
+            data = await asyncio.to_thread(self._kafka_python_versions)
+        except Exception as exc:  # noqa: BLE001 - classified below
+            return classify_kafka_python(exc, "asking the brokers which API versions they support")
+        release = tuple(data.broker_version) if data.broker_version else None
+        self.apis = BrokerApis(MappingProxyType(dict(data.api_versions)), release)
+        return self.apis
+
+    @property
+    def mode(self) -> str | None:
+        """``zookeeper`` or ``kraft`` once the brokers' API versions are known."""
+        return self.apis.mode if self.apis is not None else None
+
+    def _kafka_python_versions(self):
+        with self._kp_lock:
+            if self._kp is None:
+                self._kp = _kafka_python_client(self._conf, self.request_timeout)
+            # kafka-python 3.x keeps the bootstrap broker's ApiVersions answer here (api_versions: key ->
+            # (min, max); broker_version: the release it matches).
+            return self._kp._manager.broker_version_data
+
     def _connection_failure(self, exc: BaseException) -> KafkaFailure:
         err = _err(exc)
+        if err is not None and err.code() in UNSUPPORTED_CODES:
+            return KafkaFailure(Reason.UNSUPPORTED_KAFKA_VERSION, f"the brokers lack an API kto needs: {_text(err)}",
+                                retriable=True)
         recent = self.recent_client_error()
         if recent is not None and recent.code() in AUTHENTICATION_CODES:
             return KafkaFailure(Reason.AUTHENTICATION_FAILED,
@@ -332,9 +379,24 @@ class KafkaGateway:
             self._count("create_topics")
             futures = self._admin.create_topics(new, operation_timeout=self.request_timeout,
                                                 request_timeout=self.request_timeout)
-            return self._outcomes(futures, "creating topic", ok_codes={KafkaError.TOPIC_ALREADY_EXISTS})
+            return self._outcomes(futures, "creating topic", ok_codes={KafkaError.TOPIC_ALREADY_EXISTS},
+                                  existed=existed)
 
-        return await self._chunks(list(actions), lambda a: (a.partitions or 1) + 1 + len(a.config), send)
+        existed: set[str] = set()
+        out = await self._chunks(list(actions), lambda a: (a.partitions or 1) + 1 + len(a.config), send)
+        return out | await self._being_deleted(sorted(existed))
+
+    async def _being_deleted(self, names: list[str]) -> dict[str, Outcome]:
+        """Of the topics CreateTopics said exist, those no broker describes: ZooKeeper still deletes an earlier
+        topic of that name (a replica's broker is down). Kafka 3.9 says "marked for deletion" (classified at
+        once); 3.0 to 3.8 say "already exists", and the topic is gone from the metadata meanwhile."""
+        if not names:
+            return {}
+        seen = await self.describe_topics(names, configs=False)
+        return {name: KafkaFailure(Reason.TOPIC_BEING_DELETED, f"creating topic {name}: Kafka answers that it "
+                                   f"already exists, yet no broker describes it ({HINTS[Reason.TOPIC_BEING_DELETED]})",
+                                   retriable=True)
+                for name in names if seen.get(name) is None}
 
     async def create_partitions(self, actions: Iterable[CreatePartitions]) -> dict[str, Outcome]:
         def send(chunk: list[CreatePartitions]) -> Awaitable[dict[str, Outcome]]:
@@ -386,7 +448,9 @@ class KafkaGateway:
                 pending += [failed[:half], failed[half:]]
         return out
 
-    async def _outcomes(self, futures: dict, what: str, ok_codes: set[int] = frozenset()) -> dict[str, Outcome]:
+    async def _outcomes(self, futures: dict, what: str, ok_codes: set[int] = frozenset(),
+                        existed: set[str] | None = None) -> dict[str, Outcome]:
+        """The outcome per resource; an error in ``ok_codes`` is a success, and its name goes into ``existed``."""
         keys = list(futures.keys())
         results = await asyncio.gather(*(self._pending.track(futures[k]) for k in keys), return_exceptions=True)
         out: dict[str, Outcome] = {}
@@ -394,8 +458,10 @@ class KafkaGateway:
             name = key if isinstance(key, str) else key.name
             if isinstance(result, BaseException):
                 err = _err(result)
-                if err is not None and err.code() in ok_codes:
+                if err is not None and err.code() in ok_codes and not is_pending_deletion(err):
                     out[name] = None
+                    if existed is not None:
+                        existed.add(name)
                 else:
                     failure = classify(result, f"{what} {name}")
                     if failure.reason == Reason.KAFKA_ERROR and self.recent_client_error(10) is not None:
@@ -552,7 +618,7 @@ class KafkaGateway:
             bindings = await self._pending.track(self._admin.describe_acls(acl_filter,
                                                                            request_timeout=self.request_timeout))
         except Exception as exc:  # noqa: BLE001 - classified below
-            return classify(exc, "listing ACLs")
+            return classify(exc, "listing ACLs", self.mode)
         out: dict[str, set[Acl]] = {}
         for b in bindings:
             out.setdefault(b.principal, set()).add(_acl_of(b))
@@ -594,7 +660,7 @@ class KafkaGateway:
         out: dict[str, Outcome] = {}
         for key, result in zip(keys, results, strict=True):
             if isinstance(result, BaseException):
-                out.setdefault(key.principal, classify(result, f"{what} {key.principal}"))
+                out.setdefault(key.principal, classify(result, f"{what} {key.principal}", self.mode))
             else:
                 out.setdefault(key.principal, None)
         return out

@@ -27,6 +27,7 @@ class Reason(StrEnum):
     REPLICAS_CHANGING = "ReplicasChanging"  # replicas are moving to a new replication factor
     KAFKA_ERROR = "KafkaError"  # any other error from Kafka
     ADOPTING = "Adopting"  # taking over what exists in Kafka: recorded, applied in the next pass
+    TOPIC_BEING_DELETED = "TopicBeingDeleted"  # ZooKeeper still deletes an earlier topic of this name
     ADOPTION_REQUIRED = "AdoptionRequired"  # exists in Kafka, differs from the spec, and kto did not make it
     PROTECTED = "Protected"  # an internal or protected topic, kto's own or a protected principal
     NOT_PERMITTED = "NotPermitted"  # a KafkaUser asks for ACLs its namespace may not grant
@@ -40,6 +41,7 @@ class Reason(StrEnum):
     INSECURE_CONNECTION = "InsecureConnection"  # PLAIN over SASL_PLAINTEXT without allowCleartextPassword
     INVALID_CLIENT_CONFIG = "InvalidClientConfig"  # no Kafka client can be built (e.g. a CA that is not PEM)
     CLUSTER_ID_CHANGED = "ClusterIdChanged"  # the brokers report another cluster id than the one bound
+    UNSUPPORTED_KAFKA_VERSION = "UnsupportedKafkaVersion"  # brokers older than kto supports, or missing an API
     # KafkaUser
     AUTHORIZER_NOT_ENABLED = "AuthorizerNotEnabled"  # the brokers have no authorizer: ACLs cannot be set
 

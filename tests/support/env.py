@@ -31,6 +31,7 @@ class KafkaEndpoints:
     password: str
     ca_file: str
     authorizer: bool = False
+    mode: str = "kraft"
 
     def client_config(self, listener: str = "PLAINTEXT", mechanism: str = "SCRAM-SHA-512",
                       password: str | None = None) -> dict[str, str]:
@@ -88,6 +89,7 @@ def endpoints_from(variables: dict[str, str]) -> KafkaEndpoints:
         password=variables["KTO_SCRAM_PASSWORD"],
         ca_file=variables["KTO_CA_FILE"],
         authorizer=variables.get("KTO_KAFKA_AUTHORIZER") == "true",
+        mode=variables.get("KTO_KAFKA_MODE") or "kraft",
     )
 
 
@@ -108,7 +110,8 @@ def acquire_env(tmp_root: Path) -> LocalEnv:
         return LocalEnv(root=root, variables=variables, kafka=endpoints_from(variables))
     kube = localenv.start_kube(tmp_root)
     try:
-        kafka = localenv.start_kafka(tmp_root, nodes=1, version=os.environ.get("KAFKA_VERSION") or None)
+        kafka = localenv.start_kafka(tmp_root, nodes=1, version=os.environ.get("KAFKA_VERSION") or None,
+                                     mode=os.environ.get("KAFKA_MODE") or "kraft")
     except BaseException:
         localenv.stop_procs(kube.procs)
         raise
@@ -118,9 +121,9 @@ def acquire_env(tmp_root: Path) -> LocalEnv:
                    owned_procs=kube.procs + kafka.procs)
 
 
-def start_kafka_cluster(tmp_root: Path, nodes: int, authorizer: bool = False,
-                        version: str | None = None) -> tuple[KafkaEndpoints, list]:
-    """A separate Kafka cluster for tests that need another shape (three nodes, an authorizer, a version)."""
+def start_kafka_cluster(tmp_root: Path, nodes: int, authorizer: bool = False, version: str | None = None,
+                        mode: str = "kraft") -> tuple[KafkaEndpoints, list]:
+    """A separate Kafka cluster for tests that need another shape (three nodes, an authorizer, a version, a mode)."""
     kafka = localenv.start_kafka(tmp_root, nodes=nodes, version=version or os.environ.get("KAFKA_VERSION") or None,
-                                 authorizer=authorizer)
+                                 authorizer=authorizer, mode=mode)
     return endpoints_from(localenv.env_vars(None, kafka)), kafka.procs

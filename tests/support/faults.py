@@ -175,7 +175,7 @@ def kafka_nodes(kafka: KafkaEndpoints) -> dict[int, Proc]:
             continue
         props = _properties(argv[-1])
         if props and plaintext_port(props) in wanted:
-            node = int(props["node.id"])
+            node = int(props.get("node.id") or props["broker.id"])  # KRaft, or ZooKeeper mode
             log = Path(props["log.dirs"]).parent.parent / "logs" / f"kafka-{node}.log"
             nodes[node] = Proc(name=f"kafka-{node}", pid=int(entry.name), exe_hint="kafka.Kafka", log=str(log))
     if len(nodes) != kafka.nodes:
@@ -246,7 +246,8 @@ def wait_kafka_started(proc: Proc, offset: int, timeout: float = 180) -> None:
     def started() -> str | bool:
         if not proc.is_alive():
             return "exited"
-        return "Kafka Server started" in log_since(proc, offset)
+        text = log_since(proc, offset)
+        return "Kafka Server started" in text or "] started (kafka.server.KafkaServer)" in text  # KRaft, ZooKeeper
 
     if wait_until(started, timeout=timeout, interval=0.2, what=f"{proc.name} to log 'Kafka Server started'") \
             == "exited":

@@ -107,6 +107,8 @@ TOPIC_HEALTH = {
     Reason.INSECURE_CONNECTION: "Degraded",  # a KafkaCluster's reason: unknown on a topic
     Reason.CLUSTER_ID_CHANGED: "Degraded",  # a KafkaCluster's reason: unknown on a topic
     Reason.INVALID_CLIENT_CONFIG: "Degraded",  # a KafkaCluster's reason: unknown on a topic
+    Reason.UNSUPPORTED_KAFKA_VERSION: "Degraded",  # a KafkaCluster's reason: unknown on a topic
+    Reason.TOPIC_BEING_DELETED: "Progressing",  # retried until ZooKeeper finishes the earlier deletion
 }
 CLUSTER_HEALTH = {
     Reason.CONNECTED: "Degraded",  # never written with Ready=False
@@ -119,6 +121,7 @@ CLUSTER_HEALTH = {
     Reason.INSECURE_CONNECTION: "Degraded",
     Reason.CLUSTER_ID_CHANGED: "Degraded",
     Reason.INVALID_CLIENT_CONFIG: "Degraded",
+    Reason.UNSUPPORTED_KAFKA_VERSION: "Degraded",  # only upgrading the brokers ends it
 }
 USER_HEALTH = {
     Reason.RECONCILED: "Degraded",  # never written with Ready=False: an unknown combination
@@ -149,6 +152,8 @@ USER_HEALTH = {
     Reason.INSECURE_CONNECTION: "Degraded",  # a KafkaCluster's reason: unknown on a user
     Reason.CLUSTER_ID_CHANGED: "Degraded",  # a KafkaCluster's reason: unknown on a user
     Reason.INVALID_CLIENT_CONFIG: "Degraded",  # a KafkaCluster's reason: unknown on a user
+    Reason.UNSUPPORTED_KAFKA_VERSION: "Degraded",  # a KafkaCluster's reason: unknown on a user
+    Reason.TOPIC_BEING_DELETED: "Degraded",  # a KafkaTopic's reason: unknown on a user
 }
 # What kto can write into a KafkaUser's Ready condition: the gates (kto.gates), kto.user_kind, and the Kafka
 # errors kto.kafka_gateway classifies (PERMANENT_CODES, authorization, authentication, unreachable, the rest).
@@ -159,7 +164,7 @@ USER_REASONS = {Reason.RECONCILED, Reason.INVALID_SPEC, Reason.CLUSTER_NOT_FOUND
                 Reason.AUTHORIZATION_FAILED, Reason.AUTHENTICATION_FAILED, Reason.UNREACHABLE}
 NOT_TOPICS = {Reason.RECONCILED, Reason.CONNECTED, Reason.AUTHORIZER_NOT_ENABLED, Reason.NOT_PERMITTED,
               Reason.SECRET_NOT_MARKED, Reason.INSECURE_CONNECTION, Reason.CLUSTER_ID_CHANGED,
-              Reason.INVALID_CLIENT_CONFIG}
+              Reason.INVALID_CLIENT_CONFIG, Reason.UNSUPPORTED_KAFKA_VERSION}
 KNOWN = {"KafkaTopic": set(TOPIC_HEALTH) - NOT_TOPICS,
          "KafkaCluster": set(CLUSTER_HEALTH) - {Reason.CONNECTED},
          "KafkaUser": USER_REASONS - {Reason.RECONCILED}}
@@ -181,7 +186,7 @@ def test_every_reason_has_a_health() -> None:
     assert set(CLUSTER_HEALTH) == {Reason.CONNECTED, Reason.UNREACHABLE, Reason.AUTHENTICATION_FAILED,
                                    Reason.AUTHORIZATION_FAILED, Reason.SECRET_NOT_FOUND, Reason.INVALID_SPEC,
                                    Reason.SECRET_NOT_MARKED, Reason.INSECURE_CONNECTION, Reason.CLUSTER_ID_CHANGED,
-                                   Reason.INVALID_CLIENT_CONFIG}
+                                   Reason.INVALID_CLIENT_CONFIG, Reason.UNSUPPORTED_KAFKA_VERSION}
     assert set(USER_HEALTH) == set(Reason)
     for reason in PERMANENT:
         assert TOPIC_HEALTH[reason] == "Degraded", f"kto never retries {reason}: Argo CD must not wait for it"

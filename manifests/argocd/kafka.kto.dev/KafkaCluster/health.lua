@@ -6,6 +6,7 @@
 local DEGRADED = {
   AuthenticationFailed = true, AuthorizationFailed = true, SecretNotFound = true, InvalidSpec = true,
   SecretNotMarked = true, InsecureConnection = true, ClusterIdChanged = true, InvalidClientConfig = true,
+  UnsupportedKafkaVersion = true,
 }
 
 local function result(status, message)

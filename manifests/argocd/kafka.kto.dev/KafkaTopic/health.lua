@@ -13,6 +13,7 @@ local DEGRADED = {
 -- kto retries these with backoff, or follows a move of replicas: the topic is on its way.
 local PROGRESSING = {
   ReplicasChanging = true, ClusterNotReady = true, KafkaError = true, Unreachable = true, Adopting = true,
+  TopicBeingDeleted = true,
 }
 
 local function result(status, message)
