@@ -34,6 +34,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                      help="most topics in one batch (one resync of up to this many topics costs 3 Kafka requests)")
     run.add_argument("--sweep-interval", type=float, default=float(os.environ.get("KTO_SWEEP_INTERVAL", "60")),
                      help="seconds between the checks that forget objects deleted while a watch was down")
+    run.add_argument("--lag-interval", type=float, default=float(os.environ.get("KTO_LAG_INTERVAL", "60")),
+                     help="seconds between collections of consumer lag and topic size of the managed topics, per "
+                          "KafkaCluster, exported as metrics (0: off)")
     add_log_args(run)
     add_leader_election_args(run)
     args = parser.parse_args(argv)
@@ -117,7 +120,8 @@ def run(args: argparse.Namespace) -> int:
     if args.metrics_port:
         start_http_server(args.metrics_port, addr=args.health_address)
     memo = kopf.Memo(controller_options={"batch_window": args.batch_window, "max_batch": args.max_batch,
-                                         "sweep_seconds": args.sweep_interval, "namespaces": namespaces})
+                                         "sweep_seconds": args.sweep_interval, "lag_interval": args.lag_interval,
+                                         "namespaces": namespaces})
     elected = leadership(args)
     election = " ".join(f"{k}={elected.describe()[k]}" for k in ("lease", "identity")) if args.leader_elect \
         else "leader-election=off"
