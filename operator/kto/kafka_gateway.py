@@ -76,7 +76,7 @@ MAX_RECORDS, MAX_RESOURCES, MAX_BINDINGS = 5000, 500, 1000
 MAX_GROUPS = 1000  # consumer groups per OffsetFetch (kto.lag)
 # kafka-python calls of lag collections run here, not on asyncio's default executor that replica moves use:
 # a slow cluster's lag collection never holds a thread the reconcile needs.
-_LAG_THREADS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="kto-lag")
+_LAG_THREADS = ThreadPoolExecutor(max_workers=8, thread_name_prefix="kto-lag")
 T = TypeVar("T")
 
 
@@ -666,10 +666,15 @@ class KafkaGateway:
         return await asyncio.get_running_loop().run_in_executor(_LAG_THREADS, self._lag_client_call, method, *args)
 
     def _lag_client_call(self, method: str, *args):
-        with self._lag_kp_lock:
+        # A call of an abandoned collection may still hold the client: wait for it no longer than a request.
+        if not self._lag_kp_lock.acquire(timeout=self.request_timeout):
+            raise TimeoutError(f"the previous {method} of this cluster is still running")
+        try:
             if self._lag_kp is None:
                 self._lag_kp = _kafka_python_client(self._conf, self.request_timeout)
             return getattr(self._lag_kp, method)(*args)
+        finally:
+            self._lag_kp_lock.release()
 
 
 def _acl_of(b: AclBinding) -> Acl:

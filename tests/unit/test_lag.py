@@ -222,3 +222,50 @@ def test_the_gauges_have_the_agreed_names_and_labels() -> None:
     assert metrics.TOPIC_END_OFFSETS._labelnames == ("cluster", "topic")
     assert metrics.GROUP_LAG._name == "kto_consumer_group_lag"
     assert metrics.GROUP_LAG._labelnames == ("cluster", "topic", "group")
+
+
+# --- the gateway's side: answers read, requests batched -------------------------------------------
+
+
+@pytest.fixture
+def gateway():
+    from kto.kafka_gateway import KafkaGateway
+
+    g = KafkaGateway({"bootstrap.servers": "127.0.0.1:1"}, "test")
+    yield g
+    g.close()
+
+
+async def test_a_failing_offset_fetch_is_split_until_the_bad_group_is_alone(gateway, monkeypatch) -> None:
+    from kafka.errors import GroupAuthorizationFailedError
+    from kafka.structs import OffsetAndMetadata, TopicPartition
+
+    sent: list[list[str]] = []
+
+    async def lag_call(method, specs):
+        sent.append(list(specs))
+        if "secret" in specs:
+            raise GroupAuthorizationFailedError("not allowed")
+        return {g: {TopicPartition("a", 0): OffsetAndMetadata(5, "", -1)} for g in specs}
+
+    monkeypatch.setattr(gateway, "_lag_call", lag_call)
+    groups = [f"g{i}" for i in range(7)] + ["secret"]
+    out = await gateway.list_committed_offsets(groups)
+    assert isinstance(out["secret"], KafkaFailure) and out["secret"].reason == Reason.AUTHORIZATION_FAILED
+    assert all(out[g] == {("a", 0): 5} for g in groups if g != "secret")
+    assert sent[0] == groups  # every group in one request first
+    assert len(sent) <= 1 + 2 * 3  # then halves down to the bad one: log2(8) levels
+
+
+async def test_log_dirs_answers_become_one_row_per_replica(gateway, monkeypatch) -> None:
+    answer = [{"broker": b, "log_dirs": [
+        {"error_code": 0, "log_dir": "/d1", "topics": [{"name": "a", "partitions": [
+            {"partition_index": 0, "partition_size": 606, "offset_lag": 0, "is_future_key": False}]}]},
+        {"error_code": 57, "log_dir": "/offline", "topics": []}]} for b in (1, 2)]
+
+    async def lag_call(method, spec):
+        assert method == "describe_log_dirs" and spec == {"a": [0]}
+        return answer
+
+    monkeypatch.setattr(gateway, "_lag_call", lag_call)
+    assert await gateway.describe_log_dirs({"a": 1}) == [("a", 0, 606), ("a", 0, 606)]
