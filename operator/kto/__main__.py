@@ -114,6 +114,8 @@ def run(args: argparse.Namespace) -> int:
     level = logs.level_of(args.log_level, args.verbose)
     logs.configure(args.log_format, level)
     logging.getLogger("kto.librdkafka").setLevel(max(level, logging.WARNING))
+    # kafka-python (replica moves, lag): its failures reach kto as exceptions; its own chatter is left out.
+    logging.getLogger("kafka").setLevel(level if level <= logging.DEBUG else logging.ERROR)
     if level > logging.DEBUG:
         # kopf reports every handled watch event at INFO; kto logs what it does itself.
         logging.getLogger("kopf.objects").setLevel(logging.WARNING)
