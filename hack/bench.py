@@ -335,6 +335,7 @@ LAG_OPERATIONS = ("describe_log_dirs", "list_offsets", "list_consumer_groups", "
 def prepare_lag(env: dict[str, str], ns: str, names: list[str]) -> None:
     """One message in each topic; LAG_GROUPS groups committed at offset 0 everywhere: a lag of 1 per topic."""
     from confluent_kafka import ConsumerGroupTopicPartitions, Producer, TopicPartition
+    from kafka.admin import KafkaAdminClient
 
     producer = Producer({"bootstrap.servers": env["KTO_BOOTSTRAP_PLAINTEXT"], "linger.ms": 50})
     for name in names:
@@ -342,22 +343,27 @@ def prepare_lag(env: dict[str, str], ns: str, names: list[str]) -> None:
     if producer.flush(120) != 0:
         raise SystemExit("producing one message per topic did not finish")
     admin = kafka_admin(env)
-    for g in range(LAG_GROUPS):
-        group = f"bench-{ns}-{g}"
-        deadline = time.monotonic() + 120
-        # On a fresh Kafka the first commit can vanish while __consumer_offsets is being created: until it shows.
-        while committed_partitions(admin, group) < len(names):
-            if time.monotonic() > deadline:
-                raise SystemExit(f"the offsets of group {group} were not committed")
-            request = ConsumerGroupTopicPartitions(group, [TopicPartition(n, 0, 0) for n in names])
-            admin.alter_consumer_group_offsets([request], request_timeout=120)[group].result(180)
+    reader = KafkaAdminClient(bootstrap_servers=env["KTO_BOOTSTRAP_PLAINTEXT"].split(","))
+    try:
+        for g in range(LAG_GROUPS):
+            group = f"bench-{ns}-{g}"
+            deadline = time.monotonic() + 120
+            # On a fresh Kafka the first commit can vanish while __consumer_offsets is being created: until it shows.
+            while committed_partitions(reader, group) < len(names):
+                if time.monotonic() > deadline:
+                    raise SystemExit(f"the offsets of group {group} were not committed")
+                request = ConsumerGroupTopicPartitions(group, [TopicPartition(n, 0, 0) for n in names])
+                admin.alter_consumer_group_offsets([request], request_timeout=120)[group].result(180)
+    finally:
+        reader.close()
 
 
-def committed_partitions(admin, group: str) -> int:
-    from confluent_kafka import ConsumerGroupTopicPartitions
-
-    answer = admin.list_consumer_group_offsets([ConsumerGroupTopicPartitions(group)], request_timeout=60)
-    return sum(1 for tp in answer[group].result(90).topic_partitions if tp.offset >= 0)
+def committed_partitions(reader, group: str) -> int:
+    try:
+        return len(reader.list_group_offsets({group: None}).get(group, {}))
+    except Exception as exc:  # noqa: BLE001 - e.g. the coordinator is not available yet: not committed yet
+        log(f"lag: group {group} not readable yet: {type(exc).__name__}")
+        return 0
 
 
 def lag_counters(kto: Kto) -> dict[str, float]:

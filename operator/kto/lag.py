@@ -119,8 +119,10 @@ async def collect(gateway, topics: Iterable[str]) -> Collected:
     """Sizes, end offsets and lags of ``topics`` on one cluster, with a fixed number of requests per broker."""
     failures: list[tuple[str, KafkaFailure]] = []
     described = await gateway.describe_topics(sorted(topics), configs=False)
+    failed = [f for f in described.values() if isinstance(f, KafkaFailure)]
+    if failed:  # without every topic's partitions nothing is complete: every series stays as it was
+        return Collected(Sample(None, None, None), (("describe_topics", failed[0]),))
     partitions = {n: t.partitions for n, t in described.items() if isinstance(t, ObservedTopic)}
-    failures += [("describe_topics", f) for f in described.values() if isinstance(f, KafkaFailure)][:1]
     log_dirs, ends, committed = await asyncio.gather(
         gateway.describe_log_dirs(partitions), gateway.list_end_offsets(partitions), _committed(gateway))
     sizes = None

@@ -93,6 +93,8 @@ class LagGateway:
 
     async def describe_topics(self, names, configs=True):
         self.asked.append("describe_topics")
+        if "describe" in self.fail:
+            return {n: FAIL for n in names}
         return {n: ObservedTopic(n, None, self.partitions[n], 1, MappingProxyType({}), MappingProxyType({}))
                 if n in self.partitions else None for n in names}
 
@@ -177,6 +179,16 @@ async def test_a_failing_step_keeps_its_series_and_counts_an_error(collector) ->
     assert series("kto_consumer_group_lag") == {("g", "a"): 0}           # the other steps went on
     assert REGISTRY.get_sample_value("kto_lag_collection_errors_total",
                                      {"cluster": CLUSTER, "step": "describe_log_dirs"}) == errors + 1
+
+
+async def test_a_failed_describe_keeps_every_series(collector) -> None:
+    c, gateway, _topics, _snap = collector
+    await c.collect_once(KEY)
+    gateway.fail.add("describe")
+    await c.collect_once(KEY)
+    assert series("kto_topic_size_bytes") == {("a",): 500, ("b",): 50}
+    assert series("kto_consumer_group_lag") == {("g", "a"): 3}
+    assert gateway.asked.count("describe_log_dirs") == 1  # nothing else was asked the second time
 
 
 async def test_a_group_that_fails_alone_loses_only_its_own_lag(collector) -> None:
