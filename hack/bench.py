@@ -113,10 +113,13 @@ def kto_metric(port: int, name: str) -> float:
                if line.startswith(name + "{") or line.startswith(name + " "))
 
 
-def kto_samples(port: int, name: str) -> list[tuple[dict[str, str], float]]:
-    """Every sample of one metric, with its labels."""
+def scrape(port: int) -> str:
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=30) as r:
-        text = r.read().decode()
+        return r.read().decode()
+
+
+def kto_samples(text: str, name: str) -> list[tuple[dict[str, str], float]]:
+    """Every sample of one metric in a scrape, with its labels."""
     out = []
     for line in text.splitlines():
         if line.startswith(name + "{") or line.startswith(name + " "):
@@ -367,23 +370,28 @@ def committed_partitions(reader, group: str) -> int:
 
 
 def lag_counters(kto: Kto) -> dict[str, float]:
+    """kto's lag counters and CPU, from one scrape (a scrape of N topics' lag series costs kto CPU too: the
+    measurement scrapes once per half interval, about as often as Prometheus would)."""
+    text = scrape(kto.metrics)
     ops: dict[str, float] = {}
-    for labels, value in kto_samples(kto.metrics, "kto_kafka_admin_requests_total"):
+    for labels, value in kto_samples(text, "kto_kafka_admin_requests_total"):
         ops[labels["operation"]] = ops.get(labels["operation"], 0) + value
     out = {op: ops.get(op, 0) for op in LAG_OPERATIONS}
     # A resync sends DescribeTopics and DescribeConfigs together; a lag collection sends DescribeTopics alone.
     out["describe_topics"] = ops.get("describe_topics", 0) - ops.get("describe_configs", 0)
-    out["collections"] = sum(v for _, v in kto_samples(kto.metrics, "kto_lag_collection_duration_seconds_count"))
-    out["collection_s"] = sum(v for _, v in kto_samples(kto.metrics, "kto_lag_collection_duration_seconds_sum"))
+    out["collections"] = sum(v for _, v in kto_samples(text, "kto_lag_collection_duration_seconds_count"))
+    out["collection_s"] = sum(v for _, v in kto_samples(text, "kto_lag_collection_duration_seconds_sum"))
+    sizes = kto_samples(text, "kto_topic_size_bytes")
+    lags = kto_samples(text, "kto_consumer_group_lag")
+    out["series"] = len(sizes) + len(lags)
+    out["lag_sum"] = sum(v for _, v in lags)
     out["cpu_s"] = proc_stats(kto.proc.pid)["cpu_s"]
     return out
 
 
-def lag_correct(kto: Kto, n: int) -> bool:
+def lag_correct(counters: dict[str, float], n: int) -> bool:
     """The last collection saw every topic: N sizes and a lag of 1 per topic and group."""
-    sizes = kto_samples(kto.metrics, "kto_topic_size_bytes")
-    lags = kto_samples(kto.metrics, "kto_consumer_group_lag")
-    return len(sizes) == n and len(lags) == n * LAG_GROUPS and sum(v for _, v in lags) == n * LAG_GROUPS
+    return counters["series"] == n + n * LAG_GROUPS and counters["lag_sum"] == n * LAG_GROUPS
 
 
 def run_lag(env: dict[str, str], kto: Kto, ns: str, names: list[str], idle: dict, interval: float,
@@ -397,17 +405,17 @@ def run_lag(env: dict[str, str], kto: Kto, ns: str, names: list[str], idle: dict
     kto.args = ["--lag-interval", str(interval)]
     kto.start()
     deadline = time.monotonic() + 600
-    while not (lag_counters(kto)["collections"] >= 2 and lag_correct(kto, n)):
+    while not ((c := lag_counters(kto))["collections"] >= 2 and lag_correct(c, n)):
         if time.monotonic() > deadline:
             raise SystemExit("kto's lag collection never saw every topic")
-        time.sleep(1)
+        time.sleep(interval / 2)
     before, started = lag_counters(kto), time.monotonic()
     log(f"lag: measuring {collections} collections every {interval:g}s")
-    while lag_counters(kto)["collections"] < before["collections"] + collections:
+    while (after := lag_counters(kto))["collections"] < before["collections"] + collections:
         if time.monotonic() > started + collections * interval * 5 + 300:
             raise SystemExit("kto's lag collections stalled")
-        time.sleep(0.5)
-    after, window = lag_counters(kto), time.monotonic() - started
+        time.sleep(interval / 2)
+    window = time.monotonic() - started
     done = after["collections"] - before["collections"]
     requests = {op: int(after[op] - before[op]) for op in (*LAG_OPERATIONS, "describe_topics")}
     cpu = after["cpu_s"] - before["cpu_s"]
