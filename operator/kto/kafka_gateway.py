@@ -627,7 +627,7 @@ class KafkaGateway:
         except Exception as exc:  # noqa: BLE001 - classified below
             return classify(exc, "listing end offsets")
         keys = list(futures)
-        results = await asyncio.gather(*(asyncio.wrap_future(futures[k]) for k in keys), return_exceptions=True)
+        results = await asyncio.gather(*(self._pending.track(futures[k]) for k in keys), return_exceptions=True)
         return {(k.topic, k.partition): classify(r, f"listing the end offset of {k.topic}/{k.partition}")
                 if isinstance(r, BaseException) else r.offset for k, r in zip(keys, results, strict=True)}
 
@@ -635,7 +635,7 @@ class KafkaGateway:
         """Every consumer group's id (one ListGroups per broker)."""
         self._count("list_consumer_groups")
         try:
-            result = await asyncio.wrap_future(self._admin.list_consumer_groups(request_timeout=self.request_timeout))
+            result = await self._pending.track(self._admin.list_consumer_groups(request_timeout=self.request_timeout))
         except Exception as exc:  # noqa: BLE001 - classified below
             return classify(exc, "listing consumer groups")
         return sorted(g.group_id for g in result.valid)

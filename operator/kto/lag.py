@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
-from kto import metrics
+from kto import logs, metrics, names
 from kto.domain import KafkaFailure, ObservedTopic
 from kto.objects import Key
 from kto.topic_kind import topic_name_of
@@ -240,12 +240,12 @@ class LagCollector:
         metrics.LAG_ERRORS.labels(label(key), step).inc()
         now = time.monotonic()
         last = self._warned.get((key, step))
+        fields = logs.fields(names.CLUSTER_KIND, key, key, step, detail=message)
         if last is None or now - last >= WARN_EVERY:
             self._warned[(key, step)] = now
-            log.warning("Lag collection step failed cluster=%s/%s step=%s message=%r", *key, step, message,
-                        exc_info=exc_info)
+            log.warning("Lag collection step failed", extra=fields, exc_info=exc_info)
         else:
-            log.debug("Lag collection step failed cluster=%s/%s step=%s message=%r", *key, step, message)
+            log.debug("Lag collection step failed", extra=fields)
 
 
 def label(key: Key) -> str:
