@@ -8,6 +8,10 @@ N topics created by direct batched AdminClient calls, plus N direct status patch
 file and (with --markdown) docs/benchmarks.md.
 
     .venv/bin/python hack/bench.py --sizes 100,1000,10000 [--json bench-results/latest.json] [--markdown]
+
+With --lag-interval S, after the idle phase each N also measures the consumer-lag and topic-size collection
+(kto restarted with --lag-interval S, one message per topic, 3 consumer groups committed on every topic): kto's
+CPU seconds and Kafka admin requests per collection.
 """
 
 from __future__ import annotations
@@ -109,6 +113,21 @@ def kto_metric(port: int, name: str) -> float:
                if line.startswith(name + "{") or line.startswith(name + " "))
 
 
+def scrape(port: int) -> str:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=30) as r:
+        return r.read().decode()
+
+
+def kto_samples(text: str, name: str) -> list[tuple[dict[str, str], float]]:
+    """Every sample of one metric in a scrape, with its labels."""
+    out = []
+    for line in text.splitlines():
+        if line.startswith(name + "{") or line.startswith(name + " "):
+            labels = dict(re.findall(r'(\w+)="([^"]*)"', line.split("}")[0])) if "{" in line else {}
+            out.append((labels, float(line.rsplit(" ", 1)[1])))
+    return out
+
+
 # ------------------------------------------------------------------------------------------------
 # kto
 # ------------------------------------------------------------------------------------------------
@@ -120,12 +139,14 @@ class Kto:
         self.health, self.metrics = localenv.free_ports(2)
         self.log = logdir / "kto.log"
         self.proc: subprocess.Popen | None = None
+        # Lag collection is measured on its own (--lag-interval): off in the other phases.
+        self.args: list[str] = ["--lag-interval", "0"]
 
     def start(self) -> None:
         with open(self.log, "ab") as out:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "kto", "run", "--health-address", "127.0.0.1", "--health-port",
-                 str(self.health), "--metrics-port", str(self.metrics)],
+                 str(self.health), "--metrics-port", str(self.metrics), *self.args],
                 stdout=out, stderr=subprocess.STDOUT, env={**os.environ, "KUBECONFIG": self.env["KUBECONFIG"]})
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -236,7 +257,9 @@ def setup_namespace(kube: Kube, env: dict[str, str], ns: str, resync: int) -> No
                  "resyncIntervalSeconds": resync}})
 
 
-def run_kto(kube: Kube, env: dict[str, str], kto: Kto, n: int, resync: int, idle_intervals: int) -> dict:
+def run_kto(kube: Kube, env: dict[str, str], kto: Kto, n: int, resync: int, idle_intervals: int,
+            then=None) -> dict:
+    """Create, idle, (``then(ns, names, idle)``, e.g. the lag measurement), delete."""
     ns = f"bench-kto-{n}-{int(time.time())}"
     setup_namespace(kube, env, ns, resync)
     names = [f"b{n}-{i:05d}-{ns[-6:]}" for i in range(n)]
@@ -278,6 +301,7 @@ def run_kto(kube: Kube, env: dict[str, str], kto: Kto, n: int, resync: int, idle
     after = proc_stats(kto.proc.pid)
     api = delta(kube.apiserver_requests(), before_api)
     kafka_requests = kto_metric(kto.metrics, "kto_kafka_admin_requests_total") - before_kafka
+    extra = then(ns, names, {"seconds": idle_s, "cpu_s": after["cpu_s"] - before_cpu}) if then else None
 
     log(f"kto: deleting {n} KafkaTopics")
     started = time.monotonic()
@@ -299,7 +323,124 @@ def run_kto(kube: Kube, env: dict[str, str], kto: Kto, n: int, resync: int, idle
                  "kafka_admin_requests_per_resync": round(kafka_requests / idle_intervals, 1),
                  "kto_cpu_s": round(after["cpu_s"] - before_cpu, 2), "kto_rss_mib": round(after["rss_mib"], 1)},
         "kto_peak_rss_mib": round(max(peak["rss"], after.get("peak_rss_mib", 0)), 1),
+        **({"lag": extra} if extra else {}),
     }
+
+
+# ------------------------------------------------------------------------------------------------
+# Lag collection (kto run --lag-interval)
+# ------------------------------------------------------------------------------------------------
+
+LAG_GROUPS = 3  # consumer groups, each with a committed offset on every partition of the N topics
+LAG_OPERATIONS = ("describe_log_dirs", "list_offsets", "list_consumer_groups", "list_group_offsets")
+
+
+def prepare_lag(env: dict[str, str], ns: str, names: list[str]) -> None:
+    """One message in each topic; LAG_GROUPS groups committed at offset 0 everywhere: a lag of 1 per topic."""
+    from confluent_kafka import ConsumerGroupTopicPartitions, Producer, TopicPartition
+    from kafka.admin import KafkaAdminClient
+
+    producer = Producer({"bootstrap.servers": env["KTO_BOOTSTRAP_PLAINTEXT"], "linger.ms": 50})
+    for name in names:
+        producer.produce(name, b"x" * 100)
+    if producer.flush(120) != 0:
+        raise SystemExit("producing one message per topic did not finish")
+    admin = kafka_admin(env)
+    reader = KafkaAdminClient(bootstrap_servers=env["KTO_BOOTSTRAP_PLAINTEXT"].split(","))
+    try:
+        for g in range(LAG_GROUPS):
+            group = f"bench-{ns}-{g}"
+            deadline = time.monotonic() + 120
+            # On a fresh Kafka the first commit can vanish while __consumer_offsets is being created: until it shows.
+            while committed_partitions(reader, group) < len(names):
+                if time.monotonic() > deadline:
+                    raise SystemExit(f"the offsets of group {group} were not committed")
+                request = ConsumerGroupTopicPartitions(group, [TopicPartition(n, 0, 0) for n in names])
+                admin.alter_consumer_group_offsets([request], request_timeout=120)[group].result(180)
+    finally:
+        reader.close()
+
+
+def committed_partitions(reader, group: str) -> int:
+    try:
+        return len(reader.list_group_offsets({group: None}).get(group, {}))
+    except Exception as exc:  # noqa: BLE001 - e.g. the coordinator is not available yet: not committed yet
+        log(f"lag: group {group} not readable yet: {type(exc).__name__}")
+        return 0
+
+
+def lag_counters(kto: Kto) -> dict[str, float]:
+    """kto's lag counters and CPU, from one scrape (a scrape of N topics' lag series costs kto CPU too: the
+    measurement scrapes once per half interval, about as often as Prometheus would)."""
+    text = scrape(kto.metrics)
+    ops: dict[str, float] = {}
+    for labels, value in kto_samples(text, "kto_kafka_admin_requests_total"):
+        ops[labels["operation"]] = ops.get(labels["operation"], 0) + value
+    out = {op: ops.get(op, 0) for op in LAG_OPERATIONS}
+    # A resync sends DescribeTopics and DescribeConfigs together; a lag collection sends DescribeTopics alone.
+    out["describe_topics"] = ops.get("describe_topics", 0) - ops.get("describe_configs", 0)
+    out["collections"] = sum(v for _, v in kto_samples(text, "kto_lag_collection_duration_seconds_count"))
+    out["collection_s"] = sum(v for _, v in kto_samples(text, "kto_lag_collection_duration_seconds_sum"))
+    sizes = kto_samples(text, "kto_topic_size_bytes")
+    lags = kto_samples(text, "kto_consumer_group_lag")
+    out["series"] = len(sizes) + len(lags)
+    out["lag_sum"] = sum(v for _, v in lags)
+    out["cpu_s"] = proc_stats(kto.proc.pid)["cpu_s"]
+    return out
+
+
+def lag_correct(counters: dict[str, float], n: int) -> bool:
+    """The last collection saw every topic: N sizes and a lag of 1 per topic and group."""
+    return counters["series"] == n + n * LAG_GROUPS and counters["lag_sum"] == n * LAG_GROUPS
+
+
+def run_lag(env: dict[str, str], kto: Kto, ns: str, names: list[str], idle: dict, interval: float,
+            collections: int) -> dict:
+    """kto restarted with --lag-interval: its CPU and Kafka requests per collection of N topics, once steady.
+    CPU net of the idle rate measured just before (the resyncs that run meanwhile)."""
+    n = len(names)
+    log(f"lag: {n} topics with one message each, {LAG_GROUPS} groups with a committed offset on each")
+    prepare_lag(env, ns, names)
+    kto.stop()
+    kto.args = ["--lag-interval", str(interval)]
+    kto.start()
+    deadline = time.monotonic() + 600
+    while not ((c := lag_counters(kto))["collections"] >= 2 and lag_correct(c, n)):
+        if time.monotonic() > deadline:
+            raise SystemExit("kto's lag collection never saw every topic")
+        time.sleep(interval / 2)
+    before, started = lag_counters(kto), time.monotonic()
+    log(f"lag: measuring {collections} collections every {interval:g}s")
+    while (after := lag_counters(kto))["collections"] < before["collections"] + collections:
+        if time.monotonic() > started + collections * interval * 5 + 300:
+            raise SystemExit("kto's lag collections stalled")
+        time.sleep(interval / 2)
+    window = time.monotonic() - started
+    done = after["collections"] - before["collections"]
+    requests = {op: int(after[op] - before[op]) for op in (*LAG_OPERATIONS, "describe_topics")}
+    cpu = after["cpu_s"] - before["cpu_s"]
+    net = cpu - idle["cpu_s"] / idle["seconds"] * window
+    kto.stop()
+    kto.args = ["--lag-interval", "0"]
+    kto.start()
+    return {"interval_s": interval, "groups": LAG_GROUPS, "collections": int(done), "window_s": round(window, 1),
+            "kafka_requests": requests, "kafka_requests_per_collection": round(sum(requests.values()) / done, 1),
+            "collection_s": round((after["collection_s"] - before["collection_s"]) / done, 2),
+            "cpu_s": round(cpu, 2), "cpu_s_per_collection": round(max(net, 0) / done, 2)}
+
+
+def lag_table(results: list[dict]) -> str:
+    rows = [("N", "groups", "interval s", "collections", "Kafka reqs/collection", "collection s", "CPU s/collection")]
+    for r in results:
+        if "lag" in r["kto"]:
+            g = r["kto"]["lag"]
+            rows.append((str(r["n"]), str(g["groups"]), f"{g['interval_s']:g}", str(g["collections"]),
+                         f"{g['kafka_requests_per_collection']:.1f}", f"{g['collection_s']:.2f}",
+                         f"{g['cpu_s_per_collection']:.2f}"))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = [" | ".join(c.rjust(w) for c, w in zip(row, widths, strict=True)) for row in rows]
+    lines.insert(1, "-|-".join("-" * w for w in widths))
+    return "\n".join(lines)
 
 
 def run_floor(kube: Kube, env: dict[str, str], n: int) -> dict:
@@ -367,6 +508,25 @@ def table(results: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def lag_section(report: dict) -> str:
+    results = [r for r in report["results"] if "lag" in r["kto"]]
+    if not results:
+        return ""
+    return f"""
+Consumer lag and topic size (`kto run --lag-interval`), measured after the idle phase with kto restarted to
+collect every {results[0]['kto']['lag']['interval_s']:g} s, one message in each topic and
+{results[0]['kto']['lag']['groups']} consumer groups with a committed offset on every topic:
+
+| {lag_table(results).replace(chr(10), ' |' + chr(10) + '| ')} |
+
+- **Kafka reqs/collection**: admin calls kto sent per collection (DescribeTopics, DescribeLogDirs,
+  ListOffsets, ListGroups, OffsetFetch: each one request per broker, partition leader or group coordinator);
+  **collection s**: how long one collection took; **CPU s/collection**: kto's CPU seconds over the
+  measured collections, less its idle CPU rate (the resyncs that ran meanwhile), per collection.
+
+"""
+
+
 def write_markdown(report: dict, path: Path) -> None:
     m = report["machine"]
     text = f"""# Benchmarks
@@ -388,7 +548,7 @@ Latest figures from `make bench` ({report['date']}), on {m['cpus']} cores ({m['c
   events, secrets) from `apiserver_request_total`, of which writes; Kafka admin requests kto sent, per
   resync; kto's CPU seconds and resident memory. **peak RSS**: kto's peak resident memory during the run.
 
-Reproduce: `make bench` (all sizes; about {report.get('duration_min', '?')} minutes here) or
+{lag_section(report)}Reproduce: `make bench` (all sizes; about {report.get('duration_min', '?')} minutes here) or
 `.venv/bin/python hack/bench.py --sizes 100,1000`. The run writes its raw figures to
 `bench-results/latest.json`; those of this page are in `docs/benchmarks.json`.
 """
@@ -405,6 +565,10 @@ def main() -> int:
     parser.add_argument("--json", default=str(REPO / "bench-results" / "latest.json"))
     parser.add_argument("--markdown", action="store_true", help="also write docs/benchmarks.md")
     parser.add_argument("--notes", default="", help="text for the Notes section of docs/benchmarks.md")
+    parser.add_argument("--lag-interval", type=float, default=0,
+                        help="also measure lag collection: kto restarted with this --lag-interval after the idle "
+                             "phase, its CPU and Kafka requests per collection of the N topics (0: skip)")
+    parser.add_argument("--lag-collections", type=int, default=5, help="collections measured")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",") if s]
     started = time.monotonic()
@@ -424,7 +588,9 @@ def main() -> int:
         for n in sizes:
             kto = Kto(env, root / "logs")
             kto.start()
-            k = run_kto(kube, env, kto, n, args.resync, args.idle_intervals)
+            then = (lambda ns, names, idle, kto=kto: run_lag(env, kto, ns, names, idle, args.lag_interval,
+                                                             args.lag_collections)) if args.lag_interval else None
+            k = run_kto(kube, env, kto, n, args.resync, args.idle_intervals, then)
             kto.stop()
             floor = run_floor(kube, env, n)
             results.append({"n": n, "kto": k, "floor": floor, "ratio": round(k["ready_s"] / floor["ready_s"], 2)})
@@ -436,6 +602,8 @@ def main() -> int:
               "resync_interval_s": args.resync, "idle_intervals": args.idle_intervals, "results": results,
               "duration_min": round((time.monotonic() - started) / 60), "notes": args.notes}
     print(table(results))
+    if args.lag_interval:
+        print(lag_table(results))
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps(report, indent=2))
     log(f"wrote {args.json}")

@@ -36,6 +36,9 @@ def build_parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
                      help="most topics in one batch (one resync of up to this many topics costs 3 Kafka requests)")
     run.add_argument("--sweep-interval", type=float, default=float(os.environ.get("KTO_SWEEP_INTERVAL", "60")),
                      help="seconds between the checks that forget objects deleted while a watch was down")
+    run.add_argument("--lag-interval", type=float, default=float(os.environ.get("KTO_LAG_INTERVAL", "60")),
+                     help="seconds between collections of consumer lag and topic size of the managed topics, per "
+                          "KafkaCluster, exported as metrics (0: off)")
     add_log_args(run)
     add_leader_election_args(run)
     cli.add_parsers(sub)
@@ -119,7 +122,8 @@ def run(args: argparse.Namespace) -> int:
     level = logs.level_of(args.log_level, args.verbose)
     logs.configure(args.log_format, level)
     logging.getLogger("kto.librdkafka").setLevel(max(level, logging.WARNING))
-    # kafka-python (every cluster's ApiVersions check, reassignments) logs each connection and metadata refresh.
+    # kafka-python (every cluster's ApiVersions check, replica moves, lag) logs each connection and metadata
+    # refresh; its failures reach kto as exceptions.
     logging.getLogger("kafka").setLevel(max(level, logging.WARNING))
     if level > logging.DEBUG:
         # kopf reports every handled watch event at INFO; kto logs what it does itself.
@@ -127,7 +131,8 @@ def run(args: argparse.Namespace) -> int:
     if args.metrics_port:
         start_http_server(args.metrics_port, addr=args.health_address)
     memo = kopf.Memo(controller_options={"batch_window": args.batch_window, "max_batch": args.max_batch,
-                                         "sweep_seconds": args.sweep_interval, "namespaces": namespaces})
+                                         "sweep_seconds": args.sweep_interval, "lag_interval": args.lag_interval,
+                                         "namespaces": namespaces})
     elected = leadership(args)
     election = " ".join(f"{k}={elected.describe()[k]}" for k in ("lease", "identity")) if args.leader_elect \
         else "leader-election=off"

@@ -11,6 +11,7 @@ from typing import Any
 from kto import logs, names
 from kto.clusters import ClusterRegistry, GatewayFactory
 from kto.kube import KubeClient
+from kto.lag import LagCollector
 from kto.reconciler import Reconciler
 from kto.status import Clock, StatusWriter
 from kto.topic_kind import TopicKind
@@ -27,7 +28,7 @@ WATCH_MISSED_SWEEPS = 2  # sweeps in a row finding changes the watch did not del
 class Operator:
     def __init__(self, kube: KubeClient, batch_window: float = 0.1, max_batch: int = 10000,
                  gateway_factory: GatewayFactory | None = None, clock: Clock | None = None,
-                 sweep_seconds: float = SWEEP_SECONDS):
+                 sweep_seconds: float = SWEEP_SECONDS, lag_interval: float = 0.0):
         self.kube = kube
         self.sweep_seconds = sweep_seconds
         self._namespaces: list[str] | None = None
@@ -38,6 +39,12 @@ class Operator:
         self.users = Reconciler(UserKind(kube, self.topics.owner_namespace), kube, self.clusters, self.writer,
                                 batch_window, max_batch)
         self.clusters.served_topics = self.topics.served
+        # Consumer lag and topic size (kto.lag), per cluster on its own interval; 0: off.
+        self.lag: LagCollector | None = None
+        if lag_interval > 0:
+            store = self.topics.store
+            self.lag = LagCollector(self.clusters.snapshot, lambda c: map(store.get, store.of_cluster(c)), lag_interval)
+            self.clusters.listeners.append(self.lag.on_cluster)
 
     async def prime(self, namespaces: list[str] | None = None) -> None:
         """Know every KafkaCluster, KafkaTopic and KafkaUser before handling any event: ownership is decided
@@ -81,6 +88,8 @@ class Operator:
     async def stop(self) -> None:
         if self._sweeper is not None:
             self._sweeper.cancel()
+        if self.lag is not None:
+            await self.lag.stop()
         await self.users.stop()
         await self.topics.stop()
         await self.clusters.stop()

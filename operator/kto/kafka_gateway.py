@@ -24,11 +24,12 @@ import tempfile
 import threading
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from types import MappingProxyType
 from typing import Any, TypeVar
 
-from confluent_kafka import KafkaError, KafkaException, TopicCollection
+from confluent_kafka import KafkaError, KafkaException, TopicCollection, TopicPartition
 from confluent_kafka.admin import (
     AclBinding,
     AclBindingFilter,
@@ -41,6 +42,7 @@ from confluent_kafka.admin import (
     ConfigSource,
     NewPartitions,
     NewTopic,
+    OffsetSpec,
     ResourcePatternType,
     ResourceType,
     ScramCredentialInfo,
@@ -72,6 +74,10 @@ log = logging.getLogger("kto.kafka")
 # of partitions per request"): requests are cut so that none writes more than half of that, and hold at most
 # 500 resources or 1,000 ACL bindings.
 MAX_RECORDS, MAX_RESOURCES, MAX_BINDINGS = 5000, 500, 1000
+MAX_GROUPS = 1000  # consumer groups per OffsetFetch (kto.lag)
+# kafka-python calls of lag collections run here, not on asyncio's default executor that replica moves use:
+# a slow cluster's lag collection never holds a thread the reconcile needs.
+_LAG_THREADS = ThreadPoolExecutor(max_workers=8, thread_name_prefix="kto-lag")
 T = TypeVar("T")
 
 
@@ -188,6 +194,8 @@ class KafkaGateway:
         self._conf = dict(conf)
         self._kp = None  # kafka-python admin client, created on first use
         self._kp_lock = threading.Lock()
+        self._lag_kp = None  # a second kafka-python client, for lag collections only (kto.lag)
+        self._lag_kp_lock = threading.Lock()
         self.request_timeout = request_timeout
         self._client_errors: deque[tuple[float, KafkaError]] = deque(maxlen=20)
         self.requests = 0  # admin calls sent, for metrics and benchmarks
@@ -231,6 +239,13 @@ class KafkaGateway:
                 except Exception:  # noqa: BLE001 - closing is best effort
                     log.debug("Closing the kafka-python client failed cluster=%s", self.label)
                 self._kp = None
+        with self._lag_kp_lock:
+            if self._lag_kp is not None:
+                try:
+                    self._lag_kp.close()
+                except Exception:  # noqa: BLE001 - closing is best effort
+                    log.debug("Closing the kafka-python lag client failed cluster=%s", self.label)
+                self._lag_kp = None
 
     # --- cluster ----------------------------------------------------------------------------------
 
@@ -671,6 +686,82 @@ class KafkaGateway:
                 self._kp = _kafka_python_client(self._conf, self.request_timeout)
             return getattr(self._kp, method)(*args)
 
+    # --- consumer lag and topic size (kto.lag) -------------------------------------------------------
+
+    async def describe_log_dirs(self, partitions: Mapping[str, int]) -> list[tuple[str, int, int]] | KafkaFailure:
+        """(topic, partition, bytes) for every replica of these topics' partitions, from every broker's log
+        dirs: one DescribeLogDirs per broker (kafka-python; confluent-kafka has no DescribeLogDirs)."""
+        if not partitions:
+            return []
+        self._count("describe_log_dirs")
+        try:
+            answers = await self._lag_call("describe_log_dirs", {t: list(range(n)) for t, n in partitions.items()})
+        except Exception as exc:  # noqa: BLE001 - classified below
+            return classify_kafka_python(exc, "describing log dirs")
+        return [(topic["name"], p["partition_index"], p["partition_size"])
+                for broker in answers for log_dir in broker["log_dirs"] if not log_dir.get("error_code")
+                for topic in log_dir["topics"] for p in topic["partitions"]]
+
+    async def list_end_offsets(self, partitions: Mapping[str, int]) -> dict[tuple[str, int], int | KafkaFailure] \
+            | KafkaFailure:
+        """The end offset of every partition of these topics: one ListOffsets per partition leader."""
+        request = {TopicPartition(t, p): OffsetSpec.latest() for t, n in partitions.items() for p in range(n)}
+        if not request:
+            return {}
+        self._count("list_offsets")
+        try:
+            futures = self._admin.list_offsets(request, request_timeout=self.request_timeout)
+        except Exception as exc:  # noqa: BLE001 - classified below
+            return classify(exc, "listing end offsets")
+        keys = list(futures)
+        results = await asyncio.gather(*(self._pending.track(futures[k]) for k in keys), return_exceptions=True)
+        return {(k.topic, k.partition): classify(r, f"listing the end offset of {k.topic}/{k.partition}")
+                if isinstance(r, BaseException) else r.offset for k, r in zip(keys, results, strict=True)}
+
+    async def list_groups(self) -> list[str] | KafkaFailure:
+        """Every consumer group's id (one ListGroups per broker)."""
+        self._count("list_consumer_groups")
+        try:
+            result = await self._pending.track(self._admin.list_consumer_groups(request_timeout=self.request_timeout))
+        except Exception as exc:  # noqa: BLE001 - classified below
+            return classify(exc, "listing consumer groups")
+        return sorted(g.group_id for g in result.valid)
+
+    async def list_committed_offsets(self, groups: Sequence[str]
+                                     ) -> dict[str, dict[tuple[str, int], int] | KafkaFailure] | KafkaFailure:
+        """Each group's committed offsets: one FindCoordinator and one OffsetFetch per coordinator for up to
+        ``MAX_GROUPS`` groups (kafka-python batches groups; confluent-kafka asks one group at a time). A request
+        that fails is sent again in halves, so that one group at fault fails alone."""
+        out: dict[str, dict[tuple[str, int], int] | KafkaFailure] = {}
+        pending = [list(groups[i:i + MAX_GROUPS]) for i in range(0, len(groups), MAX_GROUPS)]
+        while pending:
+            chunk = pending.pop()
+            self._count("list_group_offsets")
+            try:
+                answer = await self._lag_call("list_group_offsets", dict.fromkeys(chunk))
+            except Exception as exc:  # noqa: BLE001 - classified below
+                if len(chunk) == 1:
+                    out[chunk[0]] = classify_kafka_python(exc, f"listing the offsets of consumer group {chunk[0]}")
+                else:
+                    pending += [chunk[:len(chunk) // 2], chunk[len(chunk) // 2:]]
+                continue
+            for group, offsets in answer.items():
+                out[group] = {(tp.topic, tp.partition): o.offset for tp, o in offsets.items()}
+        return out
+
+    async def _lag_call(self, method: str, *args):
+        return await asyncio.get_running_loop().run_in_executor(_LAG_THREADS, self._lag_client_call, method, *args)
+
+    def _lag_client_call(self, method: str, *args):
+        # A call of an abandoned collection may still hold the client: wait for it no longer than a request.
+        if not self._lag_kp_lock.acquire(timeout=self.request_timeout):
+            raise TimeoutError(f"the previous {method} of this cluster is still running")
+        try:
+            if self._lag_kp is None:
+                self._lag_kp = _kafka_python_client(self._conf, self.request_timeout)
+            return getattr(self._lag_kp, method)(*args)
+        finally:
+            self._lag_kp_lock.release()
 
 
 def _acl_of(b: AclBinding) -> Acl:

@@ -48,6 +48,19 @@ BUILD_INFO = Gauge("kto_build_info", "Always 1; the labels say which kto and Kaf
 
 BATCH_FAILED = "BatchFailed"  # the ERRORS reason of a batch that raised
 
+# Consumer lag and topic size of managed topics (kto.lag); ``cluster`` is the KafkaCluster's namespace/name.
+TOPIC_SIZE = Gauge("kto_topic_size_bytes", "Bytes on disk of a managed topic, summed over every replica of every "
+                   "partition on every broker.", ["cluster", "topic"])
+TOPIC_END_OFFSETS = Gauge("kto_topic_end_offsets", "Sum of the end offsets of a managed topic's partitions.",
+                          ["cluster", "topic"])
+GROUP_LAG = Gauge("kto_consumer_group_lag", "Messages a consumer group has yet to read on a managed topic (end "
+                  "offset minus committed offset, summed over the partitions it committed on).",
+                  ["cluster", "topic", "group"])
+LAG_COLLECTIONS = Histogram("kto_lag_collection_duration_seconds", "Duration of one lag and size collection of a "
+                            "cluster.", ["cluster"], buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120))
+LAG_ERRORS = Counter("kto_lag_collection_errors_total", "Failed steps of lag and size collections.",
+                     ["cluster", "step"])
+
 
 def forget(gauge: Gauge, labels: tuple[str, ...]) -> None:
     """Drop one labelled series (a deleted resource), if it was ever set."""
