@@ -63,6 +63,7 @@ from kto.domain import (
     Reassignment,
 )
 from kto.pending import PendingRequests
+from kto.quotas import QuotaChange
 from kto.reasons import Reason
 
 log = logging.getLogger("kto.kafka")
@@ -584,6 +585,98 @@ class KafkaGateway:
                 self._kp = _kafka_python_client(self._conf, self.request_timeout)
             return getattr(self._kp, method)(*args)
 
+    def _kafka_python_send(self, request):
+        """Send one protocol message with kafka-python's client (to the least loaded broker); its response."""
+        with self._kp_lock:
+            if self._kp is None:
+                self._kp = _kafka_python_client(self._conf, self.request_timeout)
+            manager = self._kp._manager
+
+            async def send():
+                return await manager.send(request)
+
+            return manager.run(send)
+
+    # --- client quotas (kafka-python's protocol messages: confluent-kafka has no client-quota API) -------
+
+    async def describe_user_quotas(self) -> dict[str, dict[str, float]] | KafkaFailure:
+        """The client quotas of every user entity (entity type user, a user name, no client id), by user name.
+        One DescribeClientQuotas for the whole cluster."""
+        from kafka.protocol.admin import DescribeClientQuotasRequest as Describe
+
+        request = Describe(components=[Describe.ComponentData(entity_type="user", match_type=QUOTA_MATCH_SPECIFIED,
+                                                              match=None)], strict=False)
+        self._count("describe_client_quotas")
+        try:
+            response = await asyncio.to_thread(self._kafka_python_send, request)
+        except Exception as exc:  # noqa: BLE001 - classified below
+            return classify_kafka_python(exc, "describing client quotas")
+        if response.error_code:
+            return _kafka_python_failure(response.error_code, response.error_message, "describing client quotas")
+        out: dict[str, dict[str, float]] = {}
+        for entry in response.entries or ():
+            if len(entry.entity) == 1 and entry.entity[0].entity_type == "user" and entry.entity[0].entity_name:
+                out[entry.entity[0].entity_name] = {v.key: float(v.value) for v in entry.values}
+        return out
+
+    async def alter_user_quotas(self, changes: Sequence[QuotaChange]) -> dict[str, Outcome]:
+        """Set and remove quota keys of user entities, every user in one AlterClientQuotas; the outcome by user."""
+        from kafka.protocol.admin import AlterClientQuotasRequest as Alter
+
+        changes = [c for c in changes if not c.in_sync]
+        if not changes:
+            return {}
+        entries = [Alter.EntryData(
+            entity=[Alter.EntryData.EntityData(entity_type="user", entity_name=c.user)],
+            ops=[Alter.EntryData.OpData(key=k, value=float(v), remove=False) for k, v in sorted(c.to_set.items())]
+            + [Alter.EntryData.OpData(key=k, value=0.0, remove=True) for k in c.to_remove]) for c in changes]
+        self._count("alter_client_quotas")
+        try:
+            response = await asyncio.to_thread(self._kafka_python_send, Alter(entries=entries, validate_only=False))
+        except Exception as exc:  # noqa: BLE001 - classified below
+            failure = classify_kafka_python(exc, "setting client quotas")
+            return {c.user: failure for c in changes}
+        out: dict[str, Outcome] = {c.user: None for c in changes}
+        for entry in response.entries:
+            user = entry.entity[0].entity_name if entry.entity else None
+            if entry.error_code and user in out:
+                out[user] = _kafka_python_failure(entry.error_code, entry.error_message,
+                                                  f"setting the client quotas of user {user}")
+        return out
+
+    # --- cluster-wide dynamic broker defaults -------------------------------------------------------------
+
+    async def describe_broker_defaults(self) -> dict[str, str] | KafkaFailure:
+        """The cluster-wide dynamic broker configs (the default broker resource's DYNAMIC_DEFAULT_BROKER_CONFIG
+        entries). One DescribeConfigs."""
+        resource = ConfigResource(ConfigResource.Type.BROKER, "")
+        self._count("describe_configs")
+        try:
+            futures = self._admin.describe_configs([resource], request_timeout=self.request_timeout)
+            result = await self._pending.track(futures[resource])
+        except Exception as exc:  # noqa: BLE001 - classified below
+            return classify(exc, "describing the cluster-wide broker configs")
+        return {e.name: e.value for e in result.values()
+                if e.source == ConfigSource.DYNAMIC_DEFAULT_BROKER_CONFIG.value and e.value is not None}
+
+    async def alter_broker_defaults(self, to_set: dict[str, str], to_delete: Sequence[str],
+                                    validate_only: bool = False) -> Outcome:
+        """Set and delete cluster-wide dynamic broker configs in one IncrementalAlterConfigs (``validate_only``:
+        the brokers check it and change nothing)."""
+        entries = [ConfigEntry(k, v, incremental_operation=AlterConfigOpType.SET) for k, v in sorted(to_set.items())]
+        entries += [ConfigEntry(k, None, incremental_operation=AlterConfigOpType.DELETE) for k in to_delete]
+        if not entries:
+            return None
+        resource = ConfigResource(ConfigResource.Type.BROKER, "", incremental_configs=entries)
+        self._count("incremental_alter_configs")
+        try:
+            futures = self._admin.incremental_alter_configs([resource], request_timeout=self.request_timeout,
+                                                            validate_only=validate_only)
+            await self._pending.track(futures[resource])
+        except Exception as exc:  # noqa: BLE001 - classified below
+            return classify(exc, "setting the cluster-wide broker configs")
+        return None
+
 
 
 def _acl_of(b: AclBinding) -> Acl:
@@ -595,6 +688,21 @@ def _binding(principal: str, acl: Acl, cls=AclBinding):
     restype = ResourceType.BROKER if acl.resource_type == "CLUSTER" else ResourceType[acl.resource_type]
     return cls(restype, acl.name, ResourcePatternType[acl.pattern], principal, acl.host,
                AclOperation[acl.operation], AclPermissionType[acl.permission])
+
+
+# DescribeClientQuotas match types: 0 a given name, 1 the default entity, 2 any named entity.
+QUOTA_MATCH_SPECIFIED = 2
+
+
+def _kafka_python_failure(code: int, message: str | None, what: str) -> KafkaFailure:
+    """An error code in a kafka-python response, classified like a raised one; a rejected value is permanent."""
+    from kafka import errors
+
+    error = errors.for_code(code)
+    text = f"{message}" if message else getattr(error, "description", "")
+    if error.__name__ in ("InvalidRequestError", "InvalidConfigurationError"):
+        return KafkaFailure(Reason.INVALID_CONFIG, f"{what}: {error.__name__}: {text}", retriable=False)
+    return classify_kafka_python(error(text), what)
 
 
 def classify_kafka_python(exc: BaseException, what: str) -> KafkaFailure:

@@ -40,6 +40,7 @@ class Reason(StrEnum):
     INSECURE_CONNECTION = "InsecureConnection"  # PLAIN over SASL_PLAINTEXT without allowCleartextPassword
     INVALID_CLIENT_CONFIG = "InvalidClientConfig"  # no Kafka client can be built (e.g. a CA that is not PEM)
     CLUSTER_ID_CHANGED = "ClusterIdChanged"  # the brokers report another cluster id than the one bound
+    BROKER_CONFIG_REFUSED = "BrokerConfigRefused"  # spec.brokerConfig asks for what kto may not or cannot set
     # KafkaUser
     AUTHORIZER_NOT_ENABLED = "AuthorizerNotEnabled"  # the brokers have no authorizer: ACLs cannot be set
 
@@ -56,6 +57,7 @@ PERMANENT = frozenset({
     Reason.ADOPTION_REQUIRED,
     Reason.PROTECTED,
     Reason.NOT_PERMITTED,
+    Reason.BROKER_CONFIG_REFUSED,
 })
 
 
