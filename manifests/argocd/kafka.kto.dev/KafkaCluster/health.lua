@@ -3,9 +3,12 @@
 -- status.observedGeneration. Written for Argo CD's sandbox: base and table libraries only (no string, no math).
 
 -- Ready=False with one of these needs a person: a Secret, the credentials, the ACLs or the spec.
+-- BrokerConfigRefused: spec.brokerConfig names a key brokers cannot change at runtime, a value they reject, or
+-- a key set by hand; kto wrote no broker config and waits for the spec (its topics and users go on).
 local DEGRADED = {
   AuthenticationFailed = true, AuthorizationFailed = true, SecretNotFound = true, InvalidSpec = true,
   SecretNotMarked = true, InsecureConnection = true, ClusterIdChanged = true, InvalidClientConfig = true,
+  BrokerConfigRefused = true,
 }
 
 local function result(status, message)
