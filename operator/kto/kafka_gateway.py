@@ -1,8 +1,9 @@
 """The only module that talks to Kafka's admin API.
 
-Two clients sit behind it: confluent-kafka (librdkafka) for everything it offers, and kafka-python for
-partition reassignment, which confluent-kafka does not have (see DESIGN.md). The rest of kto sees one
-gateway.
+Two clients sit behind it: confluent-kafka (librdkafka) for everything it offers, and kafka-python for what
+it does not (see DESIGN.md): partition reassignment, client quotas (Describe/AlterClientQuotas) and the
+default broker resource (the cluster-wide broker configs, whose empty name librdkafka refuses). The rest of kto
+sees one gateway.
 
 Batch-first and idempotent: every call takes many topics and returns an outcome per topic (``None`` for
 success, a ``KafkaFailure`` otherwise); creating a topic that exists and deleting one that does not are
@@ -644,37 +645,52 @@ class KafkaGateway:
                                                   f"setting the client quotas of user {user}")
         return out
 
-    # --- cluster-wide dynamic broker defaults -------------------------------------------------------------
+    # --- cluster-wide dynamic broker defaults (kafka-python: librdkafka refuses the default broker resource) ---
 
     async def describe_broker_defaults(self) -> dict[str, str] | KafkaFailure:
-        """The cluster-wide dynamic broker configs (the default broker resource's DYNAMIC_DEFAULT_BROKER_CONFIG
-        entries). One DescribeConfigs."""
-        resource = ConfigResource(ConfigResource.Type.BROKER, "")
+        """The cluster-wide dynamic broker configs (the default broker resource, empty name: its
+        DYNAMIC_DEFAULT_BROKER_CONFIG entries). One DescribeConfigs."""
+        from kafka.protocol.admin import DescribeConfigsRequest as Describe
+
+        request = Describe(resources=[Describe.DescribeConfigsResource(
+            resource_type=BROKER_RESOURCE, resource_name="", configuration_keys=None)], include_synonyms=False,
+            include_documentation=False)
         self._count("describe_configs")
         try:
-            futures = self._admin.describe_configs([resource], request_timeout=self.request_timeout)
-            result = await self._pending.track(futures[resource])
+            response = await asyncio.to_thread(self._kafka_python_send, request)
         except Exception as exc:  # noqa: BLE001 - classified below
-            return classify(exc, "describing the cluster-wide broker configs")
-        return {e.name: e.value for e in result.values()
-                if e.source == ConfigSource.DYNAMIC_DEFAULT_BROKER_CONFIG.value and e.value is not None}
+            return classify_kafka_python(exc, "describing the cluster-wide broker configs")
+        out: dict[str, str] = {}
+        for result in response.results:
+            if result.error_code:
+                return _kafka_python_failure(result.error_code, result.error_message,
+                                             "describing the cluster-wide broker configs")
+            out |= {c.name: c.value for c in result.configs
+                    if c.config_source == DYNAMIC_DEFAULT_BROKER_CONFIG and c.value is not None}
+        return out
 
     async def alter_broker_defaults(self, to_set: dict[str, str], to_delete: Sequence[str],
                                     validate_only: bool = False) -> Outcome:
         """Set and delete cluster-wide dynamic broker configs in one IncrementalAlterConfigs (``validate_only``:
         the brokers check it and change nothing)."""
-        entries = [ConfigEntry(k, v, incremental_operation=AlterConfigOpType.SET) for k, v in sorted(to_set.items())]
-        entries += [ConfigEntry(k, None, incremental_operation=AlterConfigOpType.DELETE) for k in to_delete]
-        if not entries:
+        from kafka.protocol.admin import IncrementalAlterConfigsRequest as Alter
+
+        Config = Alter.AlterConfigsResource.AlterableConfig
+        configs = [Config(name=k, config_operation=CONFIG_SET, value=v) for k, v in sorted(to_set.items())]
+        configs += [Config(name=k, config_operation=CONFIG_DELETE, value=None) for k in to_delete]
+        if not configs:
             return None
-        resource = ConfigResource(ConfigResource.Type.BROKER, "", incremental_configs=entries)
+        request = Alter(resources=[Alter.AlterConfigsResource(resource_type=BROKER_RESOURCE, resource_name="",
+                                                              configs=configs)], validate_only=validate_only)
         self._count("incremental_alter_configs")
         try:
-            futures = self._admin.incremental_alter_configs([resource], request_timeout=self.request_timeout,
-                                                            validate_only=validate_only)
-            await self._pending.track(futures[resource])
+            response = await asyncio.to_thread(self._kafka_python_send, request)
         except Exception as exc:  # noqa: BLE001 - classified below
-            return classify(exc, "setting the cluster-wide broker configs")
+            return classify_kafka_python(exc, "setting the cluster-wide broker configs")
+        for result in response.responses:
+            if result.error_code:
+                return _kafka_python_failure(result.error_code, result.error_message,
+                                             "setting the cluster-wide broker configs")
         return None
 
 
@@ -692,6 +708,9 @@ def _binding(principal: str, acl: Acl, cls=AclBinding):
 
 # DescribeClientQuotas match types: 0 a given name, 1 the default entity, 2 any named entity.
 QUOTA_MATCH_SPECIFIED = 2
+# Kafka's protocol constants: the BROKER resource type, the DYNAMIC_DEFAULT_BROKER_CONFIG config source, and
+# IncrementalAlterConfigs' SET and DELETE operations.
+BROKER_RESOURCE, DYNAMIC_DEFAULT_BROKER_CONFIG, CONFIG_SET, CONFIG_DELETE = 4, 4, 0, 1
 
 
 def _kafka_python_failure(code: int, message: str | None, what: str) -> KafkaFailure:
