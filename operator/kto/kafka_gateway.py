@@ -710,7 +710,7 @@ def _binding(principal: str, acl: Acl, cls=AclBinding):
 QUOTA_MATCH_SPECIFIED = 2
 # Kafka's protocol constants: the BROKER resource type, the DYNAMIC_DEFAULT_BROKER_CONFIG config source, and
 # IncrementalAlterConfigs' SET and DELETE operations.
-BROKER_RESOURCE, DYNAMIC_DEFAULT_BROKER_CONFIG, CONFIG_SET, CONFIG_DELETE = 4, 4, 0, 1
+BROKER_RESOURCE, DYNAMIC_DEFAULT_BROKER_CONFIG, CONFIG_SET, CONFIG_DELETE = 4, 3, 0, 1
 
 
 def _kafka_python_failure(code: int, message: str | None, what: str) -> KafkaFailure:
