@@ -201,3 +201,16 @@ async def test_outcomes_are_counted_as_cluster_reconciles() -> None:
     await refreshed(reg, cluster_body(gen=2, brokerConfig=SEED))
     assert count("Connected") == connected + 1
     assert REGISTRY.get_sample_value("kto_cluster_ready", {"namespace": "platform", "name": "kafka"}) == 1
+
+
+def test_the_media_gateway_example_asks_only_for_dynamic_keys() -> None:
+    from pathlib import Path
+
+    import yaml
+
+    path = Path(__file__).parents[2] / "manifests/examples/media-gateway/base/kafkacluster.yaml"
+    [cluster] = [d for d in yaml.safe_load_all(path.read_text()) if d["kind"] == "KafkaCluster"]
+    spec = KafkaClusterSpec.model_validate(cluster["spec"])
+    assert config_strings(spec.brokerConfig) == {"log.retention.ms": "604800000", "log.segment.bytes": "1073741824"}
+    assert all(refusal_of(k) is None for k in spec.brokerConfig)
+    assert all(refusal_of(k) is not None for k in ("auto.create.topics.enable", "log.retention.check.interval.ms"))
