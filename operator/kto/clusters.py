@@ -6,7 +6,8 @@ client when the config's fingerprint changed (spec or Secret contents: credentia
 restart). Probe with DescribeCluster. Then tell every listener (the reconcilers) to look at the cluster's
 resources again (the resync), and sleep ``resyncIntervalSeconds`` (2-32 s with backoff while the cluster is
 not ready), waking early on a spec change. A connected cluster's ``spec.brokerConfig`` is converged at each
-refresh (``kto.broker_config`` decides; a refusal shows in the KafkaCluster's Ready condition, and the cluster
+refresh, and its ``spec.defaultUserQuotas`` on Kafka's default user entity (``kto.broker_config`` and
+``kto.quotas`` decide; a refusal shows in the KafkaCluster's Ready condition, and the cluster
 still serves its topics and users).
 """
 
@@ -29,6 +30,7 @@ from kto.kafka_gateway import KafkaGateway
 from kto.kube import KubeClient
 from kto.models import KafkaClusterSpec, KafkaClusterStatus
 from kto.objects import Key, annotation, key_of, own, validation_message
+from kto.quotas import describe_quota_change, desired_quotas, plan_default_quotas
 from kto.reasons import Reason
 from kto.status import StatusWriter, condition_status
 
@@ -52,6 +54,8 @@ class _Cluster:
     task: asyncio.Task | None = None
     broker_keys: tuple[str, ...] | None = None  # the brokerConfig keys kto set (None: read status.brokerConfigKeys)
     config_problem: tuple[Reason, str] | None = None  # why spec.brokerConfig is not in place, when it is not
+    quota_keys: tuple[str, ...] | None = None  # the default user quota keys kto set (None: read status)
+    quota_problem: tuple[Reason, str] | None = None  # why spec.defaultUserQuotas is not in place, when it is not
 
     @property
     def spec(self) -> KafkaClusterSpec | None:
@@ -68,8 +72,9 @@ class _Cluster:
 
     def shown(self) -> tuple[bool, Reason | None, str]:
         """The KafkaCluster's Ready condition: the connection, then whether its brokerConfig is in place."""
-        if self.view.reason == Reason.CONNECTED and self.config_problem is not None:
-            return False, *self.config_problem
+        problem = self.config_problem or self.quota_problem
+        if self.view.reason == Reason.CONNECTED and problem is not None:
+            return False, *problem
         return self.view.reason == Reason.CONNECTED, self.view.reason, self.view.message
 
     def snapshot(self) -> ClusterSnapshot:
@@ -200,9 +205,11 @@ class ClusterRegistry:
                 await self._probe(state)
             if state.reason == Reason.CONNECTED:
                 await self._converge_broker_config(state)
+                await self._converge_default_quotas(state)
         ready, reason, message = state.shown()
         metrics.CLUSTER_READY.labels(*state.key).set(1 if ready else 0)
-        if state.reason == Reason.CONNECTED and (state.spec.brokerConfig or state.broker_keys):
+        if state.reason == Reason.CONNECTED and (state.spec.brokerConfig or state.broker_keys
+                                                 or state.spec.defaultUserQuotas or state.quota_keys):
             # kto_reconciles_total{kind="cluster"}: Connected, or why spec.brokerConfig is not in place
             metrics.count_verdict("cluster", f"{state.key[0]}/{state.key[1]}", str(reason), ready)
         await self._write_status(state)
@@ -260,6 +267,38 @@ class ClusterRegistry:
                                            f"corrected: {describe_drift(plan.drift, desired)}")
         state.broker_keys = plan.keys
 
+    async def _converge_default_quotas(self, state: _Cluster) -> None:
+        """spec.defaultUserQuotas on Kafka's default user entity: one describe, at most one alter."""
+        desired = desired_quotas(state.spec.defaultUserQuotas)
+        if state.quota_keys is None:
+            state.quota_keys = tuple((state.body.get("status") or {}).get("defaultUserQuotaKeys") or ())
+        state.quota_problem = None
+        if not desired and not state.quota_keys:
+            return
+        observed = await state.gateway.describe_user_quotas(default=True)
+        if isinstance(observed, KafkaFailure):
+            state.quota_problem = (observed.reason, f"connected, but spec.defaultUserQuotas cannot be checked: "
+                                                    f"{observed.message}")
+            return
+        current = observed.get(None, {})
+        overwrite = annotation(state.body, names.ANNOTATION_ADOPT) == names.ADOPT_OVERWRITE
+        plan = plan_default_quotas(desired, current, state.quota_keys, overwrite)
+        if plan.refused:
+            state.quota_problem = (Reason.DEFAULT_QUOTAS_REFUSED, f"spec.defaultUserQuotas refused: "
+                                   f"{'; '.join(plan.refused)}. kto changed no quota")
+            return
+        failure = (await state.gateway.alter_user_quotas([plan.change])).get(None)
+        if failure is not None:
+            state.quota_problem = (Reason.DEFAULT_QUOTAS_REFUSED, f"the brokers refuse spec.defaultUserQuotas: "
+                                   f"{failure.message}") if not failure.retriable \
+                else (failure.reason, f"connected, but spec.defaultUserQuotas is not in place: {failure.message}")
+            return
+        if plan.drift is not None and not plan.drift.in_sync and state.body is not None:
+            metrics.DRIFT.labels("cluster", f"{state.key[0]}/{state.key[1]}").inc()
+            await self.kube.post_event(state.body, "Normal", "DriftCorrected", "default user quotas corrected: "
+                                       f"{describe_quota_change(plan.drift, current)}")
+        state.quota_keys = plan.keys
+
     def _set(self, state: _Cluster, reason: Reason, message: str) -> None:
         state.view = replace(state.view, reason=reason, message=message)
         metrics.CLUSTER_READY.labels(*state.key).set(1 if reason == Reason.CONNECTED else 0)
@@ -304,6 +343,8 @@ class ClusterRegistry:
         status = condition_status(old, body, ready, reason, message, self.writer.clock())
         keys = state.broker_keys if state.broker_keys is not None else old.get("brokerConfigKeys")
         status["brokerConfigKeys"] = list(keys) if keys else None
+        quota_keys = state.quota_keys if state.quota_keys is not None else old.get("defaultUserQuotaKeys")
+        status["defaultUserQuotaKeys"] = list(quota_keys) if quota_keys else None
         status["topics"] = self.served_topics(state.key, state.spec) if state.spec is not None else 0
         facts = state.view.facts
         # The bound cluster id stays in status whatever the probe found: it is what the KafkaCluster is bound to.

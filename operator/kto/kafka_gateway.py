@@ -600,13 +600,14 @@ class KafkaGateway:
 
     # --- client quotas (kafka-python's protocol messages: confluent-kafka has no client-quota API) -------
 
-    async def describe_user_quotas(self) -> dict[str, dict[str, float]] | KafkaFailure:
-        """The client quotas of every user entity (entity type user, a user name, no client id), by user name.
-        One DescribeClientQuotas for the whole cluster."""
+    async def describe_user_quotas(self, default: bool = False) -> dict[str | None, dict[str, float]] | KafkaFailure:
+        """The client quotas of every user entity (entity type user, a user name, no client id), by user name;
+        with ``default``, of the default user entity only (under None). One DescribeClientQuotas."""
         from kafka.protocol.admin import DescribeClientQuotasRequest as Describe
 
-        request = Describe(components=[Describe.ComponentData(entity_type="user", match_type=QUOTA_MATCH_SPECIFIED,
-                                                              match=None)], strict=False)
+        match = QUOTA_MATCH_DEFAULT if default else QUOTA_MATCH_SPECIFIED
+        request = Describe(components=[Describe.ComponentData(entity_type="user", match_type=match, match=None)],
+                           strict=default)
         self._count("describe_client_quotas")
         try:
             response = await asyncio.to_thread(self._kafka_python_send, request)
@@ -614,14 +615,16 @@ class KafkaGateway:
             return classify_kafka_python(exc, "describing client quotas")
         if response.error_code:
             return _kafka_python_failure(response.error_code, response.error_message, "describing client quotas")
-        out: dict[str, dict[str, float]] = {}
+        out: dict[str | None, dict[str, float]] = {}
         for entry in response.entries or ():
-            if len(entry.entity) == 1 and entry.entity[0].entity_type == "user" and entry.entity[0].entity_name:
+            if len(entry.entity) == 1 and entry.entity[0].entity_type == "user" \
+                    and (entry.entity[0].entity_name is None) == default:
                 out[entry.entity[0].entity_name] = {v.key: float(v.value) for v in entry.values}
         return out
 
-    async def alter_user_quotas(self, changes: Sequence[QuotaChange]) -> dict[str, Outcome]:
-        """Set and remove quota keys of user entities, every user in one AlterClientQuotas; the outcome by user."""
+    async def alter_user_quotas(self, changes: Sequence[QuotaChange]) -> dict[str | None, Outcome]:
+        """Set and remove quota keys of user entities (user None: the default user entity), every user in one
+        AlterClientQuotas; the outcome by user."""
         from kafka.protocol.admin import AlterClientQuotasRequest as Alter
 
         changes = [c for c in changes if not c.in_sync]
@@ -637,12 +640,12 @@ class KafkaGateway:
         except Exception as exc:  # noqa: BLE001 - classified below
             failure = classify_kafka_python(exc, "setting client quotas")
             return {c.user: failure for c in changes}
-        out: dict[str, Outcome] = {c.user: None for c in changes}
+        out: dict[str | None, Outcome] = {c.user: None for c in changes}
         for entry in response.entries:
             user = entry.entity[0].entity_name if entry.entity else None
             if entry.error_code and user in out:
-                out[user] = _kafka_python_failure(entry.error_code, entry.error_message,
-                                                  f"setting the client quotas of user {user}")
+                out[user] = _kafka_python_failure(entry.error_code, entry.error_message, "setting the client quotas "
+                                                  f"of {f'user {user}' if user is not None else 'the default user'}")
         return out
 
     # --- cluster-wide dynamic broker defaults (kafka-python: librdkafka refuses the default broker resource) ---
@@ -707,7 +710,7 @@ def _binding(principal: str, acl: Acl, cls=AclBinding):
 
 
 # DescribeClientQuotas match types: 0 a given name, 1 the default entity, 2 any named entity.
-QUOTA_MATCH_SPECIFIED = 2
+QUOTA_MATCH_DEFAULT, QUOTA_MATCH_SPECIFIED = 1, 2
 # Kafka's protocol constants: the BROKER resource type, the DYNAMIC_DEFAULT_BROKER_CONFIG config source, and
 # IncrementalAlterConfigs' SET and DELETE operations.
 BROKER_RESOURCE, DYNAMIC_DEFAULT_BROKER_CONFIG, CONFIG_SET, CONFIG_DELETE = 4, 3, 0, 1

@@ -25,7 +25,7 @@ QUOTA_KEYS = {
 class QuotaChange:
     """One user's AlterClientQuotas entry: keys to set, keys to remove."""
 
-    user: str
+    user: str | None  # None: Kafka's default user entity (every user without a quota of its own)
     to_set: Mapping[str, float] = field(default_factory=dict)
     to_remove: tuple[str, ...] = ()
 
@@ -42,7 +42,7 @@ def desired_quotas(quotas: UserQuotas | None) -> dict[str, float]:
             if (value := getattr(quotas, name)) is not None}
 
 
-def plan_quotas(user: str, desired: Mapping[str, float], observed: Mapping[str, float],
+def plan_quotas(user: str | None, desired: Mapping[str, float], observed: Mapping[str, float],
                 recorded: Iterable[str]) -> QuotaChange:
     """Set what the spec asks and Kafka lacks (or has otherwise); remove the keys kto set before that the spec
     no longer names and Kafka still has. Keys kto never set and the spec does not name are not touched."""
@@ -63,6 +63,33 @@ def describe_quota_change(change: QuotaChange, observed: Mapping[str, float]) ->
              for k, v in sorted(change.to_set.items())]
     parts += [f"{k} removed" for k in change.to_remove]
     return ", ".join(parts)
+
+
+@dataclass(frozen=True)
+class DefaultQuotaPlan:
+    """A KafkaCluster's defaultUserQuotas: the change, what is refused, and the keys kto holds afterwards."""
+
+    change: QuotaChange
+    refused: tuple[str, ...] = ()
+    drift: QuotaChange | None = None
+    keys: tuple[str, ...] = ()
+
+
+def plan_default_quotas(desired: Mapping[str, float], observed: Mapping[str, float], recorded: Iterable[str],
+                        overwrite: bool = False) -> DefaultQuotaPlan:
+    """Like ``plan_quotas`` for the default user entity, which is the whole cluster's: a key someone set by hand
+    to another value is refused (nothing written) unless the KafkaCluster says overwrite; a key already at the
+    spec's value stays someone else's (kto does not remove it later)."""
+    recorded = set(recorded)
+    refused = tuple(f"{k} of the default user quota was set by hand to {_num(observed[k])} (kto did not set it): "
+                    "annotate the KafkaCluster kto.dev/adopt=overwrite to let kto replace it, or remove it from the "
+                    "spec" for k in sorted(desired)
+                    if k in observed and observed[k] != desired[k] and k not in recorded and not overwrite)
+    if refused:
+        return DefaultQuotaPlan(QuotaChange(None), refused, keys=tuple(sorted(recorded)))
+    change = plan_quotas(None, desired, observed, recorded)
+    keys = tuple(sorted(k for k in desired if k in recorded or k in change.to_set))
+    return DefaultQuotaPlan(change, (), drifted(change, recorded), keys)
 
 
 def recorded_quotas(status: Mapping[str, object] | None) -> set[str]:

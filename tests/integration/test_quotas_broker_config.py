@@ -47,6 +47,16 @@ def user_quotas(kafka: KafkaEndpoints, user: str) -> dict[str, float]:
     return {v.key: v.value for e in response.entries or () for v in e.values}
 
 
+def default_user_quotas(kafka: KafkaEndpoints) -> dict[str, float]:
+    """DescribeClientQuotas for the default user entity."""
+    from kafka.protocol.admin import DescribeClientQuotasRequest as Describe
+
+    response = _send(kafka.plaintext, Describe(components=[Describe.ComponentData(
+        entity_type="user", match_type=1, match=None)], strict=True))
+    assert response.error_code == 0, response
+    return {v.key: v.value for e in response.entries or () for v in e.values}
+
+
 def set_user_quota(kafka: KafkaEndpoints, user: str, key: str, value: float) -> None:
     from kafka.protocol.admin import AlterClientQuotasRequest as Alter
 
@@ -117,6 +127,19 @@ def test_quotas_set_enforced_restored_and_removed(ns, authz, kafka_authz, authz_
     wait_until(lambda: user_quotas(kafka_authz, "slow") == {}, timeout=40, what="every quota to be removed")
     obj = ns.wait_condition("kafkausers", "slow", "True", "Reconciled")
     assert "quotas" not in obj["status"]
+
+
+def test_default_user_quotas_set_and_removed(env, ns, cluster) -> None:
+    before = default_user_quotas(env.kafka)
+    ns.patch("kafkaclusters", cluster, {"spec": {"defaultUserQuotas": {"consumerByteRate": 52428800}}})
+    obj = ns.wait_condition("kafkaclusters", cluster, "True", "Connected", timeout=40)
+    assert obj["status"]["defaultUserQuotaKeys"] == ["consumer_byte_rate"]
+    wait_until(lambda: default_user_quotas(env.kafka) == {**before, "consumer_byte_rate": 52428800}, timeout=20,
+               what="the default user quota")
+    ns.patch("kafkaclusters", cluster, {"spec": {"defaultUserQuotas": None}})
+    wait_until(lambda: default_user_quotas(env.kafka) == before, timeout=40, what="the default quota to go")
+    obj = ns.wait_condition("kafkaclusters", cluster, "True", "Connected")
+    assert "defaultUserQuotaKeys" not in obj["status"]
 
 
 # --- cluster-wide broker configs ------------------------------------------------------------------------------

@@ -157,7 +157,7 @@ class FakeGateway:
         self.broker_throttle: dict[int, int] = {}
         self.scram: dict[str, dict[str, tuple[int, str]]] = {}  # user -> mechanism -> (iterations, password)
         self.acls: dict[str, set[Acl]] = {}  # principal -> bindings
-        self.quotas: dict[str, dict[str, float]] = {}  # user -> quota key -> value
+        self.quotas: dict[str | None, dict[str, float]] = {}  # user (None: the default) -> quota key -> value
         self.broker_defaults: dict[str, str] = {}  # cluster-wide dynamic broker configs
         self.rejected_broker_configs: dict[str, str] = {}  # key -> the brokers' message when it is set
         self.failures: dict[tuple[str, str | None], KafkaFailure] = {}
@@ -410,11 +410,13 @@ class FakeGateway:
 
     # --- client quotas ---
 
-    async def describe_user_quotas(self) -> dict[str, dict[str, float]] | KafkaFailure:
-        self._request("describe_user_quotas", None)
-        return self._failure("describe_user_quotas", None) or {u: dict(q) for u, q in self.quotas.items() if q}
+    async def describe_user_quotas(self, default: bool = False) -> dict[str | None, dict[str, float]] | KafkaFailure:
+        """``self.quotas[None]`` is the default user entity."""
+        self._request("describe_user_quotas", default)
+        return self._failure("describe_user_quotas", None) or {u: dict(q) for u, q in self.quotas.items()
+                                                               if q and (u is None) == default}
 
-    async def alter_user_quotas(self, changes: Sequence[QuotaChange]) -> dict[str, KafkaFailure | None]:
+    async def alter_user_quotas(self, changes: Sequence[QuotaChange]) -> dict[str | None, KafkaFailure | None]:
         changes = [c for c in changes if not c.in_sync]
         if not changes:
             return {}

@@ -108,6 +108,7 @@ TOPIC_HEALTH = {
     Reason.CLUSTER_ID_CHANGED: "Degraded",  # a KafkaCluster's reason: unknown on a topic
     Reason.INVALID_CLIENT_CONFIG: "Degraded",  # a KafkaCluster's reason: unknown on a topic
     Reason.BROKER_CONFIG_REFUSED: "Degraded",  # a KafkaCluster's reason: unknown on a topic
+    Reason.DEFAULT_QUOTAS_REFUSED: "Degraded",  # a KafkaCluster's reason: unknown on a topic
 }
 CLUSTER_HEALTH = {
     Reason.CONNECTED: "Degraded",  # never written with Ready=False
@@ -121,6 +122,7 @@ CLUSTER_HEALTH = {
     Reason.CLUSTER_ID_CHANGED: "Degraded",
     Reason.INVALID_CLIENT_CONFIG: "Degraded",
     Reason.BROKER_CONFIG_REFUSED: "Degraded",  # waits for spec.brokerConfig to change
+    Reason.DEFAULT_QUOTAS_REFUSED: "Degraded",  # waits for spec.defaultUserQuotas to change
 }
 USER_HEALTH = {
     Reason.RECONCILED: "Degraded",  # never written with Ready=False: an unknown combination
@@ -152,6 +154,7 @@ USER_HEALTH = {
     Reason.CLUSTER_ID_CHANGED: "Degraded",  # a KafkaCluster's reason: unknown on a user
     Reason.INVALID_CLIENT_CONFIG: "Degraded",  # a KafkaCluster's reason: unknown on a user
     Reason.BROKER_CONFIG_REFUSED: "Degraded",  # a KafkaCluster's reason: unknown on a user
+    Reason.DEFAULT_QUOTAS_REFUSED: "Degraded",  # a KafkaCluster's reason: unknown on a user
 }
 # What kto can write into a KafkaUser's Ready condition: the gates (kto.gates), kto.user_kind, and the Kafka
 # errors kto.kafka_gateway classifies (PERMANENT_CODES, authorization, authentication, unreachable, the rest).
@@ -162,7 +165,7 @@ USER_REASONS = {Reason.RECONCILED, Reason.INVALID_SPEC, Reason.CLUSTER_NOT_FOUND
                 Reason.AUTHORIZATION_FAILED, Reason.AUTHENTICATION_FAILED, Reason.UNREACHABLE}
 NOT_TOPICS = {Reason.RECONCILED, Reason.CONNECTED, Reason.AUTHORIZER_NOT_ENABLED, Reason.NOT_PERMITTED,
               Reason.SECRET_NOT_MARKED, Reason.INSECURE_CONNECTION, Reason.CLUSTER_ID_CHANGED,
-              Reason.INVALID_CLIENT_CONFIG, Reason.BROKER_CONFIG_REFUSED}
+              Reason.INVALID_CLIENT_CONFIG, Reason.BROKER_CONFIG_REFUSED, Reason.DEFAULT_QUOTAS_REFUSED}
 KNOWN = {"KafkaTopic": set(TOPIC_HEALTH) - NOT_TOPICS,
          "KafkaCluster": set(CLUSTER_HEALTH) - {Reason.CONNECTED},
          "KafkaUser": USER_REASONS - {Reason.RECONCILED}}
@@ -184,7 +187,8 @@ def test_every_reason_has_a_health() -> None:
     assert set(CLUSTER_HEALTH) == {Reason.CONNECTED, Reason.UNREACHABLE, Reason.AUTHENTICATION_FAILED,
                                    Reason.AUTHORIZATION_FAILED, Reason.SECRET_NOT_FOUND, Reason.INVALID_SPEC,
                                    Reason.SECRET_NOT_MARKED, Reason.INSECURE_CONNECTION, Reason.CLUSTER_ID_CHANGED,
-                                   Reason.INVALID_CLIENT_CONFIG, Reason.BROKER_CONFIG_REFUSED}
+                                   Reason.INVALID_CLIENT_CONFIG, Reason.BROKER_CONFIG_REFUSED,
+                                   Reason.DEFAULT_QUOTAS_REFUSED}
     assert set(USER_HEALTH) == set(Reason)
     for reason in PERMANENT:
         assert TOPIC_HEALTH[reason] == "Degraded", f"kto never retries {reason}: Argo CD must not wait for it"

@@ -214,3 +214,39 @@ def test_the_media_gateway_example_asks_only_for_dynamic_keys() -> None:
     assert config_strings(spec.brokerConfig) == {"log.retention.ms": "604800000", "log.segment.bytes": "1073741824"}
     assert all(refusal_of(k) is None for k in spec.brokerConfig)
     assert all(refusal_of(k) is not None for k in ("auto.create.topics.enable", "log.retention.check.interval.ms"))
+
+
+# --- spec.defaultUserQuotas, on the same refresh ----------------------------------------------------------
+
+
+async def test_default_user_quotas_are_set_recorded_corrected_and_removed() -> None:
+    reg, kube, kafka = registry()
+    kafka.quotas["svc"] = {"producer_byte_rate": 5.0}  # a user's own quota: another entity, untouched
+    body = cluster_body(defaultUserQuotas={"producerByteRate": 1048576, "consumerByteRate": 2097152})
+    await refreshed(reg, body)
+    assert kafka.quotas[None] == {"producer_byte_rate": 1048576.0, "consumer_byte_rate": 2097152.0}
+    assert kube.statuses[KEY]["defaultUserQuotaKeys"] == ["consumer_byte_rate", "producer_byte_rate"]
+    assert condition(kube)[:2] == ("True", "Connected")
+    kafka.quotas[None]["producer_byte_rate"] = 1.0
+    await refreshed(reg, body)
+    assert kafka.quotas[None]["producer_byte_rate"] == 1048576.0
+    assert "producer_byte_rate 1 -> 1048576" in kube.messages_of(KEY, "DriftCorrected")[0]
+    await refreshed(reg, cluster_body(gen=2))
+    assert kafka.quotas[None] == {} and kafka.quotas["svc"] == {"producer_byte_rate": 5.0}
+    assert "defaultUserQuotaKeys" not in kube.statuses[KEY]
+
+
+async def test_a_default_quota_set_by_hand_is_refused_unless_overwrite() -> None:
+    reg, kube, kafka = registry()
+    kafka.quotas[None] = {"producer_byte_rate": 5.0}
+    body = cluster_body(defaultUserQuotas={"producerByteRate": 1048576})
+    state = await refreshed(reg, body)
+    ready, reason, message = condition(kube)
+    assert (ready, reason) == ("False", "DefaultQuotasRefused")
+    assert "producer_byte_rate of the default user quota was set by hand to 5" in message
+    assert kafka.quotas[None] == {"producer_byte_rate": 5.0} and kafka.requests["alter_user_quotas"] == 0
+    assert state.snapshot().ready
+    await refreshed(reg, cluster_body(defaultUserQuotas={"producerByteRate": 1048576},
+                                      annotations={names.ANNOTATION_ADOPT: "overwrite"}))
+    assert kafka.quotas[None] == {"producer_byte_rate": 1048576.0}
+    assert condition(kube)[:2] == ("True", "Connected")

@@ -110,3 +110,19 @@ async def test_deleting_a_user_removes_only_the_quotas_kto_set() -> None:
     assert await w.run(key) == {}
     assert w.kafka.quotas["ingest"] == {"request_percentage": 50.0}
     assert w.kube.events_of(key) == [("Normal", "UserDeleted")]
+
+
+@pytest.mark.parametrize(("observed", "recorded", "overwrite", "to_set", "to_remove", "refused"), [
+    ({}, (), False, {"producer_byte_rate": 1.0}, (), 0),
+    ({"producer_byte_rate": 9.0}, (), False, {}, (), 1),  # set by hand: refused, nothing written
+    ({"producer_byte_rate": 9.0}, (), True, {"producer_byte_rate": 1.0}, (), 0),
+    ({"producer_byte_rate": 9.0}, ("producer_byte_rate",), False, {"producer_byte_rate": 1.0}, (), 0),  # drift
+    ({"producer_byte_rate": 1.0, "consumer_byte_rate": 2.0}, ("consumer_byte_rate",), False, {},
+     ("consumer_byte_rate",), 0),
+])
+def test_plan_default_quotas(observed, recorded, overwrite, to_set, to_remove, refused) -> None:
+    from kto.quotas import plan_default_quotas
+
+    plan = plan_default_quotas({"producer_byte_rate": 1.0}, observed, recorded, overwrite)
+    assert (dict(plan.change.to_set), plan.change.to_remove, len(plan.refused)) == (to_set, to_remove, refused)
+    assert plan.change.user is None
