@@ -126,3 +126,18 @@ def test_plan_default_quotas(observed, recorded, overwrite, to_set, to_remove, r
     plan = plan_default_quotas({"producer_byte_rate": 1.0}, observed, recorded, overwrite)
     assert (dict(plan.change.to_set), plan.change.to_remove, len(plan.refused)) == (to_set, to_remove, refused)
     assert plan.change.user is None
+
+
+@pytest.mark.parametrize(("code", "reason", "retriable"), [
+    (42, Reason.INVALID_CONFIG, False),  # INVALID_REQUEST: "Quota producer_byte_rate must be greater than 0"
+    (40, Reason.INVALID_CONFIG, False),  # INVALID_CONFIG
+    (31, Reason.AUTHORIZATION_FAILED, True),  # CLUSTER_AUTHORIZATION_FAILED
+    (7, Reason.KAFKA_ERROR, True),  # REQUEST_TIMED_OUT
+])
+def test_kafka_python_error_codes_are_classified(code: int, reason: Reason, retriable: bool) -> None:
+    from kto.kafka_gateway import _kafka_python_failure
+
+    failure = _kafka_python_failure(code, "what the broker said", "setting the client quotas of user u")
+    assert (failure.reason, failure.retriable) == (reason, retriable)
+    assert failure.message.startswith("setting the client quotas of user u: ")
+    assert "what the broker said" in failure.message
