@@ -5,7 +5,10 @@ Connect: read the referenced Secrets, build the client config (``kto.connection`
 client when the config's fingerprint changed (spec or Secret contents: credential rotation needs no
 restart). Probe with DescribeCluster. Then tell every listener (the reconcilers) to look at the cluster's
 resources again (the resync), and sleep ``resyncIntervalSeconds`` (2-32 s with backoff while the cluster is
-not ready), waking early on a spec change.
+not ready), waking early on a spec change. A connected cluster's ``spec.brokerConfig`` is converged at each
+refresh, and its ``spec.defaultUserQuotas`` on Kafka's default user entity (``kto.broker_config`` and
+``kto.quotas`` decide; a refusal shows in the KafkaCluster's Ready condition, and the cluster
+still serves its topics and users).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from kto import logs, metrics, names
+from kto.broker_config import config_strings, describe_drift, plan_broker_config
 from kto.compat import support_problem
 from kto.connection import ConnectionError_, build_client_config, fingerprint, referenced_secrets
 from kto.domain import KafkaFailure, SecretContents
@@ -27,6 +31,7 @@ from kto.kafka_gateway import KafkaGateway
 from kto.kube import KubeClient
 from kto.models import KafkaClusterSpec, KafkaClusterStatus
 from kto.objects import Key, annotation, key_of, own, validation_message
+from kto.quotas import describe_quota_change, desired_quotas, plan_default_quotas
 from kto.reasons import Reason
 from kto.status import StatusWriter, condition_status
 
@@ -48,6 +53,10 @@ class _Cluster:
     conf_fingerprint: str | None = None
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     task: asyncio.Task | None = None
+    broker_keys: tuple[str, ...] | None = None  # the brokerConfig keys kto set (None: read status.brokerConfigKeys)
+    config_problem: tuple[Reason, str] | None = None  # why spec.brokerConfig is not in place, when it is not
+    quota_keys: tuple[str, ...] | None = None  # the default user quota keys kto set (None: read status)
+    quota_problem: tuple[Reason, str] | None = None  # why spec.defaultUserQuotas is not in place, when it is not
 
     @property
     def spec(self) -> KafkaClusterSpec | None:
@@ -61,6 +70,13 @@ class _Cluster:
     def identity(self) -> str | None:
         """The Kafka cluster id this KafkaCluster stands for."""
         return bound_cluster_id(self.body) or (self.view.facts.cluster_id if self.view.facts else None)
+
+    def shown(self) -> tuple[bool, Reason | None, str]:
+        """The KafkaCluster's Ready condition: the connection, then whether its brokerConfig is in place."""
+        problem = self.config_problem or self.quota_problem
+        if self.view.reason == Reason.CONNECTED and problem is not None:
+            return False, *problem
+        return self.view.reason == Reason.CONNECTED, self.view.reason, self.view.message
 
     def snapshot(self) -> ClusterSnapshot:
         connected = self.view.reason == Reason.CONNECTED
@@ -113,7 +129,8 @@ class ClusterRegistry:
         body = own(body)
         if state is None:
             state = self._clusters[key] = _Cluster(key, ClusterSnapshot(key))
-        changed = state.body is None or state.body["metadata"].get("generation") != body["metadata"].get("generation")
+        changed = state.body is None or state.body["metadata"].get("generation") != body["metadata"].get("generation") \
+            or annotation(state.body, names.ANNOTATION_ADOPT) != annotation(body, names.ANNOTATION_ADOPT)
         state.body = body
         if changed:
             try:
@@ -180,19 +197,28 @@ class ClusterRegistry:
 
     async def refresh(self, state: _Cluster) -> None:
         """Rebuild the client when the spec or its Secrets changed, probe the brokers, write status."""
-        previous_reason = state.reason
+        previous = state.shown()
         if state.spec is None:
             self._set(state, Reason.INVALID_SPEC, f"invalid spec: {state.view.spec_error}")
         else:
             await self._connect(state)
             if state.gateway is not None:
                 await self._probe(state)
+            if state.reason == Reason.CONNECTED:
+                await self._converge_broker_config(state)
+                await self._converge_default_quotas(state)
+        ready, reason, message = state.shown()
+        metrics.CLUSTER_READY.labels(*state.key).set(1 if ready else 0)
+        if state.reason == Reason.CONNECTED and (state.spec.brokerConfig or state.broker_keys
+                                                 or state.spec.defaultUserQuotas or state.quota_keys):
+            # kto_reconciles_total{kind="cluster"}: Connected, or why spec.brokerConfig is not in place
+            metrics.count_verdict("cluster", f"{state.key[0]}/{state.key[1]}", str(reason), ready)
         await self._write_status(state)
-        if previous_reason != state.reason:
-            log.info("Cluster state", extra=logs.fields(names.CLUSTER_KIND, state.key, state.key, state.reason,
-                                                        detail=state.view.message))
-            if state.reason != Reason.CONNECTED and state.body is not None:
-                await self.kube.post_event(state.body, "Warning", str(state.reason), state.view.message)
+        if previous[1] != reason:
+            log.info("Cluster state", extra=logs.fields(names.CLUSTER_KIND, state.key, state.key, reason,
+                                                        detail=message))
+            if not ready and state.body is not None:
+                await self.kube.post_event(state.body, "Warning", str(reason), message)
 
     async def _probe(self, state: _Cluster) -> None:
         facts = await state.gateway.describe_cluster()
@@ -222,6 +248,73 @@ class ClusterRegistry:
         if problem is not None:
             return KafkaFailure(Reason.UNSUPPORTED_KAFKA_VERSION, problem, retriable=False)
         return None
+
+    async def _converge_broker_config(self, state: _Cluster) -> None:
+        """spec.brokerConfig on the default broker resource: validated as a whole by the brokers first, so a
+        refused key or value leaves every broker config as it was."""
+        desired = config_strings(state.spec.brokerConfig)
+        if state.broker_keys is None:
+            state.broker_keys = tuple((state.body.get("status") or {}).get("brokerConfigKeys") or ())
+        state.config_problem = None
+        if not desired and not state.broker_keys:
+            return
+        observed = await state.gateway.describe_broker_defaults()
+        if isinstance(observed, KafkaFailure):
+            state.config_problem = (observed.reason, f"connected, but spec.brokerConfig cannot be checked: "
+                                                     f"{observed.message}")
+            return
+        overwrite = annotation(state.body, names.ANNOTATION_ADOPT) == names.ADOPT_OVERWRITE
+        plan = plan_broker_config(desired, observed, state.broker_keys, overwrite)
+        if plan.refused:
+            state.config_problem = (Reason.BROKER_CONFIG_REFUSED, f"spec.brokerConfig refused: "
+                                    f"{'; '.join(plan.refused)}. kto changed no broker config")
+            return
+        if not plan.in_sync:
+            failure = await state.gateway.alter_broker_defaults(dict(plan.to_set), plan.to_delete, validate_only=True)
+            if failure is None:
+                failure = await state.gateway.alter_broker_defaults(dict(plan.to_set), plan.to_delete)
+            if failure is not None:
+                state.config_problem = (Reason.BROKER_CONFIG_REFUSED, f"the brokers refuse spec.brokerConfig: "
+                                        f"{failure.message}. kto changed no broker config") if not failure.retriable \
+                    else (failure.reason, f"connected, but spec.brokerConfig is not in place: {failure.message}")
+                return
+            if plan.drift and state.body is not None:
+                metrics.DRIFT.labels("cluster", f"{state.key[0]}/{state.key[1]}").inc()
+                await self.kube.post_event(state.body, "Normal", "DriftCorrected", "cluster-wide broker configs "
+                                           f"corrected: {describe_drift(plan.drift, desired)}")
+        state.broker_keys = plan.keys
+
+    async def _converge_default_quotas(self, state: _Cluster) -> None:
+        """spec.defaultUserQuotas on Kafka's default user entity: one describe, at most one alter."""
+        desired = desired_quotas(state.spec.defaultUserQuotas)
+        if state.quota_keys is None:
+            state.quota_keys = tuple((state.body.get("status") or {}).get("defaultUserQuotaKeys") or ())
+        state.quota_problem = None
+        if not desired and not state.quota_keys:
+            return
+        observed = await state.gateway.describe_user_quotas(default=True)
+        if isinstance(observed, KafkaFailure):
+            state.quota_problem = (observed.reason, f"connected, but spec.defaultUserQuotas cannot be checked: "
+                                                    f"{observed.message}")
+            return
+        current = observed.get(None, {})
+        overwrite = annotation(state.body, names.ANNOTATION_ADOPT) == names.ADOPT_OVERWRITE
+        plan = plan_default_quotas(desired, current, state.quota_keys, overwrite)
+        if plan.refused:
+            state.quota_problem = (Reason.DEFAULT_QUOTAS_REFUSED, f"spec.defaultUserQuotas refused: "
+                                   f"{'; '.join(plan.refused)}. kto changed no quota")
+            return
+        failure = (await state.gateway.alter_user_quotas([plan.change])).get(None)
+        if failure is not None:
+            state.quota_problem = (Reason.DEFAULT_QUOTAS_REFUSED, f"the brokers refuse spec.defaultUserQuotas: "
+                                   f"{failure.message}") if not failure.retriable \
+                else (failure.reason, f"connected, but spec.defaultUserQuotas is not in place: {failure.message}")
+            return
+        if plan.drift is not None and not plan.drift.in_sync and state.body is not None:
+            metrics.DRIFT.labels("cluster", f"{state.key[0]}/{state.key[1]}").inc()
+            await self.kube.post_event(state.body, "Normal", "DriftCorrected", "default user quotas corrected: "
+                                       f"{describe_quota_change(plan.drift, current)}")
+        state.quota_keys = plan.keys
 
     def _set(self, state: _Cluster, reason: Reason, message: str) -> None:
         state.view = replace(state.view, reason=reason, message=message)
@@ -263,8 +356,12 @@ class ClusterRegistry:
             return
         body = state.body
         old = body.get("status") or {}
-        status = condition_status(old, body, state.reason == Reason.CONNECTED, state.reason, state.view.message,
-                                  self.writer.clock())
+        ready, reason, message = state.shown()
+        status = condition_status(old, body, ready, reason, message, self.writer.clock())
+        keys = state.broker_keys if state.broker_keys is not None else old.get("brokerConfigKeys")
+        status["brokerConfigKeys"] = list(keys) if keys else None
+        quota_keys = state.quota_keys if state.quota_keys is not None else old.get("defaultUserQuotaKeys")
+        status["defaultUserQuotaKeys"] = list(quota_keys) if quota_keys else None
         status["topics"] = self.served_topics(state.key, state.spec) if state.spec is not None else 0
         facts = state.view.facts
         # The bound cluster id stays in status whatever the probe found: it is what the KafkaCluster is bound to.

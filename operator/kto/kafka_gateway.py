@@ -1,8 +1,9 @@
 """The only module that talks to Kafka's admin API.
 
-Two clients sit behind it: confluent-kafka (librdkafka) for everything it offers, and kafka-python for
-partition reassignment, which confluent-kafka does not have (see DESIGN.md). The rest of kto sees one
-gateway.
+Two clients sit behind it: confluent-kafka (librdkafka) for everything it offers, and kafka-python for what
+it does not (see DESIGN.md): partition reassignment, client quotas (Describe/AlterClientQuotas) and the
+default broker resource (the cluster-wide broker configs, whose empty name librdkafka refuses). The rest of kto
+sees one gateway.
 
 Batch-first and idempotent: every call takes many topics and returns an outcome per topic (``None`` for
 success, a ``KafkaFailure`` otherwise); creating a topic that exists and deleting one that does not are
@@ -66,6 +67,7 @@ from kto.domain import (
     Reassignment,
 )
 from kto.pending import PendingRequests
+from kto.quotas import QuotaChange
 from kto.reasons import Reason
 
 log = logging.getLogger("kto.kafka")
@@ -763,6 +765,117 @@ class KafkaGateway:
         finally:
             self._lag_kp_lock.release()
 
+    def _kafka_python_send(self, request):
+        """Send one protocol message with kafka-python's client (to the least loaded broker); its response."""
+        with self._kp_lock:
+            if self._kp is None:
+                self._kp = _kafka_python_client(self._conf, self.request_timeout)
+            manager = self._kp._manager
+
+            async def send():
+                return await manager.send(request)
+
+            return manager.run(send)
+
+    # --- client quotas (kafka-python's protocol messages: confluent-kafka has no client-quota API) -------
+
+    async def describe_user_quotas(self, default: bool = False) -> dict[str | None, dict[str, float]] | KafkaFailure:
+        """The client quotas of every user entity (entity type user, a user name, no client id), by user name;
+        with ``default``, of the default user entity only (under None). One DescribeClientQuotas."""
+        from kafka.protocol.admin import DescribeClientQuotasRequest as Describe
+
+        match = QUOTA_MATCH_DEFAULT if default else QUOTA_MATCH_SPECIFIED
+        request = Describe(components=[Describe.ComponentData(entity_type="user", match_type=match, match=None)],
+                           strict=default)
+        self._count("describe_client_quotas")
+        try:
+            response = await asyncio.to_thread(self._kafka_python_send, request)
+        except Exception as exc:  # noqa: BLE001 - classified below
+            return classify_kafka_python(exc, "describing client quotas")
+        if response.error_code:
+            return _kafka_python_failure(response.error_code, response.error_message, "describing client quotas")
+        out: dict[str | None, dict[str, float]] = {}
+        for entry in response.entries or ():
+            if len(entry.entity) == 1 and entry.entity[0].entity_type == "user" \
+                    and (entry.entity[0].entity_name is None) == default:
+                out[entry.entity[0].entity_name] = {v.key: float(v.value) for v in entry.values}
+        return out
+
+    async def alter_user_quotas(self, changes: Sequence[QuotaChange]) -> dict[str | None, Outcome]:
+        """Set and remove quota keys of user entities (user None: the default user entity), every user in one
+        AlterClientQuotas; the outcome by user."""
+        from kafka.protocol.admin import AlterClientQuotasRequest as Alter
+
+        changes = [c for c in changes if not c.in_sync]
+        if not changes:
+            return {}
+        entries = [Alter.EntryData(
+            entity=[Alter.EntryData.EntityData(entity_type="user", entity_name=c.user)],
+            ops=[Alter.EntryData.OpData(key=k, value=float(v), remove=False) for k, v in sorted(c.to_set.items())]
+            + [Alter.EntryData.OpData(key=k, value=0.0, remove=True) for k in c.to_remove]) for c in changes]
+        self._count("alter_client_quotas")
+        try:
+            response = await asyncio.to_thread(self._kafka_python_send, Alter(entries=entries, validate_only=False))
+        except Exception as exc:  # noqa: BLE001 - classified below
+            failure = classify_kafka_python(exc, "setting client quotas")
+            return {c.user: failure for c in changes}
+        out: dict[str | None, Outcome] = {c.user: None for c in changes}
+        for entry in response.entries:
+            user = entry.entity[0].entity_name if entry.entity else None
+            if entry.error_code and user in out:
+                out[user] = _kafka_python_failure(entry.error_code, entry.error_message, "setting the client quotas "
+                                                  f"of {f'user {user}' if user is not None else 'the default user'}")
+        return out
+
+    # --- cluster-wide dynamic broker defaults (kafka-python: librdkafka refuses the default broker resource) ---
+
+    async def describe_broker_defaults(self) -> dict[str, str] | KafkaFailure:
+        """The cluster-wide dynamic broker configs (the default broker resource, empty name: its
+        DYNAMIC_DEFAULT_BROKER_CONFIG entries). One DescribeConfigs."""
+        from kafka.protocol.admin import DescribeConfigsRequest as Describe
+
+        request = Describe(resources=[Describe.DescribeConfigsResource(
+            resource_type=BROKER_RESOURCE, resource_name="", configuration_keys=None)], include_synonyms=False,
+            include_documentation=False)
+        self._count("describe_configs")
+        try:
+            response = await asyncio.to_thread(self._kafka_python_send, request)
+        except Exception as exc:  # noqa: BLE001 - classified below
+            return classify_kafka_python(exc, "describing the cluster-wide broker configs")
+        out: dict[str, str] = {}
+        for result in response.results:
+            if result.error_code:
+                return _kafka_python_failure(result.error_code, result.error_message,
+                                             "describing the cluster-wide broker configs")
+            out |= {c.name: c.value for c in result.configs
+                    if c.config_source == DYNAMIC_DEFAULT_BROKER_CONFIG and c.value is not None}
+        return out
+
+    async def alter_broker_defaults(self, to_set: dict[str, str], to_delete: Sequence[str],
+                                    validate_only: bool = False) -> Outcome:
+        """Set and delete cluster-wide dynamic broker configs in one IncrementalAlterConfigs (``validate_only``:
+        the brokers check it and change nothing)."""
+        from kafka.protocol.admin import IncrementalAlterConfigsRequest as Alter
+
+        Config = Alter.AlterConfigsResource.AlterableConfig
+        configs = [Config(name=k, config_operation=CONFIG_SET, value=v) for k, v in sorted(to_set.items())]
+        configs += [Config(name=k, config_operation=CONFIG_DELETE, value=None) for k in to_delete]
+        if not configs:
+            return None
+        request = Alter(resources=[Alter.AlterConfigsResource(resource_type=BROKER_RESOURCE, resource_name="",
+                                                              configs=configs)], validate_only=validate_only)
+        self._count("incremental_alter_configs")
+        try:
+            response = await asyncio.to_thread(self._kafka_python_send, request)
+        except Exception as exc:  # noqa: BLE001 - classified below
+            return classify_kafka_python(exc, "setting the cluster-wide broker configs")
+        for result in response.responses:
+            if result.error_code:
+                return _kafka_python_failure(result.error_code, result.error_message,
+                                             "setting the cluster-wide broker configs")
+        return None
+
+
 
 def _acl_of(b: AclBinding) -> Acl:
     restype = "CLUSTER" if b.restype == ResourceType.BROKER else b.restype.name
@@ -773,6 +886,24 @@ def _binding(principal: str, acl: Acl, cls=AclBinding):
     restype = ResourceType.BROKER if acl.resource_type == "CLUSTER" else ResourceType[acl.resource_type]
     return cls(restype, acl.name, ResourcePatternType[acl.pattern], principal, acl.host,
                AclOperation[acl.operation], AclPermissionType[acl.permission])
+
+
+# DescribeClientQuotas match types: 0 a given name, 1 the default entity, 2 any named entity.
+QUOTA_MATCH_DEFAULT, QUOTA_MATCH_SPECIFIED = 1, 2
+# Kafka's protocol constants: the BROKER resource type, the DYNAMIC_DEFAULT_BROKER_CONFIG config source, and
+# IncrementalAlterConfigs' SET and DELETE operations.
+BROKER_RESOURCE, DYNAMIC_DEFAULT_BROKER_CONFIG, CONFIG_SET, CONFIG_DELETE = 4, 3, 0, 1
+
+
+def _kafka_python_failure(code: int, message: str | None, what: str) -> KafkaFailure:
+    """An error code in a kafka-python response, classified like a raised one; a rejected value is permanent."""
+    from kafka import errors
+
+    error = errors.for_code(code)
+    text = f"{message}" if message else getattr(error, "description", "")
+    if error.__name__ in ("InvalidRequestError", "InvalidConfigurationError"):
+        return KafkaFailure(Reason.INVALID_CONFIG, f"{what}: {error.__name__}: {text}", retriable=False)
+    return classify_kafka_python(error(text), what)
 
 
 def classify_kafka_python(exc: BaseException, what: str) -> KafkaFailure:

@@ -282,6 +282,20 @@ class UserPolicy(Model):
         return [g for g in self.grants or [] if g.namespace in (namespace, "*")]
 
 
+class UserQuotas(Model):
+    """Kafka client quotas of the user's principal (entity user=<userName>); a field left out is not set."""
+
+    producerByteRate: Annotated[int, Field(ge=1)] | None = Field(
+        None, description="Bytes per second the user may produce, per broker (producer_byte_rate).")
+    consumerByteRate: Annotated[int, Field(ge=1)] | None = Field(
+        None, description="Bytes per second the user may fetch, per broker (consumer_byte_rate).")
+    requestPercentage: Annotated[float, Field(gt=0)] | None = Field(
+        None, description="Percentage of one request handler and network thread the user may use, per broker "
+                          "(request_percentage; 100 is one full thread).")
+    controllerMutationRate: Annotated[float, Field(gt=0)] | None = Field(
+        None, description="Partitions the user may create or delete per second (controller_mutation_rate).")
+
+
 class KafkaClusterSpec(Model):
     """Where the brokers are, how kto connects, the defaults of its topics, and who may use it."""
 
@@ -315,6 +329,17 @@ class KafkaClusterSpec(Model):
     replicationThrottleBytesPerSecond: Annotated[int, Field(ge=1024)] | None = Field(
         None, description="While replicas move (a replication-factor change), limit replication traffic to this "
                           "many bytes per second per broker; removed when the move ends (default: no limit).")
+    defaultUserQuotas: UserQuotas | None = Field(
+        None, description="Client quotas of every user that has no quota of its own (Kafka's default user "
+                          "entity). kto removes only the keys it set (status.defaultUserQuotaKeys) and never "
+                          "overwrites a key set by hand unless the KafkaCluster is annotated kto.dev/adopt=overwrite "
+                          "(default: none).")
+    brokerConfig: ConfigField = Field(
+        None, description="Cluster-wide dynamic broker defaults kto sets on every broker (IncrementalAlterConfigs "
+                          "on the default broker resource), e.g. {log.retention.hours: 168}. Only keys Kafka can "
+                          "change at runtime for the whole cluster are accepted; kto removes only the keys it set "
+                          "(status.brokerConfigKeys) and never overwrites a key set by hand unless the KafkaCluster "
+                          "is annotated kto.dev/adopt=overwrite (default: none).")
 
     @property
     def protocol(self) -> str:
@@ -516,6 +541,9 @@ class KafkaUserSpec(Model):
         description="How the user authenticates: a SASL/SCRAM credential that kto sets on the brokers.")
     authorization: UserAuthorization | None = Field(
         None, description="What the user may do: its ACLs (default: no ACLs).")
+    quotas: UserQuotas | None = Field(
+        None, description="Client quotas of the user (default: none set by kto). kto removes only the quotas it "
+                          "set (status.quotas).")
     deletionPolicy: DeletionPolicy | None = Field(
         None, description="Delete the user's credentials and ACLs with this resource (Delete, the default) or keep "
                           "them (Retain).")
@@ -573,6 +601,12 @@ class Status(BaseModel):
     conditions: list[Condition] | None = Field(None, description=CONDITIONS)
 
 
+class QuotaValue(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    key: str = Field(description="The Kafka quota key, e.g. producer_byte_rate.")
+    value: float = Field(description="Its value.")
+
+
 class KafkaTopicStatus(Status):
     """What kto observed and did, written by kto only."""
 
@@ -594,6 +628,12 @@ class KafkaClusterStatus(Status):
     controllerId: int | None = Field(None, description="The node id of the active controller.")
     brokers: int | None = Field(None, description="How many brokers the cluster reports.")
     topics: int | None = Field(None, description="How many KafkaTopics use this cluster.")
+    defaultUserQuotaKeys: list[str] | None = Field(
+        None, description="The default user quota keys kto set from spec.defaultUserQuotas: the only ones it "
+                          "removes when they leave the spec.")
+    brokerConfigKeys: list[str] | None = Field(
+        None, description="The cluster-wide broker config keys kto set from spec.brokerConfig: the only ones it "
+                          "removes when they leave the spec.")
 
 
 class KafkaUserStatus(Status):
@@ -605,3 +645,6 @@ class KafkaUserStatus(Status):
     acls: int | None = Field(None, description="How many ACL bindings the user has in Kafka that this resource "
                                                "asks for.")
     adopted: bool | None = Field(None, description=ADOPTED.format(what="user"))
+    quotas: list[QuotaValue] | None = Field(
+        None, description="The client quotas kto set for the user, as Kafka has them: the only ones it removes "
+                          "when they leave the spec.")

@@ -42,6 +42,8 @@ class Reason(StrEnum):
     INVALID_CLIENT_CONFIG = "InvalidClientConfig"  # no Kafka client can be built (e.g. a CA that is not PEM)
     CLUSTER_ID_CHANGED = "ClusterIdChanged"  # the brokers report another cluster id than the one bound
     UNSUPPORTED_KAFKA_VERSION = "UnsupportedKafkaVersion"  # brokers older than kto supports, or missing an API
+    BROKER_CONFIG_REFUSED = "BrokerConfigRefused"  # spec.brokerConfig asks for what kto may not or cannot set
+    DEFAULT_QUOTAS_REFUSED = "DefaultQuotasRefused"  # spec.defaultUserQuotas: set by hand, or a value refused
     # KafkaUser
     AUTHORIZER_NOT_ENABLED = "AuthorizerNotEnabled"  # the brokers have no authorizer: ACLs cannot be set
 
@@ -58,6 +60,8 @@ PERMANENT = frozenset({
     Reason.ADOPTION_REQUIRED,
     Reason.PROTECTED,
     Reason.NOT_PERMITTED,
+    Reason.BROKER_CONFIG_REFUSED,
+    Reason.DEFAULT_QUOTAS_REFUSED,
 })
 
 

@@ -1,8 +1,10 @@
-"""KafkaUser as a kind of the reconciler: SCRAM credentials, ACLs and the Secret an application mounts.
+"""KafkaUser as a kind of the reconciler: SCRAM credentials, ACLs, client quotas and the Secret an application
+mounts.
 
 A batch of users costs one DescribeUserScramCredentials, at most one AlterUserScramCredentials, one
-DescribeAcls (the whole cluster's, grouped by principal), at most one CreateAcls and one DeleteAcls; what
-differs is decided by the pure ``kto.users``.
+DescribeAcls (the whole cluster's, grouped by principal), at most one CreateAcls and one DeleteAcls, and, when
+a user of the batch has client quotas in its spec or status, one DescribeClientQuotas and at most one
+AlterClientQuotas; what differs is decided by the pure ``kto.users`` and ``kto.quotas``.
 
 Passwords are read from Secrets, sent to Kafka and written into the application's Secret; they are never
 logged, put in status, annotations or Events (a hash of the applied credential sits on the application's
@@ -26,6 +28,15 @@ from kto.kube import KubeClient
 from kto.models import KafkaClusterSpec, KafkaUserSpec, KafkaUserStatus
 from kto.objects import Key, annotation, deletion_policy_of, is_adopted
 from kto.outcomes import BACKOFF, FINALIZER_PENDING, Converge, Delete, Note, Outcome, Release, Revoke, Verdict
+from kto.quotas import (
+    QuotaChange,
+    describe_quota_change,
+    desired_quotas,
+    drifted,
+    plan_quotas,
+    recorded_quotas,
+    status_quotas,
+)
 from kto.reasons import Reason
 from kto.reconciler import Guard, Item, KindInfo
 from kto.status import was_in_sync
@@ -70,6 +81,7 @@ class _Work:
     acls: int | None = None  # ACLs of the spec in place on the brokers
     ours: bool = False  # kto made (or adopted) this Kafka user for this resource
     holds: bool = False  # the resource carries kto's finalizer
+    quotas: dict[str, float] | None = None  # the client quotas of the spec in place on the brokers
 
 
 class UserKind:
@@ -77,7 +89,7 @@ class UserKind:
                       retained_what=": credentials and ACLs ", allowed_field="spec.users.allowedNamespaces",
                       revocable=True)
     info = KindInfo(names.USER_PLURAL, names.USER_FINALIZER, "user", metrics.USER_READY, KafkaUserSpec,
-                    KafkaUserStatus, "userName", sticky_fields=("secretName", "acls", "adopted"))
+                    KafkaUserStatus, "userName", sticky_fields=("secretName", "acls", "adopted", "quotas"))
 
     def __init__(self, kube: KubeClient, topic_owner: TopicOwner = lambda cluster, topic: None):
         self.kube = kube
@@ -132,7 +144,8 @@ class UserKind:
             out |= await UserBatch(self, cluster, work, guard).run()
         deletions = {k: i.gathered.name for k, i in items.items() if isinstance(i.decision, Delete)}
         if deletions:
-            out |= await self.delete(cluster, deletions)
+            out |= await self.delete(cluster, deletions, {k: recorded_quotas(items[k].body.get("status"))
+                                                          for k in deletions})
         revocations = {k: i for k, i in items.items() if isinstance(i.decision, Revoke)}
         if revocations:
             out |= await self.revoke(cluster, revocations)
@@ -165,8 +178,10 @@ class UserKind:
                                            "longer grant them"),) if revoke[p] else ())
         return out
 
-    async def delete(self, cluster: ClusterSnapshot, deletions: dict[Key, str]) -> dict[Key, Outcome]:
-        """The credentials (the mechanisms that exist) and every ACL of each principal."""
+    async def delete(self, cluster: ClusterSnapshot, deletions: dict[Key, str],
+                     quotas: Mapping[Key, set[str]] | None = None) -> dict[Key, Outcome]:
+        """The credentials (the mechanisms that exist), every ACL of each principal, and the client quotas kto
+        set for it (``quotas``: the keys recorded in each resource's status)."""
         gateway = cluster.gateway
         failures: dict[Key, KafkaFailure | None] = {}
         existing = await gateway.describe_scram(sorted(set(deletions.values())))
@@ -179,15 +194,17 @@ class UserKind:
                 removals += [(user, m) for m in sorted(seen or {})]
         altered = await gateway.alter_scram([], removals)
         acls = await gateway.delete_acls({principal(u): None for k, u in deletions.items() if k not in failures})
+        removed = await gateway.alter_user_quotas([QuotaChange(u, {}, tuple(sorted((quotas or {}).get(k, ()))))
+                                                   for k, u in deletions.items() if k not in failures])
         out: dict[Key, Outcome] = {}
         for key, user in deletions.items():
-            failure = failures.get(key) or altered.get(user) or acls.get(principal(user))
+            failure = failures.get(key) or altered.get(user) or acls.get(principal(user)) or removed.get(user)
             if failure is not None and failure.reason == Reason.AUTHORIZER_NOT_ENABLED:
                 failure = None  # no authorizer: there are no ACLs to delete
             if failure is None:
                 self.applied.pop((cluster.key, user), None)
-                out[key] = Release(Note("Normal", "UserDeleted",
-                                        f"Kafka user {user}: credentials and ACLs deleted (deletionPolicy Delete)"))
+                out[key] = Release(Note("Normal", "UserDeleted", f"Kafka user {user}: credentials, ACLs and the "
+                                        "quotas kto set deleted (deletionPolicy Delete)"))
             else:
                 out[key] = Verdict(False, failure.reason, f"deleting Kafka user {user} failed: {failure.message}",
                                    retry=BACKOFF)
@@ -234,8 +251,9 @@ class UserBatch:
             await self._credentials()
             await asyncio.gather(*(self._write_secret(w) for w in self._pending().values()))
             drift = self._acls_drift(await self._acls())
+            quota_drift = await self._quotas()
             for key, w in self._pending().items():
-                self.out[key] = self._ready(w, drift.get(key))
+                self.out[key] = self._ready(w, drift.get(key), quota_drift.get(key))
         return dict(self.out)
 
     def _adoption(self, w: _Work) -> None:
@@ -389,17 +407,51 @@ class UserBatch:
                 drift[key] = describe_acl_plan(plan)
         return drift
 
-    def _ready(self, w: _Work, drift: str | None) -> Verdict:
+    async def _quotas(self) -> dict[Key, str]:
+        """One DescribeClientQuotas and at most one AlterClientQuotas for the batch's users that have quotas in
+        their spec or recorded in their status; the drift corrected, by user."""
+        work = {k: w for k, w in self._pending().items()
+                if w.spec.quotas is not None or recorded_quotas(w.body.get("status"))}
+        if not work:
+            return {}
+        observed = await self.gateway.describe_user_quotas()
+        if isinstance(observed, KafkaFailure):
+            for key in work:
+                self.out[key] = user_failure(observed)
+            return {}
+        recorded = {k: recorded_quotas(w.body.get("status")) for k, w in work.items()}
+        plans = {k: plan_quotas(w.user, desired_quotas(w.spec.quotas), observed.get(w.user, {}), recorded[k])
+                 for k, w in work.items()}
+        failed = await self.gateway.alter_user_quotas(list(plans.values()))
+        drift: dict[Key, str] = {}
+        for key, plan in plans.items():
+            w = work[key]
+            if failed.get(w.user) is not None:
+                self.out[key] = user_failure(failed[w.user])
+                continue
+            w.quotas = desired_quotas(w.spec.quotas)
+            corrected = drifted(plan, recorded[key])
+            if not corrected.in_sync and was_in_sync(w.body):
+                drift[key] = describe_quota_change(corrected, observed.get(w.user, {}))
+        return drift
+
+    def _ready(self, w: _Work, drift: str | None, quota_drift: str | None = None) -> Verdict:
         notes = []
         if w.key in self.rotated:
             notes.append(Note("Normal", "CredentialsRotated", f"Kafka user {w.user}: password changed on the brokers"))
         if drift:
             notes.append(Note("Normal", "DriftCorrected", f"Kafka user {w.user}: ACLs corrected: {drift}"))
+        if quota_drift:
+            notes.append(Note("Normal", "DriftCorrected", f"Kafka user {w.user}: quotas corrected: {quota_drift}"))
         n = w.acls or 0
+        quotas = f", {len(w.quotas)} quota(s)" if w.quotas else ""
         return Verdict(True, Reason.RECONCILED,
-                       f"Kafka user {w.user}: {w.spec.authentication.mechanism} credentials and {n} ACL(s) in place; "
-                       f"Secret {secret_name_of(w.key[1])}",
-                       status={"secretName": secret_name_of(w.key[1]), "acls": n}, drift=drift, notes=tuple(notes))
+                       f"Kafka user {w.user}: {w.spec.authentication.mechanism} credentials and {n} ACL(s){quotas} in "
+                       f"place; Secret {secret_name_of(w.key[1])}",
+                       status={"secretName": secret_name_of(w.key[1]), "acls": n,
+                               "quotas": status_quotas(w.quotas or {})},
+                       drift="; ".join(d for d in (drift, quota_drift and f"quotas: {quota_drift}") if d) or None,
+                       notes=tuple(notes))
 
 
 def _is_ours(secret: Mapping[str, Any], name: str) -> bool:

@@ -16,6 +16,7 @@ from types import MappingProxyType
 from typing import Any
 
 from kto import names
+from kto.compat import REQUIRED_APIS, BrokerApis
 from kto.domain import (
     SCRAM_ITERATIONS,
     THROTTLED_REPLICAS,
@@ -32,6 +33,7 @@ from kto.domain import (
 from kto.gates import ClusterSnapshot
 from kto.models import KafkaClusterSpec
 from kto.objects import Key
+from kto.quotas import QuotaChange
 from kto.reasons import Reason
 
 Call = tuple[str, Any]
@@ -156,6 +158,9 @@ class FakeGateway:
         self.broker_throttle: dict[int, int] = {}
         self.scram: dict[str, dict[str, tuple[int, str]]] = {}  # user -> mechanism -> (iterations, password)
         self.acls: dict[str, set[Acl]] = {}  # principal -> bindings
+        self.quotas: dict[str | None, dict[str, float]] = {}  # user (None: the default) -> quota key -> value
+        self.broker_defaults: dict[str, str] = {}  # cluster-wide dynamic broker configs
+        self.rejected_broker_configs: dict[str, str] = {}  # key -> the brokers' message when it is set
         self.failures: dict[tuple[str, str | None], KafkaFailure] = {}
         self._ids = 0
 
@@ -394,6 +399,65 @@ class FakeGateway:
                 else:
                     self.acls.get(p, set()).difference_update(items)
         return out
+
+    # --- the cluster (kto.clusters probes it) ---
+
+    async def describe_cluster(self) -> ClusterFacts | KafkaFailure:
+        self._request("describe_cluster", None)
+        return self._failure("describe_cluster", None) or ClusterFacts("fake-cluster", self.brokers[0], self.brokers)
+
+    async def describe_broker_apis(self) -> BrokerApis:
+        """Brokers that support every API kto needs (Kafka 4.1, KRaft); not counted as a request: the real gateway
+        asks once per connection."""
+        return BrokerApis(MappingProxyType({api.key: (0, api.min_version + 5) for api in REQUIRED_APIS}), (4, 1))
+
+    def close(self) -> None:
+        pass
+
+    # --- client quotas ---
+
+    async def describe_user_quotas(self, default: bool = False) -> dict[str | None, dict[str, float]] | KafkaFailure:
+        """``self.quotas[None]`` is the default user entity."""
+        self._request("describe_user_quotas", default)
+        return self._failure("describe_user_quotas", None) or {u: dict(q) for u, q in self.quotas.items()
+                                                               if q and (u is None) == default}
+
+    async def alter_user_quotas(self, changes: Sequence[QuotaChange]) -> dict[str | None, KafkaFailure | None]:
+        changes = [c for c in changes if not c.in_sync]
+        if not changes:
+            return {}
+        self._request("alter_user_quotas", {c.user: (dict(c.to_set), c.to_remove) for c in changes})
+        out = {c.user: self._failure("alter_user_quotas", c.user) for c in changes}
+        for c in changes:
+            if out[c.user] is None:
+                quotas = self.quotas.setdefault(c.user, {})
+                quotas.update(c.to_set)
+                for key in c.to_remove:
+                    quotas.pop(key, None)
+        return out
+
+    # --- cluster-wide broker configs ---
+
+    async def describe_broker_defaults(self) -> dict[str, str] | KafkaFailure:
+        self._request("describe_broker_defaults", None)
+        return self._failure("describe_broker_defaults", None) or dict(self.broker_defaults)
+
+    async def alter_broker_defaults(self, to_set: dict[str, str], to_delete: Sequence[str],
+                                    validate_only: bool = False) -> KafkaFailure | None:
+        if not to_set and not to_delete:
+            return None
+        self._request("alter_broker_defaults", (dict(to_set), tuple(to_delete), validate_only))
+        failure = self._failure("alter_broker_defaults", None)
+        if failure is None:
+            rejected = sorted(k for k in to_set if k in self.rejected_broker_configs)
+            if rejected:
+                failure = KafkaFailure(Reason.INVALID_CONFIG, f"setting the cluster-wide broker configs: "
+                                       f"{self.rejected_broker_configs[rejected[0]]}", retriable=False)
+        if failure is None and not validate_only:
+            self.broker_defaults.update(to_set)
+            for key in to_delete:
+                self.broker_defaults.pop(key, None)
+        return failure
 
 
 # --- the cluster registry ----------------------------------------------------------------------------------

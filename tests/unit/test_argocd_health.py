@@ -67,7 +67,7 @@ def test_the_states_the_issue_asks_for_are_covered() -> None:
         "tests"]}
     reasons = {_load("KafkaCluster", p.removeprefix("testdata/")).get("status", {}).get("conditions", [{}])[0]
                .get("reason") for p in cluster}
-    assert {"Connected", "AuthenticationFailed", "SecretNotFound", "Unreachable"} <= reasons
+    assert {"Connected", "AuthenticationFailed", "SecretNotFound", "Unreachable", "BrokerConfigRefused"} <= reasons
     user = {t["inputPath"] for t in yaml.safe_load((kind_dir("KafkaUser") / "health_test.yaml").read_text())["tests"]}
     reasons = {_load("KafkaUser", p.removeprefix("testdata/")).get("status", {}).get("conditions", [{}])[0]
                .get("reason") for p in user}
@@ -109,6 +109,8 @@ TOPIC_HEALTH = {
     Reason.INVALID_CLIENT_CONFIG: "Degraded",  # a KafkaCluster's reason: unknown on a topic
     Reason.UNSUPPORTED_KAFKA_VERSION: "Degraded",  # a KafkaCluster's reason: unknown on a topic
     Reason.TOPIC_BEING_DELETED: "Progressing",  # retried until ZooKeeper finishes the earlier deletion
+    Reason.BROKER_CONFIG_REFUSED: "Degraded",  # a KafkaCluster's reason: unknown on a topic
+    Reason.DEFAULT_QUOTAS_REFUSED: "Degraded",  # a KafkaCluster's reason: unknown on a topic
 }
 CLUSTER_HEALTH = {
     Reason.CONNECTED: "Degraded",  # never written with Ready=False
@@ -122,6 +124,8 @@ CLUSTER_HEALTH = {
     Reason.CLUSTER_ID_CHANGED: "Degraded",
     Reason.INVALID_CLIENT_CONFIG: "Degraded",
     Reason.UNSUPPORTED_KAFKA_VERSION: "Degraded",  # only upgrading the brokers ends it
+    Reason.BROKER_CONFIG_REFUSED: "Degraded",  # waits for spec.brokerConfig to change
+    Reason.DEFAULT_QUOTAS_REFUSED: "Degraded",  # waits for spec.defaultUserQuotas to change
 }
 USER_HEALTH = {
     Reason.RECONCILED: "Degraded",  # never written with Ready=False: an unknown combination
@@ -154,6 +158,8 @@ USER_HEALTH = {
     Reason.INVALID_CLIENT_CONFIG: "Degraded",  # a KafkaCluster's reason: unknown on a user
     Reason.UNSUPPORTED_KAFKA_VERSION: "Degraded",  # a KafkaCluster's reason: unknown on a user
     Reason.TOPIC_BEING_DELETED: "Degraded",  # a KafkaTopic's reason: unknown on a user
+    Reason.BROKER_CONFIG_REFUSED: "Degraded",  # a KafkaCluster's reason: unknown on a user
+    Reason.DEFAULT_QUOTAS_REFUSED: "Degraded",  # a KafkaCluster's reason: unknown on a user
 }
 # What kto can write into a KafkaUser's Ready condition: the gates (kto.gates), kto.user_kind, and the Kafka
 # errors kto.kafka_gateway classifies (PERMANENT_CODES, authorization, authentication, unreachable, the rest).
@@ -164,7 +170,8 @@ USER_REASONS = {Reason.RECONCILED, Reason.INVALID_SPEC, Reason.CLUSTER_NOT_FOUND
                 Reason.AUTHORIZATION_FAILED, Reason.AUTHENTICATION_FAILED, Reason.UNREACHABLE}
 NOT_TOPICS = {Reason.RECONCILED, Reason.CONNECTED, Reason.AUTHORIZER_NOT_ENABLED, Reason.NOT_PERMITTED,
               Reason.SECRET_NOT_MARKED, Reason.INSECURE_CONNECTION, Reason.CLUSTER_ID_CHANGED,
-              Reason.INVALID_CLIENT_CONFIG, Reason.UNSUPPORTED_KAFKA_VERSION}
+              Reason.INVALID_CLIENT_CONFIG, Reason.UNSUPPORTED_KAFKA_VERSION, Reason.BROKER_CONFIG_REFUSED,
+              Reason.DEFAULT_QUOTAS_REFUSED}
 KNOWN = {"KafkaTopic": set(TOPIC_HEALTH) - NOT_TOPICS,
          "KafkaCluster": set(CLUSTER_HEALTH) - {Reason.CONNECTED},
          "KafkaUser": USER_REASONS - {Reason.RECONCILED}}
@@ -186,7 +193,8 @@ def test_every_reason_has_a_health() -> None:
     assert set(CLUSTER_HEALTH) == {Reason.CONNECTED, Reason.UNREACHABLE, Reason.AUTHENTICATION_FAILED,
                                    Reason.AUTHORIZATION_FAILED, Reason.SECRET_NOT_FOUND, Reason.INVALID_SPEC,
                                    Reason.SECRET_NOT_MARKED, Reason.INSECURE_CONNECTION, Reason.CLUSTER_ID_CHANGED,
-                                   Reason.INVALID_CLIENT_CONFIG, Reason.UNSUPPORTED_KAFKA_VERSION}
+                                   Reason.INVALID_CLIENT_CONFIG, Reason.UNSUPPORTED_KAFKA_VERSION,
+                                   Reason.BROKER_CONFIG_REFUSED, Reason.DEFAULT_QUOTAS_REFUSED}
     assert set(USER_HEALTH) == set(Reason)
     for reason in PERMANENT:
         assert TOPIC_HEALTH[reason] == "Degraded", f"kto never retries {reason}: Argo CD must not wait for it"

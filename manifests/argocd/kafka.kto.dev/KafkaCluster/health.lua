@@ -3,10 +3,14 @@
 -- status.observedGeneration. Written for Argo CD's sandbox: base and table libraries only (no string, no math).
 
 -- Ready=False with one of these needs a person: a Secret, the credentials, the ACLs or the spec.
+-- BrokerConfigRefused: spec.brokerConfig names a key brokers cannot change at runtime, a value they reject, or
+-- a key set by hand; DefaultQuotasRefused: spec.defaultUserQuotas names a quota set by hand or a value the
+-- brokers reject. kto wrote nothing of it and waits for the spec (the cluster's topics and users go on).
 local DEGRADED = {
   AuthenticationFailed = true, AuthorizationFailed = true, SecretNotFound = true, InvalidSpec = true,
   SecretNotMarked = true, InsecureConnection = true, ClusterIdChanged = true, InvalidClientConfig = true,
   UnsupportedKafkaVersion = true,
+  BrokerConfigRefused = true, DefaultQuotasRefused = true,
 }
 
 local function result(status, message)
