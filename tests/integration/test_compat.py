@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import pytest
 
+from tests.integration.test_quotas_broker_config import cluster_defaults, user_quotas
 from tests.support import faults
 from tests.support.env import KafkaEndpoints, endpoints_from, localenv
 from tests.support.kafka import KafkaView
@@ -185,3 +186,28 @@ def test_topic_recreated_while_zookeeper_still_deletes_it(brokers: Brokers, ns: 
     faults.wait_kafka_started(broker, offset, timeout=120)
     obj = ns.topic_ready(name, timeout=120)
     assert kafka.topic(name)[:2] == (1, 1) and kafka.topic(name)[2] == obj["status"]["topicId"]
+
+
+def test_quotas_and_broker_config(brokers: Brokers, ns: Resources, kto) -> None:
+    """What the quotas and broker-settings issue added: a KafkaUser's client quotas, and cluster-wide broker
+    settings (not on the session's shared brokers: a cluster-wide default would reach every other test)."""
+    cluster = connect(ns, brokers)
+    kafka = brokers.endpoints
+    app = unique("quota")
+    ns.create("kafkausers", kafka_user(app, cluster, acls=[], quotas={"producerByteRate": 10240}))
+    ns.wait_condition("kafkausers", app, "True", "Reconciled", timeout=90)
+    assert user_quotas(kafka, app) == {"producer_byte_rate": 10240}
+    ns.patch("kafkausers", app, {"spec": {"quotas": None}})
+    wait_until(lambda: user_quotas(kafka, app) == {}, timeout=40, what=f"{app}'s quota to be removed")
+    if brokers.target.session:
+        return
+    retention = str(3 * DAY)
+    ns.patch("kafkaclusters", cluster, {"spec": {"brokerConfig": {"log.retention.ms": retention}}})
+    try:
+        wait_until(lambda: cluster_defaults(kafka).get("log.retention.ms") == retention, timeout=40,
+                   what="the cluster-wide log.retention.ms to be set")
+        assert ns.get("kafkaclusters", cluster)["status"]["brokerConfigKeys"] == ["log.retention.ms"]
+    finally:
+        ns.patch("kafkaclusters", cluster, {"spec": {"brokerConfig": None}})
+    wait_until(lambda: "log.retention.ms" not in cluster_defaults(kafka), timeout=40,
+               what="the cluster-wide log.retention.ms to be removed")
