@@ -559,7 +559,9 @@ def _start_kafka(kafka: Kafka, timeout: float) -> None:
 
 def start_kafka_node(kafka: Kafka, node: int) -> Proc:
     """Start one Kafka node of ``kafka`` from its properties file (the caller waits for ``kafka_started``)."""
-    proc = spawn("kafka", _kafka_java(kafka, "kafka.Kafka", [str(kafka.root / f"kafka-{node}.properties")]),
+    # $KTO_KAFKA_HEAP: a broker's heap (512m; the benchmark's 10,000 topics with lag collection need more).
+    heap = f"-Xmx{os.environ.get('KTO_KAFKA_HEAP') or '512m'}"
+    proc = spawn("kafka", _kafka_java(kafka, "kafka.Kafka", [str(kafka.root / f"kafka-{node}.properties")], heap),
                  kafka.root / "logs" / f"kafka-{node}.log")
     proc.name = f"kafka-{node}"
     return proc
