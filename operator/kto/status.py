@@ -32,8 +32,10 @@ def condition_status(old: Mapping[str, Any], body: Mapping[str, Any], ready: boo
 
 def is_news(verdict: Verdict, old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> bool:
     """A failure worth an Event: new or changed (retries of the same failure stay quiet); not the states a
-    person chose (paused, observe only, replicas moving as asked), not a short wait (under a second)."""
-    if verdict.ready is True or verdict.reason in (Reason.PAUSED, Reason.UNMANAGED, Reason.REPLICAS_CHANGING):
+    person chose (paused, observe only, replicas moving as asked), not a short wait (under a second), not a
+    KafkaCluster that cannot be reached (its own status and Event say so, once, not once per resource)."""
+    if verdict.ready is True or verdict.reason in (Reason.PAUSED, Reason.UNMANAGED, Reason.REPLICAS_CHANGING,
+                                                   Reason.CLUSTER_NOT_READY):
         return False
     if isinstance(verdict.retry, float | int) and verdict.retry < 1:
         return False

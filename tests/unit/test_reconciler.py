@@ -423,6 +423,22 @@ async def test_deletion_after_the_cluster_is_gone_releases_with_a_warning() -> N
     assert w.kube.finalizers[key] == []
 
 
+async def test_an_unreachable_cluster_is_told_by_the_cluster_not_by_each_resource() -> None:
+    """A Ready topic keeps its status; a topic waiting to be created says it waits, without an Event of its own
+    (the KafkaCluster posts one)."""
+    w = world()
+    ready_one = await made(w, topic("ready-one"))
+    patches, requests = len(w.kube.patches), w.kafka.total()
+    w.clusters.set(not_ready(w.kafka))
+    waiting = w.put(topic("waiting"))
+    await w.run(ready_one, waiting)
+    assert ready(w.status(ready_one)) == ("True", "Reconciled")
+    assert ready(w.status(waiting)) == ("False", "ClusterNotReady")
+    assert len(w.kube.patches) == patches + 1
+    assert w.kube.events == []
+    assert w.kafka.total() == requests  # nothing sent to the unreachable cluster
+
+
 async def test_deletion_waits_for_a_cluster_that_is_not_ready() -> None:
     w = world()
     body = topic()
