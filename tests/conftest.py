@@ -83,7 +83,8 @@ def sole_operator(kto):
 
 @pytest.fixture
 def ns(env: LocalEnv):
-    """A fresh namespace; its KafkaTopics are deleted (and waited for) at the end of the test."""
+    """A fresh namespace; at the end of the test its KafkaTopics are deleted (and waited for), then its KafkaUsers
+    and KafkaClusters (``Resources.clean_up``)."""
     from kubernetes import client
 
     from tests.support.kube import admin_client
@@ -94,7 +95,7 @@ def ns(env: LocalEnv):
     client.CoreV1Api(api).create_namespace({"metadata": {"name": name}})
     res = Resources(api, name)
     yield res
-    res.delete_all_topics()
+    res.clean_up()
 
 
 @pytest.fixture

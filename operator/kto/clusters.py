@@ -224,6 +224,10 @@ class ClusterRegistry:
         facts = await state.gateway.describe_cluster()
         if isinstance(facts, KafkaFailure) and facts.reason != Reason.UNSUPPORTED_KAFKA_VERSION:
             self._set(state, facts.reason, facts.message)
+            if facts.reason == Reason.UNREACHABLE:
+                # A client that knew the brokers keeps reconnecting to them with no backoff while a request
+                # waits (kto.pending): the next probe builds a fresh one, which backs off.
+                self._close_gateway(state)
             return
         refusal = await self._supported(state.gateway)
         if refusal is not None or isinstance(facts, KafkaFailure):

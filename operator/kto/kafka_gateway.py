@@ -254,16 +254,18 @@ class KafkaGateway:
     async def describe_cluster(self, attempts: int = 2) -> ClusterFacts | KafkaFailure:
         """The cluster's id, brokers and racks. A request lost with the broker it went to (the broker died, its
         connection was refused) is sent once more: the other brokers answer it, and one broker down of several
-        does not make the whole cluster unreachable."""
+        does not make the whole cluster unreachable. One that timed out is not: nobody answered."""
+        timeout = min(self.request_timeout, 10.0)
         for attempt in range(attempts):
             self._count("describe_cluster")
+            sent = time.monotonic()
             try:
-                result = await self._pending.track(
-                    self._admin.describe_cluster(request_timeout=min(self.request_timeout, 10.0)))
+                result = await self._pending.track(self._admin.describe_cluster(request_timeout=timeout))
                 break
             except Exception as exc:  # noqa: BLE001 - classified below
                 failure = self._connection_failure(exc)
-                if failure.reason != Reason.UNREACHABLE or attempt == attempts - 1:
+                lost = time.monotonic() - sent < timeout / 2
+                if failure.reason != Reason.UNREACHABLE or not lost or attempt == attempts - 1:
                     return failure
         return ClusterFacts(
             cluster_id=result.cluster_id,

@@ -131,6 +131,25 @@ class Resources:
             lambda: [e for e in self.events(name, reason) if contains in (e.message or "")],
             timeout=timeout, what=f"an Event {reason} containing {contains!r} on {name}")
 
+    def clean_up(self, timeout: float = 90) -> None:
+        """At the end of a test: its KafkaTopics deleted and waited for, its KafkaUsers deleted (waited for a
+        while: one whose cluster is unreachable keeps kto's finalizer), then its KafkaClusters, so that the
+        session's kto stops probing them (a test's brokers may be gone by the next test)."""
+        self.delete_all_topics(timeout)
+        users = [i["metadata"]["name"] for i in self._items("kafkausers")]
+        for name in users:
+            self.delete("kafkausers", name)
+        for name in users:
+            try:
+                self.wait_gone("kafkausers", name, 30)
+            except AssertionError:
+                pass  # released once its KafkaCluster is deleted below
+        for item in self._items("kafkaclusters"):
+            self.delete("kafkaclusters", item["metadata"]["name"])
+
+    def _items(self, plural: str) -> list[dict]:
+        return self.objects.list_namespaced_custom_object(GROUP, VERSION, self.ns, plural)["items"]
+
     def delete_all_topics(self, timeout: float = 90) -> None:
         items = self.objects.list_namespaced_custom_object(GROUP, VERSION, self.ns, "kafkatopics")["items"]
         for item in items:
