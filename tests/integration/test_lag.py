@@ -9,7 +9,7 @@ A kto of this module's own collects every 2 s (``--lag-interval 2``); the sessio
 from __future__ import annotations
 
 import pytest
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support.env import LocalEnv
@@ -54,13 +54,35 @@ def produce(conf: dict, topic: str, count: int) -> None:
     assert producer.flush(30) == 0
 
 
+COORDINATOR_MOVING = (KafkaError.NOT_COORDINATOR, KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+                      KafkaError.COORDINATOR_NOT_AVAILABLE)
+
+
+def transient_ok(call, *args, **kwargs):
+    """``call``'s result (True when it returns None), or None while the broker answers that it is not (yet) the
+    group's coordinator: after a broker was stopped and continued (the fault tests run before), the group
+    coordinator takes a moment to load."""
+    try:
+        result = call(*args, **kwargs)
+    except KafkaException as err:
+        if err.args[0].code() in COORDINATOR_MOVING:
+            return None
+        raise
+    return True if result is None else result
+
+
+def committed(consumer: Consumer, topic: str, partition: int) -> list | None:
+    return transient_ok(consumer.committed, [TopicPartition(topic, partition)], timeout=20)
+
+
 def consume(conf: dict, group: str, topic: str, counts: dict[int, int]) -> None:
     """Read ``counts[p]`` more messages of each partition ``p`` of ``topic`` as consumer group ``group``, and
     commit where it got."""
     consumer = Consumer({**conf, "group.id": group, "enable.auto.commit": False, "auto.offset.reset": "earliest"})
     try:
         for partition, count in counts.items():
-            [start] = consumer.committed([TopicPartition(topic, partition)], timeout=20)
+            [start] = wait_until(lambda p=partition: committed(consumer, topic, p), timeout=60,
+                                 what=f"the committed offset of {group} on {topic}/{partition}")
             consumer.assign([TopicPartition(topic, partition, max(start.offset, 0))])
             read = 0
 
@@ -72,7 +94,8 @@ def consume(conf: dict, group: str, topic: str, counts: dict[int, int]) -> None:
                 return read >= c
 
             wait_until(one_more, timeout=30, interval=0, what=f"{count} messages of {topic}/{partition} read")
-            consumer.commit(asynchronous=False)
+            wait_until(lambda: transient_ok(consumer.commit, asynchronous=False), timeout=60,
+                       what=f"{group} to commit on {topic}/{partition}")
     finally:
         consumer.close()
 
