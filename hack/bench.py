@@ -269,7 +269,10 @@ def run_kto(kube: Kube, env: dict[str, str], kto: Kto, n: int, resync: int, idle
 
     def sample() -> None:
         while sampling:
-            peak["rss"] = max(peak["rss"], proc_stats(kto.proc.pid)["rss_mib"])
+            try:  # kto is restarted for the lag phase: the old process may be exiting (no VmRSS) or gone
+                peak["rss"] = max(peak["rss"], proc_stats(kto.proc.pid).get("rss_mib", 0.0))
+            except FileNotFoundError:
+                pass
             time.sleep(0.5)
 
     sampler = threading.Thread(target=sample, daemon=True)
