@@ -258,7 +258,7 @@ class ClusterRegistry:
         refused key or value leaves every broker config as it was."""
         desired = config_strings(state.spec.brokerConfig)
         if state.broker_keys is None:
-            state.broker_keys = tuple((state.body.get("status") or {}).get("brokerConfigKeys") or ())
+            state.broker_keys = _recorded(state.body, "brokerConfigKeys")
         state.config_problem = None
         if not desired and not state.broker_keys:
             return
@@ -282,17 +282,16 @@ class ClusterRegistry:
                                         f"{failure.message}. kto changed no broker config") if not failure.retriable \
                     else (failure.reason, f"connected, but spec.brokerConfig is not in place: {failure.message}")
                 return
-            if plan.drift and state.body is not None:
-                metrics.DRIFT.labels("cluster", f"{state.key[0]}/{state.key[1]}").inc()
-                await self.kube.post_event(state.body, "Normal", "DriftCorrected", "cluster-wide broker configs "
-                                           f"corrected: {describe_drift(plan.drift, desired)}")
+            if plan.drift:
+                await self._corrected(state, f"cluster-wide broker configs corrected: "
+                                             f"{describe_drift(plan.drift, desired)}")
         state.broker_keys = plan.keys
 
     async def _converge_default_quotas(self, state: _Cluster) -> None:
         """spec.defaultUserQuotas on Kafka's default user entity: one describe, at most one alter."""
         desired = desired_quotas(state.spec.defaultUserQuotas)
         if state.quota_keys is None:
-            state.quota_keys = tuple((state.body.get("status") or {}).get("defaultUserQuotaKeys") or ())
+            state.quota_keys = _recorded(state.body, "defaultUserQuotaKeys")
         state.quota_problem = None
         if not desired and not state.quota_keys:
             return
@@ -314,11 +313,15 @@ class ClusterRegistry:
                                    f"{failure.message}") if not failure.retriable \
                 else (failure.reason, f"connected, but spec.defaultUserQuotas is not in place: {failure.message}")
             return
-        if plan.drift is not None and not plan.drift.in_sync and state.body is not None:
-            metrics.DRIFT.labels("cluster", f"{state.key[0]}/{state.key[1]}").inc()
-            await self.kube.post_event(state.body, "Normal", "DriftCorrected", "default user quotas corrected: "
-                                       f"{describe_quota_change(plan.drift, current)}")
+        if plan.drift is not None and not plan.drift.in_sync:
+            await self._corrected(state, f"default user quotas corrected: {describe_quota_change(plan.drift, current)}")
         state.quota_keys = plan.keys
+
+    async def _corrected(self, state: _Cluster, message: str) -> None:
+        """An out-of-band change of a cluster-wide setting kto set back: counted, and said in an Event."""
+        metrics.DRIFT.labels("cluster", f"{state.key[0]}/{state.key[1]}").inc()
+        if state.body is not None:
+            await self.kube.post_event(state.body, "Normal", "DriftCorrected", message)
 
     def _set(self, state: _Cluster, reason: Reason, message: str) -> None:
         state.view = replace(state.view, reason=reason, message=message)
@@ -373,6 +376,11 @@ class ClusterRegistry:
         if facts is not None:
             status |= {"controllerId": facts.controller_id, "brokers": facts.brokers}
         await self.writer.patch(names.CLUSTER_PLURAL, body, KafkaClusterStatus, status)
+
+
+def _recorded(body: Mapping[str, Any] | None, field: str) -> tuple[str, ...]:
+    """The keys kto recorded in a KafkaCluster's status as set by itself (the only ones it ever removes)."""
+    return tuple(((body or {}).get("status") or {}).get(field) or ())
 
 
 def bound_cluster_id(body: Mapping[str, Any] | None) -> str | None:

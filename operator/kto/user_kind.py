@@ -154,10 +154,10 @@ class UserKind:
     async def revoke(self, cluster: ClusterSnapshot, items: dict[Key, Item]) -> dict[Key, Outcome]:
         """Users whose namespace may no longer grant some of their rules (the KafkaCluster's grants were
         narrowed): the bindings of those rules are deleted, everything else of the user is left as it is."""
-        refused = {k: refused_acls(i.gathered.spec, k[0], cluster.spec.grants_for(k[0]),
-                                   lambda topic: self.topic_owner(cluster, topic)) for k, i in items.items()}
         if not cluster.ready:
             return {k: replace(i.decision.verdict, retry=BACKOFF) for k, i in items.items()}
+        refused = {k: refused_acls(i.gathered.spec, k[0], cluster.spec.grants_for(k[0]),
+                                   lambda topic: self.topic_owner(cluster, topic)) for k, i in items.items()}
         observed = await cluster.gateway.describe_acls()
         if isinstance(observed, KafkaFailure):
             return {k: user_failure(observed) for k in items}

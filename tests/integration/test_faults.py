@@ -418,6 +418,18 @@ def assert_clean(row: Row, found: dict[str, list[str]]) -> None:
     assert not bad and not recreated, f"after {row.scenario}: {bad}, TopicRecreated Events: {recreated}"
 
 
+def settle_broker_row(row: Row, seen: Observer, topics: Topics, view: KafkaView, ns: Resources, last: dict,
+                      before: dict[str, str], batch: list[str]) -> None:
+    """What every broker row checks after its fault: converged in bound, the Ready topics kept Ready, nothing lost
+    or orphaned, then every resource deleted with its topic."""
+    assert_in_bound(row, last, [*before, *batch])
+    assert_ready_kept(seen, before)
+    found = audit(view, topics.prefix, last, before)
+    row.lost, row.orphaned = found["lost"], found["orphaned"]
+    assert_clean(row, found)
+    cleanup_and_check(topics, view, row, ns)
+
+
 def assert_ready_kept(seen: Observer, before: dict[str, str]) -> None:
     """The topics that were Ready before a broker fault of at most 30 s showed Ready throughout: the outage is
     the KafkaCluster's to report, not a status write and a Warning Event per resource (a transient failure of an
@@ -599,12 +611,7 @@ def test_broker_stopped_for_30s_during_a_batch(env, ns, cluster, kto, view) -> N
                        "kto_cpu_seconds_during_outage": round(cpu, 1)}
         observed(row, seen, ns)
         row.did = batch_did(seen, log)
-        assert_in_bound(row, last, [*before, *batch])
-        assert_ready_kept(seen, before)
-        found = audit(view, topics.prefix, last, before)
-        row.lost, row.orphaned = found["lost"], found["orphaned"]
-        assert_clean(row, found)
-        cleanup_and_check(topics, view, row, ns)
+        settle_broker_row(row, seen, topics, view, ns, last, before, batch)
 
 
 def mixed_batch(topics: Topics) -> tuple[list[str], list[dict]]:
@@ -659,12 +666,7 @@ def test_controller_stopped_for_30s_on_three_brokers(env, ns, kto, kafka3) -> No
                        "kto_cpu_seconds_during_outage": round(cpu, 1)}
         observed(row, seen, ns)
         row.did = [*batch_did(seen, log), f"{served} of {BATCH // 2} factor-1 topics converged during the stop"]
-        assert_in_bound(row, last, [*before, *batch])
-        assert_ready_kept(seen, before)
-        found = audit(view3, topics.prefix, last, before)
-        row.lost, row.orphaned = found["lost"], found["orphaned"]
-        assert_clean(row, found)
-        cleanup_and_check(topics, view3, row, ns)
+        settle_broker_row(row, seen, topics, view3, ns, last, before, batch)
         ns.delete("kafkaclusters", name)  # kto keeps no connection to kafka3 for the rest of the session
 
 
@@ -713,12 +715,7 @@ def test_broker_killed_for_20s_on_three_brokers(env, ns, kto, kafka3, restarted)
         observed(row, seen, ns)
         row.did = [*batch_did(seen, log), f"{served} of {BATCH // 2} factor-1 topics converged while it was "
                    f"down", f"kto used {cpu:.1f} s of CPU in the {DOWN3_SECONDS} s"]
-        assert_in_bound(row, last, [*before, *batch])
-        assert_ready_kept(seen, before)
-        found = audit(view3, topics.prefix, last, before)
-        row.lost, row.orphaned = found["lost"], found["orphaned"]
-        assert_clean(row, found)
-        cleanup_and_check(topics, view3, row, ns)
+        settle_broker_row(row, seen, topics, view3, ns, last, before, batch)
         ns.delete("kafkaclusters", name)  # kto keeps no connection to kafka3 for the rest of the session
 
 
@@ -759,12 +756,7 @@ def test_broker_killed_and_restarted_mid_batch(env, ns, kto, tmp_path) -> None:
                            "kto_cpu_seconds_during_outage": round(cpu, 1)}
             observed(row, seen, ns)
             row.did = batch_did(seen, log)
-            assert_in_bound(row, last, [*before, *batch])
-            assert_ready_kept(seen, before)
-            found = audit(solo, topics.prefix, last, before)
-            row.lost, row.orphaned = found["lost"], found["orphaned"]
-            assert_clean(row, found)
-            cleanup_and_check(topics, solo, row, ns)
+            settle_broker_row(row, seen, topics, solo, ns, last, before, batch)
             ns.delete("kafkaclusters", name)
     finally:
         localenv.stop_procs(procs)
