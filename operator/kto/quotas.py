@@ -42,6 +42,20 @@ def desired_quotas(quotas: UserQuotas | None) -> dict[str, float]:
             if (value := getattr(quotas, name)) is not None}
 
 
+def above_defaults(quotas: UserQuotas | None, defaults: UserQuotas | None) -> list[str]:
+    """What a tenant's KafkaUser asks above the KafkaCluster's defaultUserQuotas, each with why: a user quota
+    replaces the default for its principal, so a tenant could otherwise raise its own limit. A key the cluster
+    sets no default for is the tenant's to choose."""
+    asked, caps = desired_quotas(quotas), desired_quotas(defaults)
+    return [f"quotas ({key} {_number(asked[key])}): above the KafkaCluster's spec.defaultUserQuotas "
+            f"({_number(caps[key])}): lower it, or ask for a higher default"
+            for key in sorted(asked) if key in caps and asked[key] > caps[key]]
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if value == int(value) else str(value)
+
+
 def plan_quotas(user: str | None, desired: Mapping[str, float], observed: Mapping[str, float],
                 recorded: Iterable[str]) -> QuotaChange:
     """Set what the spec asks and Kafka lacks (or has otherwise); remove the keys kto set before that the spec

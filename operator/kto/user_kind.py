@@ -30,6 +30,7 @@ from kto.objects import Key, annotation, deletion_policy_of, is_adopted
 from kto.outcomes import BACKOFF, FINALIZER_PENDING, Converge, Delete, Note, Outcome, Release, Revoke, Verdict
 from kto.quotas import (
     QuotaChange,
+    above_defaults,
     describe_quota_change,
     desired_quotas,
     drifted,
@@ -126,6 +127,7 @@ class UserKind:
             return None  # the KafkaCluster's own namespace: its owner's
         refused = refused_rules(spec, key[0], cluster.spec.grants_for(key[0]),
                                 lambda topic: self.topic_owner(cluster, topic))
+        refused += above_defaults(spec.quotas, cluster.spec.defaultUserQuotas)
         if not refused:
             return None
         return Verdict(False, Reason.NOT_PERMITTED, f"namespace {key[0]} may not grant what this KafkaUser asks: "

@@ -40,12 +40,12 @@ WRITES = ("create_topics", "create_partitions", "incremental_alter_configs", "de
 
 @pytest.fixture
 def tenant(env):
-    """A second namespace (a tenant); its KafkaTopics are deleted at the end of the test."""
+    """A second namespace (a tenant); cleaned up at the end of the test like ``ns``."""
     api = admin_client(env)
     res = Resources(api, unique("tenant"))
     client.CoreV1Api(api).create_namespace({"metadata": {"name": res.ns}})
     yield res
-    res.delete_all_topics()
+    res.clean_up()
 
 
 @pytest.fixture
@@ -732,3 +732,31 @@ def test_claims_survive_a_restart_while_the_owners_kafkacluster_is_down(env, ns,
         ns.secret("kafka-admin", {"username": env.kafka.username, "password": env.kafka.password})
         if kto.proc is None or kto.proc.poll() is not None:
             kto.start()
+
+
+def test_a_tenant_may_not_raise_its_quota_above_the_cluster_default(env, ns, cluster, tenant, kto,
+                                                                   kafka_view) -> None:
+    """A user quota replaces the cluster's default for its principal: a tenant asking more is refused, and
+    nothing of it reaches Kafka; the cluster's own namespace may set what it likes."""
+    from tests.integration.test_quotas_broker_config import default_user_quotas, user_quotas
+
+    default, above = 100 * 1024 * 1024, 200 * 1024 * 1024  # high: the session's broker is shared
+    ns.patch("kafkaclusters", cluster, {"spec": {"users": {"allowedNamespaces": [tenant.ns]},
+                                                 "defaultUserQuotas": {"producerByteRate": default}}})
+    try:
+        name = unique("greedy")
+        body = kafka_user("greedy", cluster, userName=name, acls=[], quotas={"producerByteRate": above})
+        body["spec"]["clusterRef"]["namespace"] = ns.ns
+        tenant.create("kafkausers", body)
+        message = ready(tenant.wait_condition("kafkausers", "greedy", "False", "NotPermitted", timeout=90))["message"]
+        assert f"above the KafkaCluster's spec.defaultUserQuotas ({default})" in message
+        resynced(kto, (ns, cluster), kind="user")
+        assert user_quotas(env.kafka, name) == {} and scram(kafka_view, name) is None
+        assert not secret_exists(tenant, "greedy-kafka")
+        own = unique("own")
+        ns.create("kafkausers", kafka_user("own", cluster, userName=own, acls=[], quotas={"producerByteRate": above}))
+        ns.wait_condition("kafkausers", "own", "True", "Reconciled", timeout=90)
+        assert user_quotas(env.kafka, own) == {"producer_byte_rate": above}
+    finally:
+        ns.patch("kafkaclusters", cluster, {"spec": {"defaultUserQuotas": None}})
+        wait_until(lambda: default_user_quotas(env.kafka) == {}, timeout=60, what="the default user quota removed")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from kto.domain import KafkaFailure
 from kto.models import UserQuotas
-from kto.quotas import QuotaChange, desired_quotas, drifted, plan_quotas
+from kto.quotas import QuotaChange, above_defaults, desired_quotas, drifted, plan_quotas
 from kto.reasons import Reason
 
 from tests.unit.test_reconciler import bump, deleting, made, message, ready, user, world
@@ -141,3 +141,30 @@ def test_kafka_python_error_codes_are_classified(code: int, reason: Reason, retr
     assert (failure.reason, failure.retriable) == (reason, retriable)
     assert failure.message.startswith("setting the client quotas of user u: ")
     assert "what the broker said" in failure.message
+
+
+@pytest.mark.parametrize(("asked", "defaults", "refused"), [
+    ({"producerByteRate": 2048}, {"producerByteRate": 1024}, ["producer_byte_rate 2048"]),
+    ({"producerByteRate": 1024}, {"producerByteRate": 1024}, []),
+    ({"producerByteRate": 512, "consumerByteRate": 9999}, {"producerByteRate": 1024}, []),  # no default: free
+    ({"requestPercentage": 300}, {"requestPercentage": 200, "producerByteRate": 1}, ["request_percentage 300"]),
+    ({}, {"producerByteRate": 1024}, []),
+    ({"producerByteRate": 2048}, None, []),
+])
+def test_a_tenant_may_not_ask_above_the_cluster_defaults(asked, defaults, refused) -> None:
+    got = above_defaults(UserQuotas(**asked), UserQuotas(**defaults) if defaults is not None else None)
+    assert [g.split(")")[0].removeprefix("quotas (") for g in got] == refused
+
+
+async def test_a_tenant_user_above_the_default_quota_is_not_permitted_and_nothing_is_applied() -> None:
+    w = world("user", users={"allowedNamespaces": ["team-a"]}, defaultUserQuotas={"producerByteRate": 1024})
+    key = w.put(user("app", ns="team-a", clusterRef={"name": "kafka", "namespace": "apps"},
+                     quotas={"producerByteRate": 1048576}))
+    await w.run(key)
+    assert ready(w.status(key)) == ("False", "NotPermitted")
+    assert "above the KafkaCluster's spec.defaultUserQuotas (1024)" in message(w.status(key))
+    assert w.kafka.quotas.get("app") is None and w.kube.secrets == {}
+    # The cluster's own namespace may set what it likes.
+    own = w.put(user("own", quotas={"producerByteRate": 1048576}))
+    await w.run(own)
+    assert ready(w.status(own)) == ("True", "Reconciled")
