@@ -43,12 +43,14 @@ demo: venv tools ## The README's first command: environment + kto + the Media Ga
 run: venv ## Run kto in the foreground against the running environment (.kto/env.sh)
 	source .kto/env.sh && $(VENV)/bin/kto run --health-address 127.0.0.1
 
-bench: venv tools ## Benchmark 100, 1,000 and 10,000 topics against both floors (BENCH_LAG_INTERVAL=10: lag collection too); merges into docs/benchmarks.json, renders docs/benchmarks.md
+bench: venv tools ## Benchmark 100, 1,000 and 10,000 topics against both floors (BENCH_LAG_INTERVAL=10: lag collection too; BENCH_RESYNC=30); merges into docs/benchmarks.json, renders docs/benchmarks.md
 	$(PY) hack/bench.py --sizes $${BENCH_SIZES:-100,1000,10000} --lag-interval $${BENCH_LAG_INTERVAL:-0} \
+	  --resync $${BENCH_RESYNC:-30} \
 	  --merge docs/benchmarks.json --markdown
 
-bench-50k: venv tools ## Benchmark 50,000 topics, no floors (BENCH_SIZES to change N); merges the row into docs/benchmarks.json and docs/benchmarks.md
+bench-50k: venv tools ## Benchmark 50,000 topics, no floors (BENCH_SIZES, BENCH_RESYNC as for bench); merges the row into docs/benchmarks.json and docs/benchmarks.md
 	$(PY) hack/bench.py --sizes $${BENCH_SIZES:-50000} --floors none --lag-interval $${BENCH_LAG_INTERVAL:-0} \
+	  --resync $${BENCH_RESYNC:-30} \
 	  --merge docs/benchmarks.json --markdown
 
 crds: venv ## Regenerate crds/ (and the editors' JSON schemas in schemas/) from the pydantic models

@@ -766,11 +766,18 @@ ROW_INFO = ("date", "machine", "resync_interval_s", "idle_intervals")  # what ea
 
 def merge_reports(old: dict, new: dict) -> dict:
     """``new``'s rows replace ``old``'s of the same N, ``old``'s other rows stay; every row keeps its own date,
-    machine and idle settings (filled in from its report where an older row lacks them)."""
+    machine and idle settings (filled in from its report where an older row lacks them). A replaced row's lag
+    figures stay if the new row has none."""
     def stamped(report: dict) -> dict[int, dict]:
         return {r["n"]: {**{k: report.get(k) for k in ROW_INFO}, **r} for r in report.get("results", [])}
 
-    rows = {**stamped(old), **stamped(new)}
+    rows = stamped(old)
+    for n, row in stamped(new).items():
+        # A run without the lag measurement keeps the lag figures of the row it replaces (with their own date).
+        lag = get(rows.get(n, {}), "kto", "lag")
+        if lag and not get(row, "kto", "lag"):
+            row = {**row, "kto": {**row["kto"], "lag": {"date": rows[n].get("date"), **lag}}}
+        rows[n] = row
     merged = {**old, **new, "results": [rows[n] for n in sorted(rows)]}
     merged["notes"] = new.get("notes") or old.get("notes", "")
     return merged
@@ -783,11 +790,11 @@ def idle_cpu_per_resync(r: dict) -> float | None:
     return idle["kto_cpu_s"] / (idle["seconds"] / idle["resync_interval_s"])
 
 
-def cpu_cell(cpu: dict | None) -> str:
-    """'kto / apiserver / etcd / Kafka' CPU seconds of one phase."""
+def cpu_cell(cpu: dict | None, first: str = "kto") -> str:
+    """'kto / apiserver / etcd / Kafka' CPU seconds of one phase (for a floor: the bench process first)."""
     if not cpu:
         return MISSING
-    return " / ".join(fmt(cpu.get(g)) for g in CPU_GROUPS)
+    return " / ".join(fmt(cpu.get(g)) for g in (first, *CPU_GROUPS[1:]))
 
 
 def time_rows(results: list[dict]) -> list[tuple[str, ...]]:
@@ -804,14 +811,16 @@ def time_rows(results: list[dict]) -> list[tuple[str, ...]]:
 
 def cpu_rows(results: list[dict]) -> list[tuple[str, ...]]:
     rows = [("N", "kto CPU s/1,000 created", "kto CPU s/1,000 deleted", "create: kto / apiserver / etcd / Kafka",
-             "delete: kto / apiserver / etcd / Kafka", "floor: kto / apiserver / etcd / Kafka",
-             "correct floor: kto / apiserver / etcd / Kafka", "idle CPU s/resync")]
+             "delete: kto / apiserver / etcd / Kafka", "idle: kto / apiserver / etcd / Kafka",
+             "floor: bench / apiserver / etcd / Kafka",
+             "correct floor: bench / apiserver / etcd / Kafka", "idle CPU s/resync")]
     for r in results:
         k = r["kto"]
         rows.append((str(r["n"]), fmt(k.get("kto_cpu_s_per_1000_created"), ".2f"),
                      fmt(k.get("kto_cpu_s_per_1000_deleted"), ".2f"), cpu_cell(get(r, "kto", "cpu_s", "create")),
-                     cpu_cell(get(r, "kto", "cpu_s", "delete")), cpu_cell(get(r, "floor", "cpu_s")),
-                     cpu_cell(get(r, "correct_floor", "cpu_s")), fmt(idle_cpu_per_resync(r), ".2f")))
+                     cpu_cell(get(r, "kto", "cpu_s", "delete")), cpu_cell(get(r, "kto", "cpu_s", "idle")),
+                     cpu_cell(get(r, "floor", "cpu_s"), "bench"),
+                     cpu_cell(get(r, "correct_floor", "cpu_s"), "bench"), fmt(idle_cpu_per_resync(r), ".2f")))
     return rows
 
 
@@ -868,13 +877,12 @@ def describe_machine(m: dict | None) -> str:
 
 
 def provenance(results: list[dict]) -> str:
-    """Which rows were measured when and where: one bullet per (date, machine)."""
-    groups: dict[tuple[str, str], list[str]] = {}
+    """Where and when each row was measured: one bullet per machine, each N with its date and duration."""
+    groups: dict[str, list[str]] = {}
     for r in results:
-        took = f" ({r['duration_min']} min)" if r.get("duration_min") is not None else ""
-        groups.setdefault((r.get("date") or "undated", describe_machine(r.get("machine"))), []).append(
-            f"{r['n']:,}{took}")
-    return "\n".join(f"- N = {', '.join(ns)}: {date}, on {where}." for (date, where), ns in groups.items())
+        when = ", ".join(x for x in (r.get("date"), f"{r['duration_min']} min" if r.get("duration_min") else None) if x)
+        groups.setdefault(describe_machine(r.get("machine")), []).append(f"{r['n']:,} ({when or 'undated'})")
+    return "\n".join(f"- On {where}: N = {'; '.join(ns)}." for where, ns in groups.items())
 
 
 def lag_section(results: list[dict]) -> str:
@@ -932,18 +940,19 @@ etcd and Kafka (one broker, KRaft) on the same host, started by `hack/localenv.p
 {render(cpu_rows(results), markdown=True)}
 
 - CPU seconds (utime + stime from `/proc`) of kto, kube-apiserver, etcd and the Kafka processes, over each phase:
-  **create** (first create to all Ready), **delete** (first delete to all gone), and each floor's timed phase
-  (kto is stopped then: 0). **kto CPU s/1,000 created** (deleted) = kto's CPU in the create (delete) phase per
-  1,000 topics. The bench's own client CPU (and the in-process ideal operator's) is in the JSON as `bench`.
+  **create** (first create to all Ready), **delete** (first delete to all gone), **idle** (the idle phase below),
+  and each floor's timed phase, where kto is stopped and the first figure is the bench process instead (its
+  client threads, and in the correct floor the in-process ideal operator too; `bench` in the JSON).
+  **kto CPU s/1,000 created** (deleted) = kto's CPU in the create (delete) phase per 1,000 topics.
 - **idle CPU s/resync**: kto's CPU in the idle phase divided by the number of resync intervals in it.
 
 ## Idle and memory
 
 {render(memory_rows(results), markdown=True)}
 
-- **idle**: with the N topics in place and nothing changing, over a few resync intervals (the JSON's
-  `idle.seconds` and `resync_interval_s`; {report.get('idle_intervals', '?')} intervals of
-  {report.get('resync_interval_s', '?')} s in the latest run): API server requests on kto's resources
+- **idle**: with the N topics in place and nothing changing, over a few resync intervals (each row's
+  `idle_intervals` x `resync_interval_s` in the JSON; 3 x 30 s unless `--idle-intervals` and `--resync` say
+  otherwise): API server requests on kto's resources
   (kafkatopics, kafkaclusters, events, secrets) from `apiserver_request_total`, of which writes; Kafka admin
   requests kto sent, per resync; kto's CPU seconds per resync.
 - **baseline RSS**: kto's resident memory once healthy, with its KafkaCluster probed and no topic yet;

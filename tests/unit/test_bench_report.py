@@ -57,6 +57,20 @@ def test_merge_replaces_rows_of_the_same_n_and_keeps_the_others() -> None:
     assert bench.merge_reports({}, new)["results"][0]["n"] == 1000
 
 
+def test_merge_keeps_the_lag_figures_of_a_replaced_row() -> None:
+    lag = {"interval_s": 10, "groups": 3, "collections": 5, "kafka_requests_per_collection": 5.0,
+           "collection_s": 0.55, "cpu_s_per_collection": 0.6}
+    old = {"date": "old-date", "results": [{"n": 1000, "kto": kto(1000, lag=lag)}]}
+    merged = bench.merge_reports(old, {"date": "new", "results": [{"n": 1000, "date": "new", "kto": kto(1000, 9.0)}]})
+    row = merged["results"][0]
+    assert row["kto"]["ready_s"] == 9.0 and row["date"] == "new"
+    assert row["kto"]["lag"] == {"date": "old-date", **lag}
+    assert bench.lag_rows(merged["results"])[1][1] == "old-date"
+    fresh = {**lag, "date": "new", "collection_s": 0.4}
+    merged = bench.merge_reports(old, {"results": [{"n": 1000, "date": "new", "kto": kto(1000, lag=fresh)}]})
+    assert merged["results"][0]["kto"]["lag"] == fresh
+
+
 def test_missing_figures_render_as_a_dash() -> None:
     old_row = {"n": 10000, "kto": kto(10000), "floor": {"ready_s": 55.5}, "ratio": 2.68}  # an old JSON's row
     results = [old_row, bench.result_row(50000, kto(50000), None, None)]
@@ -86,7 +100,8 @@ def test_cpu_cells_and_per_topic_figures() -> None:
     cells = dict(zip(bench.cpu_rows([row])[0], bench.cpu_rows([row])[1], strict=True))
     assert cells["create: kto / apiserver / etcd / Kafka"] == "12.0 / 30.5 / 4.0 / 2.2"
     assert cells["kto CPU s/1,000 created"] == "12.00"
-    assert cells["correct floor: kto / apiserver / etcd / Kafka"] == bench.MISSING
+    assert cells["floor: bench / apiserver / etcd / Kafka"] == "9.0 / 30.5 / 4.0 / 2.2"
+    assert cells["correct floor: bench / apiserver / etcd / Kafka"] == bench.MISSING
 
 
 def test_markdown_is_generated_entirely_from_the_report(tmp_path: Path) -> None:
@@ -98,7 +113,8 @@ def test_markdown_is_generated_entirely_from_the_report(tmp_path: Path) -> None:
     page = tmp_path / "benchmarks.md"
     bench.write_markdown(report, page)
     text = page.read_text()
-    assert "- N = 1,000: d1, on 2 cores" in text and "- N = 50,000: d2" in text
+    assert "- On 2 cores (x), 8 GiB, Linux, Python 3.11; kube-apiserver 1.34, etcd 3.6 and Kafka 4.1: " \
+           "N = 1,000 (d1); 50,000 (d2)." in text
     assert "## Consumer lag and topic size" in text and "| 1000 | " in text
     assert "**Kafka reqs/collection**" in text
     assert text.rstrip().endswith("A note.")
