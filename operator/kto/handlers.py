@@ -21,11 +21,25 @@ from kto.kube import KubeClient
 log = logging.getLogger("kto.handlers")
 
 
+class NoDiffBase(kopf.DiffBaseStorage):
+    """kto has raw-event handlers only, and kopf diffs an object for change handlers alone; yet for every watch
+    event kopf deep-copies the body to build that diff-base (a tenth of kto's CPU while 10,000 topics are
+    deleted, ``docs/benchmarks.md``). Nothing is built, fetched or stored."""
+
+    def build(self, *, body: Any, extra_fields: Any = None) -> Any:
+        return None
+
+    def fetch(self, *, body: Any) -> Any:
+        return None
+
+    def store(self, *, body: Any, patch: Any, essence: Any) -> None:
+        return None
+
+
 def configure(settings: kopf.OperatorSettings) -> None:
     settings.persistence.finalizer = f"{names.PREFIX}/kopf"  # kopf's own (unused: no kopf-managed handlers)
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=names.PREFIX)
-    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-        prefix=names.PREFIX, key="last-handled-configuration")
+    settings.persistence.diffbase_storage = NoDiffBase()
     settings.posting.enabled = False  # kto posts its own Events
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330

@@ -12,6 +12,8 @@ from pydantic import ValidationError
 
 from kto import names
 
+_OWN_ANNOTATIONS = f"{names.PREFIX}/"
+
 Key = tuple[str, str]  # (namespace, name)
 
 
@@ -50,11 +52,24 @@ def relevant_state(body: Mapping[str, Any], finalizer: str) -> tuple:
             bool(meta.get("deletionTimestamp")), finalizer in (meta.get("finalizers") or []))
 
 
+# What kto reads of a watched object's metadata; the rest (managedFields, labels, other tools' annotations such
+# as kubectl's last-applied-configuration) is dropped from its copy: about 15 KiB of Python objects per topic.
+_KEPT_METADATA = ("name", "namespace", "uid", "generation", "resourceVersion", "creationTimestamp",
+                  "deletionTimestamp", "finalizers")
+_KEPT = ("apiVersion", "kind", "spec", "status")
+
+
 def own(body: Mapping[str, Any]) -> dict[str, Any]:
-    """kto's copy of a watched object: kto replaces (never mutates) nested values other than metadata and
-    status, so copying those two levels is enough."""
-    out = dict(body)
-    out["metadata"] = dict(body.get("metadata") or {})
+    """kto's copy of a watched object, with only what kto reads (``_KEPT``, ``_KEPT_METADATA`` and kto's own
+    annotations). kto replaces (never mutates) nested values other than metadata, so they are shared, not
+    copied."""
+    out = {k: body[k] for k in _KEPT if k in body}
+    meta = body.get("metadata") or {}
+    kept = {k: meta[k] for k in _KEPT_METADATA if k in meta}
+    annotations = {k: v for k, v in (meta.get("annotations") or {}).items() if k.startswith(_OWN_ANNOTATIONS)}
+    if annotations:
+        kept["annotations"] = annotations
+    out["metadata"] = kept
     return out
 
 

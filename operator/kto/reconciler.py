@@ -137,7 +137,7 @@ class Reconciler:
 
     def prime(self, bodies: list[dict[str, Any]]) -> None:
         """Know every resource before handling any event, so ownership is decided with every claim."""
-        for body in bodies:
+        for body in map(own, bodies):
             body.setdefault("apiVersion", names.API_VERSION)
             body.setdefault("kind", self.kind.rules.kind)
             self.store.put(key_of(body), body)

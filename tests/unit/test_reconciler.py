@@ -17,7 +17,7 @@ from kto.batching import Backoff
 from kto.conditions import find
 from kto.domain import THROTTLED_REPLICAS, Acl, KafkaFailure
 from kto.gates import ClusterSnapshot
-from kto.objects import Key, key_of
+from kto.objects import Key, key_of, own
 from kto.reasons import Reason
 from kto.reconciler import QUIET_SECONDS, Reconciler
 from kto.status import StatusWriter
@@ -780,7 +780,24 @@ def test_only_changes_that_matter_are_enqueued(change, enqueued: bool, monkeypat
     change(changed)
     w.rec.event("MODIFIED", changed)
     assert len(q.keys) == (2 if enqueued else 1)
-    assert w.rec.store.get(("apps", "orders"))["metadata"] == changed["metadata"]  # kept either way
+    assert w.rec.store.get(("apps", "orders"))["metadata"] == own(changed)["metadata"]  # kept either way
+
+
+def test_the_store_keeps_only_what_kto_reads(monkeypatch: pytest.MonkeyPatch) -> None:
+    w = world()
+    queued(w, monkeypatch)
+    body = topic()
+    body["metadata"].update(
+        managedFields=[{"manager": "kubectl", "fieldsV1": {"f:spec": {"f:partitions": {}}}}], labels={"team": "a"},
+        annotations={names.ANNOTATION_ADOPT: "true", "kubectl.kubernetes.io/last-applied-configuration": "{}"},
+        finalizers=[names.FINALIZER], deletionTimestamp="2026-01-01T00:00:00Z", resourceVersion="7")
+    w.rec.event("ADDED", body)
+    kept = w.rec.store.get(("apps", "orders"))
+    assert set(kept["metadata"]) == {"name", "namespace", "uid", "generation", "resourceVersion", "creationTimestamp",
+                                     "deletionTimestamp", "finalizers", "annotations"} & set(body["metadata"])
+    assert kept["metadata"]["annotations"] == {names.ANNOTATION_ADOPT: "true"}
+    assert kept["spec"] is body["spec"] and kept.get("status") == body.get("status")
+    assert "managedFields" in body["metadata"]  # the watched object itself is not changed
 
 
 def test_a_deleted_resource_hands_its_name_to_the_other_claimants(monkeypatch: pytest.MonkeyPatch) -> None:
