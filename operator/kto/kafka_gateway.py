@@ -210,6 +210,7 @@ class KafkaGateway:
             "reconnect.backoff.max.ms": "5000",
         })
         self._pending = PendingRequests(self._refresh_metadata)
+        self._defaults: list[Mapping[str, str]] = []  # distinct sets of topic defaults, newest first
 
     def _refresh_metadata(self) -> None:
         """A Metadata request for one topic, sent to any live broker (see kto.pending)."""
@@ -341,7 +342,7 @@ class KafkaGateway:
         self._count("describe_topics")
         futures = self._admin.describe_topics(TopicCollection(list(names)), request_timeout=self.request_timeout)
         descriptions = {}
-        results = await asyncio.gather(*(self._pending.track(f) for f in futures.values()), return_exceptions=True)
+        results = await self._pending.gather(list(futures.values()))
         for name, result in zip(futures.keys(), results, strict=True):
             if isinstance(result, BaseException):
                 err = _err(result)
@@ -365,10 +366,20 @@ class KafkaGateway:
                 partitions=len(desc.partitions),
                 replication_factor=min((len(r) for r in replicas), default=0),
                 overrides=MappingProxyType(overrides),
-                defaults=MappingProxyType(defaults),
+                defaults=self._shared(defaults),
                 replicas=replicas,
             )
         return out
+
+    def _shared(self, defaults: dict[str, str]) -> Mapping[str, str]:
+        """The topics' inherited values are the brokers' defaults, alike for nearly every topic: one copy of each
+        distinct set is kept (a few hundred bytes per topic otherwise, at 50,000 topics)."""
+        for known in self._defaults:
+            if known == defaults:
+                return known
+        shared = MappingProxyType(defaults)
+        self._defaults = [shared, *self._defaults[:3]]
+        return shared
 
     async def _describe_configs(self, names: list[str]):
         out: dict[str, tuple[dict[str, str], dict[str, str]] | KafkaFailure] = {}
@@ -377,7 +388,7 @@ class KafkaGateway:
         self._count("describe_configs")
         futures = self._admin.describe_configs([ConfigResource(ConfigResource.Type.TOPIC, n) for n in names],
                                                request_timeout=self.request_timeout)
-        results = await asyncio.gather(*(self._pending.track(f) for f in futures.values()), return_exceptions=True)
+        results = await self._pending.gather(list(futures.values()))
         for resource, result in zip(futures.keys(), results, strict=True):
             if isinstance(result, BaseException):
                 out[resource.name] = classify(result, f"describing configs of topic {resource.name}")
@@ -471,7 +482,7 @@ class KafkaGateway:
                         existed: set[str] | None = None) -> dict[str, Outcome]:
         """The outcome per resource; an error in ``ok_codes`` is a success, and its name goes into ``existed``."""
         keys = list(futures.keys())
-        results = await asyncio.gather(*(self._pending.track(futures[k]) for k in keys), return_exceptions=True)
+        results = await self._pending.gather([futures[k] for k in keys])
         out: dict[str, Outcome] = {}
         for key, result in zip(keys, results, strict=True):
             name = key if isinstance(key, str) else key.name
@@ -584,7 +595,7 @@ class KafkaGateway:
             failure = classify(exc, "describing SCRAM credentials")
             return {u: failure for u in users}
         keys = list(futures)
-        results = await asyncio.gather(*(self._pending.track(futures[k]) for k in keys), return_exceptions=True)
+        results = await self._pending.gather([futures[k] for k in keys])
         for user, result in zip(keys, results, strict=True):
             if isinstance(result, BaseException):
                 err = _err(result)
@@ -675,7 +686,7 @@ class KafkaGateway:
 
     async def _acl_outcomes(self, futures: dict, what: str) -> dict[str, Outcome]:
         keys = list(futures)
-        results = await asyncio.gather(*(self._pending.track(futures[k]) for k in keys), return_exceptions=True)
+        results = await self._pending.gather([futures[k] for k in keys])
         out: dict[str, Outcome] = {}
         for key, result in zip(keys, results, strict=True):
             if isinstance(result, BaseException):
@@ -718,7 +729,7 @@ class KafkaGateway:
         except Exception as exc:  # noqa: BLE001 - classified below
             return classify(exc, "listing end offsets")
         keys = list(futures)
-        results = await asyncio.gather(*(self._pending.track(futures[k]) for k in keys), return_exceptions=True)
+        results = await self._pending.gather([futures[k] for k in keys])
         return {(k.topic, k.partition): classify(r, f"listing the end offset of {k.topic}/{k.partition}")
                 if isinstance(r, BaseException) else r.offset for k, r in zip(keys, results, strict=True)}
 

@@ -16,7 +16,8 @@ import concurrent.futures
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +45,39 @@ class PendingRequests:
         future.add_done_callback(lambda _f: self._done(key))
         return asyncio.wrap_future(future)
 
+    async def gather(self, futures: Sequence[concurrent.futures.Future]) -> list[Any]:
+        """Each future's result, or the exception it raised, in order, once all are done. One request's futures
+        (one per topic of a DescribeConfigs, say) are counted as one pending request and wake the event loop
+        once: wrapping each in an asyncio future cost a fifth of kto's CPU per resync of 10,000 topics."""
+        if not futures:
+            return []
+        loop = asyncio.get_running_loop()
+        done = loop.create_future()
+        key = id(done)
+        left = [len(futures)]
+        lock = threading.Lock()
+
+        def finished(_f: concurrent.futures.Future) -> None:
+            with lock:
+                left[0] -= 1
+                if left[0]:
+                    return
+            self._done(key)
+            loop.call_soon_threadsafe(_resolve, done)
+
+        with self._lock:
+            self._started[key] = time.monotonic()
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._watch, name="kto-pending", daemon=True)
+                self._thread.start()
+        for f in futures:
+            f.add_done_callback(finished)
+        try:
+            await done
+        finally:
+            self._done(key)
+        return [_outcome(f) for f in futures]
+
     def _done(self, key: int) -> None:
         with self._lock:
             self._started.pop(key, None)
@@ -65,3 +99,15 @@ class PendingRequests:
                     self._refresh()
                 except Exception as exc:  # noqa: BLE001 - best effort: the request itself reports the failure
                     log.debug("Refreshing metadata while requests wait failed: %s", exc)
+
+
+def _resolve(done: asyncio.Future) -> None:
+    if not done.done():
+        done.set_result(None)
+
+
+def _outcome(future: concurrent.futures.Future) -> Any:
+    try:
+        return future.result(timeout=0)
+    except BaseException as exc:  # noqa: BLE001 - handed to the caller, as asyncio.gather(return_exceptions=True)
+        return exc

@@ -53,3 +53,20 @@ async def test_a_failing_refresh_is_not_fatal() -> None:
     assert pending.refreshes >= 2
     future.set_result(1)
     assert await waiter == 1
+
+
+async def test_gather_gives_every_result_or_failure_in_order_and_refreshes_while_waiting() -> None:
+    refreshed = threading.Event()
+    pending = PendingRequests(refreshed.set, after=0.05)
+    futures = [concurrent.futures.Future() for _ in range(3)]
+    futures[0].set_result("already done")  # a future done before it is gathered counts too
+    waiter = asyncio.ensure_future(pending.gather(futures))
+    await asyncio.sleep(0)
+    assert await asyncio.to_thread(refreshed.wait, 5), "no refresh while the request waited"
+    assert not waiter.done()
+    failure = RuntimeError("topic authorization failed")
+    # Completed from another thread, as librdkafka's background thread does.
+    await asyncio.to_thread(lambda: (futures[2].set_exception(failure), futures[1].set_result("b")))
+    assert await asyncio.wait_for(waiter, 5) == ["already done", "b", failure]
+    assert pending.oldest_wait() == 0.0
+    assert await pending.gather([]) == []
