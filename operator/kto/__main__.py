@@ -117,6 +117,9 @@ def run(args: argparse.Namespace) -> int:
     from prometheus_client import start_http_server
 
     import kto.handlers  # noqa: F401 - registers the handlers
+    from kto import gcpolicy
+
+    gcpolicy.limit_arenas()  # before any thread starts
 
     namespaces = list(args.namespace) or [n for n in os.environ.get("KTO_NAMESPACES", "").split(",") if n]
     level = logs.level_of(args.log_level, args.verbose)

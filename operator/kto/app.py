@@ -8,7 +8,7 @@ import logging
 import time
 from typing import Any
 
-from kto import logs, names
+from kto import gcpolicy, logs, names
 from kto.clusters import ClusterRegistry, GatewayFactory
 from kto.kube import KubeClient
 from kto.lag import LagCollector
@@ -33,6 +33,7 @@ class Operator:
         self.sweep_seconds = sweep_seconds
         self._namespaces: list[str] | None = None
         self._sweeper: asyncio.Task | None = None
+        self._settler: asyncio.Task | None = None
         self.writer = StatusWriter(kube, clock)
         self.clusters = ClusterRegistry(kube, self.writer, gateway_factory)
         self.topics = Reconciler(TopicKind(), kube, self.clusters, self.writer, batch_window, max_batch)
@@ -61,6 +62,9 @@ class Operator:
         self.users.prime(users or [])
         self._namespaces = namespaces
         self._sweeper = asyncio.get_running_loop().create_task(self._sweep_forever(), name="sweep")
+        gcpolicy.settle()
+        held = lambda: len(self.topics.store) + len(self.users.store)  # noqa: E731
+        self._settler = asyncio.get_running_loop().create_task(gcpolicy.keep_settling(held), name="gc")
 
     async def _sweep_forever(self) -> None:
         """Keep the stores true to the apiserver: a watch that expired and relisted sends no DELETED for what
@@ -88,6 +92,8 @@ class Operator:
     async def stop(self) -> None:
         if self._sweeper is not None:
             self._sweeper.cancel()
+        if self._settler is not None:
+            self._settler.cancel()
         if self.lag is not None:
             await self.lag.stop()
         await self.users.stop()

@@ -9,6 +9,7 @@ are planned by ``kto.replicas`` (pure) from what Kafka reports, so a restarted k
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections import defaultdict
 from collections.abc import Mapping
@@ -177,15 +178,24 @@ class TopicBatch:
     async def _describe_changed(self, plans: dict[Key, TopicPlan], created: set[str]) -> None:
         """Describe changed topics again. A topic created a moment ago may not be in the broker's metadata yet
         (seconds, with thousands of topics at once): look again for a little while rather than report it
-        missing."""
+        missing. Their configs are not described again (a tenth of kto's CPU while creating 10,000 topics): the
+        status shows none, and the throttle keys a replica move reads are never changed by a config change."""
         changed = sorted({self.work[k][0].name for k, p in plans.items() if p.actions})
-        self.after = await self.gateway.describe_topics(changed) if changed else {}
+        self.after = await self._describe_again(changed) if changed else {}
         for _ in range(CREATE_SETTLE_TRIES):
             missing = sorted(n for n in created if self.after.get(n) is None)
             if not missing:
                 return
             await asyncio.sleep(CREATE_SETTLE_PAUSE)
-            self.after |= await self.gateway.describe_topics(missing)
+            self.after |= await self._describe_again(missing)
+
+    async def _describe_again(self, names_: list[str]) -> dict[str, Seen]:
+        out = await self.gateway.describe_topics(names_, configs=False)
+        for name, now in out.items():
+            before = self.observed.get(name)
+            if isinstance(now, ObservedTopic) and isinstance(before, ObservedTopic):
+                out[name] = dataclasses.replace(now, overrides=before.overrides, defaults=before.defaults)
+        return out
 
     async def _move_replicas(self, plans: dict[Key, TopicPlan]) -> dict[Key, ReplicaProgress | KafkaFailure | None]:
         """Start, re-target or cancel reassignments so each topic reaches its replication factor. Nothing is
