@@ -401,7 +401,7 @@ class Reconciler:
         if await self.kube.remove_finalizer(self.info.plural, key[0], key[1], finalizers_of(body),
                                             self.info.finalizer):
             metrics.KUBE_WRITES.labels("finalizer").inc()
-            log.info("Released", extra=logs.fields(self.kind.rules.kind, key))
+            log.info("Released", extra=logs.fields(self.kind.rules.kind, key, detail=release.detail))
 
     async def _apply(self, key: Key, verdict: Verdict, ckey: Key) -> None:
         body = self.store.get(key)

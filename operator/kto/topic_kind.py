@@ -109,7 +109,9 @@ async def delete_topics(gateway, deletions: dict[Key, Item]) -> dict[Key, Outcom
     for key, topic in doomed.items():
         failure = deleted.get(topic)
         if failure is None:
-            out[key] = Release(Note("Normal", "TopicDeleted", f"Kafka topic {topic} deleted (deletionPolicy Delete)"))
+            # Logged, not an Event: the resource is gone a moment later, and an Event per topic made deleting
+            # 10,000 topics a quarter slower than creating them (four API writes per topic instead of three).
+            out[key] = Release(detail=f"Kafka topic {topic} deleted (deletionPolicy Delete)")
         else:
             out[key] = Verdict(False, failure.reason, f"deleting Kafka topic {topic} failed: {failure.message}",
                                keep=True, retry=BACKOFF)

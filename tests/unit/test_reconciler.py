@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import dataclasses
+import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -364,16 +365,20 @@ async def test_a_refused_finalizer_patch_holds_back_only_that_topic() -> None:
     assert "a" in w.kafka.topics
 
 
-async def test_deletion_deletes_the_topic_then_releases() -> None:
+async def test_deletion_deletes_the_topic_then_releases(caplog: pytest.LogCaptureFixture) -> None:
     w = world()
     body = topic()
     key = await made(w, body)
     w.put(deleting(body))
-    assert await w.run(key) == {}
+    with caplog.at_level(logging.INFO, logger="kto.reconciler"):
+        assert await w.run(key) == {}
     calls = w.kube.methods()
     assert calls.index("delete_topics") < calls.index("remove_finalizer")
     assert "orders" not in w.kafka.topics and w.kube.finalizers[key] == []
-    assert w.kube.events_of(key) == [("Normal", "TopicDeleted")]
+    # Logged, not posted: an Event about a resource that vanishes a moment later costs an API write per topic.
+    assert w.kube.events_of(key) == []
+    (released,) = [r for r in caplog.records if r.getMessage() == "Released"]
+    assert released.detail == "Kafka topic orders deleted (deletionPolicy Delete)"
 
 
 async def test_a_failed_deletion_keeps_the_finalizer_and_retries() -> None:
