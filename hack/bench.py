@@ -881,6 +881,8 @@ def provenance(results: list[dict]) -> str:
     groups: dict[str, list[str]] = {}
     for r in results:
         when = ", ".join(x for x in (r.get("date"), f"{r['duration_min']} min" if r.get("duration_min") else None) if x)
+        brokers = (r.get("machine") or {}).get("kafka_nodes", 1)
+        when = ", ".join(x for x in (when, f"{brokers} brokers" if brokers > 1 else None) if x)
         groups.setdefault(describe_machine(r.get("machine")), []).append(f"{r['n']:,} ({when or 'undated'})")
     return "\n".join(f"- On {where}: N = {'; '.join(ns)}." for where, ns in groups.items())
 
@@ -913,7 +915,7 @@ def write_markdown(report: dict, path: Path) -> None:
     text = f"""# Benchmarks
 
 Figures from `hack/bench.py` (`make bench`; rows of other sizes merged in with `--merge`), with kube-apiserver,
-etcd and Kafka (one broker, KRaft) on the same host, started by `hack/localenv.py`:
+etcd and Kafka (KRaft; one broker unless a row says more) on the same host, started by `hack/localenv.py`:
 
 {provenance(results)}
 
@@ -973,6 +975,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="100,1000,10000", help="comma-separated N (empty: run nothing, only "
                         "--merge and --markdown)")
+    parser.add_argument("--kafka-nodes", type=int, default=1,
+                        help="brokers (the topics' replicas are spread over them); a broker keeps an open file per "
+                             "partition, so 50,000 topics need more than one where the open-file limit is 20,000")
     parser.add_argument("--floors", choices=("both", "status", "correct", "none"), default="both",
                         help="which floors to measure after kto (none: e.g. at 50,000 topics)")
     parser.add_argument("--resync", type=int, default=30, help="resyncIntervalSeconds of the bench cluster")
@@ -997,7 +1002,7 @@ def measure(args: argparse.Namespace, sizes: list[int]) -> list[dict]:
     # Answering DescribeConfigs and DescribeLogDirs for 10,000 topics at once exceeds the 512 MiB the tests give a
     # broker: the benchmark measures kto, so its broker gets room.
     os.environ.setdefault("KTO_KAFKA_HEAP", "1g")
-    env = localenv.up(root)
+    env = localenv.up(root, kafka_nodes=args.kafka_nodes)
     results = []
     kto = None
     try:
@@ -1008,7 +1013,8 @@ def measure(args: argparse.Namespace, sizes: list[int]) -> list[dict]:
                        check=True, capture_output=True)
         env = {**env, "KTO_CA_FILE": str(root / "pki" / "ca.crt")}
         kube = Kube(env)
-        info = {"machine": machine(), "resync_interval_s": args.resync, "idle_intervals": args.idle_intervals}
+        info = {"machine": {**machine(), "kafka_nodes": args.kafka_nodes}, "resync_interval_s": args.resync,
+                "idle_intervals": args.idle_intervals}
         for n in sizes:
             started = time.monotonic()
             kto = Kto(env, root / "logs")

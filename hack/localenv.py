@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import resource
 import secrets
 import shlex
 import signal
@@ -172,6 +173,21 @@ def _reap(pid: int) -> None:
         pass
 
 
+OPEN_FILES = 262_144  # a broker keeps a few files open per partition: 50,000 topics exceed a 20,000 limit
+
+
+def _more_open_files() -> None:
+    """In the child before exec: raise its open-file limit to OPEN_FILES (root may raise the hard limit too),
+    else to the hard limit."""
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    for limit in ((max(OPEN_FILES, hard), max(OPEN_FILES, hard)), (hard, hard)):
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, limit)
+            return
+        except (ValueError, OSError):
+            continue
+
+
 def spawn(name: str, argv: list[str], log: Path, env: dict[str, str] | None = None, cwd: Path | None = None) -> Proc:
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "ab") as out:
@@ -185,6 +201,7 @@ def spawn(name: str, argv: list[str], log: Path, env: dict[str, str] | None = No
             start_new_session=True,
             env={**os.environ, **(env or {})},
             cwd=cwd,
+            preexec_fn=_more_open_files,
         )
     proc = Proc(name=name, pid=p.pid, exe_hint=Path(argv[0]).name if name != "kafka" else "kafka.Kafka", log=str(log))
     # Between fork and exec the child still shows our own command line: wait for the exec.
