@@ -48,7 +48,7 @@ bench: venv tools ## Benchmark 100, 1,000 and 10,000 topics against both floors 
 	  --resync $${BENCH_RESYNC:-30} \
 	  --merge docs/benchmarks.json --markdown
 
-bench-50k: venv tools ## Benchmark 50,000 topics on 3 brokers, no floors, one 120 s resync idle (about 40 min); merges the row into docs/benchmarks.json and docs/benchmarks.md
+bench-50k: venv tools ## Benchmark 50,000 topics on 3 brokers, no floors, one 120 s resync idle (about 25 min); merges the row into docs/benchmarks.json and docs/benchmarks.md
 	$(PY) hack/bench.py --sizes $${BENCH_SIZES:-50000} --floors none --kafka-nodes 3 \
 	  --lag-interval $${BENCH_LAG_INTERVAL:-0} --resync $${BENCH_RESYNC:-120} --idle-intervals 1 \
 	  --merge docs/benchmarks.json --markdown
