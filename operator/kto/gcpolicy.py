@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
+import functools
 import gc
 import logging
 import time
@@ -35,6 +36,7 @@ def settle() -> float:
     return time.process_time() - started
 
 
+@functools.cache
 def _libc():
     try:
         return ctypes.CDLL("libc.so.6")

@@ -37,11 +37,7 @@ class PendingRequests:
     def track(self, future: concurrent.futures.Future) -> asyncio.Future:
         """``asyncio.wrap_future`` that counts the future as pending until it is done."""
         key = id(future)
-        with self._lock:
-            self._started[key] = time.monotonic()
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._watch, name="kto-pending", daemon=True)
-                self._thread.start()
+        self._begin(key)
         future.add_done_callback(lambda _f: self._done(key))
         return asyncio.wrap_future(future)
 
@@ -65,11 +61,7 @@ class PendingRequests:
             self._done(key)
             loop.call_soon_threadsafe(_resolve, done)
 
-        with self._lock:
-            self._started[key] = time.monotonic()
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._watch, name="kto-pending", daemon=True)
-                self._thread.start()
+        self._begin(key)
         for f in futures:
             f.add_done_callback(finished)
         try:
@@ -77,6 +69,14 @@ class PendingRequests:
         finally:
             self._done(key)
         return [_outcome(f) for f in futures]
+
+    def _begin(self, key: int) -> None:
+        """Count a request as pending from now; start the watching thread if none runs."""
+        with self._lock:
+            self._started[key] = time.monotonic()
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._watch, name="kto-pending", daemon=True)
+                self._thread.start()
 
     def _done(self, key: int) -> None:
         with self._lock:
