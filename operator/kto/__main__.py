@@ -78,6 +78,9 @@ def add_leader_election_args(run: argparse.ArgumentParser) -> None:
                      default=env("KTO_LEADER_ELECT", "true") != "false",
                      help="hold a coordination.k8s.io Lease before writing anything, so that of several kto "
                           "processes one acts and the others stand by (default: on; $KTO_LEADER_ELECT=false: off)")
+    run.add_argument("--state-namespace", default=env("KTO_STATE_NAMESPACE") or None,
+                     help="kto's own namespace, where it keeps its ledger of creates in flight (default: the "
+                          "leader election namespace, else the Pod's namespace, else default)")
     run.add_argument("--leader-election-namespace", default=env("KTO_LEADER_ELECTION_NAMESPACE") or None,
                      help="namespace of the Lease (default: the Pod's namespace, else default)")
     run.add_argument("--leader-election-name", default=env("KTO_LEADER_ELECTION_NAME", "kto-leader"),
@@ -117,7 +120,7 @@ def run(args: argparse.Namespace) -> int:
     from prometheus_client import start_http_server
 
     import kto.handlers  # noqa: F401 - registers the handlers
-    from kto import gcpolicy
+    from kto import gcpolicy, leader
 
     gcpolicy.limit_arenas()  # before any thread starts
 
@@ -135,7 +138,8 @@ def run(args: argparse.Namespace) -> int:
         start_http_server(args.metrics_port, addr=args.health_address)
     memo = kopf.Memo(controller_options={"batch_window": args.batch_window, "max_batch": args.max_batch,
                                          "sweep_seconds": args.sweep_interval, "lag_interval": args.lag_interval,
-                                         "namespaces": namespaces})
+                                         "namespaces": namespaces, "state_namespace": args.state_namespace
+                                         or args.leader_election_namespace or leader.default_namespace()})
     elected = leadership(args)
     election = " ".join(f"{k}={elected.describe()[k]}" for k in ("lease", "identity")) if args.leader_elect \
         else "leader-election=off"

@@ -8,10 +8,13 @@ import logging
 import time
 from typing import Any
 
+from kubernetes.client.rest import ApiException
+
 from kto import gcpolicy, logs, names
 from kto.clusters import ClusterRegistry, GatewayFactory
 from kto.kube import KubeClient
 from kto.lag import LagCollector
+from kto.ledger import Ledger
 from kto.reconciler import Reconciler
 from kto.status import Clock, StatusWriter
 from kto.topic_kind import TopicKind
@@ -28,7 +31,7 @@ WATCH_MISSED_SWEEPS = 2  # sweeps in a row finding changes the watch did not del
 class Operator:
     def __init__(self, kube: KubeClient, batch_window: float = 0.1, max_batch: int = 10000,
                  gateway_factory: GatewayFactory | None = None, clock: Clock | None = None,
-                 sweep_seconds: float = SWEEP_SECONDS, lag_interval: float = 0.0):
+                 sweep_seconds: float = SWEEP_SECONDS, lag_interval: float = 0.0, state_namespace: str = "default"):
         self.kube = kube
         self.sweep_seconds = sweep_seconds
         self._namespaces: list[str] | None = None
@@ -36,15 +39,19 @@ class Operator:
         self._settler: asyncio.Task | None = None
         self.writer = StatusWriter(kube, clock)
         self.clusters = ClusterRegistry(kube, self.writer, gateway_factory)
-        self.topics = Reconciler(TopicKind(), kube, self.clusters, self.writer, batch_window, max_batch)
+        self.topics = Reconciler(TopicKind(), kube, self.clusters, self.writer, batch_window, max_batch,
+                                 ledger=Ledger(kube, state_namespace, "topic"))
         self.users = Reconciler(UserKind(kube, self.topics.owner_namespace), kube, self.clusters, self.writer,
-                                batch_window, max_batch)
+                                batch_window, max_batch, ledger=Ledger(kube, state_namespace, "user"))
         self.clusters.served_topics = self.topics.served
         # Consumer lag and topic size (kto.lag), per cluster on its own interval; 0: off.
         self.lag: LagCollector | None = None
         if lag_interval > 0:
             store = self.topics.store
-            self.lag = LagCollector(self.clusters.snapshot, lambda c: map(store.get, store.of_cluster(c)), lag_interval)
+            owned = self.topics.is_owned
+            self.lag = LagCollector(self.clusters.snapshot, lambda c: (b for k in store.of_cluster(c)
+                                                                       if (b := store.get(k)) is not None
+                                                                       and owned(b)), lag_interval)
             self.clusters.listeners.append(self.lag.on_cluster)
 
     async def prime(self, namespaces: list[str] | None = None) -> None:
@@ -61,10 +68,21 @@ class Operator:
             log.warning("The KafkaUser CRD is not installed: kafkausers are not served until it is")
         self.users.prime(users or [])
         self._namespaces = namespaces
+        await self._check_kinds_readable()
         self._sweeper = asyncio.get_running_loop().create_task(self._sweep_forever(), name="sweep")
         gcpolicy.settle()
         held = lambda: len(self.topics.store) + len(self.users.store)  # noqa: E731
         self._settler = asyncio.get_running_loop().create_task(gcpolicy.keep_settling(held), name="gc")
+
+    async def _check_kinds_readable(self) -> None:
+        """kto reads its CRDs before deleting anything in Kafka (a CRD being deleted is an uninstall, which never
+        deletes data): say at startup when it cannot, rather than at the first deletion."""
+        for plural in (names.TOPIC_PLURAL, names.USER_PLURAL):
+            try:
+                await self.kube.is_crd_terminating(plural)
+            except ApiException as err:
+                log.warning("Cannot read the %s CustomResourceDefinition: deletions wait until kto can (give it "
+                            "get on customresourcedefinitions) error=%s", plural, (err.body or str(err)).strip())
 
     async def _sweep_forever(self) -> None:
         """Keep the stores true to the apiserver: a watch that expired and relisted sends no DELETED for what

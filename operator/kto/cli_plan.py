@@ -86,7 +86,7 @@ def _converge(base: dict[str, Any], g: Gathered, desired: DesiredTopic, seen: Ob
     if isinstance(seen, KafkaFailure):
         return Entry(**base, outcome=REFUSED, reason=str(seen.reason), message=seen.message)
     plan = plan_topic(desired, seen, brokers=g.cluster.brokers)
-    adoption = plan_adoption(desired, body, g.holds, seen, plan)
+    adoption = plan_adoption(desired, body, g.owns, seen, plan)
     if adoption is not None and adoption.reason == Reason.ADOPTING:
         return Entry(**base, outcome=TAKE_OVER, actions=plan.actions, reason=str(adoption.reason),
                      message=adoption.message)

@@ -19,9 +19,10 @@ from kto.clusters import bound_cluster_id
 from kto.domain import ClusterFacts, KafkaFailure
 from kto.gates import ClusterSnapshot, Gathered
 from kto.models import KafkaClusterSpec
-from kto.objects import Key, cluster_key_of, finalizers_of, is_paused, is_unmanaged
+from kto.objects import Key, cluster_key_of, finalizers_of, is_established, is_paused, is_unmanaged
 from kto.planner import Claim, build_desired, owner_of
 from kto.reasons import Reason
+from kto.store import claim_of
 from kto.topic_kind import TopicKind, topic_name_of
 
 KIND = TopicKind()
@@ -113,17 +114,16 @@ def claims_of(topic: str, connected: Connected, world: World, planned: list[Mani
     created yet are the newest claims, in the order of the files)."""
     specs = {k: _spec(world.clusters.get(k)) for k in connected.aliases}
     claims = []
-    for key, body in world.topics.items():
+    for body in world.topics.values():
         ckey = cluster_key_of(body)
         if ckey in specs and topic_name_of(body) == topic:
-            claims.append(Claim(body["metadata"].get("creationTimestamp", ""), *key, body["metadata"].get("uid", ""),
-                                holds=names.FINALIZER in finalizers_of(body), cluster=ckey))
+            claims.append(claim_of(body))
     for i, m in enumerate(planned):
         ckey = cluster_key_of(m.body)
         if ckey in specs and (m.namespace, m.name) not in world.topics and (m.spec.topicName or m.name) == topic:
-            claims.append(Claim(f"{NOT_YET_CREATED}#{i:06d}", m.namespace, m.name, cluster=ckey))
-    return [c for c in claims if c.holds or (specs[c.cluster] is not None
-                                             and specs[c.cluster].allows_namespace(c.cluster[0], c.namespace))]
+            claims.append(claim_of(m.body, created=f"{NOT_YET_CREATED}#{i:06d}"))
+    return [c for c in claims if c.established or (not c.unmanaged and specs[c.cluster] is not None
+                                                   and specs[c.cluster].allows_namespace(c.cluster[0], c.namespace))]
 
 
 def _spec(body: Mapping[str, Any] | None) -> KafkaClusterSpec | None:
@@ -144,7 +144,7 @@ def entry_of(m: Manifest, connected: Connected, world: World, planned: list[Mani
     cspec = cluster.spec
     g = Gathered(
         key=(m.namespace, m.name), name=topic, cluster_ref=cluster.key, cluster=cluster, spec=m.spec,
-        holds=names.FINALIZER in finalizers_of(live),
+        holds=names.FINALIZER in finalizers_of(live), established=is_established(live) if live else False,
         allowed=cspec is not None and cspec.allows_namespace(cluster.key[0], m.namespace),
         owner=owner_of(claims_of(topic, connected, world, planned)) if cspec is not None else None,
         refusal=KIND.check((m.namespace, m.name), m.spec, topic, cluster) if cspec is not None else None,

@@ -52,6 +52,8 @@ class ClusterFacts:
     controller_id: int | None
     broker_ids: tuple[int, ...]
     racks: Mapping[int, str] = field(default_factory=lambda: EMPTY)
+    super_users: frozenset[str] = frozenset()  # user names in the brokers' super.users (User:<name>)
+    default_user_quotas: Mapping[str, float] | None = None  # the quotas of Kafka's default user entity, if known
 
     @property
     def brokers(self) -> int:

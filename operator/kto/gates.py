@@ -83,7 +83,10 @@ class Gathered:
     spec: Any = None  # the parsed spec, None when invalid
     spec_error: str | None = None
     deleting: bool = False
-    holds: bool = False  # carries kto's finalizer
+    holds: bool = False  # carries kto's finalizer (it must be released; it proves nothing: a tenant can set it)
+    established: bool = False  # its status records that it owns the Kafka name (objects.ownership_of)
+    intended: bool = False  # kto's ledger (kto.ledger) says kto was creating the Kafka name for it
+    kind_deleted: bool = False  # the kind's CustomResourceDefinition is being deleted (an uninstall)
     allowed: bool = True  # the cluster allows the resource's namespace
     owner: Claim | None = None  # the claim that owns the Kafka name (None: no claim is allowed)
     deletion_policy: str = "Delete"  # Delete, Retain, or Adopted (kept unless the resource says Delete)
@@ -96,6 +99,11 @@ class Gathered:
     @property
     def owner_unknown(self) -> bool:
         return self.owner is not None and self.owner.uid == UNKNOWN_OWNER_UID
+
+    @property
+    def owns(self) -> bool:
+        """kto's own records (status, or its ledger) say the resource owns the Kafka name it claims."""
+        return self.established or self.intended
 
     @property
     def is_owner(self) -> bool:
@@ -116,6 +124,10 @@ def decide(g: Gathered, rules: KindRules) -> Decision:
 def decide_deletion(g: Gathered, rules: KindRules) -> Decision:
     if not g.holds:
         return Skip()  # not ours to hold up
+    if g.kind_deleted:
+        return Release(Note("Warning", "KindDeleted", f"the {rules.kind} CustomResourceDefinition is being "
+                            f"deleted: finalizer released, {rules.thing} {g.name} was not deleted"),
+                       detail=f"{rules.kind} CRD deleted: {rules.thing} {g.name} left in Kafka")
     for check in _DELETION_RULES:
         decision = check(g, rules)
         if decision is not None:
@@ -147,10 +159,12 @@ def cluster_usable(g: Gathered, rules: KindRules) -> Decision | None:
         return Report(Verdict(False, Reason.CLUSTER_NOT_READY,
                               f"KafkaCluster {ns}/{name} has an invalid spec: {g.cluster.spec_error}"))
     if not g.allowed:
-        return Report(Verdict(
+        verdict = Verdict(
             False, Reason.NAMESPACE_NOT_ALLOWED,
             f"KafkaCluster {ns}/{name} does not allow {rules.noun} from namespace {g.key[0]}: add it to the "
-            f"cluster's {rules.allowed_field}, or use a cluster in this namespace"))
+            f"cluster's {rules.allowed_field}, or use a cluster in this namespace")
+        # What kto gave this resource while its namespace was allowed is taken back.
+        return Revoke(verdict) if rules.revocable and g.established else Report(verdict)
     return None
 
 
@@ -159,7 +173,7 @@ def forbidden(g: Gathered, rules: KindRules) -> Decision | None:
     applied before the grant was narrowed is revoked (the kind removes only what is refused now)."""
     if g.refusal is None:
         return None
-    if rules.revocable and g.holds and g.refusal.reason == Reason.NOT_PERMITTED:
+    if rules.revocable and g.established and g.refusal.reason == Reason.NOT_PERMITTED:
         return Revoke(g.refusal)
     return Report(g.refusal)
 
@@ -229,7 +243,8 @@ def cluster_gone(g: Gathered, rules: KindRules) -> Decision | None:
 
 
 def invalid_spec_kept(g: Gathered, rules: KindRules) -> Decision | None:
-    if g.spec is None:
+    """An invalid spec keeps the Kafka object, except what kto gave a user: access never outlives its resource."""
+    if g.spec is None and not (rules.revocable and g.established):
         return Release(Note("Warning", str(Reason.INVALID_SPEC),
                             f"invalid spec: {rules.thing} {g.name} was not deleted"))
     return None
@@ -255,12 +270,23 @@ def paused_kept(g: Gathered, rules: KindRules) -> Decision | None:
 
 
 def not_ours_kept(g: Gathered, rules: KindRules) -> Decision | None:
-    """Not allowed on the cluster, or another resource owns the name: Kafka is not touched."""
-    if g.cluster.spec is None or not g.allowed:
+    """Not allowed on the cluster, or another resource owns the name: Kafka is not touched. A user kto gave
+    access while its namespace was allowed is the exception: that access is taken back."""
+    if g.cluster.spec is None:
+        return Release()
+    if not g.allowed and not (rules.revocable and g.established):
         return Release()
     if g.owner_unknown:
         return _WAIT_FOR_PROBES
     return None if g.is_owner else Release()
+
+
+def unowned_kept(g: Gathered, rules: KindRules) -> Decision | None:
+    """kto has no record that the resource owns its Kafka name (status or ledger): its finalizer (which anyone
+    can set) is released and Kafka is not touched."""
+    if g.owns:
+        return None
+    return Release(detail=f"kto has no record of owning {rules.thing} {g.name} for this resource: not deleted")
 
 
 # Another KafkaCluster, which may reach the same brokers, has not been probed even once: its claims count too.
@@ -286,4 +312,4 @@ def wait_for_cluster(g: Gathered, rules: KindRules) -> Decision | None:
 
 
 _DELETION_RULES: tuple[Rule, ...] = (cluster_gone, invalid_spec_kept, protected_kept, observed_only_kept, paused_kept,
-                                     not_ours_kept, retained, wait_for_cluster)
+                                     not_ours_kept, unowned_kept, retained, wait_for_cluster)

@@ -96,6 +96,48 @@ class KubeClient:
         else:
             await self._call(self.core.create_namespaced_secret, namespace, body)
 
+    # --- kto's own ConfigMaps (the ledger) -----------------------------------------------------
+
+    async def read_config_map(self, namespace: str, name: str) -> tuple[dict[str, str], str] | None:
+        """A ConfigMap's data and resourceVersion, or None when it does not exist."""
+        try:
+            found = await self._call(self.core.read_namespaced_config_map, name, namespace)
+        except ApiException as err:
+            if err.status == 404:
+                return None
+            raise
+        return dict(found.data or {}), str(found.metadata.resource_version)
+
+    async def write_config_map(self, namespace: str, name: str, data: Mapping[str, str], labels: Mapping[str, str],
+                               resource_version: str | None) -> str | None:
+        """Create the ConfigMap (``resource_version`` None) or replace the version kto read; its new
+        resourceVersion, or None when another writer got there first (409: read it again)."""
+        body = {"apiVersion": "v1", "kind": "ConfigMap", "data": dict(data),
+                "metadata": {"name": name, "namespace": namespace, "labels": dict(labels),
+                             **({"resourceVersion": resource_version} if resource_version else {})}}
+        try:
+            if resource_version is None:
+                done = await self._call(self.core.create_namespaced_config_map, namespace, body)
+            else:
+                done = await self._call(self.core.replace_namespaced_config_map, name, namespace, body)
+        except ApiException as err:
+            if err.status == 409:
+                return None
+            raise
+        return str(done.metadata.resource_version)
+
+    async def is_crd_terminating(self, plural: str) -> bool:
+        """The CustomResourceDefinition of one of kto's kinds is being deleted (its objects are being removed
+        with it, which is an uninstall, not a user's deletion)."""
+        api = client.ApiextensionsV1Api(self.api)
+        try:
+            crd = await self._call(api.read_custom_resource_definition, f"{plural}.{names.GROUP}")
+        except ApiException as err:
+            if err.status == 404:
+                return True  # already gone: its objects are being removed with it
+            raise
+        return crd.metadata.deletion_timestamp is not None
+
     # --- listing ---------------------------------------------------------------------------------
 
     async def get_object(self, plural: str, namespace: str, name: str) -> dict[str, Any] | None:

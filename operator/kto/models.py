@@ -573,6 +573,9 @@ class Condition(BaseModel):
 
 
 OBSERVED_GENERATION = "The metadata.generation of the spec that kto last acted on."
+OWNERSHIP = ("kto's record that this resource owns the Kafka {what} it names: Created (kto created it for this "
+             "resource) or Adopted (it existed and kto took it over). Only this record, which tenants cannot write, "
+             "lets kto change, revoke or delete the {what}: never a finalizer, label or annotation.")
 ADOPTED = ("true when kto adopted a {what} that existed in Kafka before this resource: it is deleted with the "
            "resource only when the resource itself says deletionPolicy: Delete.")
 CONDITIONS = ("Standard conditions; Ready says whether Kafka matches this resource (for a KafkaCluster: whether kto "
@@ -619,6 +622,7 @@ class KafkaTopicStatus(Status):
     replicasChange: ReplicasChange | None = Field(
         None, description="A replication-factor change that is under way (absent when there is none).")
     adopted: bool | None = Field(None, description=ADOPTED.format(what="topic"))
+    ownership: Literal["Created", "Adopted"] | None = Field(None, description=OWNERSHIP.format(what="topic"))
 
 
 class KafkaClusterStatus(Status):
@@ -645,6 +649,7 @@ class KafkaUserStatus(Status):
     acls: int | None = Field(None, description="How many ACL bindings the user has in Kafka that this resource "
                                                "asks for.")
     adopted: bool | None = Field(None, description=ADOPTED.format(what="user"))
+    ownership: Literal["Created", "Adopted"] | None = Field(None, description=OWNERSHIP.format(what="user"))
     quotas: list[QuotaValue] | None = Field(
         None, description="The client quotas kto set for the user, as Kafka has them: the only ones it removes "
                           "when they leave the spec.")

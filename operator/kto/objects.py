@@ -104,3 +104,45 @@ def is_older(body: Mapping[str, Any], known: Mapping[str, Any] | None) -> bool:
     version, seen = str(new.get("resourceVersion", "")), str(old.get("resourceVersion", ""))
     return (new.get("uid") == old.get("uid") and version.isdigit() and seen.isdigit()
             and int(version) < int(seen))
+
+
+# --- Ownership: only what kto wrote in status counts ------------------------------------------------------
+
+CREATED, ADOPTED = "Created", "Adopted"
+# Ready reasons that kto writes only for a resource it converged (it owned what it names). Resources written
+# before status recorded ``ownership`` are recognised by them; a tenant cannot write status.
+_CONVERGED = ("Reconciled", "ReplicasChanging")
+# Ready reasons that say kto refused the resource at its generation: such a claim owns nothing.
+_REFUSED = ("AdoptionRequired", "NotPermitted", "Protected", "NamespaceNotAllowed", "InvalidSpec",
+            "ResourceConflict")
+
+
+def _ready(status: Mapping[str, Any]) -> Mapping[str, Any]:
+    return next((c for c in status.get("conditions") or () if c.get("type") == "Ready"), {})
+
+
+def ownership_of(body: Mapping[str, Any]) -> str | None:
+    """``Created`` or ``Adopted`` when the resource's status records that it owns the Kafka object it names,
+    else None. Status is the one part of a resource a tenant cannot write (the tenant roles have no status
+    permission, and the apiserver drops status on create); finalizers, labels and annotations prove nothing."""
+    status = body.get("status") or {}
+    recorded = status.get("ownership")
+    if recorded in (CREATED, ADOPTED):
+        return recorded
+    if status.get("adopted"):
+        return ADOPTED
+    if _ready(status).get("reason") in _CONVERGED:
+        return CREATED  # converged by a kto older than the ownership record
+    return None
+
+
+def is_established(body: Mapping[str, Any]) -> bool:
+    return ownership_of(body) is not None
+
+
+def refusal_of(body: Mapping[str, Any]) -> str | None:
+    """The reason kto refused the resource at its current generation, as its status says (None: not refused)."""
+    status = body.get("status") or {}
+    reason = _ready(status).get("reason")
+    same = status.get("observedGeneration") == (body.get("metadata") or {}).get("generation")
+    return reason if reason in _REFUSED and same else None

@@ -152,17 +152,17 @@ def describe_drift(plan: TopicPlan) -> str:
 # --- Adoption --------------------------------------------------------------------------------------
 
 
-def is_ours(recorded_topic_id: str | None, holds: bool, adopted: bool, observed: ObservedTopic) -> bool:
-    """Whether kto made (or adopted) this Kafka topic for the resource. Only a resource kto acts for (it holds
-    kto's finalizer, or its status records an adoption) can own a topic; then the topic id in its status must
-    be Kafka's (another id: the topic was replaced outside kto), or, before any id was recorded, it is a topic
-    kto created and could not yet record (kto adds its finalizer only right before writing). An id recorded
-    while observing only, or while adoption was refused, proves nothing."""
-    if not (holds or adopted):
+def is_ours(recorded_topic_id: str | None, owned: bool, observed: ObservedTopic) -> bool:
+    """Whether kto made (or adopted) this Kafka topic for the resource. ``owned``: the resource's status records
+    that it owns the topic (``objects.ownership_of``), or kto's ledger holds its intent to create it (a create
+    whose status was not written yet). Then the topic id in its status must be Kafka's (another id: the topic was
+    replaced outside kto); before any id was recorded, the record itself is the proof. A finalizer proves
+    nothing: a tenant can set one."""
+    if not owned:
         return False
     if recorded_topic_id is not None:
         return observed.topic_id == recorded_topic_id
-    return holds
+    return True
 
 
 def describe_takeover(plan: TopicPlan) -> str:
@@ -191,15 +191,27 @@ class Claim:
     namespace: str
     name: str
     uid: str = ""
-    holds: bool = False  # carries kto's finalizer: kto already acts for it, it owns the name
+    established: bool = False  # its status records that it owns the name (objects.ownership_of)
     cluster: tuple[str, str] = ("", "")  # the KafkaCluster the resource references
+    unmanaged: bool = False  # observe only (kto.dev/managed=false)
+    refused: str | None = None  # the reason kto refused it at its generation, as its status says
+
+    @property
+    def tier(self) -> int:
+        """0: it owns the name (ownership never moves by itself: a namespace allowed later, a relist, a restart);
+        1: a claim kto has not refused; 2: one refused only because another claim held the name; 3: refused for
+        what it is (adoption required, not permitted, ...): it wins only where nothing better claims the name."""
+        if self.established:
+            return 0
+        if self.refused is None:
+            return 1
+        return 2 if self.refused == "ResourceConflict" else 3
 
     @property
     def rank(self) -> tuple:
-        # The resource kto already acts for keeps the name, whatever its age: ownership never moves by itself
-        # (a namespace allowed later, a relist, a restart). Among the others, the oldest claim wins.
-        return not self.holds, self.created, self.namespace, self.name
+        return self.tier, self.created, self.namespace, self.name
 
 
 def owner_of(claims: Iterable[Claim]) -> Claim | None:
+    """The claim that owns the name: the established one, else the best tier, oldest first."""
     return min(claims, key=lambda c: c.rank, default=None)

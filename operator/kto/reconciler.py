@@ -33,11 +33,13 @@ from kto.clusters import ClusterRegistry
 from kto.conditions import find, now_rfc3339
 from kto.gates import UNKNOWN_OWNER_UID, ClusterSnapshot, Gathered, KindRules, decide
 from kto.kube import KubeClient, is_unavailable
+from kto.ledger import Ledger
 from kto.models import KafkaClusterSpec
 from kto.objects import (
     Key,
     cluster_key_of,
     finalizers_of,
+    is_established,
     is_older,
     is_paused,
     is_unmanaged,
@@ -70,8 +72,10 @@ class Item:
     body: Mapping[str, Any]
 
 
-# Adds kto's finalizer to resources before the kind writes to Kafka for them; returns those it could not guard.
-Guard = Callable[[list[Key]], Awaitable[set[Key]]]
+# Called by a kind before it writes to Kafka: adds kto's finalizer to the first keys and records in kto's ledger
+# the intent to create for the second (keys whose finalizer could not be added are left out); returns the keys
+# whose finalizer is not in place.
+Guard = Callable[..., Awaitable[set[Key]]]
 
 
 @dataclass(frozen=True)
@@ -113,7 +117,8 @@ class Kind(Protocol):
 
 class Reconciler:
     def __init__(self, kind: Kind, kube: KubeClient, clusters: ClusterRegistry, writer: StatusWriter,
-                 batch_window: float = 0.1, max_batch: int = 10000, backoff: Backoff | None = None):
+                 batch_window: float = 0.1, max_batch: int = 10000, backoff: Backoff | None = None,
+                 ledger: Ledger | None = None):
         self.kind = kind
         self.info = kind.info
         self.kube = kube
@@ -121,7 +126,9 @@ class Reconciler:
         self.writer = writer
         self.batch_window = batch_window
         self.max_batch = max_batch
-        self.store = Store(kind.claimed_name, kind.info.finalizer)
+        self.store = Store(kind.claimed_name)
+        self.ledger = ledger  # None: no ledger (unit tests of other concerns); intents are then never recorded
+        self._kind_checked: tuple[float, bool] = (-1e9, False)  # when the kind's CRD was last looked at
         self.queues: dict[Key, BatchQueue[Key]] = {}
         self._handled: dict[Key, tuple] = {}
         self._backoff = backoff or Backoff(jitter=0.2)
@@ -152,7 +159,9 @@ class Reconciler:
         body.setdefault("kind", self.kind.rules.kind)
         if is_older(body, self.store.get(key)):
             return  # a relisted copy older than kto's own writes: it would forget kto's finalizer and status
-        self.store.put(key, body)
+        old = self.store.put(key, body)
+        if old is not None and self.store.claim_of(old) != self.store.claim_of(body):
+            self._enqueue_rivals(key, body)  # its status now owns, or gives up, the name: the others look again
         state = relevant_state(body, self.info.finalizer)
         if self._handled.get(key) == state:
             return  # our own status patch, or a change that does not matter
@@ -169,9 +178,12 @@ class Reconciler:
         self._backoff.reset(key)
         metrics.forget(self.info.ready_gauge, key)
         if body is not None:
-            # Another claimant of the same Kafka name may own it now.
-            ckey = cluster_key_of(body)
-            for other in self.store.claimants(self.store.claim_key(body)):
+            self._enqueue_rivals(key, body)  # another claimant of the same Kafka name may own it now
+
+    def _enqueue_rivals(self, key: Key, body: Mapping[str, Any]) -> None:
+        ckey = cluster_key_of(body)
+        for other in self.store.claimants(self.store.claim_key(body)):
+            if other != key:
                 self.queue(ckey).enqueue(other)
 
     async def sweep(self, namespaces: list[str] | None = None) -> list[Key]:
@@ -220,9 +232,19 @@ class Reconciler:
         return q
 
     def owner_namespace(self, cluster: ClusterSnapshot, name: str) -> str | None:
-        """The namespace of the resource that owns ``name`` on ``cluster``'s Kafka cluster, if one does."""
+        """The namespace of the resource whose status records that it owns ``name`` on ``cluster``'s Kafka
+        cluster and that kto manages (not observe-only), if one does: what grants a tenant ACLs on a topic. A
+        claim that is new, refused, observe-only or waiting for adoption owns nothing here."""
         owner = self._owner(name, cluster)
-        return owner.namespace if owner is not None and owner is not UNKNOWN_OWNER else None
+        if owner is None or owner is UNKNOWN_OWNER or not owner.established or owner.unmanaged:
+            return None
+        return owner.namespace
+
+    def is_owned(self, body: Mapping[str, Any]) -> bool:
+        """``body``'s status records that it owns its Kafka name, kto manages it, and it is that name's owner."""
+        owner = self._owner(self.kind.claimed_name(body), self.clusters.snapshot(cluster_key_of(body)))
+        return owner is not None and owner is not UNKNOWN_OWNER and owner.established and not owner.unmanaged \
+            and (owner.namespace, owner.name) == key_of(body)
 
     def served(self, ckey: Key, spec: KafkaClusterSpec) -> int:
         """Resources of the cluster from namespaces it allows."""
@@ -237,11 +259,15 @@ class Reconciler:
     async def reconcile(self, ckey: Key, keys: list[Key]) -> dict[Key, float]:
         started = time.monotonic()
         cluster = self.clusters.snapshot(ckey)
+        deleting = any((b := self.store.get(k)) is not None and b["metadata"].get("deletionTimestamp") for k in keys)
+        if self.ledger is not None and (deleting or (cluster is not None and cluster.ready)):
+            await self.ledger.load(ckey)  # read once per process; needed before acting or deleting
+        kind_deleted = deleting and await self._kind_deleted()
         items: dict[Key, Item] = {}
         for key in keys:
             body = self.store.get(key)
             if body is not None:
-                g = self.gather(key, body, cluster)
+                g = self.gather(key, body, cluster, kind_deleted)
                 items[key] = Item(g, decide(g, self.kind.rules), body)
         outcomes = await self._act(cluster, items)
         retries = await self._write(ckey, items, outcomes)
@@ -250,7 +276,17 @@ class Reconciler:
         metrics.BATCH_SIZE.labels(self.info.metric, label).observe(len(keys))
         return retries
 
-    def gather(self, key: Key, body: Mapping[str, Any], cluster: ClusterSnapshot | None) -> Gathered:
+    async def _kind_deleted(self) -> bool:
+        """Whether the kind's CRD is being deleted (looked at most once a second): an uninstall deletes every
+        object of the kind, and that must never delete what they made in Kafka."""
+        checked, deleted = self._kind_checked
+        if self.clock() - checked > 1.0:
+            deleted = await self.kube.is_crd_terminating(self.info.plural)
+            self._kind_checked = (self.clock(), deleted)
+        return deleted
+
+    def gather(self, key: Key, body: Mapping[str, Any], cluster: ClusterSnapshot | None,
+               kind_deleted: bool = False) -> Gathered:
         meta = body["metadata"]
         try:
             spec, error = self.info.spec_model.model_validate(body.get("spec") or {}), None
@@ -265,15 +301,20 @@ class Reconciler:
         return Gathered(
             key=key, name=name, cluster_ref=ckey, cluster=cluster, spec=spec, refusal=refusal,
             spec_error=error, deleting=bool(meta.get("deletionTimestamp")),
-            holds=self.info.finalizer in finalizers_of(body), allowed=allowed, owner=owner,
+            holds=self.info.finalizer in finalizers_of(body), established=is_established(body), allowed=allowed,
+            intended=self.ledger is not None and self.ledger.intended(ckey, meta.get("uid", ""), name),
+            kind_deleted=kind_deleted, owner=owner,
             deletion_policy=self.kind.deletion_policy(spec, cspec, body) if spec is not None else "Delete",
             paused=is_paused(body), unmanaged=is_unmanaged(body), blocked=self._block_of(key, body, cluster),
             in_sync=was_in_sync(body))
 
-    def _owner(self, name: str, cluster: ClusterSnapshot) -> Claim | None:
+    def _owner(self, name: str, cluster: ClusterSnapshot | None) -> Claim | None:
         """The claim that owns ``name`` on the Kafka cluster: KafkaClusters that reach the same brokers share one
-        claim space. A claim counts when its namespace is allowed on the KafkaCluster it references, or when it
-        already holds the name (ownership never moves by itself)."""
+        claim space. A claim counts when its status records that it owns the name (ownership never moves by
+        itself), or when its namespace is allowed on the KafkaCluster it references and kto manages it (not
+        observe-only); ``Claim.rank`` orders them."""
+        if cluster is None:
+            return None
         aliases = self.clusters.same_kafka(cluster.key)
         if aliases is None:
             return UNKNOWN_OWNER
@@ -281,8 +322,8 @@ class Reconciler:
         for alias in aliases:
             if alias.spec is None:
                 continue
-            claims += [c for c in self.store.claims((*alias.key, name))
-                       if c.holds or self.kind.allows(alias.spec, alias.key[0], c.namespace)]
+            claims += [c for c in self.store.claims((*alias.key, name)) if c.established
+                       or (not c.unmanaged and self.kind.allows(alias.spec, alias.key[0], c.namespace))]
         return owner_of(claims)
 
     def _block_of(self, key: Key, body: Mapping[str, Any], cluster: ClusterSnapshot | None) -> Verdict | None:
@@ -337,9 +378,14 @@ class Reconciler:
         else:
             self._blocked.pop(key, None)
 
-    async def guard(self, keys: list[Key]) -> set[Key]:
-        """Make sure each resource carries kto's finalizer before the kind writes to Kafka for it; the keys whose
+    async def guard(self, keys: list[Key], creates: list[Key] | tuple[Key, ...] = ()) -> set[Key]:
+        """Before the kind writes to Kafka: for ``creates`` (about to be created in Kafka) kto's intent is in its
+        ledger, one write for the batch; then each of ``keys`` carries kto's finalizer. Returns the keys whose
         finalizer is not in place (the patch did not apply: the object changed or is gone)."""
+        creating = [k for k in creates if self.store.get(k) is not None]
+        if creating and self.ledger is not None:
+            await self._record_intents(creating)
+
         async def add(key: Key) -> bool:
             body = self.store.get(key)
             if body is None:
@@ -357,6 +403,18 @@ class Reconciler:
 
         done = await asyncio.gather(*(add(k) for k in keys))
         return {k for k, ok in zip(keys, done, strict=True) if not ok}
+
+    async def _record_intents(self, keys: list[Key]) -> None:
+        ckey = cluster_key_of(self.store.get(keys[0]))
+        entries = [self._entry(k) for k in keys]
+        pending = [self._entry(k) for k in self.store.of_cluster(ckey)
+                   if not is_established(self.store.get(k) or {})]
+        if await self.ledger.record(ckey, entries, pending):
+            metrics.KUBE_WRITES.labels("ledger").inc()
+
+    def _entry(self, key: Key) -> tuple[str, str]:
+        body = self.store.get(key) or {"metadata": {"name": key[1]}}
+        return body["metadata"].get("uid", ""), self.kind.claimed_name(body)
 
     # --- writing the outcomes ---------------------------------------------------------------------------
 

@@ -10,16 +10,15 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-from kto.objects import Key, cluster_key_of
+from kto.objects import Key, cluster_key_of, is_established, is_unmanaged, refusal_of
 from kto.planner import Claim
 
 ClaimKey = tuple[str, str, str]  # (cluster namespace, cluster name, Kafka name)
 
 
 class Store:
-    def __init__(self, claimed_name: Callable[[Mapping[str, Any]], str], finalizer: str):
+    def __init__(self, claimed_name: Callable[[Mapping[str, Any]], str]):
         self._claimed_name = claimed_name
-        self._finalizer = finalizer
         self._objects: dict[Key, dict[str, Any]] = {}
         self._by_cluster: dict[Key, set[Key]] = defaultdict(set)
         self._claimants: dict[ClaimKey, set[Key]] = defaultdict(set)
@@ -80,6 +79,13 @@ class Store:
         return [self.claim_of(self._objects[k]) for k in self._claimants.get(claim, ())]
 
     def claim_of(self, body: Mapping[str, Any]) -> Claim:
-        meta = body["metadata"]
-        return Claim(meta.get("creationTimestamp", ""), meta.get("namespace", ""), meta["name"], meta.get("uid", ""),
-                     holds=self._finalizer in (meta.get("finalizers") or []), cluster=cluster_key_of(body))
+        return claim_of(body)
+
+
+def claim_of(body: Mapping[str, Any], created: str | None = None) -> Claim:
+    """A resource's claim on its Kafka name, from what its status records (``created``: instead of its
+    creationTimestamp, for a manifest not applied yet)."""
+    meta = body["metadata"]
+    return Claim(meta.get("creationTimestamp", "") if created is None else created, meta.get("namespace", ""),
+                 meta["name"], meta.get("uid", ""), established=is_established(body), cluster=cluster_key_of(body),
+                 unmanaged=is_unmanaged(body), refused=refusal_of(body))

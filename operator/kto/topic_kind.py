@@ -28,7 +28,7 @@ from kto.domain import (
 )
 from kto.gates import ClusterSnapshot, KindRules
 from kto.models import INTERNAL_TOPIC_PREFIX, KafkaClusterSpec, KafkaTopicSpec, KafkaTopicStatus
-from kto.objects import Key, annotation, deletion_policy_of, is_adopted
+from kto.objects import ADOPTED, CREATED, Key, annotation, deletion_policy_of, ownership_of
 from kto.outcomes import BACKOFF, FINALIZER_PENDING, Converge, Delete, Note, Observe, Outcome, Release, Verdict
 from kto.planner import build_desired, deletion_policy, describe_drift, describe_takeover, is_ours, plan_topic
 from kto.reasons import Reason
@@ -53,7 +53,7 @@ class TopicKind:
                       retained_what=" ", pausable=True, observable=True)
     info = KindInfo(names.TOPIC_PLURAL, names.FINALIZER, "topic", metrics.TOPIC_READY, KafkaTopicSpec,
                     KafkaTopicStatus, "topicName", ("topicId", "partitions", "replicationFactor", "replicasChange"),
-                    sticky_fields=("lastDriftCorrection", "adopted"), drift_field="lastDriftCorrection")
+                    sticky_fields=("lastDriftCorrection", "adopted", "ownership"), drift_field="lastDriftCorrection")
 
     def claimed_name(self, body: Mapping[str, Any]) -> str:
         return topic_name_of(body)
@@ -145,7 +145,8 @@ class TopicBatch:
                 out[key] = adoption
             else:
                 plans[key] = plan
-        for key in await self.guard([k for k in plans if not self.work[k][1].gathered.holds]):
+        creates = [k for k, p in plans.items() if any(isinstance(a, CreateTopic) for a in p.actions)]
+        for key in await self.guard([k for k in plans if not self.work[k][1].gathered.holds], creates):
             out[key] = FINALIZER_PENDING
             del plans[key]
         created = await self._apply(plans)
@@ -161,7 +162,7 @@ class TopicBatch:
 
     def _adoption(self, desired: DesiredTopic, item: Item, seen: ObservedTopic | None,
                   plan: TopicPlan) -> Verdict | None:
-        return plan_adoption(desired, item.body, item.gathered.holds, seen, plan)
+        return plan_adoption(desired, item.body, item.gathered.owns, seen, plan)
 
     async def _apply(self, plans: dict[Key, TopicPlan]) -> set[str]:
         """One request per kind of change; the names of the topics created."""
@@ -296,8 +297,11 @@ def drift_of(desired: DesiredTopic, body: Mapping[str, Any], plan: TopicPlan) ->
 def topic_verdict(desired: DesiredTopic, body: Mapping[str, Any], plan: TopicPlan,
                   failures: tuple[KafkaFailure, ...] | list[KafkaFailure], seen: ObservedTopic | None,
                   moving: ReplicaProgress | KafkaFailure | None) -> Verdict:
-    """The verdict for one converged topic, from its plan, what applying it gave and what Kafka has now."""
+    """The verdict for one converged topic, from its plan, what applying it gave and what Kafka has now. A topic
+    kto converged is this resource's: status records it (``ownership``) once Kafka shows the topic."""
     observed = observed_fields(seen)
+    if seen is not None and not failures:
+        observed["ownership"] = ownership_of(body) or CREATED
     # A failure keeps what status showed (a move in progress included) under what Kafka shows now.
     if failures:
         return failure_verdict(failures[0], status=observed, keep=True)
@@ -318,13 +322,13 @@ def topic_verdict(desired: DesiredTopic, body: Mapping[str, Any], plan: TopicPla
     return Verdict(True, Reason.RECONCILED, in_sync_message(seen), status=observed, drift=drift, notes=notes)
 
 
-def plan_adoption(desired: DesiredTopic, body: Mapping[str, Any], holds: bool, seen: ObservedTopic | None,
+def plan_adoption(desired: DesiredTopic, body: Mapping[str, Any], owned: bool, seen: ObservedTopic | None,
                   plan: TopicPlan) -> Verdict | None:
-    """For a topic that exists and kto did not make for this resource (``body``, holding kto's finalizer or
-    not): the verdict that adopts it, takes it over (the overwrite annotation) or refuses it; None when kto goes
-    on (nothing there, or its own topic). ``kto plan`` shows the same."""
+    """For a topic that exists and kto did not make for this resource (``owned``: its status or kto's ledger
+    says it owns the name): the verdict that adopts it, takes it over (the overwrite annotation) or refuses it;
+    None when kto goes on (nothing there, or its own topic). ``kto plan`` shows the same."""
     recorded = (body.get("status") or {}).get("topicId")
-    if seen is None or is_ours(recorded, holds, is_adopted(body), seen):
+    if seen is None or is_ours(recorded, owned, seen):
         return None
     return adoption_verdict(desired, seen, plan, annotation(body, names.ANNOTATION_ADOPT) == names.ADOPT_OVERWRITE)
 
@@ -334,7 +338,7 @@ def adoption_verdict(desired: DesiredTopic, seen: ObservedTopic, plan: TopicPlan
     says overwrite: this pass only records the adoption (status ``adopted`` and the topic id, nothing written to
     Kafka); the next pass adds kto's finalizer and applies the spec, so a stop in between never leaves a topic
     kto would mistake for its own creation. Otherwise refused, with every difference and the two ways on."""
-    status = observed_fields(seen) | {"adopted": True}
+    status = observed_fields(seen) | {"adopted": True, "ownership": ADOPTED}
     if plan.in_sync:
         return Verdict(True, Reason.RECONCILED, in_sync_message(seen), status=status, retry=ADOPT_SETTLE_SECONDS,
                        notes=(Note("Normal", "TopicAdopted", f"Kafka topic {desired.name} existed and matches the "

@@ -26,7 +26,7 @@ from kto.domain import Acl, KafkaFailure
 from kto.gates import ClusterSnapshot, KindRules
 from kto.kube import KubeClient
 from kto.models import KafkaClusterSpec, KafkaUserSpec, KafkaUserStatus
-from kto.objects import Key, annotation, deletion_policy_of, is_adopted
+from kto.objects import ADOPTED, CREATED, Key, annotation, cluster_key_of, deletion_policy_of, ownership_of
 from kto.outcomes import BACKOFF, FINALIZER_PENDING, Converge, Delete, Note, Outcome, Release, Revoke, Verdict
 from kto.quotas import (
     QuotaChange,
@@ -90,7 +90,7 @@ class UserKind:
                       retained_what=": credentials and ACLs ", allowed_field="spec.users.allowedNamespaces",
                       revocable=True)
     info = KindInfo(names.USER_PLURAL, names.USER_FINALIZER, "user", metrics.USER_READY, KafkaUserSpec,
-                    KafkaUserStatus, "userName", sticky_fields=("secretName", "acls", "adopted", "quotas"))
+                    KafkaUserStatus, "userName", sticky_fields=("secretName", "acls", "adopted", "quotas", "ownership"))
 
     def __init__(self, kube: KubeClient, topic_owner: TopicOwner = lambda cluster, topic: None):
         self.kube = kube
@@ -116,11 +116,10 @@ class UserKind:
         return cluster.allows_user_namespace(cluster_namespace, namespace)
 
     def check(self, key: Key, spec: KafkaUserSpec, name: str, cluster: ClusterSnapshot) -> Verdict | None:
-        """kto's own user and protected principals are nobody's; a tenant (a namespace other than the
-        KafkaCluster's) may grant only what the KafkaCluster grants it."""
-        if name == cluster.principal or cluster.spec.is_protected_principal(name):
-            why = "it is the user kto itself connects as" if name == cluster.principal else \
-                "it matches the KafkaCluster's spec.protectedPrincipals"
+        """kto's own user, the brokers' super users, ANONYMOUS and protected principals are nobody's; a tenant
+        (a namespace other than the KafkaCluster's) may grant only what the KafkaCluster grants it."""
+        why = protected_why(name, cluster)
+        if why is not None:
             return Verdict(False, Reason.PROTECTED, f"Kafka user {name} is protected ({why}): no KafkaUser may "
                            "manage it")
         if key[0] == cluster.key[0]:
@@ -135,12 +134,15 @@ class UserKind:
                        f"of KafkaCluster {cluster.key[0]}/{cluster.key[1]} to grant them (spec.users.grants)")
 
     def deletion_policy(self, spec: KafkaUserSpec, cluster: KafkaClusterSpec | None, body: Mapping[str, Any]) -> str:
-        return deletion_policy_of(spec.deletionPolicy, spec.deletion_policy, body)
+        """A tenant's KafkaUser cannot Retain: the access kto gave never outlives its resource unless the
+        platform (a KafkaUser in the KafkaCluster's own namespace) says so."""
+        policy = deletion_policy_of(spec.deletionPolicy, spec.deletion_policy, body)
+        tenant = cluster_key_of(body)[0] != (body.get("metadata") or {}).get("namespace")
+        return "Delete" if tenant and policy == "Retain" else policy
 
     async def act(self, cluster: ClusterSnapshot, items: dict[Key, Item], guard: Guard) -> dict[Key, Outcome]:
         out: dict[Key, Outcome] = {}
-        work = {k: _Work(k, i.body, i.gathered.spec, i.gathered.name, holds=i.gathered.holds,
-                         ours=i.gathered.holds or is_adopted(i.body))
+        work = {k: _Work(k, i.body, i.gathered.spec, i.gathered.name, holds=i.gathered.holds, ours=i.gathered.owns)
                 for k, i in items.items() if isinstance(i.decision, Converge)}
         if work:
             out |= await UserBatch(self, cluster, work, guard).run()
@@ -154,10 +156,34 @@ class UserKind:
         return out
 
     async def revoke(self, cluster: ClusterSnapshot, items: dict[Key, Item]) -> dict[Key, Outcome]:
-        """Users whose namespace may no longer grant some of their rules (the KafkaCluster's grants were
-        narrowed): the bindings of those rules are deleted, everything else of the user is left as it is."""
+        """Users kto gave access that their namespace may no longer have (only users whose status records that
+        they own their principal get here): a namespace no longer allowed loses all of it (credentials, ACLs,
+        the quotas kto set); a narrowed grant loses the bindings of the rules it no longer permits."""
         if not cluster.ready:
             return {k: replace(i.decision.verdict, retry=BACKOFF) for k, i in items.items()}
+        whole = {k: i for k, i in items.items() if i.decision.verdict.reason == Reason.NAMESPACE_NOT_ALLOWED}
+        out = await self._revoke_all(cluster, whole) if whole else {}
+        narrowed = {k: i for k, i in items.items() if k not in whole}
+        return out | (await self._revoke_rules(cluster, narrowed) if narrowed else {})
+
+    async def _revoke_all(self, cluster: ClusterSnapshot, items: dict[Key, Item]) -> dict[Key, Outcome]:
+        deleted = await self.delete(cluster, {k: i.gathered.name for k, i in items.items()},
+                                    {k: recorded_quotas(i.body.get("status")) for k, i in items.items()})
+        out: dict[Key, Outcome] = {}
+        for key, item in items.items():
+            outcome, verdict = deleted[key], item.decision.verdict
+            if isinstance(outcome, Verdict):
+                out[key] = outcome
+                continue
+            out[key] = replace(verdict, status={"ownership": None, "acls": 0, "quotas": None, "adopted": None},
+                               message=f"{verdict.message}. The access kto gave Kafka user {item.gathered.name} "
+                               "(credentials, ACLs, quotas) is revoked",
+                               notes=(Note("Warning", "AccessRevoked", f"Kafka user {item.gathered.name}: "
+                                           f"credentials, ACLs and quotas revoked: namespace {key[0]} is no longer "
+                                           "allowed to have users on the cluster"),))
+        return out
+
+    async def _revoke_rules(self, cluster: ClusterSnapshot, items: dict[Key, Item]) -> dict[Key, Outcome]:
         refused = {k: refused_acls(i.gathered.spec, k[0], cluster.spec.grants_for(k[0]),
                                    lambda topic: self.topic_owner(cluster, topic)) for k, i in items.items()}
         observed = await cluster.gateway.describe_acls()
@@ -213,6 +239,23 @@ class UserKind:
         return out
 
 
+# Kafka's name for an unauthenticated client: in super.users on many clusters, never a tenant's.
+ANONYMOUS = "ANONYMOUS"
+
+
+def protected_why(name: str, cluster: ClusterSnapshot) -> str | None:
+    """Why no KafkaUser may manage the principal ``name`` on this cluster, or None."""
+    if name == cluster.principal:
+        return "it is the user kto itself connects as"
+    if name == ANONYMOUS:
+        return "it is Kafka's unauthenticated principal"
+    if cluster.facts is not None and name in cluster.facts.super_users:
+        return "it is one of the brokers' super.users"
+    if cluster.spec is not None and cluster.spec.is_protected_principal(name):
+        return "it matches the KafkaCluster's spec.protectedPrincipals"
+    return None
+
+
 def user_failure(failure: KafkaFailure, **fields: Any) -> Verdict:
     """Retried with backoff when retrying can help; a missing authorizer is looked at again at the resync."""
     retry = BACKOFF if failure.retriable and failure.reason != Reason.AUTHORIZER_NOT_ENABLED else None
@@ -247,7 +290,9 @@ class UserBatch:
             for w in self._pending().values():
                 if not w.ours:
                     self._adoption(w)
-            for key in await self.guard([k for k, w in self._pending().items() if not w.holds]):
+            pending = self._pending()
+            for key in await self.guard([k for k, w in pending.items() if not w.holds],
+                                        [k for k, w in pending.items() if not w.ours]):
                 self.out[key] = FINALIZER_PENDING
         if self._pending():
             await self._credentials()
@@ -267,10 +312,17 @@ class UserBatch:
         if isinstance(creds, KafkaFailure) or (not creds and not acls):
             return
         what = describe_existing_user(creds or {}, acls)
+        if creds and w.key[0] != self.cluster.key[0]:
+            self.out[w.key] = Verdict(
+                False, Reason.ADOPTION_REQUIRED,
+                f"Kafka user {w.user} already exists ({what}) and kto did not create it for this resource: only a "
+                f"KafkaUser in the KafkaCluster's namespace {self.cluster.key[0]} may take over a user that has "
+                "credentials; choose another spec.userName")
+            return
         if annotation(w.body, names.ANNOTATION_ADOPT) == names.ADOPT_OVERWRITE or \
                 (not creds and set(acls) == set(desired_acls(w.spec))):
             self.out[w.key] = Verdict(False, Reason.ADOPTING, f"taking over the existing Kafka user {w.user} ({what})",
-                                      status={"adopted": True}, retry=ADOPT_SETTLE_SECONDS,
+                                      status={"adopted": True, "ownership": ADOPTED}, retry=ADOPT_SETTLE_SECONDS,
                                       notes=(Note("Normal", "UserAdopted", f"Kafka user {w.user} existed ({what}): "
                                                   "kto manages it now, as the resource says"),))
             return
@@ -451,7 +503,7 @@ class UserBatch:
                        f"Kafka user {w.user}: {w.spec.authentication.mechanism} credentials and {n} ACL(s){quotas} in "
                        f"place; Secret {secret_name_of(w.key[1])}",
                        status={"secretName": secret_name_of(w.key[1]), "acls": n,
-                               "quotas": status_quotas(w.quotas or {})},
+                               "quotas": status_quotas(w.quotas or {}), "ownership": ownership_of(w.body) or CREATED},
                        drift="; ".join(d for d in (drift, quota_drift and f"quotas: {quota_drift}") if d) or None,
                        notes=tuple(notes))
 

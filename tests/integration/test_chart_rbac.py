@@ -247,7 +247,7 @@ def test_lifecycle_as_the_chart_service_account(env: LocalEnv, install, scope: s
 
 KAFKA, APIEXT, COORDINATION = "kafka.kto.dev", "apiextensions.k8s.io", "coordination.k8s.io"
 CLUSTER_SCOPED = {"customresourcedefinitions", "namespaces"}
-IN_RELEASE_NAMESPACE = {"leases"}  # a Role of its own in the release namespace, in both modes
+IN_RELEASE_NAMESPACE = {"leases", "configmaps"}  # a Role of its own in the release namespace, in both modes
 # Every verb the chart grants, and what is left undone without it when kto has logged the refusal (checked on
 # the served namespace's objects; "log-only": kto works, kopf says what it cannot notice).
 SYMPTOMS = {
@@ -266,10 +266,15 @@ SYMPTOMS = {
     ("", "secrets", "create"): "secret-not-created",
     ("", "secrets", "update"): "secret-not-rotated",
     ("", "events", "create"): "no-event",
+    (APIEXT, "customresourcedefinitions", "get"): "log-only",  # deletions wait (not tried here)
     (APIEXT, "customresourcedefinitions", "list"): "log-only",
     (APIEXT, "customresourcedefinitions", "watch"): "log-only",
     ("", "namespaces", "list"): "topic-untouched",  # namespaces mode only: kopf serves nothing until it gives up
     ("", "namespaces", "watch"): "log-only",  # namespaces mode only
+    # kto's ledger: without it nothing is created (the intent is recorded before the finalizer and the create).
+    ("", "configmaps", "get"): "topic-not-ready",
+    ("", "configmaps", "create"): "topic-not-ready",  # the ledger's ConfigMap is created empty when first read
+    ("", "configmaps", "update"): "topic-not-ready",
     # Leader election: without these kto never leads, so it never starts (stands by, healthy, doing nothing).
     (COORDINATION, "leases", "get"): "not-leading",
     (COORDINATION, "leases", "create"): "not-leading",  # no Lease yet

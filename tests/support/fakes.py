@@ -53,6 +53,27 @@ class FakeKube:
         self.statuses: dict[Key, dict[str, Any]] = {}  # each object's status after the merge patches
         self.events: list[tuple[Key, str, str, str]] = []  # (object, type, reason, message)
         self.secrets: dict[Key, dict[str, Any]] = {}  # shaped like KubeClient.read_secret_object
+        self.config_maps: dict[Key, tuple[dict[str, str], str]] = {}  # (data, resourceVersion)
+        self.crd_terminating: set[str] = set()  # plurals whose CRD is being deleted
+
+    async def read_config_map(self, namespace: str, name: str) -> tuple[dict[str, str], str] | None:
+        self.calls.append(("read_config_map", (namespace, name)))
+        found = self.config_maps.get((namespace, name))
+        return (dict(found[0]), found[1]) if found is not None else None
+
+    async def write_config_map(self, namespace: str, name: str, data: Mapping[str, str], labels: Mapping[str, str],
+                               resource_version: str | None) -> str | None:
+        self.calls.append(("write_config_map", (namespace, name)))
+        current = self.config_maps.get((namespace, name))
+        if (current[1] if current is not None else None) != resource_version:
+            return None
+        version = str(int(current[1]) + 1 if current is not None else 1)
+        self.config_maps[(namespace, name)] = (dict(data), version)
+        return version
+
+    async def is_crd_terminating(self, plural: str) -> bool:
+        self.calls.append(("is_crd_terminating", plural))
+        return plural in self.crd_terminating
 
     async def add_finalizer(self, plural: str, namespace: str, name: str, finalizers: list[str],
                             finalizer: str = names.FINALIZER, resource_version: str | None = None) -> bool:

@@ -164,12 +164,15 @@ LEASE_RULES = [
     {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["create"]},
     {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "resourceNames": ["kto-leader"],
      "verbs": ["get", "update"]},
+    # kto's ledger of creates in flight (kto.ledger), in its own namespace only.
+    {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "create", "update"]},
 ]
 
 
 @pytest.mark.parametrize("values", [{}, NAMESPACES], ids=["cluster", "namespaces"])
 def test_lease_role_in_the_release_namespace_only(values: dict) -> None:
-    """Leader election: create the Lease, get and update that one Lease, in the release namespace, both modes."""
+    """Leader election: create the Lease, get and update that one Lease, in the release namespace, both modes;
+    kto's ledger ConfigMaps there too."""
     objects = chart.render(release="kto", namespace="ops", values=values)
     (role,) = chart.find(objects, "Role", "ops")
     (binding,) = chart.find(objects, "RoleBinding", "ops")
@@ -219,7 +222,7 @@ def test_rbac_namespaces_scope() -> None:
     # Nothing namespaced is granted cluster-wide: only kopf's reads of namespaces and CRDs.
     (observer,) = chart.find(objects, "ClusterRole")
     assert {r for rule in observer["rules"] for r in rule["resources"]} == {"namespaces", "customresourcedefinitions"}
-    assert {v for rule in observer["rules"] for v in rule["verbs"]} == {"list", "watch"}
+    assert {v for rule in observer["rules"] for v in rule["verbs"]} == {"get", "list", "watch"}
 
 
 def test_no_wildcards_anywhere_in_rbac() -> None:

@@ -203,9 +203,9 @@ OURS = {"metadata": {"name": "orders"}, "status": {"topicId": "id-1"}}
 
 @pytest.mark.parametrize(("spec", "seen", "body", "fields", "outcome", "reason"), [
     (topic_spec(partitions=3), None, None, {}, CREATE, None),
-    (topic_spec(partitions=3, replicationFactor=1), observed(), OURS, {"holds": True}, UNCHANGED, None),
-    (topic_spec(partitions=6, replicationFactor=1), observed(), OURS, {"holds": True}, UPDATE, None),
-    (topic_spec(partitions=2), observed(), OURS, {"holds": True}, REFUSED, "NotSupported"),
+    (topic_spec(partitions=3, replicationFactor=1), observed(), OURS, {"established": True}, UNCHANGED, None),
+    (topic_spec(partitions=6, replicationFactor=1), observed(), OURS, {"established": True}, UPDATE, None),
+    (topic_spec(partitions=2), observed(), OURS, {"established": True}, REFUSED, "NotSupported"),
     (topic_spec(partitions=3, replicationFactor=1), observed(), None, {}, ADOPT, "Reconciled"),
     (topic_spec(partitions=6), observed(), None, {}, REFUSED, "AdoptionRequired"),
     (topic_spec(partitions=6), observed(),
@@ -230,7 +230,7 @@ def test_plan_entry(spec, seen, body, fields, outcome, reason) -> None:
 
 def test_a_refusal_reads_as_kto_writes_it() -> None:
     spec = topic_spec(partitions=2)
-    e = entry(spec, observed(), OURS, holds=True)
+    e = entry(spec, observed(), OURS, established=True)
     kto_says = plan_topic(build_desired("orders", spec, None), observed(), brokers=3).refusals[0].message
     assert e.message == kto_says
     assert "Kafka has 3 partitions and the spec asks for 2" in format_text([e])

@@ -44,11 +44,15 @@ BLOCKED = {"blocked": BLOCK}
 PROTECTED = {"refusal": Verdict(False, Reason.PROTECTED, "Kafka topic orders is protected (it matches ...)")}
 NOT_PERMITTED = {"refusal": Verdict(False, Reason.NOT_PERMITTED, "namespace apps may not grant what ...")}
 ADOPTED = {"deletion_policy": "Adopted"}
+UNOWNED = {"established": False}  # no record in status that the resource owns its Kafka name
+INTENDED = {"established": False, "intended": True}  # kto's ledger: it was creating the name for the resource
+KIND_DELETED = {"kind_deleted": True}
 RETAIN = {"deletion_policy": "Retain"}
 
 
 def gathered(*conditions: dict[str, Any], deleting: bool = False) -> Gathered:
-    fields: dict[str, Any] = {"spec": object(), "holds": True, "deleting": deleting, "owner": None}
+    fields: dict[str, Any] = {"spec": object(), "holds": True, "established": True, "deleting": deleting,
+                              "owner": None}
     for c in conditions:
         fields |= c
     return Gathered(key=("apps", "orders"), name="orders", cluster_ref=("apps", "kafka"),
@@ -97,7 +101,10 @@ LIVING = [
      ("Skip",), ("Skip",), ""),
     ("invalid cluster spec", [BAD_CLUSTER, NOT_ALLOWED, TAKEN, PAUSED],
      report(Reason.CLUSTER_NOT_READY), report(Reason.CLUSTER_NOT_READY), "invalid spec: bootstrapServers: required"),
-    ("namespace not allowed", [NOT_ALLOWED, TAKEN, PAUSED, UNREACHABLE, UNMANAGED, BLOCKED],
+    ("namespace not allowed: what kto gave a user is taken back", [NOT_ALLOWED, TAKEN, PAUSED, UNREACHABLE,
+                                                                   UNMANAGED, BLOCKED],
+     report(Reason.NAMESPACE_NOT_ALLOWED), ("Revoke", Reason.NAMESPACE_NOT_ALLOWED, False), "from namespace apps"),
+    ("namespace not allowed, nothing owned", [NOT_ALLOWED, UNOWNED, TAKEN, UNREACHABLE],
      report(Reason.NAMESPACE_NOT_ALLOWED), report(Reason.NAMESPACE_NOT_ALLOWED), "from namespace apps"),
     ("protected, before a conflict", [PROTECTED, TAKEN, PAUSED, UNREACHABLE, UNMANAGED, BLOCKED],
      report(Reason.PROTECTED), report(Reason.PROTECTED), "is protected"),
@@ -120,14 +127,19 @@ LIVING = [
 
 DELETING = [
     ("not holding: not ours to hold up", [{"holds": False}, NO_CLUSTER, NO_SPEC], ("Skip",), ("Skip",), ""),
+    ("the CRD is being deleted: an uninstall never deletes data", [KIND_DELETED, NO_CLUSTER, NO_SPEC, UNREACHABLE],
+     release("Warning", "KindDeleted"), release("Warning", "KindDeleted"),
+     "the KafkaTopic CustomResourceDefinition is being deleted: finalizer released, Kafka topic orders was not"),
     ("cluster gone first", [NO_CLUSTER, NO_SPEC, UNMANAGED, PAUSED, NOT_ALLOWED, RETAIN],
      release("Warning", "ClusterNotFound"), release("Warning", "ClusterNotFound"),
      "KafkaCluster apps/kafka no longer exists: finalizer released, Kafka topic orders was not deleted"),
     ("cluster deleted", [CLUSTER_DELETED, RETAIN],
      release("Warning", "ClusterNotFound"), release("Warning", "ClusterNotFound"), "no longer exists"),
     ("cluster not probed yet: wait", [NOT_PROBED, NO_SPEC, RETAIN], ("Skip",), ("Skip",), ""),
-    ("invalid spec is kept", [NO_SPEC, UNMANAGED, PAUSED, NOT_ALLOWED, UNREACHABLE],
-     release("Warning", "InvalidSpec"), release("Warning", "InvalidSpec"), "Kafka topic orders was not deleted"),
+    ("invalid spec: a topic is kept, a user's access is not", [NO_SPEC, UNMANAGED, PAUSED, NOT_ALLOWED, UNREACHABLE],
+     release("Warning", "InvalidSpec"), report(Reason.CLUSTER_NOT_READY), "Kafka topic orders was not deleted"),
+    ("invalid spec, nothing owned", [NO_SPEC, UNOWNED], release("Warning", "InvalidSpec"),
+     release("Warning", "InvalidSpec"), ""),
     ("protected is kept, whatever else", [PROTECTED, UNMANAGED, PAUSED, UNREACHABLE],
      release("Warning", "Protected"), release("Warning", "Protected"), "Kafka topic orders was not deleted"),
     ("a tenant's refused grant does not keep what kto made", [NOT_PERMITTED], ("Delete",), ("Delete",), ""),
@@ -135,9 +147,13 @@ DELETING = [
      release(), release("Normal", "UserRetained"), ""),
     ("paused is kept", [PAUSED, RETAIN, UNREACHABLE],
      release("Warning", "Paused"), release("Normal", "UserRetained"), "deleted while paused"),
-    ("namespace not allowed", [NOT_ALLOWED, RETAIN, UNREACHABLE], release(), release(), ""),
+    ("namespace not allowed: a topic is kept, a user's access is not", [NOT_ALLOWED, UNREACHABLE], release(),
+     report(Reason.CLUSTER_NOT_READY), ""),
+    ("namespace not allowed, nothing owned", [NOT_ALLOWED, UNOWNED], release(), release(), ""),
     ("invalid cluster spec", [BAD_CLUSTER, RETAIN], release(), release(), ""),
     ("not the owner", [TAKEN, RETAIN, UNREACHABLE], release(), release(), ""),
+    ("no record of owning (a finalizer proves nothing)", [UNOWNED, UNREACHABLE], release(), release(), ""),
+    ("the ledger's intent is a record", [INTENDED], ("Delete",), ("Delete",), ""),
     ("retained", [RETAIN, UNREACHABLE],
      release("Normal", "TopicRetained"), release("Normal", "UserRetained"),
      "Kafka topic orders kept (deletionPolicy Retain)"),
@@ -208,6 +224,8 @@ def test_an_unreachable_cluster_leaves_in_sync_resources_as_they_are(in_sync: bo
 
 
 def test_only_what_kto_applied_before_is_revoked() -> None:
-    """A refused user kto never applied (no finalizer) is only told; a protected one is never touched."""
-    assert summary(decide(gathered(NOT_PERMITTED, {"holds": False}), USER)) == report(Reason.NOT_PERMITTED)
+    """A refused user whose status records no ownership (a forged finalizer included) is only told; a protected
+    one is never touched."""
+    assert summary(decide(gathered(NOT_PERMITTED, UNOWNED), USER)) == report(Reason.NOT_PERMITTED)
+    assert summary(decide(gathered(NOT_PERMITTED, UNOWNED, {"holds": True}), USER)) == report(Reason.NOT_PERMITTED)
     assert summary(decide(gathered(PROTECTED), USER)) == report(Reason.PROTECTED)

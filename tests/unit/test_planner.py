@@ -151,8 +151,33 @@ def test_the_oldest_claim_owns() -> None:
     assert owner_of([b, a]) == a
     assert owner_of([a, b, c]) == c
     assert owner_of([]) is None
-    # The one that already holds the topic keeps it, even against an older claim: ownership never moves.
-    holder = Claim("2026-01-03T00:00:00Z", "ns", "z", holds=True)
+    # The one whose status records ownership keeps the name, even against an older claim: ownership never moves.
+    holder = Claim("2026-01-03T00:00:00Z", "ns", "z", established=True)
     assert owner_of([a, b, c, holder]) == holder
-    older_holder = Claim("2026-01-02T00:00:00Z", "ns", "y", holds=True)  # two holders (from before): the older
+    older_holder = Claim("2026-01-02T00:00:00Z", "ns", "y", established=True)  # two (from before): the older
     assert owner_of([holder, older_holder, a]) == older_holder
+
+
+@pytest.mark.parametrize(("refused", "newer_wins"), [
+    (None, False),  # a claim kto has not refused keeps its age
+    ("ResourceConflict", False),  # refused only because another held the name: still before refused ones
+    ("AdoptionRequired", True),  # a claim refused for what it is owns nothing while a better one exists
+    ("NotPermitted", True),
+    ("Protected", True),
+])
+def test_a_refused_claim_owns_nothing_against_a_better_one(refused: str | None, newer_wins: bool) -> None:
+    old = Claim("2026-01-01T00:00:00Z", "team-z", "orders", refused=refused)
+    new = Claim("2026-01-02T00:00:00Z", "platform", "orders", refused="ResourceConflict")
+    assert owner_of([old, new]) == (new if newer_wins else old)
+    assert owner_of([old]) == old  # alone, it is still the one that decides (it writes nothing it does not own)
+
+
+def test_a_finalizer_is_not_a_claim_on_the_name() -> None:
+    """A tenant can set kto's finalizer at creation: only status (``established``) ranks a claim first."""
+    forged = Claim("2026-01-05T00:00:00Z", "team-z", "orders-v2")  # held a finalizer: it is not in the claim
+    platform = Claim("2026-01-06T00:00:00Z", "platform", "orders-v2")
+    # Among claims from allowed namespaces the older fresh one decides, as with any two new claims (a claim from a
+    # namespace the KafkaCluster does not allow never reaches owner_of: Reconciler._owner leaves it out).
+    assert owner_of([forged, platform]) == forged
+    assert owner_of([forged, Claim("2026-01-06T00:00:00Z", "platform", "orders-v2", established=True)]).namespace \
+        == "platform"

@@ -7,7 +7,7 @@ import asyncio
 import copy
 import dataclasses
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,6 +18,7 @@ from kto.batching import Backoff
 from kto.conditions import find
 from kto.domain import THROTTLED_REPLICAS, Acl, KafkaFailure
 from kto.gates import ClusterSnapshot
+from kto.ledger import Ledger
 from kto.objects import Key, key_of, own
 from kto.reasons import Reason
 from kto.reconciler import QUIET_SECONDS, Reconciler
@@ -42,13 +43,16 @@ TIMEOUT = KafkaFailure(Reason.KAFKA_ERROR, "timed out waiting for the controller
 
 def resource(kind: str, name: str, ns: str = "apps", gen: int = 1, created: str = OLDER,
              annotations: dict[str, str] | None = None, ours: bool = False, **spec: Any) -> dict[str, Any]:
-    """``ours``: kto already made what the resource names (it holds kto's finalizer)."""
+    """``ours``: kto already made what the resource names (its status records ownership; it holds kto's
+    finalizer)."""
     meta = {"name": name, "namespace": ns, "generation": gen, "creationTimestamp": created,
             "uid": f"uid-{ns}-{name}", "annotations": annotations or {}}
+    body = {"apiVersion": names.API_VERSION, "kind": kind, "metadata": meta,
+            "spec": {"clusterRef": {"name": CLUSTER[1]}, **spec}}
     if ours:
         meta["finalizers"] = [names.FINALIZER if kind == names.TOPIC_KIND else names.USER_FINALIZER]
-    return {"apiVersion": names.API_VERSION, "kind": kind, "metadata": meta,
-            "spec": {"clusterRef": {"name": CLUSTER[1]}, **spec}}
+        body["status"] = {"ownership": "Created"}
+    return body
 
 
 def topic(name: str = "orders", **kw: Any) -> dict[str, Any]:
@@ -112,7 +116,8 @@ def world(kind: str = "topic", brokers: tuple[int, ...] = (1, 2, 3), **cluster_s
     calls: list = []
     kube, kafka, clusters = FakeKube(calls), FakeGateway(brokers, calls), FakeClusters()
     rec = Reconciler(TopicKind() if kind == "topic" else UserKind(kube), kube, clusters,
-                     StatusWriter(kube, lambda: NOW), batch_window=0, max_batch=100, backoff=Backoff())
+                     StatusWriter(kube, lambda: NOW), batch_window=0, max_batch=100, backoff=Backoff(),
+                     ledger=Ledger(kube, "kto", kind))
     w = World(kube, kafka, clusters, rec)
     w.connect(**cluster_spec)
     return w
@@ -142,8 +147,10 @@ async def test_create_adds_the_finalizer_first_and_reports_what_kafka_has() -> N
     assert ready(status) == ("True", "Reconciled")
     assert {k: v for k, v in status.items() if k != "conditions"} == {
         "observedGeneration": 1, "topicName": "orders", "topicId": made_topic.topic_id, "partitions": 3,
-        "replicationFactor": 2}
+        "replicationFactor": 2, "ownership": "Created"}
     assert w.kube.events == []
+    # kto's intent to create was in its ledger (its own namespace) before the create.
+    assert calls.index("write_config_map") < calls.index("add_finalizer") < calls.index("create_topics")
 
 
 async def test_a_second_batch_in_sync_writes_nothing() -> None:
@@ -891,11 +898,142 @@ async def test_an_adopted_topic_is_kept_unless_the_resource_itself_says_delete()
 
 
 async def test_a_topic_kto_created_but_could_not_record_is_its_own() -> None:
+    """kto wrote its intent in the ledger, created the topic and was stopped before writing status."""
     w = world()
-    w.kafka.add_topic("orders", [(1,)])  # created by kto, which was stopped before writing status
-    key = w.put(topic(partitions=1, ours=True))
+    body = topic(partitions=1)
+    body["metadata"]["finalizers"] = [names.FINALIZER]
+    key = w.put(body)
+    await w.rec.ledger.record(CLUSTER, [(body["metadata"]["uid"], "orders")], [])
+    w.kafka.add_topic("orders", [(1,)], {"retention.ms": "5"})  # differs from the spec: only the ledger says ours
     assert await w.run(key) == {}
-    assert ready(w.status(key)) == ("True", "Reconciled") and "adopted" not in w.status(key)
+    status = w.status(key)
+    assert ready(status) == ("True", "Reconciled") and "adopted" not in status
+    assert status["ownership"] == "Created" and w.kafka.topics["orders"].overrides == {}
+
+
+async def test_a_forged_finalizer_owns_nothing() -> None:
+    """A tenant sets kto's finalizer at creation: adoption rules apply in full, and deleting touches nothing."""
+    w = world()
+    w.kafka.add_topic("orders", [(1,)], {"retention.ms": "604800000"})
+    body = topic(partitions=1, config={"retention.ms": 1000})
+    body["metadata"]["finalizers"] = [names.FINALIZER]
+    key = w.put(body)
+    await w.run(key)
+    assert ready(w.status(key)) == ("False", "AdoptionRequired")
+    assert w.kafka.topics["orders"].overrides == {"retention.ms": "604800000"}
+    body["metadata"]["deletionTimestamp"] = NOW.isoformat()
+    await w.run(key)
+    assert "orders" in w.kafka.topics and w.kafka.requests["delete_topics"] == 0
+    assert "remove_finalizer" in w.kube.methods()
+
+
+async def test_one_ledger_write_per_batch_of_creates() -> None:
+    w = world()
+    keys = [w.put(topic(f"t{i}", partitions=1)) for i in range(20)]
+    await w.run(*keys)
+    # One write for the batch (and one the first time, creating the ledger's ConfigMap).
+    assert w.kube.methods().count("write_config_map") == 2 and w.kafka.requests["create_topics"] == 1
+    assert all(w.status(k)["ownership"] == "Created" for k in keys)
+    # The next creates drop the intents whose status now records ownership.
+    more = w.put(topic("t-more", partitions=1))
+    await w.run(more)
+    (data, _), = w.kube.config_maps.values()
+    assert len(data["intents"].split()) == 1
+
+
+async def test_an_uninstall_never_deletes_data() -> None:
+    """The KafkaTopic CRD is being deleted: its objects go with it, their Kafka topics stay."""
+    w = world()
+    key = await made(w, topic(partitions=1))
+    w.kube.crd_terminating.add(names.TOPIC_PLURAL)
+    body = w.rec.store.get(key)
+    body["metadata"]["deletionTimestamp"] = NOW.isoformat()
+    body["metadata"]["finalizers"] = [names.FINALIZER]
+    await w.run(key)
+    assert "orders" in w.kafka.topics and w.kafka.requests["delete_topics"] == 0
+    assert w.kube.events_of(key)[-1] == ("Warning", "KindDeleted")
+
+
+async def test_a_refused_claim_grants_no_acls_on_the_topic() -> None:
+    """Only a KafkaTopic whose status records ownership makes its namespace the topic's owner for ACLs."""
+    w = world(allowedNamespaces=["team-a"], protectedTopics=["payments"])
+    refused = w.put(topic("payments", ns="team-a", clusterRef={"name": "kafka", "namespace": "apps"}))
+    fresh = w.put(topic("fresh", ns="team-a", clusterRef={"name": "kafka", "namespace": "apps"}))
+    snap = w.clusters.snapshot(CLUSTER)
+    assert w.rec.owner_namespace(snap, "payments") is None and w.rec.owner_namespace(snap, "fresh") is None
+    await w.run(refused, fresh)
+    assert ready(w.status(refused)) == ("False", "Protected")
+    assert w.rec.owner_namespace(snap, "payments") is None
+    assert w.rec.owner_namespace(snap, "fresh") == "team-a"  # created by kto for it: now it owns the name
+
+
+async def test_a_user_refused_for_another_principal_touches_nothing_of_it() -> None:
+    """A tenant's KafkaUser naming the platform's principal (finalizer forged or not) revokes nothing of it."""
+    grant = {"namespace": "team-a", "topicPrefixes": ["team-a-"]}
+    w = world("user", users={"allowedNamespaces": ["team-a"], "grants": [grant]})
+    platform = {Acl("TOPIC", "billing", "LITERAL", "*", op, "ALLOW") for op in ("READ", "WRITE", "DESCRIBE")}
+    w.kafka.acls["User:billing-app"] = set(platform)
+    w.kafka.scram["billing-app"] = {"SCRAM-SHA-512": (8192, "theirs")}
+    body = user("x", ns="team-a", userName="billing-app", clusterRef={"name": "kafka", "namespace": "apps"},
+                authorization={"acls": [{"resource": {"type": "topic", "name": "billing"}, "operations": ["Read"]}]})
+    body["metadata"]["finalizers"] = [names.USER_FINALIZER]
+    key = w.put(body)
+    for _ in range(2):
+        await w.run(key)
+    assert ready(w.status(key)) == ("False", "NotPermitted")
+    assert w.kafka.acls["User:billing-app"] == platform
+    assert w.kafka.scram["billing-app"]["SCRAM-SHA-512"][1] == "theirs"
+    body["metadata"]["deletionTimestamp"] = NOW.isoformat()
+    await w.run(key)
+    assert w.kafka.acls["User:billing-app"] == platform and "billing-app" in w.kafka.scram
+
+
+async def test_a_tenant_cannot_take_over_a_principal_with_credentials() -> None:
+    w = world("user", users={"allowedNamespaces": ["team-a"],
+                             "grants": [{"namespace": "team-a", "topicPrefixes": ["team-a-"]}]})
+    w.kafka.scram["team-a-app"] = {"SCRAM-SHA-512": (8192, "theirs")}
+    key = w.put(user("app", ns="team-a", userName="team-a-app", clusterRef={"name": "kafka", "namespace": "apps"},
+                     annotations={names.ANNOTATION_ADOPT: names.ADOPT_OVERWRITE}))
+    await w.run(key)
+    assert ready(w.status(key)) == ("False", "AdoptionRequired")
+    assert "only a KafkaUser in the KafkaCluster's namespace apps" in message(w.status(key))
+    assert w.kafka.scram["team-a-app"]["SCRAM-SHA-512"][1] == "theirs"
+
+
+@pytest.mark.parametrize("name", ["ANONYMOUS", "root"])
+async def test_super_users_and_anonymous_are_protected(name: str) -> None:
+    w = world("user")
+    snap = w.clusters.snapshot(CLUSTER)
+    w.clusters.set(replace(snap, facts=replace(snap.facts, super_users=frozenset({"root"}))))
+    key = w.put(user("x", userName=name))
+    await w.run(key)
+    assert ready(w.status(key)) == ("False", "Protected")
+    assert w.kafka.total() == 0 and name not in w.kafka.scram
+
+
+async def test_a_namespace_no_longer_allowed_loses_what_kto_gave_its_users() -> None:
+    grant = {"namespace": "team-a", "topicPrefixes": ["team-a-"]}
+    w = world("user", users={"allowedNamespaces": ["team-a"], "grants": [grant]})
+    acls = {"acls": [{"resource": {"type": "topic", "name": "team-a-events"}, "operations": ["Read"]}]}
+    body = user("app", ns="team-a", authorization=acls, clusterRef={"name": "kafka", "namespace": "apps"})
+    key = await made(w, body)
+    assert w.status(key)["ownership"] == "Created" and w.kafka.scram.get("app")
+    w.connect(users={"allowedNamespaces": [], "grants": [grant]})
+    await w.run(key)
+    status = w.status(key)
+    assert ready(status) == ("False", "NamespaceNotAllowed") and "ownership" not in status
+    assert not w.kafka.scram.get("app") and not w.kafka.acls.get("User:app")
+    assert ("Warning", "AccessRevoked") in w.kube.events_of(key)
+
+
+async def test_a_tenant_user_cannot_retain() -> None:
+    w = world("user", users={"allowedNamespaces": ["team-a"]})
+    key = await made(w, user("app", ns="team-a", deletionPolicy="Retain",
+                              clusterRef={"name": "kafka", "namespace": "apps"}))
+    body = w.rec.store.get(key)
+    body["metadata"]["deletionTimestamp"] = NOW.isoformat()
+    await w.run(key)
+    assert not w.kafka.scram.get("app")
 
 
 async def test_a_topic_replaced_outside_kto_needs_adoption_again() -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from kto import names
 from kto.store import Store
 from kto.topic_kind import topic_name_of
 
@@ -16,7 +15,7 @@ def topic(name: str, ns: str = "a", cluster: str = "c", topic_name: str | None =
 
 
 def store() -> Store:
-    return Store(topic_name_of, names.FINALIZER)
+    return Store(topic_name_of)
 
 
 def test_claims_follow_puts_and_pops() -> None:

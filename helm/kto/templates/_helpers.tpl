@@ -93,10 +93,11 @@ tests/integration/test_chart_rbac.py shows what breaks without each).
 {{/* Cluster-scoped reads kopf's observers make (both modes). */}}
 {{- define "kto.observerRules" -}}
 # kopf watches CRDs to notice kto's CRDs created or changed after kto started; without
-# it kopf retries the list with ERROR logs for about a minute at every start, then stops noticing them.
+# it kopf retries the list with ERROR logs for about a minute at every start, then stops noticing them. kto reads
+# its own CRDs when their objects are deleted: a CRD being deleted (an uninstall) never deletes data in Kafka.
 - apiGroups: [apiextensions.k8s.io]
   resources: [customresourcedefinitions]
-  verbs: [list, watch]
+  verbs: [get, list, watch]
 {{- if eq .Values.rbac.scope "namespaces" }}
 # With a namespace list (KTO_NAMESPACES) kopf lists namespaces before it serves any: without it kto stalls
 # for about a minute at every start; watching them lets kto serve a listed namespace created later.
@@ -117,4 +118,9 @@ tests/integration/test_chart_rbac.py shows what breaks without each).
   resources: [leases]
   resourceNames: [{{ include "kto.leaseName" . }}]
   verbs: [get, update]
+# kto's ledger of creates in flight (kto.ledger: one ConfigMap per kind and KafkaCluster), in this namespace only,
+# where no tenant writes: what proves a topic or user kto created before its status said so.
+- apiGroups: [""]
+  resources: [configmaps]
+  verbs: [get, create, update]
 {{- end -}}
