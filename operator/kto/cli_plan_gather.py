@@ -117,11 +117,11 @@ def claims_of(topic: str, connected: Connected, world: World, planned: list[Mani
     for body in world.topics.values():
         ckey = cluster_key_of(body)
         if ckey in specs and topic_name_of(body) == topic:
-            claims.append(claim_of(body))
+            claims.append(claim_of(body, claimed=topic))
     for i, m in enumerate(planned):
         ckey = cluster_key_of(m.body)
         if ckey in specs and (m.namespace, m.name) not in world.topics and (m.spec.topicName or m.name) == topic:
-            claims.append(claim_of(m.body, created=f"{NOT_YET_CREATED}#{i:06d}"))
+            claims.append(claim_of(m.body, created=f"{NOT_YET_CREATED}#{i:06d}", claimed=topic))
     return [c for c in claims if c.established or (not c.unmanaged and specs[c.cluster] is not None
                                                    and specs[c.cluster].allows_namespace(c.cluster[0], c.namespace))]
 

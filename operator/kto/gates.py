@@ -110,6 +110,18 @@ class Gathered:
         return self.owner is None or (self.owner.namespace, self.owner.name) == self.key
 
 
+def prefix_refusal(thing: str, name: str, namespace: str, cluster: ClusterSnapshot) -> Verdict | None:
+    """A tenant's name outside the prefixes its KafkaCluster requires of it (users.grants[].requiredNamePrefixes)."""
+    if namespace == cluster.key[0]:
+        return None
+    required = cluster.spec.required_prefixes(namespace)
+    if not required or any(name.startswith(p) for p in required):
+        return None
+    return Verdict(False, Reason.NOT_PERMITTED, f"{thing} {name}: KafkaCluster {cluster.key[0]}/{cluster.key[1]} "
+                   f"requires the names of namespace {namespace} to start with {' or '.join(sorted(required))} "
+                   "(users.grants[].requiredNamePrefixes): rename it")
+
+
 def decide(g: Gathered, rules: KindRules) -> Decision:
     """The first rule that applies decides."""
     if g.deleting:
@@ -187,6 +199,12 @@ def conflict(g: Gathered, rules: KindRules) -> Decision | None:
     owner = g.owner
     via = "" if owner.cluster == g.cluster_ref else \
         f" (through KafkaCluster {owner.cluster[0]}/{owner.cluster[1]}, which reaches the same Kafka cluster)"
+    if owner.claimed and owner.claimed != g.name:
+        return Report(Verdict(
+            False, Reason.RESOURCE_CONFLICT,
+            f"{rules.thing} {g.name} on cluster {ns}/{name} collides with {owner.claimed}, claimed by {rules.kind} "
+            f"{owner.namespace}/{owner.name}{via}: Kafka treats '.' and '_' in topic names alike; choose another "
+            "name. This resource is ignored and deleting it will not touch Kafka"))
     return Report(Verdict(
         False, Reason.RESOURCE_CONFLICT,
         f"{rules.thing} {g.name} on cluster {ns}/{name} is already managed by {rules.kind} "

@@ -258,6 +258,10 @@ class TenantGrant(Model):
     allowWildcards: bool | None = Field(
         None, description="The namespace's KafkaUsers may have ACLs on '*' (every resource of a type) or on an empty "
                           "prefix (default: false).")
+    requiredNamePrefixes: list[Prefix] | None = listing(
+        "When set, the namespace's KafkaTopics may only name Kafka topics, and its KafkaUsers only Kafka users, "
+        "whose names start with one of these, so a tenant cannot take names the platform means to use (default: "
+        "any name). Example: [team-a.].")
 
 
 def namespace_allowed(allowed: list[str] | None, own_namespace: str, namespace: str) -> bool:
@@ -363,6 +367,10 @@ class KafkaClusterSpec(Model):
 
     def grants_for(self, namespace: str) -> list[TenantGrant]:
         return (self.users or UserPolicy()).grants_for(namespace)
+
+    def required_prefixes(self, namespace: str) -> list[str]:
+        """The prefixes every Kafka name of ``namespace``'s resources must start with (none: any name)."""
+        return [p for g in self.grants_for(namespace) for p in g.requiredNamePrefixes or ()]
 
     def is_protected_topic(self, topic_name: str) -> bool:
         """Whether kto must leave the Kafka topic alone: an internal topic or one protectedTopics matches."""

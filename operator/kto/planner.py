@@ -195,6 +195,7 @@ class Claim:
     cluster: tuple[str, str] = ("", "")  # the KafkaCluster the resource references
     unmanaged: bool = False  # observe only (kto.dev/managed=false)
     refused: str | None = None  # the reason kto refused it at its generation, as its status says
+    claimed: str = ""  # the Kafka name it claims (names that collide in Kafka compete for one claim)
 
     @property
     def tier(self) -> int:

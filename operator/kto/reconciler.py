@@ -92,6 +92,7 @@ class KindInfo:
     status_fields: tuple[str, ...] = ()  # the kind's status fields a verdict with ``keep`` keeps
     sticky_fields: tuple[str, ...] = ()  # status fields kept until a verdict sets them
     drift_field: str | None = None  # where the last drift correction is recorded, if anywhere
+    claim_space: Callable[[str], str] | None = None  # names that collide in Kafka share one claim (topics: . and _)
 
 
 class Kind(Protocol):
@@ -126,7 +127,7 @@ class Reconciler:
         self.writer = writer
         self.batch_window = batch_window
         self.max_batch = max_batch
-        self.store = Store(kind.claimed_name)
+        self.store = Store(kind.claimed_name, kind.info.claim_space)
         self.ledger = ledger  # None: no ledger (unit tests of other concerns); intents are then never recorded
         self._kind_checked: tuple[float, bool] = (-1e9, False)  # when the kind's CRD was last looked at
         self.queues: dict[Key, BatchQueue[Key]] = {}
@@ -322,7 +323,7 @@ class Reconciler:
         for alias in aliases:
             if alias.spec is None:
                 continue
-            claims += [c for c in self.store.claims((*alias.key, name)) if c.established
+            claims += [c for c in self.store.claims(self.store.claim_key_of(alias.key, name)) if c.established
                        or (not c.unmanaged and self.kind.allows(alias.spec, alias.key[0], c.namespace))]
         return owner_of(claims)
 

@@ -17,8 +17,10 @@ ClaimKey = tuple[str, str, str]  # (cluster namespace, cluster name, Kafka name)
 
 
 class Store:
-    def __init__(self, claimed_name: Callable[[Mapping[str, Any]], str]):
+    def __init__(self, claimed_name: Callable[[Mapping[str, Any]], str],
+                 claim_space: Callable[[str], str] | None = None):
         self._claimed_name = claimed_name
+        self._space = claim_space or (lambda name: name)  # names that collide in Kafka share one claim
         self._objects: dict[Key, dict[str, Any]] = {}
         self._by_cluster: dict[Key, set[Key]] = defaultdict(set)
         self._claimants: dict[ClaimKey, set[Key]] = defaultdict(set)
@@ -36,7 +38,10 @@ class Store:
         return self._objects.get(key)
 
     def claim_key(self, body: Mapping[str, Any]) -> ClaimKey:
-        return (*cluster_key_of(body), self._claimed_name(body))
+        return self.claim_key_of(cluster_key_of(body), self._claimed_name(body))
+
+    def claim_key_of(self, cluster: Key, name: str) -> ClaimKey:
+        return (*cluster, self._space(name))
 
     def put(self, key: Key, body: dict[str, Any]) -> dict[str, Any] | None:
         """Keep ``body`` as the object's latest state; the previous one, if any, is returned."""
@@ -79,13 +84,13 @@ class Store:
         return [self.claim_of(self._objects[k]) for k in self._claimants.get(claim, ())]
 
     def claim_of(self, body: Mapping[str, Any]) -> Claim:
-        return claim_of(body)
+        return claim_of(body, claimed=self._claimed_name(body))
 
 
-def claim_of(body: Mapping[str, Any], created: str | None = None) -> Claim:
-    """A resource's claim on its Kafka name, from what its status records (``created``: instead of its
-    creationTimestamp, for a manifest not applied yet)."""
+def claim_of(body: Mapping[str, Any], created: str | None = None, claimed: str = "") -> Claim:
+    """A resource's claim on its Kafka name ``claimed``, from what its status records (``created``: instead of
+    its creationTimestamp, for a manifest not applied yet)."""
     meta = body["metadata"]
     return Claim(meta.get("creationTimestamp", "") if created is None else created, meta.get("namespace", ""),
                  meta["name"], meta.get("uid", ""), established=is_established(body), cluster=cluster_key_of(body),
-                 unmanaged=is_unmanaged(body), refused=refusal_of(body))
+                 unmanaged=is_unmanaged(body), refused=refusal_of(body), claimed=claimed)

@@ -26,7 +26,7 @@ from kto.domain import (
     ObservedTopic,
     TopicPlan,
 )
-from kto.gates import ClusterSnapshot, KindRules
+from kto.gates import ClusterSnapshot, KindRules, prefix_refusal
 from kto.models import INTERNAL_TOPIC_PREFIX, KafkaClusterSpec, KafkaTopicSpec, KafkaTopicStatus
 from kto.objects import ADOPTED, CREATED, Key, annotation, deletion_policy_of, ownership_of
 from kto.outcomes import BACKOFF, FINALIZER_PENDING, Converge, Delete, Note, Observe, Outcome, Release, Verdict
@@ -48,12 +48,18 @@ def topic_name_of(body: Mapping[str, Any]) -> str:
     return (body.get("spec") or {}).get("topicName") or body["metadata"]["name"]
 
 
+def claim_space(topic: str) -> str:
+    """Kafka treats '.' and '_' in topic names alike (their metrics names collide): one claim for both."""
+    return topic.replace(".", "_")
+
+
 class TopicKind:
     rules = KindRules(kind=names.TOPIC_KIND, noun="topics", thing="Kafka topic", retained_reason="TopicRetained",
                       retained_what=" ", pausable=True, observable=True)
     info = KindInfo(names.TOPIC_PLURAL, names.FINALIZER, "topic", metrics.TOPIC_READY, KafkaTopicSpec,
                     KafkaTopicStatus, "topicName", ("topicId", "partitions", "replicationFactor", "replicasChange"),
-                    sticky_fields=("lastDriftCorrection", "adopted", "ownership"), drift_field="lastDriftCorrection")
+                    sticky_fields=("lastDriftCorrection", "adopted", "ownership"), drift_field="lastDriftCorrection",
+                    claim_space=claim_space)
 
     def claimed_name(self, body: Mapping[str, Any]) -> str:
         return topic_name_of(body)
@@ -63,7 +69,7 @@ class TopicKind:
 
     def check(self, key: Key, spec: KafkaTopicSpec, name: str, cluster: ClusterSnapshot) -> Verdict | None:
         if not cluster.spec.is_protected_topic(name):
-            return None
+            return prefix_refusal("Kafka topic", name, key[0], cluster)
         why = "Kafka's internal topics start with __" if name.startswith(INTERNAL_TOPIC_PREFIX) else \
             "it matches the KafkaCluster's spec.protectedTopics"
         return Verdict(False, Reason.PROTECTED, f"Kafka topic {name} is protected ({why}): kto never creates, "

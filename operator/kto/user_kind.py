@@ -23,7 +23,7 @@ from typing import Any
 from kto import metrics, names
 from kto.connection import not_marked_message
 from kto.domain import Acl, KafkaFailure
-from kto.gates import ClusterSnapshot, KindRules
+from kto.gates import ClusterSnapshot, KindRules, prefix_refusal
 from kto.kube import KubeClient
 from kto.models import KafkaClusterSpec, KafkaUserSpec, KafkaUserStatus
 from kto.objects import ADOPTED, CREATED, Key, annotation, cluster_key_of, deletion_policy_of, ownership_of
@@ -124,6 +124,9 @@ class UserKind:
                            "manage it")
         if key[0] == cluster.key[0]:
             return None  # the KafkaCluster's own namespace: its owner's
+        squat = prefix_refusal("Kafka user", name, key[0], cluster)
+        if squat is not None:
+            return squat
         refused = refused_rules(spec, key[0], cluster.spec.grants_for(key[0]),
                                 lambda topic: self.topic_owner(cluster, topic))
         refused += above_defaults(spec.quotas, cluster.spec.defaultUserQuotas)

@@ -1379,3 +1379,34 @@ async def test_a_queued_batch_shows_its_depth_until_it_is_done() -> None:
     finally:
         await w.rec.stop()
     assert REGISTRY.get_sample_value("kto_queue_depth", labels) is None  # a stopped queue is not shown
+
+
+async def test_names_that_collide_in_kafka_share_one_claim() -> None:
+    """``billing_v2`` and ``billing.v2`` are one name to Kafka: the older claim owns it, the newer is told which."""
+    w = world(allowedNamespaces=["team-a"])
+    squat = w.put(topic("billing-v2", ns="team-a", topicName="billing_v2", created=OLDER,
+                        clusterRef={"name": "kafka", "namespace": "apps"}))
+    platform = w.put(topic("billing-v2", topicName="billing.v2", created=NEWER))
+    await w.run(squat, platform)
+    assert ready(w.status(squat)) == ("True", "Reconciled")
+    assert ready(w.status(platform)) == ("False", "ResourceConflict")
+    assert "collides with billing_v2, claimed by KafkaTopic team-a/billing-v2" in message(w.status(platform))
+    assert set(w.kafka.topics) == {"billing_v2"}
+
+
+@pytest.mark.parametrize(("kind", "name", "ok"), [("topic", "team-a.orders", True), ("topic", "billing.v2", False),
+                                                  ("user", "team-a.app", True), ("user", "billing-app", False)])
+async def test_a_cluster_can_require_its_prefixes_of_a_tenant(kind: str, name: str, ok: bool) -> None:
+    grant = {"namespace": "team-a", "topicPrefixes": ["team-a."], "requiredNamePrefixes": ["team-a."]}
+    w = world(kind, allowedNamespaces=["team-a"], users={"allowedNamespaces": ["team-a"], "grants": [grant]})
+    ref = {"clusterRef": {"name": "kafka", "namespace": "apps"}}
+    body = topic("x", ns="team-a", topicName=name, **ref) if kind == "topic" else \
+        user("x", ns="team-a", userName=name, **ref)
+    key = w.put(body)
+    await w.run(key)
+    if ok:
+        assert ready(w.status(key)) == ("True", "Reconciled")
+    else:
+        assert ready(w.status(key)) == ("False", "NotPermitted")
+        assert "requires the names of namespace team-a to start with team-a." in message(w.status(key))
+        assert w.kafka.total() == 0
