@@ -42,14 +42,23 @@ def desired_quotas(quotas: UserQuotas | None) -> dict[str, float]:
             if (value := getattr(quotas, name)) is not None}
 
 
-def above_defaults(quotas: UserQuotas | None, defaults: UserQuotas | None) -> list[str]:
-    """What a tenant's KafkaUser asks above the KafkaCluster's defaultUserQuotas, each with why: a user quota
-    replaces the default for its principal, so a tenant could otherwise raise its own limit. A key the cluster
-    sets no default for is the tenant's to choose."""
-    asked, caps = desired_quotas(quotas), desired_quotas(defaults)
-    return [f"quotas ({key} {_number(asked[key])}): above the KafkaCluster's spec.defaultUserQuotas "
-            f"({_number(caps[key])}): lower it, or ask for a higher default"
-            for key in sorted(asked) if key in caps and asked[key] > caps[key]]
+def above_defaults(quotas: UserQuotas | None, defaults: UserQuotas | None,
+                   live: Mapping[str, float] | None = None) -> list[str]:
+    """What a tenant's KafkaUser asks above the cluster's default user quotas, each with why: a user quota
+    replaces the default for its principal, so a tenant could otherwise raise its own limit. The cap per key is
+    the lower of the KafkaCluster's spec.defaultUserQuotas and what Kafka's default user entity has (``live``,
+    set by kto or by hand). A key without any default is the tenant's to choose."""
+    asked, spec = desired_quotas(quotas), desired_quotas(defaults)
+    caps = {k: min(v for v in (spec.get(k), (live or {}).get(k)) if v is not None)
+            for k in spec.keys() | (live or {}).keys()}
+    refused = []
+    for key in sorted(asked):
+        if key in caps and asked[key] > caps[key]:
+            where = "the KafkaCluster's spec.defaultUserQuotas" if spec.get(key) == caps[key] else \
+                "Kafka's default user quota"
+            refused.append(f"quotas ({key} {_number(asked[key])}): above {where} ({_number(caps[key])}): lower it, "
+                           "or ask for a higher default")
+    return refused
 
 
 def _number(value: float) -> str:

@@ -129,7 +129,8 @@ class UserKind:
             return squat
         refused = refused_rules(spec, key[0], cluster.spec.grants_for(key[0]),
                                 lambda topic: self.topic_owner(cluster, topic))
-        refused += above_defaults(spec.quotas, cluster.spec.defaultUserQuotas)
+        refused += above_defaults(spec.quotas, cluster.spec.defaultUserQuotas,
+                                  cluster.facts.default_user_quotas if cluster.facts else None)
         if not refused:
             return None
         return Verdict(False, Reason.NOT_PERMITTED, f"namespace {key[0]} may not grant what this KafkaUser asks: "

@@ -156,6 +156,23 @@ def test_a_tenant_may_not_ask_above_the_cluster_defaults(asked, defaults, refuse
     assert [g.split(")")[0].removeprefix("quotas (") for g in got] == refused
 
 
+@pytest.mark.parametrize(("asked", "spec", "live", "refused", "where"), [
+    # A default set in Kafka by hand caps too (the spec says nothing of it).
+    ({"producerByteRate": 10**12}, None, {"producer_byte_rate": 1048576.0}, ["producer_byte_rate 1000000000000"],
+     "Kafka's default user quota (1048576)"),
+    # The lower of the two caps.
+    ({"producerByteRate": 4096}, {"producerByteRate": 8192}, {"producer_byte_rate": 2048.0},
+     ["producer_byte_rate 4096"], "Kafka's default user quota (2048)"),
+    ({"producerByteRate": 4096}, {"producerByteRate": 2048}, {"producer_byte_rate": 8192.0},
+     ["producer_byte_rate 4096"], "spec.defaultUserQuotas (2048)"),
+    ({"producerByteRate": 4096}, None, {}, [], ""),
+])
+def test_the_cap_is_what_kafka_has_too(asked, spec, live, refused, where) -> None:
+    got = above_defaults(UserQuotas(**asked), UserQuotas(**spec) if spec is not None else None, live)
+    assert [g.split(")")[0].removeprefix("quotas (") for g in got] == refused
+    assert all(where in g for g in got)
+
+
 async def test_a_tenant_user_above_the_default_quota_is_not_permitted_and_nothing_is_applied() -> None:
     w = world("user", users={"allowedNamespaces": ["team-a"]}, defaultUserQuotas={"producerByteRate": 1024})
     key = w.put(user("app", ns="team-a", clusterRef={"name": "kafka", "namespace": "apps"},
