@@ -91,6 +91,10 @@ def add_leader_election_args(run: argparse.ArgumentParser) -> None:
     run.add_argument("--leader-election-renew-period", type=float,
                      default=float(env("KTO_LEADER_ELECTION_RENEW_PERIOD", "5")),
                      help="seconds between renewals of a held Lease")
+    run.add_argument("--leader-election-renew-deadline", type=float,
+                     default=float(env("KTO_LEADER_ELECTION_RENEW_DEADLINE", "0")) or None,
+                     help="seconds a leader goes on without a successful renewal before it stops; shorter than "
+                          "the lease duration (default: two thirds of it)")
     run.add_argument("--leader-election-retry-period", type=float,
                      default=float(env("KTO_LEADER_ELECTION_RETRY_PERIOD", "2")),
                      help="seconds between tries to acquire the Lease, and between retries of a failed renewal")
@@ -100,7 +104,7 @@ def timing(args: argparse.Namespace):
     from kto.leader import Timing
 
     return Timing(args.leader_election_lease_duration, args.leader_election_renew_period,
-                  args.leader_election_retry_period)
+                  args.leader_election_retry_period, args.leader_election_renew_deadline)
 
 
 def leadership(args: argparse.Namespace):

@@ -6,14 +6,15 @@ I/O is ``LeaseClient`` (its own Kubernetes client on its own thread, every call 
 never waits behind a busy pool of status writes) and ``LeaderElector``, which acquires the Lease, renews it and
 gives it back at a clean shutdown.
 
-Safety: a process that leads has renewed the Lease within its duration. The renewal runs on the event loop,
-so a wedged loop stops renewing; a watchdog thread, independent of the loop, ends the process (``on_lost``)
-the moment the last successful renewal is a lease duration old, and the renewal task does so as soon as it sees
-another holder. A standby takes the Lease over only when it expired by the wall clock (renewTime +
-leaseDurationSeconds in the past) and, if this standby saw the Lease change, that change is also a duration
-old by its own monotonic clock: a standby whose clock runs ahead of the leader's cannot take a Lease it watched
-being renewed. Writes carry the resourceVersion that was read, so of two standbys taking over at once one
-gets 409 Conflict and keeps standing by.
+Safety, as client-go's leaderelection keeps it: a leader stops acting once its last successful renewal is a
+renew deadline old (10 s by default), well before the lease duration (15 s) after which a standby may take the
+Lease. The renewal runs on the event loop, so a wedged loop stops renewing; a watchdog thread, independent of
+the loop, ends the process (``on_lost``) at the renew deadline, and the renewal task does so as soon as it sees
+another holder. A standby never reads another machine's clock: it takes a held Lease over only when it has seen
+the same version of it, unchanged, for a whole lease duration by its own monotonic clock, counted from its own
+first observation (so a fresh standby waits a duration too, and clock skew between machines changes nothing).
+Writes carry the resourceVersion that was read, so of two standbys taking over at once one gets 409 Conflict and
+keeps standing by.
 """
 
 from __future__ import annotations
@@ -51,12 +52,18 @@ DEFAULT_NAME = "kto-leader"
 
 @dataclass(frozen=True)
 class Timing:
-    """How long a Lease lasts, how often its holder renews it and how often a standby (or a failed renewal)
-    tries again, in seconds."""
+    """How long a Lease lasts, how often its holder renews it, how often a standby (or a failed renewal) tries
+    again, and how long a leader goes on without a successful renewal (``renew_deadline``; None: two thirds of
+    the lease duration, client-go's 10 s of 15), in seconds."""
 
     lease_duration: int = 15
     renew_period: float = 5.0
     retry_period: float = 2.0
+    renew_deadline: float | None = None
+
+    @property
+    def deadline(self) -> float:
+        return self.renew_deadline if self.renew_deadline is not None else self.lease_duration * 2 / 3
 
     def problems(self) -> list[str]:
         found = []
@@ -66,6 +73,9 @@ class Timing:
             found.append("the renew period must be above 0 and below the lease duration")
         if not 0 < self.retry_period < self.lease_duration:
             found.append("the retry period must be above 0 and below the lease duration")
+        if not self.renew_period < self.deadline < self.lease_duration:
+            found.append("the renew deadline must be above the renew period and below the lease duration (a "
+                         "leader must stop before a standby may take its Lease)")
         return found
 
     @property
@@ -95,10 +105,11 @@ class LeaseRecord:
 
 @dataclass(frozen=True)
 class Seen:
-    """What a standby remembers of the Lease: its resourceVersion, and when (monotonic) it saw it change."""
+    """What a standby remembers of the Lease: its resourceVersion, and when (monotonic, its own clock) it first
+    saw that version."""
 
     version: str | None
-    changed_at: float | None
+    changed_at: float
 
 
 # --- decisions (pure) -----------------------------------------------------------------------------------
@@ -118,50 +129,45 @@ class Take:
 
 @dataclass(frozen=True)
 class Wait:
-    """Someone else holds a live Lease: stand by."""
+    """Someone else holds a live Lease: stand by (``expires_in``: seconds, by this process's clock, until it may
+    be taken if nobody renews it)."""
 
     holder: str
-    expires: datetime | None
+    expires_in: float
 
 
 Acquisition = Create | Take | Wait
 
 
 def observe(seen: Seen | None, record: LeaseRecord | None, now: float) -> Seen:
-    """Remember the Lease's version; a version different from the one seen before is a change seen ``now``."""
+    """Remember the Lease's version and when this process first saw it (``now`` on its own monotonic clock)."""
     version = record.version if record else None
-    if seen is None:
-        return Seen(version, None)
-    if version != seen.version:
+    if seen is None or version != seen.version:
         return Seen(version, now)
     return seen
 
 
 def expires_at(record: LeaseRecord) -> datetime | None:
-    """When the Lease expires by the wall clock (None: never renewed, so already expired)."""
+    """When the Lease expires by its holder's wall clock (shown to people; never used to decide)."""
     if record.renewed is None:
         return None
     return record.renewed + timedelta(seconds=record.duration)
 
 
-def is_expired(record: LeaseRecord, now: datetime, changed_ago: float | None) -> bool:
-    """Free to take: nobody holds it, or its renewTime + duration is past and it was not seen to change (by this
-    process's monotonic clock) within one duration."""
-    if not record.holder:
-        return True
-    expiry = expires_at(record)
-    if expiry is not None and expiry > now:
-        return False
-    return changed_ago is None or changed_ago >= record.duration
+def is_expired(record: LeaseRecord, unchanged_for: float) -> bool:
+    """Free to take: nobody holds it, or this process has seen this very version of it for a whole lease
+    duration by its own clock (``unchanged_for``). The holder's renewTime is never compared with this machine's
+    clock."""
+    return not record.holder or unchanged_for >= record.duration
 
 
-def decide(record: LeaseRecord | None, identity: str, now: datetime, changed_ago: float | None) -> Acquisition:
+def decide(record: LeaseRecord | None, identity: str, unchanged_for: float) -> Acquisition:
     """What a process that does not lead does with the Lease it just read."""
     if record is None:
         return Create()
-    if record.holder == identity or is_expired(record, now, changed_ago):
+    if record.holder == identity or is_expired(record, unchanged_for):
         return Take(record)
-    return Wait(record.holder or "", expires_at(record))
+    return Wait(record.holder or "", max(0.0, record.duration - unchanged_for))
 
 
 def _micro(when: datetime) -> datetime:
@@ -198,8 +204,9 @@ def next_renewal(renewed_at: float, failed_at: float | None, timing: Timing) -> 
 
 
 def is_lost(renewed_at: float, now: float, timing: Timing) -> bool:
-    """The Lease may be someone else's: the last successful renewal started a lease duration ago or more."""
-    return now - renewed_at >= timing.lease_duration
+    """Stop leading: the last successful renewal started a renew deadline ago or more. The deadline is shorter
+    than the lease duration, so the leader has stopped before any standby may take its Lease."""
+    return now - renewed_at >= timing.deadline
 
 
 # --- the Lease, read and written -------------------------------------------------------------------------
@@ -351,18 +358,17 @@ class LeaderElector:
                 record = await self.leases.read()
                 seen = observe(seen, record, self._mono())
                 self.holder = record.holder if record else None
-                changed_ago = None if seen.changed_at is None else self._mono() - seen.changed_at
-                match decide(record, self.identity, self._wall(), changed_ago):
+                match decide(record, self.identity, self._mono() - seen.changed_at):
                     case Create():
                         written = await self.leases.create(build_spec(None, self.identity, self._wall(),
                                                                       self.timing.lease_duration))
                     case Take(record=old):
                         written = await self.leases.replace(build_spec(old, self.identity, self._wall(),
                                                                        self.timing.lease_duration), old.version)
-                    case Wait(holder=holder, expires=expires):
+                    case Wait(holder=holder, expires_in=expires_in):
                         if holder != waiting_for:
-                            log.info("Standing by lease=%s holder=%s expires=%s identity=%s", self.lease, holder,
-                                     expires.isoformat() if expires else "-", self.identity)
+                            log.info("Standing by lease=%s holder=%s takeover_in=%.0fs identity=%s", self.lease,
+                                     holder, expires_in, self.identity)
                             waiting_for = holder
                         await self._sleep(self.timing.retry_period)
                         continue
@@ -423,12 +429,13 @@ class LeaderElector:
         self._record, self.renewed_at = written, started
 
     def _watch(self) -> None:
-        """The watchdog: ends leadership when the last renewal is a lease duration old, even if the event loop
+        """The watchdog: ends leadership when the last renewal is a renew deadline old, even if the event loop
         is stuck."""
         while not self._lost.wait(0.2):
             renewed_at = self.renewed_at
             if renewed_at is not None and is_lost(renewed_at, self._mono(), self.timing):
-                self._lose(f"not renewed within {self.timing.lease_duration}s")
+                self._lose(f"not renewed within the renew deadline ({self.timing.deadline:g}s; the Lease lasts "
+                           f"{self.timing.lease_duration}s)")
                 return
 
     def _lose(self, reason: str) -> None:
@@ -459,12 +466,13 @@ class LeaderElector:
     # --- health ---
 
     def problem(self) -> str | None:
-        """Why leading is not healthy now (the Lease not renewed within its duration), or None."""
+        """Why leading is not healthy now (the Lease not renewed within the renew deadline), or None."""
         if self.renewed_at is None:
             return None
         ago = self._mono() - self.renewed_at
-        if ago >= self.timing.lease_duration:
-            return f"the leader Lease was last renewed {ago:.0f}s ago (it lasts {self.timing.lease_duration}s)"
+        if ago >= self.timing.deadline:
+            return (f"the leader Lease was last renewed {ago:.0f}s ago (renew deadline {self.timing.deadline:g}s, "
+                    f"it lasts {self.timing.lease_duration}s)")
         return None
 
     def describe(self) -> dict[str, Any]:

@@ -47,45 +47,37 @@ def lease(holder: str | None = OTHER, renewed: float | None = 0, duration: int =
 # --- is it expired, should I take it ------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("record, now, changed_ago, expired", [
-    (lease(holder=None), 0, None, True),  # given back
-    (lease(holder=""), 0, None, True),
-    (lease(), 5, None, False),  # renewed 5 s ago, lasts 15
-    (lease(), 14.9, None, False),
-    (lease(), 15, None, True),  # renewTime + duration reached
-    (lease(), 40, None, True),
-    (lease(renewed=None), 0, None, True),  # held but never renewed
-    (lease(duration=30), 20, None, False),  # the Lease's own duration counts, not ours
-    # The wall clock says expired, but this process saw the Lease change less than a duration ago (its clock
-    # may run ahead of the holder's): not expired.
-    (lease(), 20, 3.0, False),
-    (lease(), 20, 14.9, False),
-    (lease(), 20, 15.0, True),
-    # Seen changing long ago, and live by the wall clock: live.
-    (lease(), 5, 100.0, False),
+@pytest.mark.parametrize("record, unchanged_for, expired", [
+    (lease(holder=None), 0, True),  # given back
+    (lease(holder=""), 0, True),
+    (lease(), 0, False),  # first seen just now: a fresh standby waits a whole duration too
+    (lease(), 14.9, False),
+    (lease(), 15, True),  # unchanged for a lease duration by this process's own clock
+    (lease(renewed=None), 0, False),  # never renewed: still only this process's own clock decides
+    (lease(duration=30), 20, False),  # the Lease's own duration counts, not ours
+    (lease(duration=30), 30, True),
 ])
-def test_is_expired(record: LeaseRecord, now: float, changed_ago: float | None, expired: bool) -> None:
-    assert is_expired(record, at(now), changed_ago) is expired
+def test_is_expired(record: LeaseRecord, unchanged_for: float, expired: bool) -> None:
+    assert is_expired(record, unchanged_for) is expired
 
 
-@pytest.mark.parametrize("record, now, changed_ago, expected", [
-    (None, 0, None, Create()),
-    (lease(holder=None), 0, None, Take(lease(holder=None))),
-    (lease(holder=ME), 0, None, Take(lease(holder=ME))),  # ours already (an answer we did not get)
-    (lease(), 5, None, Wait(OTHER, at(15))),
-    (lease(), 16, None, Take(lease())),
-    (lease(), 16, 2.0, Wait(OTHER, at(15))),
-    (lease(renewed=None), 0, None, Take(lease(renewed=None))),
+@pytest.mark.parametrize("record, unchanged_for, expected", [
+    (None, 0, Create()),
+    (lease(holder=None), 0, Take(lease(holder=None))),
+    (lease(holder=ME), 0, Take(lease(holder=ME))),  # ours already (an answer we did not get)
+    (lease(), 5, Wait(OTHER, 10.0)),
+    (lease(), 16, Take(lease())),
+    (lease(), 2, Wait(OTHER, 13.0)),
 ])
-def test_decide(record: LeaseRecord | None, now: float, changed_ago: float | None, expected) -> None:
-    assert decide(record, ME, at(now), changed_ago) == expected
+def test_decide(record: LeaseRecord | None, unchanged_for: float, expected) -> None:
+    assert decide(record, ME, unchanged_for) == expected
 
 
 @pytest.mark.parametrize("seen, version, now, expected", [
-    (None, "7", 10.0, Seen("7", None)),  # first look: no change seen yet
-    (None, None, 10.0, Seen(None, None)),
-    (Seen("7", None), "7", 12.0, Seen("7", None)),
-    (Seen("7", None), "8", 12.0, Seen("8", 12.0)),  # renewed (or taken) by someone
+    (None, "7", 10.0, Seen("7", 10.0)),  # first look: its own clock starts now
+    (None, None, 10.0, Seen(None, 10.0)),
+    (Seen("7", 10.0), "7", 12.0, Seen("7", 10.0)),
+    (Seen("7", 10.0), "8", 12.0, Seen("8", 12.0)),  # renewed (or taken) by someone
     (Seen("8", 12.0), "8", 20.0, Seen("8", 12.0)),
     (Seen("8", 12.0), None, 20.0, Seen(None, 20.0)),  # deleted
 ])
@@ -127,6 +119,7 @@ def test_build_release_leaves_no_holder_and_keeps_the_count() -> None:
 
 
 TIMING = Timing(lease_duration=15, renew_period=5, retry_period=2)
+DEADLINE = "not renewed within the renew deadline (10s; the Lease lasts 15s)"
 
 
 @pytest.mark.parametrize("renewed_at, failed_at, due", [
@@ -141,8 +134,8 @@ def test_next_renewal(renewed_at: float, failed_at: float | None, due: float) ->
 
 @pytest.mark.parametrize("renewed_at, now, lost", [
     (100.0, 100.0, False),
-    (100.0, 114.9, False),
-    (100.0, 115.0, True),
+    (100.0, 109.9, False),
+    (100.0, 110.0, True),  # the renew deadline (10 s), 5 s before a standby may take the Lease
     (100.0, 200.0, True),
 ])
 def test_is_lost(renewed_at: float, now: float, lost: bool) -> None:
@@ -151,12 +144,21 @@ def test_is_lost(renewed_at: float, now: float, lost: bool) -> None:
 
 @pytest.mark.parametrize("timing, problems", [
     (Timing(), []),
-    (Timing(15, 15, 2), ["the renew period must be above 0 and below the lease duration"]),
+    (Timing(15, 15, 2), ["the renew period must be above 0 and below the lease duration",
+                         "the renew deadline must be above the renew period and below the lease duration (a "
+                         "leader must stop before a standby may take its Lease)"]),
     (Timing(15, 0, 2), ["the renew period must be above 0 and below the lease duration"]),
+    (Timing(15, 5, 2, 15), ["the renew deadline must be above the renew period and below the lease duration (a "
+                            "leader must stop before a standby may take its Lease)"]),
+    (Timing(15, 5, 2, 4), ["the renew deadline must be above the renew period and below the lease duration (a "
+                           "leader must stop before a standby may take its Lease)"]),
+    (Timing(60, 10, 2), []),
     (Timing(15, 5, 0), ["the retry period must be above 0 and below the lease duration"]),
     (Timing(0, 5, 2), ["the lease duration must be at least 1 second",
                        "the renew period must be above 0 and below the lease duration",
-                       "the retry period must be above 0 and below the lease duration"]),
+                       "the retry period must be above 0 and below the lease duration",
+                       "the renew deadline must be above the renew period and below the lease duration (a "
+                       "leader must stop before a standby may take its Lease)"]),
 ])
 def test_timing_problems(timing: Timing, problems: list[str]) -> None:
     assert timing.problems() == problems
@@ -337,14 +339,15 @@ async def test_failing_renewals_end_leadership_when_the_lease_runs_out() -> None
     await a.acquire()
     leases.fail = ApiException(status=500, reason="etcd timeout")
     keeping = asyncio.create_task(a.keep())
-    while clock.now - a.renewed_at < 13:
+    while clock.now - a.renewed_at < 9:
         await asyncio.sleep(0)
     assert not lost.reasons and a.leading and a.problem() is None
-    # Retried every 2 s; once the last renewal is 15 s old the watchdog (a thread) ends it.
-    while clock.now - a.renewed_at < 15:
+    # Retried every 2 s; once the last renewal is a renew deadline (10 s) old the watchdog (a thread) ends it,
+    # 5 s before any standby may take the Lease.
+    while clock.now - a.renewed_at < 10:
         await asyncio.sleep(0)
     assert lost.event.wait(2)
-    assert lost.reasons == ["not renewed within 15s"]
+    assert lost.reasons == [DEADLINE]
     assert not a.leading
     keeping.cancel()
 
@@ -353,8 +356,8 @@ async def test_the_watchdog_does_not_need_the_event_loop() -> None:
     clock, leases, lost = Clock(), Leases(), Lost()
     a = elector(leases, clock, lost=lost)
     await a.acquire()
-    clock.now += 15  # nothing renews (as if the loop were stuck)
-    assert lost.event.wait(2) and lost.reasons == ["not renewed within 15s"]
+    clock.now += 10  # nothing renews (as if the loop were stuck)
+    assert lost.event.wait(2) and lost.reasons == [DEADLINE]
 
 
 async def test_forbidden_is_logged_with_the_apiservers_words_and_kto_stands_by(caplog) -> None:
@@ -377,10 +380,27 @@ async def test_two_standbys_taking_over_at_once_one_wins(caplog) -> None:
     caplog.set_level(logging.INFO, "kto.leader")
     clock, leases = Clock(), Leases()
     leases._store(build_spec(None, "gone_0", clock.wall() - timedelta(seconds=60), 15))  # a dead leader's
-    b, c = elector(leases, clock, OTHER), elector(leases, clock, "kto-c_3")
+    ticks = asyncio.Condition()
+
+    async def tick_sleep(seconds: float) -> None:  # both wait for the test's tick: they read in the same round
+        async with ticks:
+            await ticks.wait()
+
+    b, c = (LeaderElector(leases, who, TIMING, on_lost=Lost(), monotonic=clock.mono, wall=clock.wall,
+                          sleep=tick_sleep) for who in (OTHER, "kto-c_3"))
     # Both read the expired Lease; b writes first, and c's write, with the version both read, gets 409.
     taking = [asyncio.create_task(b.acquire()), asyncio.create_task(c.acquire())]
+    for _ in range(12):
+        for _ in range(10):
+            await asyncio.sleep(0)
+        if taking[0].done():
+            break
+        clock.now += 2
+        async with ticks:
+            ticks.notify_all()
     await asyncio.wait_for(taking[0], 1)
+    async with ticks:
+        ticks.notify_all()  # c tries again, and finds b holding it
     for _ in range(10):
         await asyncio.sleep(0)
     assert b.leading and not c.leading and not taking[1].done()
@@ -399,7 +419,7 @@ def test_describe_and_problem() -> None:
     assert not a.leading and a.problem() is None
     a.renewed_at, a._record = clock.now, lease(holder=ME)
     clock.now += 16
-    assert a.problem() == "the leader Lease was last renewed 16s ago (it lasts 15s)"
+    assert a.problem() == "the leader Lease was last renewed 16s ago (renew deadline 10s, it lasts 15s)"
 
 
 def test_defaults(monkeypatch, tmp_path) -> None:
@@ -424,7 +444,7 @@ def test_run_flags_default_to_leader_election(monkeypatch) -> None:
     args = parse_args(["run"])
     assert args.leader_elect is True
     assert (args.leader_election_namespace, args.leader_election_name) == (None, "kto-leader")
-    assert timing(args) == Timing(15, 5.0, 2.0)
+    assert timing(args) == Timing(15, 5.0, 2.0) and timing(args).deadline == 10
     assert parse_args(["run", "--no-leader-elect"]).leader_elect is False
     monkeypatch.setenv("KTO_LEADER_ELECT", "false")
     monkeypatch.setenv("KTO_LEADER_ELECTION_NAMESPACE", "platform")
@@ -440,3 +460,57 @@ def test_run_refuses_timings_that_cannot_work(capsys) -> None:
         parse_args(["run", "--leader-elect", "--leader-election-lease-duration", "5",
                     "--leader-election-renew-period", "5"])
     assert "the renew period must be above 0 and below the lease duration" in capsys.readouterr().err
+
+
+class SkewedClock(Clock):
+    """Another machine's clocks: the same monotonic progress, a wall clock ``skew`` seconds off."""
+
+    def __init__(self, base: Clock, skew: float) -> None:
+        super().__init__()
+        self.base, self.skew = base, skew
+
+    def mono(self) -> float:
+        return self.base.now + 7.0  # another machine's monotonic origin
+
+    def wall(self) -> datetime:
+        return self.base.wall() + timedelta(seconds=self.skew)
+
+    async def sleep(self, seconds: float) -> None:
+        await self.base.sleep(seconds)
+
+
+@pytest.mark.parametrize("skew", [3600.0, -3600.0, 14.0])
+async def test_clock_skew_between_replicas_never_gives_two_leaders(skew: float) -> None:
+    """The standby's wall clock is an hour ahead, an hour behind, or nearly a lease ahead: it still never takes a
+    Lease it sees renewed, and takes a dead leader's only a full duration after it last saw it change."""
+    clock, leases = Clock(), Leases()
+    a = elector(leases, clock, ME)
+    skewed = SkewedClock(clock, skew)
+    b = LeaderElector(leases, OTHER, TIMING, on_lost=Lost(), monotonic=skewed.mono, wall=skewed.wall,
+                      sleep=skewed.sleep)
+    await a.acquire()
+    keeping = asyncio.create_task(a.keep())
+    waiting = asyncio.create_task(b.acquire())
+    for _ in range(100):
+        await asyncio.sleep(0)
+    assert clock.now - 1000.0 > 30 and not waiting.done() and leases.record.holder == ME
+    keeping.cancel()  # the leader dies without a word
+    last_renewal = a.renewed_at
+    await asyncio.wait_for(waiting, 1)
+    assert leases.record.holder == OTHER
+    # a stopped at its renew deadline, b took over only after a lease duration unchanged: never both.
+    assert clock.now - last_renewal >= TIMING.lease_duration > TIMING.deadline
+    a._lost.set()
+    b._lost.set()
+
+
+async def test_a_fresh_standby_waits_a_whole_duration_even_for_an_old_looking_lease() -> None:
+    """The Lease's renewTime is an hour old by this machine's clock (a leader whose clock runs behind, or one that
+    just died): a standby that has only now started waits a lease duration of its own before taking it."""
+    clock, leases = Clock(), Leases()
+    leases._store(build_spec(None, OTHER, clock.wall() - timedelta(hours=1), 15))
+    b = elector(leases, clock, ME)
+    started = clock.now
+    await asyncio.wait_for(b.acquire(), 1)
+    assert leases.record.holder == ME and clock.now - started >= 15
+    b._lost.set()
