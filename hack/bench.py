@@ -80,10 +80,16 @@ class Kube:
             labels = dict(re.findall(r'(\w+)="([^"]*)"', line.split("}")[0]))
             value = float(line.rsplit(" ", 1)[1])
             out[f"all:{labels.get('verb')}"] = out.get(f"all:{labels.get('verb')}", 0) + value
-            if labels.get("resource") in ("kafkatopics", "kafkaclusters", "events", "secrets"):
+            if labels.get("resource") in ("kafkatopics", "kafkaclusters", "events", "secrets", "configmaps"):
                 key = f"kto:{labels.get('verb')}"
                 out[key] = out.get(key, 0) + value
         return out
+
+
+def writes_of(requests: dict[str, int]) -> int:
+    """The writes among ``apiserver_requests`` deltas on kto's resources (and its ledger's ConfigMaps)."""
+    return sum(v for k, v in requests.items()
+               if k.startswith("kto:") and k[4:] in ("POST", "PUT", "PATCH", "DELETE", "APPLY", "CREATE", "UPDATE"))
 
 
 def delta(after: dict[str, float], before: dict[str, float]) -> dict[str, int]:
@@ -380,12 +386,15 @@ def run_kto(kube: Kube, env: dict[str, str], kto: Kto, n: int, resync: int, idle
     log(f"kto: creating {n} KafkaTopics (baseline RSS {baseline_rss:.0f} MiB)")
     cpu = {}
     meter = CpuMeter(root, kto.proc.pid)
+    before_create = kube.apiserver_requests()
     started = time.monotonic()
     apply_s = create_all(kube, ns, [topic_body(name, "bench") for name in names])
     watcher.wait(lambda: len(watcher.ready) >= n, timeout=wait_timeout(n), what=f"{n} topics Ready")
     ready_s = time.monotonic() - started
     cpu["create"] = meter.stop()
-    log(f"kto: {n} Ready in {ready_s:.1f}s (creating the objects took {apply_s:.1f}s); CPU s {cpu['create']}")
+    create_writes = writes_of(delta(kube.apiserver_requests(), before_create))
+    log(f"kto: {n} Ready in {ready_s:.1f}s (creating the objects took {apply_s:.1f}s); CPU s {cpu['create']}; "
+        f"API writes {create_writes} ({create_writes / n:.2f} per topic, the client's create included)")
     in_kafka = len(set(names) & set(kafka_admin(env).list_topics(timeout=max(60, n * 0.01)).topics))
     if in_kafka != n:
         raise SystemExit(f"only {in_kafka} of {n} Ready topics exist in Kafka")
@@ -421,10 +430,10 @@ def run_kto(kube: Kube, env: dict[str, str], kto: Kto, n: int, resync: int, idle
         "n": n, "in_kafka": in_kafka, "apply_s": round(apply_s, 2), "ready_s": round(ready_s, 2),
         "topics_per_s": round(n / ready_s, 1),
         "delete_s": round(delete_s, 2),
+        "create_apiserver_writes": create_writes,
+        "create_apiserver_writes_per_topic": round(create_writes / n, 3),
         "idle": {"seconds": idle_s, "resync_interval_s": resync, "apiserver_requests": api,
-                 "apiserver_writes": sum(v for k, v in api.items()
-                                         if k.startswith("kto:") and k[4:] in ("POST", "PUT", "PATCH", "DELETE",
-                                                                                "APPLY", "CREATE", "UPDATE")),
+                 "apiserver_writes": writes_of(api),
                  "kafka_admin_requests": int(kafka_requests),
                  "kafka_admin_requests_per_resync": round(kafka_requests / idle_intervals, 1),
                  "kto_cpu_s": cpu["idle"]["kto"], "kto_rss_mib": round(after["rss_mib"], 1)},
