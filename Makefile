@@ -54,7 +54,7 @@ bench-50k: venv tools ## Benchmark 50,000 topics on 3 brokers, no floors, one 12
 	  --merge docs/benchmarks.json --markdown
 
 crds: venv ## Regenerate crds/ (and the editors' JSON schemas in schemas/) from the pydantic models
-	$(PY) -m kto.crdgen crds/ schemas/
+	$(PY) -m kto.api.crdgen crds/ schemas/
 
 manifests: ## Copy crds/ into the Helm chart and render manifests/install.yaml from it
 	$(PYTHON) hack/manifests.py

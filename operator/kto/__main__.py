@@ -11,7 +11,9 @@ import os
 import signal
 import sys
 
-from kto import __version__, cli, logs
+from kto import __version__
+from kto.cli import main as cli
+from kto.telemetry import logs
 
 log = logging.getLogger("kto")
 
@@ -101,7 +103,7 @@ def add_leader_election_args(run: argparse.ArgumentParser) -> None:
 
 
 def timing(args: argparse.Namespace):
-    from kto.leader import Timing
+    from kto.ops.leader import Timing
 
     return Timing(args.leader_election_lease_duration, args.leader_election_renew_period,
                   args.leader_election_retry_period, args.leader_election_renew_deadline)
@@ -109,7 +111,7 @@ def timing(args: argparse.Namespace):
 
 def leadership(args: argparse.Namespace):
     """The leader election ``kto run`` was asked for: a LeaderElector on its Lease, or none (Unelected)."""
-    from kto import leader
+    from kto.ops import leader
 
     if not args.leader_elect:
         return leader.Unelected()
@@ -124,7 +126,7 @@ def run(args: argparse.Namespace) -> int:
     from prometheus_client import start_http_server
 
     import kto.handlers  # noqa: F401 - registers the handlers
-    from kto import gcpolicy, leader
+    from kto.ops import gcpolicy, leader
 
     gcpolicy.limit_arenas()  # before any thread starts
 
@@ -156,7 +158,7 @@ async def serve(args: argparse.Namespace, memo, namespaces: list[str], elected) 
     kopf while the Lease is renewed; the Lease given back after kopf stopped."""
     import kopf
 
-    from kto.health import HealthServer
+    from kto.ops.health import HealthServer
 
     started = asyncio.Event()  # kopf raises it once kto's startup handler has finished
     stop = asyncio.Event()  # SIGTERM/SIGINT before kopf installs its own handlers

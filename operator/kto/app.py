@@ -10,15 +10,17 @@ from typing import Any
 
 from kubernetes.client.rest import ApiException
 
-from kto import gcpolicy, logs, names
-from kto.clusters import ClusterRegistry, GatewayFactory
-from kto.kube import KubeClient
-from kto.lag import LagCollector
-from kto.ledger import Ledger
-from kto.reconciler import Reconciler
-from kto.status import Clock, StatusWriter
-from kto.topic_kind import TopicKind
-from kto.user_kind import UserKind
+from kto.api import names
+from kto.clusters.registry import ClusterRegistry, GatewayFactory
+from kto.kube.client import KubeClient
+from kto.kube.ledger import Ledger
+from kto.ops import gcpolicy
+from kto.ops.lag import LagCollector
+from kto.reconcile.engine import Reconciler
+from kto.reconcile.status import Clock, StatusWriter
+from kto.telemetry import logs
+from kto.topics.kind import TopicKind
+from kto.users.kind import UserKind
 
 log = logging.getLogger("kto.app")
 

@@ -14,9 +14,10 @@ from typing import Any
 
 import kopf
 
-from kto import health, names
+from kto.api import names
 from kto.app import Operator
-from kto.kube import KubeClient
+from kto.kube.client import KubeClient
+from kto.ops import health
 
 log = logging.getLogger("kto.handlers")
 

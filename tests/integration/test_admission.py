@@ -11,7 +11,7 @@ import json
 import subprocess
 
 import pytest
-from kto.models import MAX_ACL_BINDINGS, MAX_PARTITIONS, MAX_RESOURCE_NAME_LENGTH
+from kto.api.models import MAX_ACL_BINDINGS, MAX_PARTITIONS, MAX_RESOURCE_NAME_LENGTH
 from kubernetes.client.rest import ApiException
 
 from tests.support.resources import GROUP, VERSION, kafka_topic

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kto import logs
+from kto.telemetry import logs
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 

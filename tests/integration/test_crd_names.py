@@ -15,7 +15,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from kto import crdgen
+from kto.api import crdgen
 
 from tests.support.operator import install_crds
 from tests.support.resources import GROUP, VERSION, kafka_topic

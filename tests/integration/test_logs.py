@@ -47,7 +47,7 @@ def test_a_not_ready_topic_is_logged_with_its_fields_as_keys(env, ns, json_kto) 
     resource = f"{ns.ns}/bad-config"
     not_ready = wait_until(lambda: line("Not ready", resource=resource), timeout=30, what="the Not ready line")
     assert {k: not_ready[k] for k in ("severity", "logger", "kind", "cluster", "reason")} == {
-        "severity": "info", "logger": "kto.reconciler", "kind": "KafkaTopic", "cluster": f"{ns.ns}/kafka",
+        "severity": "info", "logger": "kto.reconcile.engine", "kind": "KafkaTopic", "cluster": f"{ns.ns}/kafka",
         "reason": "InvalidConfig"}
     assert "retention.mss" in not_ready["detail"]
     cluster = wait_until(lambda: line("Cluster state", resource=f"{ns.ns}/kafka", reason="Connected"), timeout=30,

@@ -15,9 +15,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from kto import names
-from kto.compat import REQUIRED_APIS, BrokerApis
-from kto.domain import (
+from kto.api import names
+from kto.api.domain import (
     SCRAM_ITERATIONS,
     THROTTLED_REPLICAS,
     Acl,
@@ -30,11 +29,12 @@ from kto.domain import (
     Reassignment,
     SecretContents,
 )
-from kto.gates import ClusterSnapshot
-from kto.models import KafkaClusterSpec
-from kto.objects import Key
-from kto.quotas import QuotaChange
-from kto.reasons import Reason
+from kto.api.models import KafkaClusterSpec
+from kto.api.objects import Key
+from kto.api.quotas import QuotaChange
+from kto.api.reasons import Reason
+from kto.kafka.compat import REQUIRED_APIS, BrokerApis
+from kto.reconcile.gates import ClusterSnapshot
 
 Call = tuple[str, Any]
 

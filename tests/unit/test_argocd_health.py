@@ -12,7 +12,7 @@ import re
 
 import pytest
 import yaml
-from kto.reasons import PERMANENT, Reason
+from kto.api.reasons import PERMANENT, Reason
 from lupa.lua51 import LuaError
 
 from tests.support.argocd import ARGOCD, HEALTH_STATUSES, KINDS, health_script, kind_dir, run_health

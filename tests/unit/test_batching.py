@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import asyncio
 
-from kto.batching import Backoff, BatchQueue
+from kto.reconcile.batching import Backoff, BatchQueue
 
 
 async def test_keys_arriving_within_the_window_share_a_batch_and_are_deduplicated() -> None:

@@ -7,15 +7,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from kto import names
-from kto.broker_config import CLUSTER_WIDE, config_strings, plan_broker_config, refusal_of
-from kto.clusters import ClusterRegistry, _Cluster
-from kto.conditions import find
-from kto.domain import KafkaFailure
-from kto.gates import ClusterSnapshot
-from kto.models import KafkaClusterSpec
-from kto.reasons import Reason
-from kto.status import StatusWriter
+from kto.api import names
+from kto.api.conditions import find
+from kto.api.domain import KafkaFailure
+from kto.api.models import KafkaClusterSpec
+from kto.api.reasons import Reason
+from kto.clusters.broker_config import CLUSTER_WIDE, config_strings, plan_broker_config, refusal_of
+from kto.clusters.registry import ClusterRegistry, _Cluster
+from kto.reconcile.gates import ClusterSnapshot
+from kto.reconcile.status import StatusWriter
 
 from tests.support.fakes import FakeGateway, FakeKube
 

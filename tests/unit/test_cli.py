@@ -12,10 +12,22 @@ from types import MappingProxyType
 import pytest
 import yaml
 from kto.__main__ import build_parser
-from kto.cli_check import FAIL, OK, WARN, Line, check_exit_code, connection_lines, outcome_line
-from kto.cli_completion import script
-from kto.cli_connect import CliError, Target, direct_spec, direct_target, parse_key
-from kto.cli_import import (
+from kto.api.domain import (
+    Acl,
+    AlterConfigs,
+    ClusterFacts,
+    ConfigChange,
+    CreatePartitions,
+    CreateTopic,
+    KafkaFailure,
+    ObservedTopic,
+)
+from kto.api.models import KafkaClusterSpec, KafkaTopicSpec
+from kto.api.reasons import Reason
+from kto.cli.check import FAIL, OK, WARN, Line, check_exit_code, connection_lines, outcome_line
+from kto.cli.completion import script
+from kto.cli.connect import CliError, Target, direct_spec, direct_target, parse_key
+from kto.cli.importer import (
     acl_rules,
     adoption_gap,
     cluster_ref,
@@ -25,8 +37,8 @@ from kto.cli_import import (
     topic_manifest,
     user_manifest,
 )
-from kto.cli_manifests import load
-from kto.cli_plan import (
+from kto.cli.manifests import load
+from kto.cli.plan import (
     ADOPT,
     CONFLICT,
     CREATE,
@@ -42,20 +54,9 @@ from kto.cli_plan import (
     format_text,
     plan_entry,
 )
-from kto.domain import (
-    Acl,
-    AlterConfigs,
-    ClusterFacts,
-    ConfigChange,
-    CreatePartitions,
-    CreateTopic,
-    KafkaFailure,
-    ObservedTopic,
-)
-from kto.gates import ClusterSnapshot, Gathered
-from kto.models import KafkaClusterSpec, KafkaTopicSpec
-from kto.planner import Claim, build_desired, plan_topic
-from kto.reasons import Reason
+from kto.reconcile.gates import ClusterSnapshot, Gathered
+from kto.reconcile.ownership import Claim
+from kto.topics.planner import build_desired, plan_topic
 
 CLUSTER = ("kafka", "main")
 
@@ -167,7 +168,7 @@ def test_user_manifest_names_a_password_secret_to_fill_in() -> None:
     assert spec["authentication"] == {"type": "scram-sha-256",
                                       "passwordSecretRef": {"name": "svc-a-password", "key": "password"}}
     assert "kto.dev/adopt: overwrite" in made.comment and "kto.dev/credentials=true" in made.comment
-    from kto.models import KafkaUserSpec
+    from kto.api.models import KafkaUserSpec
 
     KafkaUserSpec.model_validate(spec)  # what kto would parse
 
@@ -217,7 +218,7 @@ OURS = {"metadata": {"name": "orders"}, "status": {"topicId": "id-1"}}
      "ClusterNotFound"),
     (topic_spec(partitions=3), None, None, {"allowed": False}, REFUSED, "NamespaceNotAllowed"),
     (topic_spec(topicName="audit.log"), None, None,
-     {"refusal": __import__("kto.topic_kind", fromlist=["TopicKind"]).TopicKind().check(
+     {"refusal": __import__("kto.topics.kind", fromlist=["TopicKind"]).TopicKind().check(
          ("team-a", "orders"), None, "audit.log", snapshot(protectedTopics=["audit.*"]))}, REFUSED, "Protected"),
     (topic_spec(replicationFactor=5), None, None, {}, REFUSED, "InsufficientBrokers"),
     (topic_spec(partitions=3), KafkaFailure(Reason.AUTHORIZATION_FAILED, "describing topic orders: denied", True),

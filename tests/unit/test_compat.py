@@ -9,12 +9,12 @@ from types import MappingProxyType
 
 import pytest
 from confluent_kafka import KafkaError, KafkaException
-from kto.clusters import ClusterRegistry
-from kto.compat import KRAFT, REQUIRED_APIS, ZOOKEEPER, BrokerApis, authorizer_hint, missing_apis, support_problem
-from kto.domain import ClusterFacts, KafkaFailure
-from kto.kafka_gateway import KafkaGateway, classify
-from kto.reasons import Reason
-from kto.status import StatusWriter
+from kto.api.domain import ClusterFacts, KafkaFailure
+from kto.api.reasons import Reason
+from kto.clusters.registry import ClusterRegistry
+from kto.kafka.compat import KRAFT, REQUIRED_APIS, ZOOKEEPER, BrokerApis, authorizer_hint, missing_apis, support_problem
+from kto.kafka.gateway import KafkaGateway, classify
+from kto.reconcile.status import StatusWriter
 
 from tests.support.fakes import FakeKube
 
@@ -177,7 +177,7 @@ def _done() -> Future:
 async def test_already_exists_without_the_topic_in_the_metadata_is_a_pending_deletion() -> None:
     """Kafka 3.0 to 3.8 answer "already exists" for a topic ZooKeeper still deletes, and no broker describes it;
     a topic that exists (kto's own retry, another creator) stays a success."""
-    from kto.domain import CreateTopic
+    from kto.api.domain import CreateTopic
 
     gateway = KafkaGateway({"bootstrap.servers": "127.0.0.1:1"}, "test")
     gateway._admin = _CreateAnswers({"gone": (KafkaError.TOPIC_ALREADY_EXISTS, "Topic 'gone' already exists."),

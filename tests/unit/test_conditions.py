@@ -2,8 +2,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from kto.conditions import build_condition, set_condition
-from kto.reasons import Reason
+from kto.api.conditions import build_condition, set_condition
+from kto.api.reasons import Reason
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 

@@ -1,10 +1,10 @@
 from __future__ import annotations
 
 import pytest
-from kto.connection import ConnectionError_, build_client_config, fingerprint, referenced_secrets
-from kto.domain import SecretContents
-from kto.models import KafkaClusterSpec
-from kto.reasons import Reason
+from kto.api.domain import SecretContents
+from kto.api.models import KafkaClusterSpec
+from kto.api.reasons import Reason
+from kto.kafka.connection import ConnectionError_, build_client_config, fingerprint, referenced_secrets
 
 
 def spec(**security) -> KafkaClusterSpec:

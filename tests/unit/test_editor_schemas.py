@@ -10,7 +10,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 import yaml
-from kto import crdgen
+from kto.api import crdgen
 
 from tests.unit.test_gitops_examples import EXAMPLE, kustomize
 
@@ -49,7 +49,7 @@ def test_committed_schemas_are_generated_from_the_crds(filename: str) -> None:
     assert sorted(p.name for p in SCHEMAS.glob("*.json")) == sorted(DOCS)
     committed = (SCHEMAS / filename).read_text()
     assert committed == crdgen.render_schema(DOCS[filename]), \
-        "schemas/ is stale: run `make crds` (python -m kto.crdgen crds/ schemas/)"
+        "schemas/ is stale: run `make crds` (python -m kto.api.crdgen crds/ schemas/)"
     jsonschema.Draft7Validator.check_schema(json.loads(committed))
 
 

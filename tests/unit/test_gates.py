@@ -10,15 +10,15 @@ import dataclasses
 from typing import Any
 
 import pytest
-from kto import names
-from kto.domain import ClusterFacts
-from kto.gates import UNKNOWN_OWNER_UID, ClusterSnapshot, Gathered, KindRules, decide
-from kto.models import KafkaClusterSpec
-from kto.outcomes import BACKOFF, Converge, Decision, Delete, Observe, Release, Report, Revoke, Skip, Verdict
-from kto.planner import Claim
-from kto.reasons import Reason
-from kto.topic_kind import TopicKind
-from kto.user_kind import UserKind
+from kto.api import names
+from kto.api.domain import ClusterFacts
+from kto.api.models import KafkaClusterSpec
+from kto.api.reasons import Reason
+from kto.reconcile.gates import UNKNOWN_OWNER_UID, ClusterSnapshot, Gathered, KindRules, decide
+from kto.reconcile.outcomes import BACKOFF, Converge, Decision, Delete, Observe, Release, Report, Revoke, Skip, Verdict
+from kto.reconcile.ownership import Claim
+from kto.topics.kind import TopicKind
+from kto.users.kind import UserKind
 
 TOPIC: KindRules = TopicKind.rules
 USER: KindRules = UserKind.rules

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from kto.domain import KafkaFailure
-from kto.kafka_gateway import MAX_RECORDS, KafkaGateway, chunked
-from kto.reasons import Reason
+from kto.api.domain import KafkaFailure
+from kto.api.reasons import Reason
+from kto.kafka.gateway import MAX_RECORDS, KafkaGateway, chunked
 
 
 @pytest.mark.parametrize(("weights", "limit", "max_items", "expected"), [

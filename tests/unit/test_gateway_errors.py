@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 from confluent_kafka import KafkaError, KafkaException
-from kto.kafka_gateway import classify
-from kto.reasons import Reason
+from kto.api.reasons import Reason
+from kto.kafka.gateway import classify
 
 
 @pytest.mark.parametrize(("code", "reason", "retriable"), [

@@ -6,7 +6,7 @@ import gc
 import weakref
 
 import pytest
-from kto import gcpolicy
+from kto.ops import gcpolicy
 
 
 @pytest.mark.parametrize(("size", "settled", "since", "due"), [

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from kto.models import KafkaClusterSpec, KafkaTopicSpec
+from kto.api.models import KafkaClusterSpec, KafkaTopicSpec
 
 from tests.support.env import REPO, localenv
 

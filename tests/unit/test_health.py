@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from kto import health
-from kto.health import HealthServer, report
+from kto.ops import health
+from kto.ops.health import HealthServer, report
 
 
 @dataclass

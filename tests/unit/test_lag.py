@@ -6,9 +6,10 @@ from dataclasses import dataclass
 from types import MappingProxyType
 
 import pytest
-from kto import lag, metrics
-from kto.domain import KafkaFailure, ObservedTopic
-from kto.reasons import Reason
+from kto.api.domain import KafkaFailure, ObservedTopic
+from kto.api.reasons import Reason
+from kto.ops import lag
+from kto.telemetry import metrics
 from prometheus_client import REGISTRY
 
 FAIL = KafkaFailure(Reason.KAFKA_ERROR, "boom", retriable=True)
@@ -241,7 +242,7 @@ def test_the_gauges_have_the_agreed_names_and_labels() -> None:
 
 @pytest.fixture
 def gateway():
-    from kto.kafka_gateway import KafkaGateway
+    from kto.kafka.gateway import KafkaGateway
 
     g = KafkaGateway({"bootstrap.servers": "127.0.0.1:1"}, "test")
     yield g

@@ -10,8 +10,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from kto import leader, metrics
-from kto.leader import (
+from kto.ops import leader
+from kto.ops.leader import (
     Conflict,
     Create,
     LeaderElector,
@@ -28,6 +28,7 @@ from kto.leader import (
     next_renewal,
     observe,
 )
+from kto.telemetry import metrics
 from kubernetes.client.rest import ApiException
 
 T0 = datetime(2030, 1, 1, 12, 0, 0, 500_000, tzinfo=UTC)
@@ -377,7 +378,7 @@ async def test_forbidden_is_logged_with_the_apiservers_words_and_kto_stands_by(c
 
 
 async def test_two_standbys_taking_over_at_once_one_wins(caplog) -> None:
-    caplog.set_level(logging.INFO, "kto.leader")
+    caplog.set_level(logging.INFO, "kto.ops.leader")
     clock, leases = Clock(), Leases()
     leases._store(build_spec(None, "gone_0", clock.wall() - timedelta(seconds=60), 15))  # a dead leader's
     ticks = asyncio.Condition()

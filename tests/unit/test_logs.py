@@ -7,9 +7,9 @@ import json
 import logging
 
 import pytest
-from kto import logs
 from kto.__main__ import parse_args
-from kto.reasons import Reason
+from kto.api.reasons import Reason
+from kto.telemetry import logs
 
 
 def _record(message: str = "Not ready", extra: dict | None = None, level: int = logging.INFO,
@@ -22,7 +22,7 @@ def _record(message: str = "Not ready", extra: dict | None = None, level: int = 
             import sys
 
             exc_info = sys.exc_info()
-    logger = logging.getLogger("kto.reconciler")
+    logger = logging.getLogger("kto.reconcile.engine")
     return logger.makeRecord(logger.name, level, __file__, 1, message, (), exc_info, extra=extra)
 
 
@@ -50,7 +50,7 @@ def test_json_lines_carry_the_fields_as_keys(extra: dict | None, fields: dict) -
     out = json.loads(logs.JsonFormatter().format(_record(extra=extra)))
     assert set(out) == {"timestamp", "severity", "logger", "message", *fields}
     assert {k: out[k] for k in fields} == fields
-    assert (out["severity"], out["logger"], out["message"]) == ("info", "kto.reconciler", "Not ready")
+    assert (out["severity"], out["logger"], out["message"]) == ("info", "kto.reconcile.engine", "Not ready")
     assert out["timestamp"].endswith("+00:00")
     assert "hunter2" not in json.dumps(out)
 
@@ -124,7 +124,7 @@ def test_configure_routes_every_logger_to_one_handler_at_the_level() -> None:
     stream = io.StringIO()
     try:
         logs.configure("json", logging.WARNING, stream)
-        logging.getLogger("kto.reconciler").info("hidden")
+        logging.getLogger("kto.reconcile.engine").info("hidden")
         logging.getLogger("kopf.objects").warning("Shown", extra=KOPF)
         lines = [json.loads(line) for line in stream.getvalue().splitlines()]
         assert [(r["message"], r["severity"], r.get("resource")) for r in lines] == [

@@ -7,10 +7,11 @@ import time
 
 import confluent_kafka
 import pytest
-from kto import __version__, metrics
-from kto.batching import BatchQueue
-from kto.domain import KafkaFailure
-from kto.reasons import Reason
+from kto import __version__
+from kto.api.domain import KafkaFailure
+from kto.api.reasons import Reason
+from kto.reconcile.batching import BatchQueue
+from kto.telemetry import metrics
 from prometheus_client import REGISTRY, generate_latest
 
 FAILED = KafkaFailure(Reason.KAFKA_ERROR, "timed out", retriable=True)
@@ -56,7 +57,7 @@ async def test_every_public_gateway_call_is_timed_and_its_failures_counted() -> 
 
 
 def test_the_real_gateway_is_timed() -> None:
-    from kto.kafka_gateway import KafkaGateway
+    from kto.kafka.gateway import KafkaGateway
 
     assert KafkaGateway.describe_topics.__wrapped__ is not None
     assert not hasattr(KafkaGateway._describe_configs, "__wrapped__")

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from kto import crdgen
-from kto.models import (
+from kto.api import crdgen
+from kto.api.models import (
     MAX_ACL_BINDINGS,
     MAX_PARTITIONS,
     MAX_RESOURCE_NAME_LENGTH,
@@ -29,7 +29,7 @@ REPO = Path(__file__).resolve().parents[2]
 def test_committed_crds_are_generated_from_the_models(filename: str) -> None:
     committed = (REPO / "crds" / filename).read_text()
     assert committed == crdgen.render(crdgen.FILES[filename]()), \
-        "crds/ is stale: run `make crds` (python -m kto.crdgen crds/)"
+        "crds/ is stale: run `make crds` (python -m kto.api.crdgen crds/)"
 
 
 def _schema(filename: str) -> dict:

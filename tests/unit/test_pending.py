@@ -7,7 +7,7 @@ import concurrent.futures
 import threading
 
 import pytest
-from kto.pending import PendingRequests
+from kto.kafka.pending import PendingRequests
 
 
 async def test_a_waiting_request_refreshes_metadata_until_it_is_done() -> None:

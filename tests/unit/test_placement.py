@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 
 import pytest
-from kto.placement import plan_replicas
+from kto.topics.placement import plan_replicas
 
 
 def test_growing_keeps_existing_replicas_and_adds_the_least_loaded_brokers() -> None:

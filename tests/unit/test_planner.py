@@ -5,7 +5,7 @@ from __future__ import annotations
 from types import MappingProxyType
 
 import pytest
-from kto.domain import (
+from kto.api.domain import (
     AlterConfigs,
     ChangeReplicationFactor,
     ConfigChange,
@@ -14,9 +14,10 @@ from kto.domain import (
     DesiredTopic,
     ObservedTopic,
 )
-from kto.models import KafkaClusterSpec, KafkaTopicSpec
-from kto.planner import Claim, build_desired, deletion_policy, owner_of, plan_topic
-from kto.reasons import Reason
+from kto.api.models import KafkaClusterSpec, KafkaTopicSpec
+from kto.api.reasons import Reason
+from kto.reconcile.ownership import Claim, owner_of
+from kto.topics.planner import build_desired, deletion_policy, plan_topic
 
 
 def desired(partitions=3, rf=1, **config) -> DesiredTopic:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from kto.domain import KafkaFailure
-from kto.models import UserQuotas
-from kto.quotas import QuotaChange, above_defaults, desired_quotas, drifted, plan_quotas
-from kto.reasons import Reason
+from kto.api.domain import KafkaFailure
+from kto.api.models import UserQuotas
+from kto.api.quotas import QuotaChange, above_defaults, desired_quotas, drifted, plan_quotas
+from kto.api.reasons import Reason
 
 from tests.unit.test_reconciler import bump, deleting, made, message, ready, user, world
 
@@ -121,7 +121,7 @@ async def test_deleting_a_user_removes_only_the_quotas_kto_set() -> None:
      ("consumer_byte_rate",), 0),
 ])
 def test_plan_default_quotas(observed, recorded, overwrite, to_set, to_remove, refused) -> None:
-    from kto.quotas import plan_default_quotas
+    from kto.api.quotas import plan_default_quotas
 
     plan = plan_default_quotas({"producer_byte_rate": 1.0}, observed, recorded, overwrite)
     assert (dict(plan.change.to_set), plan.change.to_remove, len(plan.refused)) == (to_set, to_remove, refused)
@@ -135,7 +135,7 @@ def test_plan_default_quotas(observed, recorded, overwrite, to_set, to_remove, r
     (7, Reason.KAFKA_ERROR, True),  # REQUEST_TIMED_OUT
 ])
 def test_kafka_python_error_codes_are_classified(code: int, reason: Reason, retriable: bool) -> None:
-    from kto.kafka_gateway import _kafka_python_failure
+    from kto.kafka.gateway import _kafka_python_failure
 
     failure = _kafka_python_failure(code, "what the broker said", "setting the client quotas of user u")
     assert (failure.reason, failure.retriable) == (reason, retriable)

@@ -12,20 +12,20 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from kto import names
+from kto.api import names
+from kto.api.conditions import find
+from kto.api.domain import THROTTLED_REPLICAS, Acl, KafkaFailure
+from kto.api.objects import Key, key_of, own
+from kto.api.reasons import Reason
 from kto.app import Operator
-from kto.batching import Backoff
-from kto.conditions import find
-from kto.domain import THROTTLED_REPLICAS, Acl, KafkaFailure
-from kto.gates import ClusterSnapshot
-from kto.ledger import Ledger
-from kto.objects import Key, key_of, own
-from kto.reasons import Reason
-from kto.reconciler import QUIET_SECONDS, Reconciler
-from kto.status import StatusWriter
-from kto.topic_kind import TopicKind
-from kto.user_kind import UserKind
-from kto.users import credential_matches
+from kto.kube.ledger import Ledger
+from kto.reconcile.batching import Backoff
+from kto.reconcile.engine import QUIET_SECONDS, Reconciler
+from kto.reconcile.gates import ClusterSnapshot
+from kto.reconcile.status import StatusWriter
+from kto.topics.kind import TopicKind
+from kto.users.access import credential_matches
+from kto.users.kind import UserKind
 from prometheus_client import REGISTRY
 
 from tests.support.fakes import FakeClusters, FakeGateway, FakeKube, connected
@@ -377,7 +377,7 @@ async def test_deletion_deletes_the_topic_then_releases(caplog: pytest.LogCaptur
     body = topic()
     key = await made(w, body)
     w.put(deleting(body))
-    with caplog.at_level(logging.INFO, logger="kto.reconciler"):
+    with caplog.at_level(logging.INFO, logger="kto.reconcile.engine"):
         assert await w.run(key) == {}
     calls = w.kube.methods()
     assert calls.index("delete_topics") < calls.index("remove_finalizer")

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import pytest
-from kto.domain import ObservedTopic, Reassignment
-from kto.replicas import ReassignmentPlan, ReplicaProgress, needs_placement, plan_reassignments
+from kto.api.domain import ObservedTopic, Reassignment
+from kto.topics.replicas import ReassignmentPlan, ReplicaProgress, needs_placement, plan_reassignments
 
 BROKERS = (1, 2, 3)
 LEADER_THROTTLED = {"leader.replication.throttled.replicas": "*"}

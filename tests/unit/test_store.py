@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from kto.store import Store
-from kto.topic_kind import topic_name_of
+from kto.api.objects import topic_name_of
+from kto.reconcile.store import Store
 
 
 def topic(name: str, ns: str = "a", cluster: str = "c", topic_name: str | None = None, created: str = "T1") -> dict:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import yaml
-from kto.models import KafkaUserSpec
-from kto.users import desired_acls
+from kto.api.models import KafkaUserSpec
+from kto.users.access import desired_acls
 
 from tests.unit.test_gitops_examples import EXAMPLE, by_kind, kustomize
 

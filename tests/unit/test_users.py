@@ -5,9 +5,9 @@ from __future__ import annotations
 import hashlib
 
 import pytest
-from kto.domain import Acl
-from kto.models import KafkaUserSpec, TenantGrant
-from kto.users import (
+from kto.api.domain import Acl
+from kto.api.models import KafkaUserSpec, TenantGrant
+from kto.users.access import (
     application_secret_data,
     credential_matches,
     credential_record,

@@ -1,0 +1,104 @@
+"""The command-line verbs besides ``kto run``: ``import``, ``plan``, ``check`` and ``completion``.
+
+Their arguments, and one place that turns what went wrong into a message and an exit code (1). Messages name
+what is wrong and what to do; no credential is ever part of one (passwords are read from files or the
+environment, and Kafka's and the apiserver's errors carry none).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+
+from kto.cli.connect import CliError, add_kafka_args, add_kube_args
+
+COMMANDS = ("import", "plan", "check", "completion")
+
+
+def add_parsers(sub) -> None:
+    imp = sub.add_parser("import", help="write KafkaTopic (and KafkaUser) manifests for what a Kafka cluster has",
+                         description="Write one KafkaTopic per topic (partitions, replication factor, dynamic "
+                                     "overrides: exactly what kto adopts without a write) and a kustomization.yaml.")
+    add_kafka_args(imp)
+    imp.add_argument("-o", "--output", default="imported", metavar="DIR", help="folder to write (default: imported)")
+    imp.add_argument("-n", "--namespace", help="namespace of the manifests (default: the KafkaCluster's)")
+    imp.add_argument("--cluster-ref", metavar="[NS/]NAME",
+                     help="the KafkaCluster the manifests reference (default: --cluster)")
+    imp.add_argument("--include", action="append", default=[], metavar="GLOB",
+                     help="import only topics matching (repeatable; e.g. 'orders.*')")
+    imp.add_argument("--exclude", action="append", default=[], metavar="GLOB", help="leave out topics matching")
+    imp.add_argument("--users", action="store_true", help="also KafkaUsers for the SCRAM users and their ACLs")
+    imp.add_argument("--force", action="store_true", help="replace files that exist in the output folder")
+
+    plan = sub.add_parser("plan", help="show what applying manifests would change in Kafka (exit 0: nothing, 2: "
+                                       "changes or refusals, 1: error)")
+    plan.add_argument("-f", "--filename", action="append", required=True, metavar="PATH",
+                      help="a file, a folder, a kustomize folder (its resources:), or - for stdin (repeatable)")
+    plan.add_argument("-n", "--namespace", help="namespace of manifests that set none (default: the kubeconfig's)")
+    plan.add_argument("-o", "--output", choices=["text", "json"], default="text")
+    add_kube_args(plan)
+
+    check = sub.add_parser("check", help="check that kto can connect to, and act on, a Kafka cluster")
+    add_kafka_args(check)
+    check.add_argument("--users", action="store_true",
+                       help="require ACLs and SCRAM to work (default: when KafkaUsers use the --cluster)")
+    check.add_argument("--timeout", type=float, default=15.0, help="seconds per Kafka request (default: 15)")
+
+    completion = sub.add_parser("completion", help="print a shell completion script: "
+                                                   "source <(kto completion bash)")
+    completion.add_argument("shell", choices=["bash", "zsh"])
+
+
+def main(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    quiet()
+    try:
+        return asyncio.run(dispatch(args, parser))
+    except CliError as err:
+        print(f"kto {args.command}: error: {err}", file=sys.stderr)
+        return 1
+    except Exception as err:  # noqa: BLE001 - the apiserver's and the network's errors, said briefly
+        print(f"kto {args.command}: error: {describe_error(err)}", file=sys.stderr)
+        return 1
+
+
+def quiet() -> None:
+    """Kafka client logs are not for the terminal: failures come back classified, with kto's messages."""
+    logging.basicConfig(level=logging.ERROR, format="%(message)s")
+    logging.getLogger("kto.librdkafka").setLevel(logging.CRITICAL)
+    logging.getLogger("kafka").setLevel(logging.CRITICAL)
+
+
+def describe_error(err: Exception) -> str:
+    from kubernetes.client.rest import ApiException
+
+    if isinstance(err, ApiException):
+        return (f"the Kubernetes API answered {err.status} {err.reason}: check the kubeconfig's context and that "
+                "it may read KafkaTopics, KafkaClusters and the clusters' Secrets")
+    return f"{type(err).__name__}: {err}"
+
+
+async def dispatch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    if args.command == "completion":
+        from kto.cli.completion import script
+
+        sys.stdout.write(script(parser, args.shell))
+        return 0
+    if args.command == "import":
+        from kto.cli.import_run import run_import
+
+        return await run_import(args)
+    if args.command == "check":
+        from kto.cli.check import format_lines, run_check
+
+        lines, code = await run_check(args)
+        sys.stdout.write(format_lines(lines))
+        return code
+    from kto.cli.plan import exit_code, format_json, format_text
+    from kto.cli.plan_gather import run_plan
+
+    result = await run_plan(args)
+    text = format_json if args.output == "json" else format_text
+    sys.stdout.write(text(result.entries, result.notes))
+    return exit_code(result.entries)

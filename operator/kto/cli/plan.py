@@ -1,0 +1,186 @@
+"""``kto plan -f DIR``: what applying a folder of KafkaTopics would change in Kafka, before anything changes.
+
+Gather, decide, never act: per KafkaCluster the manifests name, read the cluster and its Secrets through the
+kubeconfig, connect as kto does, describe the topics (the same two requests kto's batch sends), list the
+KafkaTopics that already claim names on that Kafka cluster; then, per manifest, the operator's own pure
+decisions: the gate (``kto.gates.decide``: invalid spec, missing cluster, namespace not allowed, protected
+topic, conflict, paused, observe-only), the planner (``kto.planner.plan_topic``) and the adoption rule
+(``kto.topics.verdicts.plan_adoption``). Messages are kto's own, word for word.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from kto.api.domain import (
+    AlterConfigs,
+    ChangeReplicationFactor,
+    ConfigChange,
+    CreatePartitions,
+    CreateTopic,
+    DesiredTopic,
+    KafkaFailure,
+    ObservedTopic,
+)
+from kto.api.reasons import Reason
+from kto.reconcile.gates import Gathered, decide
+from kto.reconcile.outcomes import Converge, Observe, Report, Verdict
+from kto.topics.planner import plan_topic
+from kto.topics.verdicts import RULES, observe_verdict, plan_adoption
+
+# What a resource's entry in the plan is.
+CREATE, UPDATE, TAKE_OVER = "create", "update", "take-over"
+UNCHANGED, ADOPT, OBSERVE, PAUSED = "unchanged", "adopt", "observe-only", "paused"
+REFUSED, CONFLICT = "refused", "conflict"
+CHANGES = (CREATE, UPDATE, TAKE_OVER)
+ATTENTION = (REFUSED, CONFLICT)
+SYMBOLS = {CREATE: "+", UPDATE: "~", TAKE_OVER: "~", REFUSED: "!", CONFLICT: "!", ADOPT: "=", OBSERVE: "?",
+           PAUSED: "-", UNCHANGED: " "}
+EXIT_NO_CHANGES, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One KafkaTopic of the plan: what applying it would do."""
+
+    source: str
+    namespace: str
+    name: str
+    topic: str
+    cluster: tuple[str, str]
+    outcome: str  # CREATE, UPDATE, ...
+    actions: tuple = ()  # kto.domain actions
+    reason: str | None = None
+    message: str | None = None  # kto's own words: the Ready condition it would write
+
+
+# --- Deciding (pure) --------------------------------------------------------------------------------
+
+
+def plan_entry(g: Gathered, desired: DesiredTopic | None, seen: ObservedTopic | KafkaFailure | None,
+               body: Mapping[str, Any], source: str) -> Entry:
+    """What kto would do with one KafkaTopic: the gate first, then the planner and the adoption rule."""
+    base = {"source": source, "namespace": g.key[0], "name": g.key[1], "topic": g.name, "cluster": g.cluster_ref}
+    match decide(g, RULES):
+        case Report(verdict=v):
+            return Entry(**base, outcome=_reported(v), reason=str(v.reason), message=v.message)
+        case Observe():
+            v = observe_verdict(desired, seen)
+            return Entry(**base, outcome=OBSERVE, reason=str(v.reason), message=v.message)
+        case Converge():
+            return _converge(base, g, desired, seen, body)
+    raise AssertionError("the gate decides Report, Observe or Converge for a resource not being deleted")
+
+
+def _reported(v: Verdict) -> str:
+    if v.reason == Reason.PAUSED:
+        return PAUSED
+    return CONFLICT if v.reason == Reason.RESOURCE_CONFLICT else REFUSED
+
+
+def _converge(base: dict[str, Any], g: Gathered, desired: DesiredTopic, seen: ObservedTopic | KafkaFailure | None,
+              body: Mapping[str, Any]) -> Entry:
+    if isinstance(seen, KafkaFailure):
+        return Entry(**base, outcome=REFUSED, reason=str(seen.reason), message=seen.message)
+    plan = plan_topic(desired, seen, brokers=g.cluster.brokers)
+    adoption = plan_adoption(desired, body, g.owns, seen, plan)
+    if adoption is not None and adoption.reason == Reason.ADOPTING:
+        return Entry(**base, outcome=TAKE_OVER, actions=plan.actions, reason=str(adoption.reason),
+                     message=adoption.message)
+    if adoption is not None:
+        outcome = ADOPT if adoption.ready else REFUSED
+        return Entry(**base, outcome=outcome, reason=str(adoption.reason), message=adoption.message)
+    if plan.refusals:
+        return Entry(**base, outcome=REFUSED, actions=plan.actions, reason=str(plan.refusals[0].reason),
+                     message="; ".join(r.message for r in plan.refusals))
+    if any(isinstance(a, CreateTopic) for a in plan.actions):
+        return Entry(**base, outcome=CREATE, actions=plan.actions)
+    return Entry(**base, outcome=UPDATE if plan.actions else UNCHANGED, actions=plan.actions)
+
+
+def exit_code(entries: list[Entry]) -> int:
+    """0: applying changes nothing in Kafka and refuses nothing; 2: something changes or is refused."""
+    return EXIT_CHANGES if any(e.outcome in CHANGES + ATTENTION for e in entries) else EXIT_NO_CHANGES
+
+
+# --- Formatting (pure) ------------------------------------------------------------------------------
+
+
+def describe_action(action) -> list[str]:
+    """The lines a person reads for one action."""
+    match action:
+        case CreateTopic(partitions=p, replication_factor=rf, config=config):
+            lines = [f"partitions: {p if p is not None else '(broker default)'}",
+                     f"replication factor: {rf if rf is not None else '(broker default)'}"]
+            return lines + [f"config {k}: {v}" for k, v in config.items()]
+        case CreatePartitions(current=current, target=target):
+            return [f"partitions: {current} -> {target}"]
+        case ChangeReplicationFactor(current=current, target=target):
+            return [f"replication factor: {current} -> {target} (replicas move by partition reassignment)"]
+        case AlterConfigs(changes=changes):
+            return [describe_config_change(c) for c in changes]
+    return [str(action)]
+
+
+def describe_config_change(change: ConfigChange) -> str:
+    if change.new is None:
+        return f"config {change.key}: {change.old} -> (override removed, the broker default applies)"
+    old = "(unset)" if change.old is None else change.old
+    return f"config {change.key}: {old} -> {change.new}"
+
+
+def format_text(entries: list[Entry], notes: list[str] = ()) -> str:
+    lines = []
+    for e in entries:
+        if e.outcome == UNCHANGED:
+            continue
+        lines.append(f"{SYMBOLS[e.outcome]} {e.outcome:<12} KafkaTopic {e.namespace}/{e.name} -> topic {e.topic} "
+                     f"on {e.cluster[0]}/{e.cluster[1]}  ({e.source})")
+        lines += [f"      {line}" for a in e.actions for line in describe_action(a)]
+        if e.message:
+            lines.append(f"      {e.reason}: {e.message}")
+    lines += [f"note: {n}" for n in notes]
+    lines.append(summary(entries))
+    return "\n".join(lines) + "\n"
+
+
+def summary(entries: list[Entry]) -> str:
+    counts = {o: sum(1 for e in entries if e.outcome == o) for o in SYMBOLS}
+    parts = [f"{counts[o]} {label}" for o, label in ((CREATE, "to create"), (UPDATE, "to change"),
+                                                       (TAKE_OVER, "to take over"), (ADOPT, "to adopt unchanged"),
+                                                       (REFUSED, "refused"), (CONFLICT, "in conflict"),
+                                                       (OBSERVE, "observed only"), (PAUSED, "paused"),
+                                                       (UNCHANGED, "unchanged")) if counts[o]]
+    return "Plan: " + (", ".join(parts) if parts else "no KafkaTopics") + "."
+
+
+def action_json(action) -> list[dict[str, Any]]:
+    match action:
+        case CreateTopic(partitions=p, replication_factor=rf, config=config):
+            return [{"type": "create", "partitions": p, "replicationFactor": rf, "config": dict(config)}]
+        case CreatePartitions(current=current, target=target):
+            return [{"type": "partitions", "from": current, "to": target}]
+        case ChangeReplicationFactor(current=current, target=target):
+            return [{"type": "replicationFactor", "from": current, "to": target}]
+        case AlterConfigs(changes=changes):
+            return [{"type": "config", "key": c.key, "from": c.old, "to": c.new} for c in changes]
+    return []
+
+
+def format_json(entries: list[Entry], notes: list[str] = ()) -> str:
+    resources = [{"source": e.source, "namespace": e.namespace, "name": e.name, "topic": e.topic,
+                  "cluster": f"{e.cluster[0]}/{e.cluster[1]}", "outcome": e.outcome,
+                  "changes": [c for a in e.actions for c in action_json(a)], "reason": e.reason,
+                  "message": e.message} for e in entries]
+    counts = {o: sum(1 for e in entries if e.outcome == o) for o in SYMBOLS}
+    return json.dumps({"resources": resources, "summary": {k: v for k, v in counts.items() if v},
+                       "notes": list(notes), "exitCode": exit_code(entries)}, indent=2) + "\n"
+
+
+@dataclass
+class PlanResult:
+    entries: list[Entry] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)

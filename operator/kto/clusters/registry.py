@@ -1,0 +1,398 @@
+"""KafkaClusters as live connections: one task per cluster connects, probes, writes the cluster's status and
+ticks the resync of every kind on it; the reconcilers get read-only ``ClusterSnapshot``s.
+
+Connect: read the referenced Secrets, build the client config (``kto.connection``), and replace the admin
+client when the config's fingerprint changed (spec or Secret contents: credential rotation needs no
+restart). Probe with DescribeCluster. Then tell every listener (the reconcilers) to look at the cluster's
+resources again (the resync), and sleep ``resyncIntervalSeconds`` (2-32 s with backoff while the cluster is
+not ready), waking early on a spec change. A connected cluster's ``spec.brokerConfig`` is converged at each
+refresh, and its ``spec.defaultUserQuotas`` on Kafka's default user entity (``kto.broker_config`` and
+``kto.quotas`` decide; a refusal shows in the KafkaCluster's Ready condition, and the cluster
+still serves its topics and users).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from pydantic import ValidationError
+
+from kto.api import names
+from kto.api.domain import KafkaFailure, SecretContents
+from kto.api.models import KafkaClusterSpec, KafkaClusterStatus
+from kto.api.objects import Key, annotation, bound_cluster_id, key_of, own, validation_message
+from kto.api.quotas import describe_quota_change, desired_quotas, plan_default_quotas
+from kto.api.reasons import Reason
+from kto.clusters.broker_config import config_strings, describe_drift, plan_broker_config
+from kto.kafka.compat import support_problem
+from kto.kafka.connection import ConnectionError_, build_client_config, fingerprint, referenced_secrets
+from kto.kafka.gateway import KafkaGateway
+from kto.kube.client import KubeClient
+from kto.reconcile.gates import ClusterSnapshot
+from kto.reconcile.status import StatusWriter, condition_status
+from kto.telemetry import logs, metrics
+
+log = logging.getLogger("kto.clusters.registry")
+
+GatewayFactory = Callable[[dict[str, str], str], KafkaGateway]
+Listener = Callable[[Key], None]
+
+
+@dataclass
+class _Cluster:
+    """One KafkaCluster's mutable state; only this module changes it. ``view`` (spec, readiness, facts) is
+    replaced, never mutated, so a snapshot handed out stays as it was."""
+
+    key: Key
+    view: ClusterSnapshot
+    body: dict[str, Any] | None = None
+    gateway: KafkaGateway | None = None
+    conf_fingerprint: str | None = None
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    task: asyncio.Task | None = None
+    broker_keys: tuple[str, ...] | None = None  # the brokerConfig keys kto set (None: read status.brokerConfigKeys)
+    config_problem: tuple[Reason, str] | None = None  # why spec.brokerConfig is not in place, when it is not
+    quota_keys: tuple[str, ...] | None = None  # the default user quota keys kto set (None: read status)
+    quota_problem: tuple[Reason, str] | None = None  # why spec.defaultUserQuotas is not in place, when it is not
+
+    @property
+    def spec(self) -> KafkaClusterSpec | None:
+        return self.view.spec
+
+    @property
+    def reason(self) -> Reason | None:
+        return self.view.reason
+
+    @property
+    def identity(self) -> str | None:
+        """The Kafka cluster id this KafkaCluster stands for."""
+        return bound_cluster_id(self.body) or (self.view.facts.cluster_id if self.view.facts else None)
+
+    def shown(self) -> tuple[bool, Reason | None, str]:
+        """The KafkaCluster's Ready condition: the connection, then whether its brokerConfig is in place."""
+        problem = self.config_problem or self.quota_problem
+        if self.view.reason == Reason.CONNECTED and problem is not None:
+            return False, *problem
+        return self.view.reason == Reason.CONNECTED, self.view.reason, self.view.message
+
+    def snapshot(self) -> ClusterSnapshot:
+        connected = self.view.reason == Reason.CONNECTED
+        return replace(self.view, exists=self.body is not None, gateway=self.gateway if connected else None)
+
+
+class ClusterRegistry:
+    def __init__(self, kube: KubeClient, writer: StatusWriter, gateway_factory: GatewayFactory | None = None):
+        self.kube = kube
+        self.writer = writer
+        self.gateway_factory = gateway_factory or (lambda conf, label: KafkaGateway(conf, label))
+        self._clusters: dict[Key, _Cluster] = {}
+        self._settled = False  # every KafkaCluster has been probed (or had an identity) at least once
+        # Told a cluster's key at each of its resyncs and when it is gone: the reconcilers enqueue its resources.
+        self.listeners: list[Listener] = []
+        # How many KafkaTopics a cluster serves, for its status (set by the topic reconciler).
+        self.served_topics: Callable[[Key, KafkaClusterSpec], int] = lambda key, spec: 0
+
+    def snapshot(self, key: Key) -> ClusterSnapshot | None:
+        state = self._clusters.get(key)
+        return state.snapshot() if state is not None else None
+
+    def __len__(self) -> int:
+        return len(self._clusters)
+
+    def same_kafka(self, key: Key) -> list[ClusterSnapshot] | None:
+        """Every KafkaCluster that reaches the same Kafka cluster as ``key``, ``key``'s own first. A cluster's
+        identity is the id it is bound to (its status or annotation: known even while its brokers are down),
+        else the id its last probe saw. None while another KafkaCluster has not been probed even once (right
+        after a start) and has no recorded id: it may reach the same brokers, and its claims count."""
+        own = self._clusters.get(key)
+        if own is None:
+            return []
+        if any(_unknown(c) for k, c in self._clusters.items() if k != key):
+            return None
+        identity = own.identity
+        others = [c.snapshot() for k, c in self._clusters.items()
+                  if k != key and identity is not None and c.identity == identity]
+        return [own.snapshot(), *others]
+
+    # --- events ------------------------------------------------------------------------------------
+
+    def event(self, event_type: str | None, body: Mapping[str, Any]) -> None:
+        key = key_of(body)
+        state = self._clusters.get(key)
+        if event_type == "DELETED":
+            if state is not None:
+                self._drop(state)
+            return
+        body = own(body)
+        if state is None:
+            state = self._clusters[key] = _Cluster(key, ClusterSnapshot(key))
+        changed = state.body is None or state.body["metadata"].get("generation") != body["metadata"].get("generation") \
+            or annotation(state.body, names.ANNOTATION_ADOPT) != annotation(body, names.ANNOTATION_ADOPT)
+        state.body = body
+        if changed:
+            try:
+                state.view = replace(state.view, spec=KafkaClusterSpec.model_validate(body.get("spec") or {}),
+                                     spec_error=None)
+            except ValidationError as err:
+                state.view = replace(state.view, spec=None, spec_error=validation_message(err))
+            state.wake.set()
+        if state.task is None:
+            state.task = asyncio.get_running_loop().create_task(self._run(state), name=f"cluster-{key}")
+
+    def _drop(self, state: _Cluster) -> None:
+        if state.task is not None:
+            state.task.cancel()
+        self._close_gateway(state)
+        self._clusters.pop(state.key, None)
+        metrics.forget(metrics.CLUSTER_READY, state.key)
+        # Its resources learn that the cluster is gone (ClusterNotFound; deletions get released).
+        self._tell(state.key)
+
+    def reprobe(self, key: Key) -> None:
+        """Connect and probe the cluster now (e.g. authentication failed inside a batch)."""
+        state = self._clusters.get(key)
+        if state is not None:
+            state.wake.set()
+
+    def _tell(self, key: Key) -> None:
+        for listener in self.listeners:
+            listener(key)
+
+    async def stop(self) -> None:
+        for state in list(self._clusters.values()):
+            if state.task is not None:
+                state.task.cancel()
+            self._close_gateway(state)
+
+    # --- connection, probe and resync ----------------------------------------------------------------
+
+    async def _run(self, state: _Cluster) -> None:
+        failures = 0
+        while True:
+            try:
+                await self.refresh(state)
+                failures = 0 if state.reason == Reason.CONNECTED else failures + 1
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                failures += 1
+                log.exception("Cluster refresh failed", extra=logs.fields(names.CLUSTER_KIND, state.key, state.key))
+            self._tell(state.key)  # the resync: every resource of the cluster is compared with Kafka
+            if not self._settled and not any(_unknown(c) for c in self._clusters.values()):
+                # Every KafkaCluster's identity is known now: resources that waited for it go in one batch.
+                self._settled = True
+                for key in list(self._clusters):
+                    self._tell(key)
+            interval = state.spec.resync_interval if state.spec else 60
+            if state.reason != Reason.CONNECTED:
+                interval = min(interval, 2.0 * (2 ** min(failures, 4)))
+            state.wake.clear()
+            try:
+                await asyncio.wait_for(state.wake.wait(), timeout=interval)
+            except TimeoutError:
+                pass
+
+    async def refresh(self, state: _Cluster) -> None:
+        """Rebuild the client when the spec or its Secrets changed, probe the brokers, write status."""
+        previous = state.shown()
+        if state.spec is None:
+            self._set(state, Reason.INVALID_SPEC, f"invalid spec: {state.view.spec_error}")
+        else:
+            await self._connect(state)
+            if state.gateway is not None:
+                await self._probe(state)
+            if state.reason == Reason.CONNECTED:
+                await self._converge_broker_config(state)
+                await self._converge_default_quotas(state)
+        ready, reason, message = state.shown()
+        metrics.CLUSTER_READY.labels(*state.key).set(1 if ready else 0)
+        if state.reason == Reason.CONNECTED and (state.spec.brokerConfig or state.broker_keys
+                                                 or state.spec.defaultUserQuotas or state.quota_keys):
+            # kto_reconciles_total{kind="cluster"}: Connected, or why spec.brokerConfig is not in place
+            metrics.count_verdict("cluster", f"{state.key[0]}/{state.key[1]}", str(reason), ready)
+        await self._write_status(state)
+        if previous[1] != reason:
+            log.info("Cluster state", extra=logs.fields(names.CLUSTER_KIND, state.key, state.key, reason,
+                                                        detail=message))
+            if not ready and state.body is not None:
+                await self.kube.post_event(state.body, "Warning", str(reason), message)
+
+    async def _probe(self, state: _Cluster) -> None:
+        facts = await state.gateway.describe_cluster()
+        if isinstance(facts, KafkaFailure) and facts.reason != Reason.UNSUPPORTED_KAFKA_VERSION:
+            self._set(state, facts.reason, facts.message)
+            if facts.reason == Reason.UNREACHABLE:
+                # A client that knew the brokers keeps reconnecting to them with no backoff while a request
+                # waits (kto.pending): the next probe builds a fresh one, which backs off.
+                self._close_gateway(state)
+            return
+        refusal = await self._supported(state.gateway)
+        if refusal is not None or isinstance(facts, KafkaFailure):
+            refusal = refusal or facts
+            self._set(state, refusal.reason, refusal.message)
+            return
+        state.view = replace(state.view, facts=facts)
+        bound = bound_cluster_id(state.body)
+        if bound is not None and facts.cluster_id is not None and facts.cluster_id != bound:
+            self._set(state, Reason.CLUSTER_ID_CHANGED, cluster_id_changed_message(state.key, state.spec, bound,
+                                                                                   facts.cluster_id))
+            return
+        self._set(state, Reason.CONNECTED, f"connected to {facts.brokers} broker(s) over {state.spec.protocol}")
+
+    async def _supported(self, gateway: KafkaGateway) -> KafkaFailure | None:
+        """Why kto must not work with these brokers (too old, or an API it needs missing), or None. Asked once per
+        connection; nothing is written to a cluster that is not Connected."""
+        apis = await gateway.describe_broker_apis()
+        if isinstance(apis, KafkaFailure):
+            return apis
+        problem = support_problem(apis)
+        if problem is not None:
+            return KafkaFailure(Reason.UNSUPPORTED_KAFKA_VERSION, problem, retriable=False)
+        return None
+
+    async def _converge_broker_config(self, state: _Cluster) -> None:
+        """spec.brokerConfig on the default broker resource: validated as a whole by the brokers first, so a
+        refused key or value leaves every broker config as it was."""
+        desired = config_strings(state.spec.brokerConfig)
+        if state.broker_keys is None:
+            state.broker_keys = _recorded(state.body, "brokerConfigKeys")
+        state.config_problem = None
+        if not desired and not state.broker_keys:
+            return
+        observed = await state.gateway.describe_broker_defaults()
+        if isinstance(observed, KafkaFailure):
+            state.config_problem = (observed.reason, f"connected, but spec.brokerConfig cannot be checked: "
+                                                     f"{observed.message}")
+            return
+        overwrite = annotation(state.body, names.ANNOTATION_ADOPT) == names.ADOPT_OVERWRITE
+        plan = plan_broker_config(desired, observed, state.broker_keys, overwrite)
+        if plan.refused:
+            state.config_problem = (Reason.BROKER_CONFIG_REFUSED, f"spec.brokerConfig refused: "
+                                    f"{'; '.join(plan.refused)}. kto changed no broker config")
+            return
+        if not plan.in_sync:
+            failure = await state.gateway.alter_broker_defaults(dict(plan.to_set), plan.to_delete, validate_only=True)
+            if failure is None:
+                failure = await state.gateway.alter_broker_defaults(dict(plan.to_set), plan.to_delete)
+            if failure is not None:
+                state.config_problem = (Reason.BROKER_CONFIG_REFUSED, f"the brokers refuse spec.brokerConfig: "
+                                        f"{failure.message}. kto changed no broker config") if not failure.retriable \
+                    else (failure.reason, f"connected, but spec.brokerConfig is not in place: {failure.message}")
+                return
+            if plan.drift:
+                await self._corrected(state, f"cluster-wide broker configs corrected: "
+                                             f"{describe_drift(plan.drift, desired)}")
+        state.broker_keys = plan.keys
+
+    async def _converge_default_quotas(self, state: _Cluster) -> None:
+        """spec.defaultUserQuotas on Kafka's default user entity: one describe, at most one alter."""
+        desired = desired_quotas(state.spec.defaultUserQuotas)
+        if state.quota_keys is None:
+            state.quota_keys = _recorded(state.body, "defaultUserQuotaKeys")
+        state.quota_problem = None
+        if not desired and not state.quota_keys:
+            return
+        observed = await state.gateway.describe_user_quotas(default=True)
+        if isinstance(observed, KafkaFailure):
+            state.quota_problem = (observed.reason, f"connected, but spec.defaultUserQuotas cannot be checked: "
+                                                    f"{observed.message}")
+            return
+        current = observed.get(None, {})
+        overwrite = annotation(state.body, names.ANNOTATION_ADOPT) == names.ADOPT_OVERWRITE
+        plan = plan_default_quotas(desired, current, state.quota_keys, overwrite)
+        if plan.refused:
+            state.quota_problem = (Reason.DEFAULT_QUOTAS_REFUSED, f"spec.defaultUserQuotas refused: "
+                                   f"{'; '.join(plan.refused)}. kto changed no quota")
+            return
+        failure = (await state.gateway.alter_user_quotas([plan.change])).get(None)
+        if failure is not None:
+            state.quota_problem = (Reason.DEFAULT_QUOTAS_REFUSED, f"the brokers refuse spec.defaultUserQuotas: "
+                                   f"{failure.message}") if not failure.retriable \
+                else (failure.reason, f"connected, but spec.defaultUserQuotas is not in place: {failure.message}")
+            return
+        if plan.drift is not None and not plan.drift.in_sync:
+            await self._corrected(state, f"default user quotas corrected: {describe_quota_change(plan.drift, current)}")
+        state.quota_keys = plan.keys
+
+    async def _corrected(self, state: _Cluster, message: str) -> None:
+        """An out-of-band change of a cluster-wide setting kto set back: counted, and said in an Event."""
+        metrics.DRIFT.labels("cluster", f"{state.key[0]}/{state.key[1]}").inc()
+        if state.body is not None:
+            await self.kube.post_event(state.body, "Normal", "DriftCorrected", message)
+
+    def _set(self, state: _Cluster, reason: Reason, message: str) -> None:
+        state.view = replace(state.view, reason=reason, message=message)
+        metrics.CLUSTER_READY.labels(*state.key).set(1 if reason == Reason.CONNECTED else 0)
+
+    async def _connect(self, state: _Cluster) -> None:
+        ns = state.key[0]
+        secrets: dict[str, SecretContents | None] = {}
+        for secret_name in referenced_secrets(state.spec):
+            secrets[secret_name] = await self.kube.read_secret(ns, secret_name)
+        try:
+            conf = build_client_config(state.spec, lambda n: secrets.get(n))
+        except ConnectionError_ as err:
+            self._close_gateway(state)
+            self._set(state, err.reason, err.message)
+            return
+        state.view = replace(state.view, principal=conf.get("sasl.username"))
+        fp = fingerprint(conf)
+        if fp != state.conf_fingerprint or state.gateway is None:
+            if state.gateway is not None:
+                log.info("Replacing the Kafka client: the spec or a Secret changed",
+                         extra=logs.fields(names.CLUSTER_KIND, state.key, state.key))
+            self._close_gateway(state)
+            try:
+                state.gateway = self.gateway_factory(conf, f"{ns}/{state.key[1]}")
+            except Exception as err:  # noqa: BLE001 - e.g. a CA that is not PEM: said in status, tried again
+                self._set(state, Reason.INVALID_CLIENT_CONFIG, f"kto cannot build a Kafka client from the spec and "
+                          f"its Secrets: {err} (check the certificates and keys in the referenced Secrets)")
+                return
+            state.conf_fingerprint = fp
+
+    def _close_gateway(self, state: _Cluster) -> None:
+        if state.gateway is not None:
+            state.gateway.close()
+        state.gateway, state.conf_fingerprint = None, None
+
+    async def _write_status(self, state: _Cluster) -> None:
+        if state.body is None:
+            return
+        body = state.body
+        old = body.get("status") or {}
+        ready, reason, message = state.shown()
+        status = condition_status(old, body, ready, reason, message, self.writer.clock())
+        keys = state.broker_keys if state.broker_keys is not None else old.get("brokerConfigKeys")
+        status["brokerConfigKeys"] = list(keys) if keys else None
+        quota_keys = state.quota_keys if state.quota_keys is not None else old.get("defaultUserQuotaKeys")
+        status["defaultUserQuotaKeys"] = list(quota_keys) if quota_keys else None
+        status["topics"] = self.served_topics(state.key, state.spec) if state.spec is not None else 0
+        facts = state.view.facts
+        # The bound cluster id stays in status whatever the probe found: it is what the KafkaCluster is bound to.
+        status["clusterId"] = bound_cluster_id(body) or (facts.cluster_id if facts is not None else None)
+        if facts is not None:
+            status |= {"controllerId": facts.controller_id, "brokers": facts.brokers}
+        await self.writer.patch(names.CLUSTER_PLURAL, body, KafkaClusterStatus, status)
+
+
+def _recorded(body: Mapping[str, Any] | None, field: str) -> tuple[str, ...]:
+    """The keys kto recorded in a KafkaCluster's status as set by itself (the only ones it ever removes)."""
+    return tuple(((body or {}).get("status") or {}).get(field) or ())
+
+
+def cluster_id_changed_message(key: Key, spec: KafkaClusterSpec, bound: str, reported: str) -> str:
+    ns, name = key
+    return (f"the brokers at {','.join(spec.bootstrapServers)} report Kafka cluster id {reported}, but this "
+            f"KafkaCluster is bound to {bound}: kto changes nothing on either cluster until this is resolved. If "
+            "the brokers are meant to be a different Kafka cluster now, run kubectl annotate kafkacluster "
+            f"{name} -n {ns} {names.ANNOTATION_CLUSTER_ID}={reported} --overwrite (existing topics are then adopted "
+            f"only where they match their spec); otherwise point spec.bootstrapServers back at cluster {bound}")
+
+
+def _unknown(cluster: _Cluster) -> bool:
+    """A KafkaCluster whose Kafka cluster id is not known yet and whose first probe is still to come."""
+    return cluster.identity is None and cluster.view.reason is None and cluster.view.spec is not None

@@ -1,0 +1,333 @@
+"""The gate: what the reconciler does with one resource before any Kafka call (pure).
+
+Every kind goes through the same rules, in this order, each a named function tested by table
+(``tests/unit/test_gates.py``). Kinds differ only by ``KindRules`` (their words, whether they can be paused
+or observed) and by the facts the reconciler gathers for them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from kto.api import names
+from kto.api.domain import ClusterFacts
+from kto.api.models import KafkaClusterSpec
+from kto.api.objects import Key
+from kto.api.reasons import Reason
+from kto.reconcile.outcomes import (
+    BACKOFF,
+    Converge,
+    Decision,
+    Delete,
+    Note,
+    Observe,
+    Release,
+    Report,
+    Revoke,
+    Skip,
+    Verdict,
+)
+from kto.reconcile.ownership import Claim
+
+UNKNOWN_OWNER_UID = "(unknown: a KafkaCluster is not probed yet)"
+
+
+@dataclass(frozen=True)
+class ClusterSnapshot:
+    """A KafkaCluster as the reconcilers see it during one batch (read-only)."""
+
+    key: Key
+    exists: bool = True
+    spec: KafkaClusterSpec | None = None
+    spec_error: str | None = None
+    reason: Reason | None = None  # None: not probed yet
+    message: str = ""
+    facts: ClusterFacts | None = None
+    gateway: Any = None  # the cluster's KafkaGateway, when connected
+    principal: str | None = None  # the Kafka user kto connects as (SASL), always protected
+
+    @property
+    def ready(self) -> bool:
+        return self.exists and self.reason == Reason.CONNECTED and self.gateway is not None
+
+    @property
+    def brokers(self) -> int | None:
+        return self.facts.brokers if self.facts else None
+
+
+@dataclass(frozen=True)
+class KindRules:
+    """What differs between kinds at the gate."""
+
+    kind: str  # KafkaTopic
+    noun: str  # topics
+    thing: str  # Kafka topic
+    retained_reason: str  # the Event reason when deletionPolicy Retain releases a resource
+    retained_what: str  # what was kept, after the thing's name (" " or ": credentials and ACLs ")
+    allowed_field: str = "spec.allowedNamespaces"  # the KafkaCluster's list of namespaces that may use it
+    pausable: bool = False  # honours kto.dev/paused
+    observable: bool = False  # honours kto.dev/managed=false (observe only)
+    revocable: bool = False  # what a narrowed grant no longer permits is removed (NotPermitted)
+
+
+@dataclass(frozen=True)
+class Gathered:
+    """Everything the gate needs about one resource, gathered once per batch."""
+
+    key: Key
+    name: str  # the Kafka name the resource claims (topic or user name)
+    cluster_ref: Key
+    cluster: ClusterSnapshot | None
+    spec: Any = None  # the parsed spec, None when invalid
+    spec_error: str | None = None
+    deleting: bool = False
+    holds: bool = False  # carries kto's finalizer (it must be released; it proves nothing: a tenant can set it)
+    established: bool = False  # its status records that it owns the Kafka name (objects.ownership_of)
+    intended: bool = False  # kto's ledger (kto.ledger) says kto was creating the Kafka name for it
+    kind_deleted: bool = False  # the kind's CustomResourceDefinition is being deleted (an uninstall)
+    allowed: bool = True  # the cluster allows the resource's namespace
+    owner: Claim | None = None  # the claim that owns the Kafka name (None: no claim is allowed)
+    deletion_policy: str = "Delete"  # Delete, Retain, or Adopted (kept unless the resource says Delete)
+    paused: bool = False
+    unmanaged: bool = False
+    blocked: Verdict | None = None  # a permanent failure at this generation and broker count
+    refusal: Verdict | None = None  # what the KafkaCluster forbids (a protected name, a grant a tenant lacks)
+    in_sync: bool = False  # Ready/Reconciled at its current generation (status.was_in_sync)
+
+    @property
+    def owner_unknown(self) -> bool:
+        return self.owner is not None and self.owner.uid == UNKNOWN_OWNER_UID
+
+    @property
+    def owns(self) -> bool:
+        """kto's own records (status, or its ledger) say the resource owns the Kafka name it claims."""
+        return self.established or self.intended
+
+    @property
+    def is_owner(self) -> bool:
+        return self.owner is None or (self.owner.namespace, self.owner.name) == self.key
+
+
+def prefix_refusal(thing: str, name: str, namespace: str, cluster: ClusterSnapshot) -> Verdict | None:
+    """A tenant's name outside the prefixes its KafkaCluster requires of it (users.grants[].requiredNamePrefixes)."""
+    if namespace == cluster.key[0]:
+        return None
+    required = cluster.spec.required_prefixes(namespace)
+    if not required or any(name.startswith(p) for p in required):
+        return None
+    return Verdict(False, Reason.NOT_PERMITTED, f"{thing} {name}: KafkaCluster {cluster.key[0]}/{cluster.key[1]} "
+                   f"requires the names of namespace {namespace} to start with {' or '.join(sorted(required))} "
+                   "(users.grants[].requiredNamePrefixes): rename it")
+
+
+def decide(g: Gathered, rules: KindRules) -> Decision:
+    """The first rule that applies decides."""
+    if g.deleting:
+        return decide_deletion(g, rules)
+    for check in _RULES:
+        decision = check(g, rules)
+        if decision is not None:
+            return decision
+    return Converge()
+
+
+def decide_deletion(g: Gathered, rules: KindRules) -> Decision:
+    if not g.holds:
+        return Skip()  # not ours to hold up
+    if g.kind_deleted:
+        return Release(Note("Warning", "KindDeleted", f"the {rules.kind} CustomResourceDefinition is being "
+                            f"deleted: finalizer released, {rules.thing} {g.name} was not deleted"),
+                       detail=f"{rules.kind} CRD deleted: {rules.thing} {g.name} left in Kafka")
+    for check in _DELETION_RULES:
+        decision = check(g, rules)
+        if decision is not None:
+            return decision
+    return Delete()
+
+
+# --- The rules, in order --------------------------------------------------------------------------------
+
+Rule = Callable[[Gathered, KindRules], Decision | None]
+
+
+def invalid_spec(g: Gathered, rules: KindRules) -> Decision | None:
+    if g.spec is None:
+        return Report(Verdict(False, Reason.INVALID_SPEC, f"invalid spec: {g.spec_error}"))
+    return None
+
+
+def cluster_usable(g: Gathered, rules: KindRules) -> Decision | None:
+    """A missing cluster, one not probed yet (skip: its first probe enqueues everything), an invalid
+    cluster spec, a namespace the cluster does not allow."""
+    ns, name = g.cluster_ref
+    if g.cluster is None or not g.cluster.exists:
+        return Report(Verdict(False, Reason.CLUSTER_NOT_FOUND,
+                              f"KafkaCluster {ns}/{name} does not exist: create it or fix spec.clusterRef"))
+    if g.cluster.reason is None:
+        return Skip()
+    if g.cluster.spec is None:
+        return Report(Verdict(False, Reason.CLUSTER_NOT_READY,
+                              f"KafkaCluster {ns}/{name} has an invalid spec: {g.cluster.spec_error}"))
+    if not g.allowed:
+        verdict = Verdict(
+            False, Reason.NAMESPACE_NOT_ALLOWED,
+            f"KafkaCluster {ns}/{name} does not allow {rules.noun} from namespace {g.key[0]}: add it to the "
+            f"cluster's {rules.allowed_field}, or use a cluster in this namespace")
+        # What kto gave this resource while its namespace was allowed is taken back.
+        return Revoke(verdict) if rules.revocable and g.established else Report(verdict)
+    return None
+
+
+def forbidden(g: Gathered, rules: KindRules) -> Decision | None:
+    """A protected name, or ACLs the resource's namespace may not grant: nothing of it is applied. What kto
+    applied before the grant was narrowed is revoked (the kind removes only what is refused now)."""
+    if g.refusal is None:
+        return None
+    if rules.revocable and g.established and g.refusal.reason == Reason.NOT_PERMITTED:
+        return Revoke(g.refusal)
+    return Report(g.refusal)
+
+
+def conflict(g: Gathered, rules: KindRules) -> Decision | None:
+    if g.is_owner:
+        return None
+    if g.owner_unknown:
+        return _WAIT_FOR_PROBES
+    ns, name = g.cluster_ref
+    owner = g.owner
+    via = "" if owner.cluster == g.cluster_ref else \
+        f" (through KafkaCluster {owner.cluster[0]}/{owner.cluster[1]}, which reaches the same Kafka cluster)"
+    if owner.claimed and owner.claimed != g.name:
+        return Report(Verdict(
+            False, Reason.RESOURCE_CONFLICT,
+            f"{rules.thing} {g.name} on cluster {ns}/{name} collides with {owner.claimed}, claimed by {rules.kind} "
+            f"{owner.namespace}/{owner.name}{via}: Kafka treats '.' and '_' in topic names alike; choose another "
+            "name. This resource is ignored and deleting it will not touch Kafka"))
+    return Report(Verdict(
+        False, Reason.RESOURCE_CONFLICT,
+        f"{rules.thing} {g.name} on cluster {ns}/{name} is already managed by {rules.kind} "
+        f"{owner.namespace}/{owner.name}{via}: this resource is ignored and deleting it will not touch Kafka"))
+
+
+def paused(g: Gathered, rules: KindRules) -> Decision | None:
+    if rules.pausable and g.paused:
+        return Report(Verdict(None, Reason.PAUSED, f"reconciliation is paused by the annotation "
+                              f"{names.ANNOTATION_PAUSED}; remove it to resume", keep=True))
+    return None
+
+
+def cluster_ready(g: Gathered, rules: KindRules) -> Decision | None:
+    """A cluster that cannot be reached now. A resource that was in sync keeps its status: the outage is the
+    KafkaCluster's to report (its status and one Event), not one write and one Event per resource; the cluster's
+    next probe looks at everything again. A resource waiting for a change says why it waits."""
+    if g.cluster.ready:
+        return None
+    return Report(_not_ready(g, "", silent=g.in_sync))
+
+
+def _not_ready(g: Gathered, doing: str, **fields) -> Verdict:
+    ns, name = g.cluster_ref
+    return Verdict(False, Reason.CLUSTER_NOT_READY, f"{doing}KafkaCluster {ns}/{name} is not ready "
+                   f"({g.cluster.reason}): {g.cluster.message}", keep=True, **fields)
+
+
+def observe_only(g: Gathered, rules: KindRules) -> Decision | None:
+    return Observe() if rules.observable and g.unmanaged else None
+
+
+def blocked(g: Gathered, rules: KindRules) -> Decision | None:
+    return Report(g.blocked) if g.blocked is not None else None
+
+
+_RULES: tuple[Rule, ...] = (invalid_spec, cluster_usable, forbidden, conflict, paused, cluster_ready, observe_only,
+                           blocked)
+
+
+# --- Deletion rules, in order --------------------------------------------------------------------------
+
+
+def cluster_gone(g: Gathered, rules: KindRules) -> Decision | None:
+    """A vanished cluster never blocks a deletion: release with a warning. One not probed yet: wait."""
+    if g.cluster is None or not g.cluster.exists:
+        ns, name = g.cluster_ref
+        return Release(Note("Warning", str(Reason.CLUSTER_NOT_FOUND),
+                            f"KafkaCluster {ns}/{name} no longer exists: finalizer released, {rules.thing} "
+                            f"{g.name} was not deleted"))
+    if g.cluster.reason is None:
+        return Skip()  # its first probe enqueues everything of the cluster
+    return None
+
+
+def invalid_spec_kept(g: Gathered, rules: KindRules) -> Decision | None:
+    """An invalid spec keeps the Kafka object, except what kto gave a user: access never outlives its resource."""
+    if g.spec is None and not (rules.revocable and g.established):
+        return Release(Note("Warning", str(Reason.INVALID_SPEC),
+                            f"invalid spec: {rules.thing} {g.name} was not deleted"))
+    return None
+
+
+def protected_kept(g: Gathered, rules: KindRules) -> Decision | None:
+    """A protected name is never deleted, whoever asks."""
+    if g.refusal is not None and g.refusal.reason == Reason.PROTECTED:
+        return Release(Note("Warning", str(Reason.PROTECTED), f"{g.refusal.message}; {rules.thing} {g.name} was "
+                            "not deleted"))
+    return None
+
+
+def observed_only_kept(g: Gathered, rules: KindRules) -> Decision | None:
+    return Release() if rules.observable and g.unmanaged else None
+
+
+def paused_kept(g: Gathered, rules: KindRules) -> Decision | None:
+    if rules.pausable and g.paused:
+        return Release(Note("Warning", str(Reason.PAUSED), f"deleted while paused: {rules.thing} {g.name} was not "
+                            "deleted"))
+    return None
+
+
+def not_ours_kept(g: Gathered, rules: KindRules) -> Decision | None:
+    """Not allowed on the cluster, or another resource owns the name: Kafka is not touched. A user kto gave
+    access while its namespace was allowed is the exception: that access is taken back."""
+    if g.cluster.spec is None:
+        return Release()
+    if not g.allowed and not (rules.revocable and g.established):
+        return Release()
+    if g.owner_unknown:
+        return _WAIT_FOR_PROBES
+    return None if g.is_owner else Release()
+
+
+def unowned_kept(g: Gathered, rules: KindRules) -> Decision | None:
+    """kto has no record that the resource owns its Kafka name (status or ledger): its finalizer (which anyone
+    can set) is released and Kafka is not touched."""
+    if g.owns:
+        return None
+    return Release(detail=f"kto has no record of owning {rules.thing} {g.name} for this resource: not deleted")
+
+
+# Another KafkaCluster, which may reach the same brokers, has not been probed even once: its claims count too.
+_WAIT_FOR_PROBES = Report(Verdict(False, Reason.CLUSTER_NOT_READY, "waiting for every KafkaCluster's first probe",
+                                  retry=1.0, silent=True))
+
+
+def retained(g: Gathered, rules: KindRules) -> Decision | None:
+    kept = f"{rules.thing} {g.name}{rules.retained_what}kept"
+    if g.deletion_policy == "Retain":
+        return Release(Note("Normal", rules.retained_reason, f"{kept} (deletionPolicy Retain)"))
+    if g.deletion_policy == "Adopted":
+        return Release(Note("Normal", rules.retained_reason, f"{kept}: kto adopted it, and this resource does not "
+                            "itself say deletionPolicy: Delete"))
+    return None
+
+
+def wait_for_cluster(g: Gathered, rules: KindRules) -> Decision | None:
+    """The user asked for a deletion: wait for the cluster rather than skip it."""
+    if g.cluster.ready:
+        return None
+    return Report(_not_ready(g, f"waiting to delete {rules.thing} {g.name}: ", retry=BACKOFF))
+
+
+_DELETION_RULES: tuple[Rule, ...] = (cluster_gone, invalid_spec_kept, protected_kept, observed_only_kept, paused_kept,
+                                     not_ours_kept, unowned_kept, retained, wait_for_cluster)

@@ -1,0 +1,99 @@
+"""What the reconciler decides about one resource, as typed values (never string tags or tuples).
+
+A gate (``kto.gates``) turns what was gathered about a resource into a ``Decision``; a kind's ``act`` turns
+the decisions that need Kafka into a ``Verdict`` or a ``Release``; the reconciler writes them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from kto.api.reasons import Reason
+
+BACKOFF: Literal["backoff"] = "backoff"  # retry after the resource's next exponential backoff delay
+Retry = float | Literal["backoff"] | None
+
+
+@dataclass(frozen=True)
+class Note:
+    """A Kubernetes Event to post about the resource."""
+
+    type: Literal["Normal", "Warning"]
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The outcome for one resource of one batch: its Ready condition, the kind's status fields, what to say.
+
+    ``status`` holds the kind's own status fields (topicId, replicasChange, acls, ...); with ``keep`` the
+    fields the resource already shows are kept under them. ``retry`` asks for another look (seconds, or
+    ``BACKOFF``); a permanent reason without retry waits for the spec or the cluster to change."""
+
+    ready: bool | None
+    reason: Reason
+    message: str
+    status: Mapping[str, Any] = field(default_factory=dict)
+    keep: bool = False
+    retry: Retry = None
+    drift: str | None = None  # an out-of-band change kto corrected, for status and metrics
+    notes: tuple[Note, ...] = ()
+    silent: bool = False  # nothing to report yet: retry without writing status
+
+
+# The resource's finalizer could not be added (it changed or is gone): nothing was written, look again.
+FINALIZER_PENDING = Verdict(False, Reason.KAFKA_ERROR, "waiting to add kto's finalizer", retry=BACKOFF, silent=True)
+
+
+# --- Decisions of the gate ----------------------------------------------------------------------------
+
+
+# Nothing to do now (not ours, or the cluster has not been probed yet: its probe enqueues everything).
+@dataclass(frozen=True)
+class Skip:
+    pass
+
+
+# Write this verdict; Kafka is not touched.
+@dataclass(frozen=True)
+class Report:
+    verdict: Verdict
+
+
+# Refused now, applied before (a grant was narrowed): the kind removes what is refused, then reports the verdict.
+@dataclass(frozen=True)
+class Revoke:
+    verdict: Verdict
+
+
+# Remove kto's finalizer without touching Kafka, posting ``note`` first if there is one; ``detail`` is logged
+# with the release (what kto did in Kafka, for a resource about to vanish: no Event, one API write fewer).
+@dataclass(frozen=True)
+class Release:
+    note: Note | None = None
+    detail: str | None = None
+
+
+# Delete what the resource made in Kafka, then release it.
+@dataclass(frozen=True)
+class Delete:
+    pass
+
+
+# Compare with Kafka and report; never write to Kafka (observe-only).
+@dataclass(frozen=True)
+class Observe:
+    pass
+
+
+# Make Kafka match the spec.
+@dataclass(frozen=True)
+class Converge:
+    pass
+
+
+Decision = Skip | Report | Revoke | Release | Delete | Observe | Converge
+Outcome = Verdict | Release  # what acting on a resource ends in
