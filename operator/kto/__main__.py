@@ -21,7 +21,8 @@ log = logging.getLogger("kto")
 def build_parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
     """kto's parser, and the parser of ``kto run``."""
     parser = argparse.ArgumentParser(prog="kto", description="kto: Kafka topics as Kubernetes resources")
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser.add_argument("--version", action="version", version=f"kto {__version__}")
+    sub = parser.add_subparsers(dest="command")
     sub.add_parser("version", help="print the version")
     run = sub.add_parser("run", help="run the operator")
     run.add_argument("-n", "--namespace", action="append", default=[],
@@ -50,6 +51,9 @@ def build_parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser, run = build_parser()
     args = parser.parse_args(argv)
+    if args.command is None:  # bare `kto`: say what it can do
+        parser.print_help()
+        parser.exit(0)
     if args.command == "run":
         # argparse checks choices on the command line only, not on defaults taken from the environment.
         if args.log_format not in logs.FORMATS:

@@ -416,3 +416,14 @@ def test_completion_covers_every_verb_and_parses(shell) -> None:
         pytest.skip(f"{shell} is not installed")
     done = subprocess.run([runner, "-n"], input=text, text=True, capture_output=True, timeout=30)
     assert done.returncode == 0, done.stderr
+
+
+def test_version_flag_and_bare_kto_print_and_succeed(capsys) -> None:
+    from kto.__main__ import parse_args
+
+    for argv in (["--version"], []):
+        with pytest.raises(SystemExit) as done:
+            parse_args(argv)
+        assert done.value.code == 0
+    out = capsys.readouterr().out
+    assert "kto 0." in out and "usage: kto" in out
