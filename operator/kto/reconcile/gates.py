@@ -30,6 +30,7 @@ from kto.reconcile.outcomes import (
     Verdict,
 )
 from kto.reconcile.ownership import Claim
+from kto.reconcile.ports import KafkaPort
 
 UNKNOWN_OWNER_UID = "(unknown: a KafkaCluster is not probed yet)"
 
@@ -45,7 +46,7 @@ class ClusterSnapshot:
     reason: Reason | None = None  # None: not probed yet
     message: str = ""
     facts: ClusterFacts | None = None
-    gateway: Any = None  # the cluster's KafkaGateway, when connected
+    gateway: KafkaPort | None = None  # the cluster's Kafka gateway, when connected
     principal: str | None = None  # the Kafka user kto connects as (SASL), always protected
 
     @property
