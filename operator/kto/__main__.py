@@ -18,9 +18,17 @@ from kto.telemetry import logs
 log = logging.getLogger("kto")
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse, with usage errors exiting 1 like every other error: exit 2 means "changes" to ``kto plan``."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        self.exit(1, f"{self.prog}: error: {message}\n")
+
+
 def build_parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
     """kto's parser, and the parser of ``kto run``."""
-    parser = argparse.ArgumentParser(prog="kto", description="kto: Kafka topics as Kubernetes resources")
+    parser = Parser(prog="kto", description="kto: Kafka topics as Kubernetes resources")
     parser.add_argument("--version", action="version", version=f"kto {__version__}")
     sub = parser.add_subparsers(dest="command")
     sub.add_parser("version", help="print the version")

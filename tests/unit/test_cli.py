@@ -266,7 +266,7 @@ def test_format_text_lists_changes_and_hides_unchanged() -> None:
 
 @pytest.mark.parametrize(("outcomes", "code"), [
     ([], 0), ([UNCHANGED, ADOPT, PAUSED], 0), ([UNCHANGED, CREATE], 2), ([UPDATE], 2), ([TAKE_OVER], 2),
-    ([REFUSED], 2), ([CONFLICT], 2),
+    ([REFUSED], 3), ([CONFLICT], 3), ([CREATE, REFUSED], 3),
 ])
 def test_exit_codes(outcomes, code) -> None:
     assert exit_code([Entry("f", "ns", "n", "t", CLUSTER, o) for o in outcomes]) == code
@@ -427,3 +427,14 @@ def test_version_flag_and_bare_kto_print_and_succeed(capsys) -> None:
         assert done.value.code == 0
     out = capsys.readouterr().out
     assert "kto 0." in out and "usage: kto" in out
+
+
+@pytest.mark.parametrize("argv", [["plan", "-f", "x", "--frobnicate"], ["plan", "-f", "x", "-o", "yaml"], ["nope"]])
+def test_a_usage_error_exits_1_never_2(argv, capsys) -> None:
+    """2 means "changes to review" to a CI job: a mistyped flag must not pass for it."""
+    from kto.__main__ import parse_args
+
+    with pytest.raises(SystemExit) as done:
+        parse_args(argv)
+    assert done.value.code == 1
+    assert "error:" in capsys.readouterr().err

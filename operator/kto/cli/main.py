@@ -32,8 +32,8 @@ def add_parsers(sub) -> None:
     imp.add_argument("--users", action="store_true", help="also KafkaUsers for the SCRAM users and their ACLs")
     imp.add_argument("--force", action="store_true", help="replace files that exist in the output folder")
 
-    plan = sub.add_parser("plan", help="show what applying manifests would change in Kafka (exit 0: nothing, 2: "
-                                       "changes or refusals, 1: error)")
+    plan = sub.add_parser("plan", help="show what applying manifests would change in Kafka (exit 0: nothing, 1: "
+                                       "error, usage errors included, 2: changes, 3: refusals or conflicts)")
     plan.add_argument("-f", "--filename", action="append", required=True, metavar="PATH",
                       help="a file, a folder, a kustomize folder (its resources:), or - for stdin (repeatable)")
     plan.add_argument("-n", "--namespace", help="namespace of manifests that set none (default: the kubeconfig's)")

@@ -39,7 +39,8 @@ CHANGES = (CREATE, UPDATE, TAKE_OVER)
 ATTENTION = (REFUSED, CONFLICT)
 SYMBOLS = {CREATE: "+", UPDATE: "~", TAKE_OVER: "~", REFUSED: "!", CONFLICT: "!", ADOPT: "=", OBSERVE: "?",
            PAUSED: "-", UNCHANGED: " "}
-EXIT_NO_CHANGES, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
+# Like `terraform plan -detailed-exitcode`, and one more: refusals need a person, not a review.
+EXIT_NO_CHANGES, EXIT_ERROR, EXIT_CHANGES, EXIT_REFUSED = 0, 1, 2, 3
 
 
 @dataclass(frozen=True)
@@ -102,8 +103,11 @@ def _converge(base: dict[str, Any], g: Gathered, desired: DesiredTopic, seen: Ob
 
 
 def exit_code(entries: list[Entry]) -> int:
-    """0: applying changes nothing in Kafka and refuses nothing; 2: something changes or is refused."""
-    return EXIT_CHANGES if any(e.outcome in CHANGES + ATTENTION for e in entries) else EXIT_NO_CHANGES
+    """0: applying changes nothing in Kafka and refuses nothing; 2: something changes; 3: something would be
+    refused or conflicts (whatever else changes). 1 is an error (usage errors included), from ``kto.cli.main``."""
+    if any(e.outcome in ATTENTION for e in entries):
+        return EXIT_REFUSED
+    return EXIT_CHANGES if any(e.outcome in CHANGES for e in entries) else EXIT_NO_CHANGES
 
 
 # --- Formatting (pure) ------------------------------------------------------------------------------
