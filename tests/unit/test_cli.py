@@ -125,11 +125,20 @@ def test_topic_manifest_says_exactly_what_kafka_has(topic, resource, spec) -> No
     assert adoption_gap(doc, topic, None, brokers=3) is None
 
 
-def test_topic_defaults_the_topic_lacks_are_reported() -> None:
+def test_topic_defaults_the_topic_lacks_are_stated_so_adoption_writes_nothing() -> None:
+    """The KafkaCluster's topicDefaults would change the topic: the manifest carries the value the topic has now
+    for each such key, so applying it adopts with zero writes."""
     topic = observed("orders")
-    doc = topic_manifest(topic, "orders", "team-a", {"name": "main"})
     cluster = KafkaClusterSpec(bootstrapServers=["k:9092"], topicDefaults={"config": {"retention.ms": 1000}})
-    assert "retention.ms" in adoption_gap(doc, topic, cluster, brokers=1)
+    without = topic_manifest(topic, "orders", "team-a", {"name": "main"})
+    assert "retention.ms" in adoption_gap(without, topic, cluster, brokers=1)
+    doc = topic_manifest(topic, "orders", "team-a", {"name": "main"}, cluster.topicDefaults.config)
+    assert doc["spec"]["config"] == {"retention.ms": "604800000"}
+    assert adoption_gap(doc, topic, cluster, brokers=1) is None
+    # An override the topic has wins over what the defaults name.
+    overridden = observed("orders", **{"retention.ms": "5"})
+    doc = topic_manifest(overridden, "orders", "team-a", {"name": "main"}, cluster.topicDefaults.config)
+    assert doc["spec"]["config"] == {"retention.ms": "5"} and adoption_gap(doc, overridden, cluster, 1) is None
 
 
 def test_cluster_ref_names_the_namespace_only_when_it_differs() -> None:

@@ -60,6 +60,9 @@ def test_partitions(want, have, actions, refused) -> None:
     ({"retention.ms": "2"}, {"retention.ms": "1"}, (ConfigChange("retention.ms", "1", "2"),)),
     # Not overridden yet: the message shows the default that applied.
     ({"retention.ms": "2"}, {}, (ConfigChange("retention.ms", "604800000", "2"),)),
+    # The broker's default already gives the topic what the spec asks: no override is written.
+    ({"retention.ms": "604800000"}, {}, ()),
+    ({"retention.ms": "604800000"}, {"retention.ms": "1"}, (ConfigChange("retention.ms", "1", "604800000"),)),
     # Overrides that the spec does not list are removed.
     ({}, {"segment.ms": "5"}, (ConfigChange("segment.ms", "5", None),)),
     ({"a": "1"}, {"a": "1", "b": "2"}, (ConfigChange("b", "2", None),)),

@@ -84,7 +84,8 @@ async def gather_topics(gateway, target: Target, args: argparse.Namespace, names
             continue
         name = resource_name(topic, taken)
         taken.add(name)
-        doc = topic_manifest(seen, name, namespace, ref)
+        defaults = cluster_spec.topicDefaults.config if cluster_spec and cluster_spec.topicDefaults else None
+        doc = topic_manifest(seen, name, namespace, ref, defaults)
         gap = adoption_gap(doc, seen, cluster_spec, facts.brokers)
         if gap:
             out.warnings.append(f"topic {topic}: with the KafkaCluster's topicDefaults, adopting it would change it "

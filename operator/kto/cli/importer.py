@@ -4,7 +4,9 @@ A written topic says exactly what Kafka has (partitions, replication factor, eve
 else), so that kto adopts it with zero writes: adoption needs no annotation, only a spec the operator's planner
 finds in sync with the topic (``kto.topics.verdicts.plan_adoption``). Each written spec is put through that planner
 (``build_desired`` with the KafkaCluster's topicDefaults, then ``plan_topic``) before it is written; a topic
-that would not plan to nothing (a topicDefaults config the topic lacks) is reported.
+that would not plan to nothing is reported. A key of the KafkaCluster's topicDefaults that the topic does not
+override is written with the value the topic has now (its broker default): otherwise applying the manifest
+would give the topic the cluster's default, a write (and ``AdoptionRequired`` before that).
 """
 
 from __future__ import annotations
@@ -75,14 +77,19 @@ def cluster_ref(name: str, cluster_namespace: str | None, namespace: str) -> dic
                              cluster_namespace != namespace else {})
 
 
-def topic_manifest(topic: ObservedTopic, resource: str, namespace: str, ref: Mapping[str, str]) -> dict[str, Any]:
-    """The KafkaTopic that says exactly what Kafka has; the replication throttle kto sets while moving
-    replicas is not the topic's own and is left out (kto leaves it alone too)."""
+def topic_manifest(topic: ObservedTopic, resource: str, namespace: str, ref: Mapping[str, str],
+                   defaults: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The KafkaTopic that says exactly what Kafka has: its overrides, and for every key of the KafkaCluster's
+    topicDefaults (``defaults``) it does not override, the value it has now. The replication throttle kto sets
+    while moving replicas is not the topic's own and is left out (kto leaves it alone too)."""
     spec: dict[str, Any] = {"clusterRef": dict(ref)}
     if resource != topic.name:
         spec["topicName"] = topic.name
     spec |= {"partitions": topic.partitions, "replicationFactor": topic.replication_factor}
-    config = {k: v for k, v in sorted(topic.overrides.items()) if k not in THROTTLED_REPLICAS and v is not None}
+    inherited = {k: topic.defaults[k] for k in (defaults or {}) if k not in topic.overrides
+                 and topic.defaults.get(k) is not None}
+    config = {k: v for k, v in sorted((dict(topic.overrides) | inherited).items())
+              if k not in THROTTLED_REPLICAS and v is not None}
     if config:
         spec["config"] = config
     return {"apiVersion": names.API_VERSION, "kind": names.TOPIC_KIND,

@@ -116,12 +116,15 @@ def _min_insync_replicas(desired: DesiredTopic, observed: ObservedTopic) -> int 
 
 
 def diff_configs(desired: Mapping[str, str], observed: ObservedTopic) -> tuple[ConfigChange, ...]:
-    """Keys in spec are set as overrides; overrides not in spec are removed. Defaults are never written.
-    The replication throttle kto sets while replicas move is not the user's and is left alone."""
+    """Keys in spec are set as overrides; overrides not in spec are removed. Defaults are never written: a spec
+    value that the topic already has from the broker's default, with no override, is in sync (so a KafkaCluster's
+    topicDefaults that the broker already applies cost no write, and ``kto import`` can state them). The
+    replication throttle kto sets while replicas move is not the user's and is left alone."""
     changes = [
         ConfigChange(key, observed.overrides.get(key, observed.defaults.get(key)), value)
         for key, value in desired.items()
         if observed.overrides.get(key) != value
+        and not (key not in observed.overrides and observed.defaults.get(key) == value)
     ]
     changes += [
         ConfigChange(key, value, None)
