@@ -145,6 +145,7 @@ async def test_create_adds_the_finalizer_first_and_reports_what_kafka_has() -> N
     assert made_topic.replicas == [(1, 2), (2, 3), (3, 1)] and made_topic.overrides == {"retention.ms": "60000"}
     status = w.status(key)
     assert ready(status) == ("True", "Reconciled")
+    assert len(status.pop("desiredHash")) == 16  # what kto made the topic match, as a digest
     assert {k: v for k, v in status.items() if k != "conditions"} == {
         "observedGeneration": 1, "topicName": "orders", "topicId": made_topic.topic_id, "partitions": 3,
         "replicationFactor": 2, "ownership": "Created"}
@@ -1410,3 +1411,22 @@ async def test_a_cluster_can_require_its_prefixes_of_a_tenant(kind: str, name: s
         assert ready(w.status(key)) == ("False", "NotPermitted")
         assert "requires the names of namespace team-a to start with team-a." in message(w.status(key))
         assert w.kafka.total() == 0
+
+
+async def test_a_topic_defaults_change_is_intent_not_drift() -> None:
+    """The KafkaCluster's topicDefaults gain a key: applying it to topics that were in sync is not an out-of-band
+    change (no DriftCorrected, no drift counter); a change made in Kafka by hand still is."""
+    w = world()
+    key = await made(w, topic(partitions=1))
+    w.rec.store.get(key)["status"] = w.status(key)
+    w.connect(topicDefaults={"config": {"compression.type": "lz4"}})
+    await w.run(key)
+    assert w.kafka.topics["orders"].overrides == {"compression.type": "lz4"}
+    assert w.kube.events_of(key) == [("Normal", "ClusterDefaultsApplied")]
+    assert "lastDriftCorrection" not in w.status(key)
+    # Then someone changes it by hand: that is drift.
+    w.rec.store.get(key)["status"] = w.status(key)
+    w.kafka.topics["orders"].overrides["compression.type"] = "gzip"
+    await w.run(key)
+    assert w.kube.events_of(key)[-1] == ("Normal", "DriftCorrected")
+    assert "compression.type was gzip, set to lz4" in w.status(key)["lastDriftCorrection"]["message"]

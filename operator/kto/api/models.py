@@ -631,6 +631,9 @@ class KafkaTopicStatus(Status):
         None, description="A replication-factor change that is under way (absent when there is none).")
     adopted: bool | None = Field(None, description=ADOPTED.format(what="topic"))
     ownership: Literal["Created", "Adopted"] | None = Field(None, description=OWNERSHIP.format(what="topic"))
+    desiredHash: str | None = Field(
+        None, description="A digest of what kto last made the topic match (its spec with the KafkaCluster's "
+                          "topicDefaults): when the defaults change, the change kto applies is intent, not drift.")
 
 
 class KafkaClusterStatus(Status):

@@ -494,6 +494,8 @@ class Reconciler:
         status = self.build_status(body, verdict)
         if verdict.drift:
             metrics.DRIFT.labels(self.info.metric, f"{ckey[0]}/{ckey[1]}").inc()
+        if verdict.applied:
+            metrics.CLUSTER_CHANGES.labels(self.info.metric, f"{ckey[0]}/{ckey[1]}").inc()
         for note in verdict.notes:
             await self.kube.post_event(body, note.type, note.reason, note.message)
         self.info.ready_gauge.labels(*key).set(1 if verdict.ready else 0)

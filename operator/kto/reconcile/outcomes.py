@@ -40,6 +40,7 @@ class Verdict:
     keep: bool = False
     retry: Retry = None
     drift: str | None = None  # an out-of-band change kto corrected, for status and metrics
+    applied: str | None = None  # a change the KafkaCluster asked for (its topicDefaults), applied: for metrics
     notes: tuple[Note, ...] = ()
     silent: bool = False  # nothing to report yet: retry without writing status
 

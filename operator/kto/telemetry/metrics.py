@@ -32,6 +32,8 @@ BATCHES = Histogram("kto_batch_duration_seconds", "Duration of one batch reconci
 BATCH_SIZE = Histogram("kto_batch_size", "Resources per batch.", ["kind", "cluster"],
                        buckets=(1, 5, 10, 50, 100, 250, 500, 1000, 2500, 10000))
 DRIFT = Counter("kto_drift_corrections_total", "Out-of-band changes kto corrected.", ["kind", "cluster"])
+CLUSTER_CHANGES = Counter("kto_cluster_changes_applied_total", "Changes a KafkaCluster's spec (its topicDefaults) "
+                          "asked of resources that were in sync, applied: intent, not drift.", ["kind", "cluster"])
 KAFKA_REQUESTS = Counter("kto_kafka_admin_requests_total", "Kafka admin requests sent.", ["cluster", "operation"])
 KAFKA_DURATION = Histogram("kto_kafka_request_duration_seconds", "Duration of one call of kto's Kafka gateway "
                            "(all the admin requests it sends), by operation.", ["cluster", "operation"],

@@ -65,7 +65,8 @@ class TopicKind:
     rules = RULES
     info = KindInfo(names.TOPIC_PLURAL, names.FINALIZER, "topic", metrics.TOPIC_READY, KafkaTopicSpec,
                     KafkaTopicStatus, "topicName", ("topicId", "partitions", "replicationFactor", "replicasChange"),
-                    sticky_fields=("lastDriftCorrection", "adopted", "ownership"), drift_field="lastDriftCorrection",
+                    sticky_fields=("lastDriftCorrection", "adopted", "ownership", "desiredHash"),
+                    drift_field="lastDriftCorrection",
                     claim_space=claim_space)
 
     def claimed_name(self, body: Mapping[str, Any]) -> str:

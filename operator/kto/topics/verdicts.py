@@ -6,7 +6,9 @@ No I/O, no clock, no logging.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from kto.api import names
@@ -64,15 +66,38 @@ def observed_fields(seen: ObservedTopic | None) -> dict[str, Any]:
     return {"topicId": seen.topic_id, "partitions": seen.partitions, "replicationFactor": seen.replication_factor}
 
 
-def drift_of(desired: DesiredTopic, body: Mapping[str, Any], plan: TopicPlan) -> tuple[str | None, tuple[Note, ...]]:
-    """A change planned for a topic that was in sync is drift: what it was, and the Event saying so."""
+def desired_hash(desired: DesiredTopic) -> str:
+    """A digest of what a topic should be (spec with the KafkaCluster's topicDefaults), kept in status."""
+    text = f"{desired.name}\0{desired.partitions}\0{desired.replication_factor}\0" + \
+        "\0".join(f"{k}={v}" for k, v in sorted(desired.config.items()))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class Change:
+    """Why a topic that was in sync changes: drift (someone changed Kafka) or intent (its KafkaCluster's
+    topicDefaults changed), and the Events saying so."""
+
+    drift: str | None = None
+    applied: str | None = None
+    notes: tuple[Note, ...] = ()
+
+
+def change_of(desired: DesiredTopic, body: Mapping[str, Any], plan: TopicPlan) -> Change:
+    """A change planned for a topic that was in sync: drift, unless what it should be changed since kto last
+    made it so (its status's ``desiredHash``): then the KafkaCluster asked for it."""
     if not plan.actions or not was_in_sync(body):
-        return None, ()
+        return Change()
     if any(isinstance(a, CreateTopic) for a in plan.actions):
         drift = "topic was deleted outside kto and has been recreated"
-        return drift, (Note("Warning", "TopicRecreated", f"Kafka topic {desired.name}: {drift}"),)
+        return Change(drift=drift, notes=(Note("Warning", "TopicRecreated", f"Kafka topic {desired.name}: {drift}"),))
+    recorded = (body.get("status") or {}).get("desiredHash")
+    if recorded is not None and recorded != desired_hash(desired):
+        applied = f"applied the KafkaCluster's changed topicDefaults: {describe_drift(plan)}"
+        return Change(applied=applied, notes=(Note("Normal", "ClusterDefaultsApplied",
+                                                   f"Kafka topic {desired.name}: {applied}"),))
     drift = f"corrected out-of-band changes: {describe_drift(plan)}"
-    return drift, (Note("Normal", "DriftCorrected", f"Kafka topic {desired.name}: {drift}"),)
+    return Change(drift=drift, notes=(Note("Normal", "DriftCorrected", f"Kafka topic {desired.name}: {drift}"),))
 
 
 def topic_verdict(desired: DesiredTopic, body: Mapping[str, Any], plan: TopicPlan,
@@ -90,17 +115,18 @@ def topic_verdict(desired: DesiredTopic, body: Mapping[str, Any], plan: TopicPla
         # Created, but the metadata has still not reached the broker we asked: look again, say nothing.
         return Verdict(False, Reason.KAFKA_ERROR, f"waiting for topic {desired.name} to appear in the cluster "
                        "metadata", keep=True, retry=1.0, silent=True)
-    drift, notes = drift_of(desired, body, plan)
+    change = change_of(desired, body, plan)
+    said = {"drift": change.drift, "applied": change.applied, "notes": change.notes}
     if plan.refusals:
         message = "; ".join(r.message for r in plan.refusals)
-        return Verdict(False, plan.refusals[0].reason, message, status=observed, drift=drift, notes=notes)
+        return Verdict(False, plan.refusals[0].reason, message, status=observed, **said)
     if isinstance(moving, KafkaFailure):
         return failure_verdict(moving, status=observed, keep=True)
+    made = observed | {"desiredHash": desired_hash(desired)}
     if moving is not None:
         return Verdict(False, Reason.REPLICAS_CHANGING, moving.message,
-                       status=observed | {"replicasChange": moving.as_status()},
-                       retry=REPLICA_POLL_SECONDS, drift=drift, notes=notes)
-    return Verdict(True, Reason.RECONCILED, in_sync_message(seen), status=observed, drift=drift, notes=notes)
+                       status=made | {"replicasChange": moving.as_status()}, retry=REPLICA_POLL_SECONDS, **said)
+    return Verdict(True, Reason.RECONCILED, in_sync_message(seen), status=made, **said)
 
 
 def plan_adoption(desired: DesiredTopic, body: Mapping[str, Any], owned: bool, seen: ObservedTopic | None,
