@@ -66,7 +66,7 @@ from kto.api.domain import (
 )
 from kto.api.quotas import QuotaChange
 from kto.api.reasons import Reason
-from kto.kafka.compat import BrokerApis, authorizer_hint
+from kto.kafka.compat import ZOOKEEPER, BrokerApis, authorizer_hint
 from kto.kafka.pending import PendingRequests
 from kto.telemetry import metrics
 
@@ -417,10 +417,13 @@ class KafkaGateway:
         return out | await self._being_deleted(sorted(existed))
 
     async def _being_deleted(self, names: list[str]) -> dict[str, Outcome]:
-        """Of the topics CreateTopics said exist, those no broker describes: ZooKeeper still deletes an earlier
-        topic of that name (a replica's broker is down). Kafka 3.9 says "marked for deletion" (classified at
-        once); 3.0 to 3.8 say "already exists", and the topic is gone from the metadata meanwhile."""
-        if not names:
+        """Of the topics CreateTopics said exist, those no broker describes. On ZooKeeper, an earlier topic of
+        that name is still being deleted (a replica's broker is down): Kafka 3.9 says "marked for deletion"
+        (classified at once); 3.0 to 3.8 say "already exists", and the topic is gone from the metadata meanwhile.
+        On KRaft (and while the mode is not known) nothing is reported: the controller is still removing an
+        earlier topic of the name, or the broker asked has not caught up with the metadata; the topic is looked
+        at again in a second, without a status write, and created once the name is free (``topic_verdict``)."""
+        if not names or self.mode != ZOOKEEPER:
             return {}
         seen = await self.describe_topics(names, configs=False)
         return {name: KafkaFailure(Reason.TOPIC_BEING_DELETED, f"creating topic {name}: Kafka answers that it "
