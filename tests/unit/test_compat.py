@@ -12,7 +12,16 @@ from confluent_kafka import KafkaError, KafkaException
 from kto.api.domain import ClusterFacts, KafkaFailure
 from kto.api.reasons import Reason
 from kto.clusters.registry import ClusterRegistry
-from kto.kafka.compat import KRAFT, LEADER_AND_ISR, REQUIRED_APIS, ZOOKEEPER, BrokerApis, authorizer_hint, missing_apis, support_problem
+from kto.kafka.compat import (
+    KRAFT,
+    LEADER_AND_ISR,
+    REQUIRED_APIS,
+    ZOOKEEPER,
+    BrokerApis,
+    authorizer_hint,
+    missing_apis,
+    support_problem,
+)
 from kto.kafka.gateway import KafkaGateway, classify
 from kto.reconcile.status import StatusWriter
 
