@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 from tests.integration.test_safety import resynced, writes
@@ -41,7 +42,7 @@ def kubectl(env, *args: str) -> str:
 
 def plan_json(env, folder: Path) -> tuple[int, dict]:
     done = kto_cli(env, "plan", "-f", str(folder), "-o", "json")
-    assert done.returncode in (0, 2), done.stderr
+    assert done.returncode in (0, 2, 3), done.stderr  # nothing, changes, refusals (1: an error)
     return done.returncode, json.loads(done.stdout)
 
 
@@ -256,3 +257,16 @@ def test_import_users_writes_their_acls_and_a_password_secret_to_fill_in(env, ns
     ns.delete("kafkausers", user)  # adopted: its credentials and ACLs are kept
     ns.wait_gone("kafkausers", user)
     assert acls(authz_view, user) == before
+
+
+@pytest.mark.parametrize(("args", "code", "says"), [
+    (["plan", "-f", "topics", "--frobnicate"], 1, "unrecognized arguments: --frobnicate"),
+    (["plan", "-f", "topics", "-o", "yaml"], 1, "invalid choice: 'yaml'"),
+    (["--version"], 0, "kto 0."),
+    ([], 0, "usage: kto"),
+])
+def test_usage_errors_exit_1_and_first_contact_works(env, args: list[str], code: int, says: str) -> None:
+    """As a CI job runs it: 2 means changes, so a mistyped flag must never exit 2."""
+    done = kto_cli(env, *args)
+    assert done.returncode == code, done.stderr
+    assert says in done.stdout + done.stderr
