@@ -17,12 +17,13 @@ import asyncio
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
+from types import MappingProxyType
 from typing import Any
 
 from pydantic import ValidationError
 
 from kto.api import names
-from kto.api.domain import KafkaFailure, SecretContents
+from kto.api.domain import ClusterFacts, KafkaFailure, SecretContents
 from kto.api.models import KafkaClusterSpec, KafkaClusterStatus
 from kto.api.objects import Key, annotation, bound_cluster_id, key_of, own, validation_message
 from kto.api.quotas import describe_quota_change, desired_quotas, plan_default_quotas
@@ -58,6 +59,7 @@ class _Cluster:
     config_problem: tuple[Reason, str] | None = None  # why spec.brokerConfig is not in place, when it is not
     quota_keys: tuple[str, ...] | None = None  # the default user quota keys kto set (None: read status)
     quota_problem: tuple[Reason, str] | None = None  # why spec.defaultUserQuotas is not in place, when it is not
+    quotas_read: Mapping[str, float] | None = None  # the default user quotas this refresh's probe read (None: failed)
 
     @property
     def spec(self) -> KafkaClusterSpec | None:
@@ -235,13 +237,40 @@ class ClusterRegistry:
             refusal = refusal or facts
             self._set(state, refusal.reason, refusal.message)
             return
-        state.view = replace(state.view, facts=facts)
+        state.view = replace(state.view, facts=await self._live_facts(state, facts))
         bound = bound_cluster_id(state.body)
         if bound is not None and facts.cluster_id is not None and facts.cluster_id != bound:
             self._set(state, Reason.CLUSTER_ID_CHANGED, cluster_id_changed_message(state.key, state.spec, bound,
                                                                                    facts.cluster_id))
             return
         self._set(state, Reason.CONNECTED, f"connected to {facts.brokers} broker(s) over {state.spec.protocol}")
+
+    async def _live_facts(self, state: _Cluster, facts: ClusterFacts) -> ClusterFacts:
+        """``facts`` with the brokers' super users and the default user entity's quotas, as Kafka has them now. A
+        read that fails fails no probe: the value the last probe read stays (logged at debug)."""
+        previous = state.view.facts
+        if previous is not None and previous.cluster_id != facts.cluster_id:
+            previous = None  # another Kafka cluster's: nothing of it holds here
+        super_users = await state.gateway.describe_super_users(facts.broker_ids)
+        if isinstance(super_users, KafkaFailure):
+            log.debug("Reading super.users failed", extra=logs.fields(
+                names.CLUSTER_KIND, state.key, state.key, super_users.reason, detail=super_users.message))
+            super_users = previous.super_users if previous is not None else frozenset()
+        quotas = await state.gateway.describe_user_quotas(default=True)
+        if isinstance(quotas, KafkaFailure):
+            log.debug("Reading the default user quotas failed", extra=logs.fields(
+                names.CLUSTER_KIND, state.key, state.key, quotas.reason, detail=quotas.message))
+            state.quotas_read = None
+            default_quotas = previous.default_user_quotas if previous is not None else None
+        else:
+            state.quotas_read = default_quotas = MappingProxyType(dict(quotas.get(None, {})))
+        return replace(facts, super_users=super_users, default_user_quotas=default_quotas)
+
+    def _quotas_fact(self, state: _Cluster, quotas: Mapping[str, float]) -> None:
+        """The default user quotas kto just set are what Kafka has now."""
+        if state.view.facts is not None:
+            state.view = replace(state.view, facts=replace(state.view.facts,
+                                                           default_user_quotas=MappingProxyType(dict(quotas))))
 
     async def _supported(self, gateway: KafkaGateway) -> KafkaFailure | None:
         """Why kto must not work with these brokers (too old, or an API it needs missing), or None. Asked once per
@@ -296,12 +325,16 @@ class ClusterRegistry:
         state.quota_problem = None
         if not desired and not state.quota_keys:
             return
-        observed = await state.gateway.describe_user_quotas(default=True)
-        if isinstance(observed, KafkaFailure):
-            state.quota_problem = (observed.reason, f"connected, but spec.defaultUserQuotas cannot be checked: "
-                                                    f"{observed.message}")
-            return
-        current = observed.get(None, {})
+        read, state.quotas_read = state.quotas_read, None
+        if read is None:  # the probe could not read them: ask once more, and say why when it fails again
+            observed = await state.gateway.describe_user_quotas(default=True)
+            if isinstance(observed, KafkaFailure):
+                state.quota_problem = (observed.reason, f"connected, but spec.defaultUserQuotas cannot be checked: "
+                                                        f"{observed.message}")
+                return
+            read = observed.get(None, {})
+            self._quotas_fact(state, read)
+        current = dict(read)
         overwrite = annotation(state.body, names.ANNOTATION_ADOPT) == names.ADOPT_OVERWRITE
         plan = plan_default_quotas(desired, current, state.quota_keys, overwrite)
         if plan.refused:
@@ -314,6 +347,8 @@ class ClusterRegistry:
                                    f"{failure.message}") if not failure.retriable \
                 else (failure.reason, f"connected, but spec.defaultUserQuotas is not in place: {failure.message}")
             return
+        self._quotas_fact(state, {k: v for k, v in {**current, **plan.change.to_set}.items()
+                                  if k not in plan.change.to_remove})
         if plan.drift is not None and not plan.drift.in_sync:
             await self._corrected(state, f"default user quotas corrected: {describe_quota_change(plan.drift, current)}")
         state.quota_keys = plan.keys
