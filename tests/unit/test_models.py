@@ -9,7 +9,10 @@ import yaml
 from kto.api import crdgen
 from kto.api.models import (
     MAX_ACL_BINDINGS,
+    MAX_BYTE_RATE,
+    MAX_CONTROLLER_MUTATION_RATE,
     MAX_PARTITIONS,
+    MAX_REQUEST_PERCENTAGE,
     MAX_RESOURCE_NAME_LENGTH,
     KafkaClusterSpec,
     KafkaTopicSpec,
@@ -364,3 +367,69 @@ def test_every_property_and_printer_column_has_a_description(filename: str) -> N
     assert not missing, f"{filename}: properties without a description: {missing}"
     columns = [c["name"] for c in version["additionalPrinterColumns"] if not c.get("description")]
     assert not columns, f"{filename}: printer columns without a description: {columns}"
+
+
+# ----------------------------------------------------------------------------------------------
+# Quota values and ACL resource names (the CRDs carry the same limits: tests/integration/test_admission.py)
+# ----------------------------------------------------------------------------------------------
+
+
+def _quotas(**quotas) -> list[tuple]:
+    """The same quotas on a KafkaUser and as a KafkaCluster's defaultUserQuotas."""
+    return [(KafkaUserSpec, {**USER, "quotas": quotas}), (KafkaClusterSpec, {**CLUSTER, "defaultUserQuotas": quotas})]
+
+
+@pytest.mark.parametrize(("quotas", "accepted"), [
+    ({"producerByteRate": 1, "consumerByteRate": MAX_BYTE_RATE}, True),
+    ({"producerByteRate": MAX_BYTE_RATE + 1}, False),
+    ({"producerByteRate": 10**12}, False),
+    ({"consumerByteRate": 1e300}, False),
+    ({"producerByteRate": 0}, False),
+    ({"requestPercentage": 0.01, "controllerMutationRate": MAX_CONTROLLER_MUTATION_RATE}, True),
+    ({"requestPercentage": MAX_REQUEST_PERCENTAGE}, True),
+    ({"requestPercentage": MAX_REQUEST_PERCENTAGE * 1.0001}, False),
+    ({"requestPercentage": 1e300}, False),
+    ({"requestPercentage": 0}, False),
+    ({"requestPercentage": float("inf")}, False),
+    ({"requestPercentage": float("nan")}, False),
+    ({"controllerMutationRate": MAX_CONTROLLER_MUTATION_RATE + 1}, False),
+    ({"controllerMutationRate": float("-inf")}, False),
+])
+def test_quota_values_are_finite_and_bounded(quotas: dict, accepted: bool) -> None:
+    for model, spec in _quotas(**quotas):
+        if accepted:
+            model.model_validate(spec)
+        else:
+            with pytest.raises(ValidationError):
+                model.model_validate(spec)
+
+
+def _rule(type_: str, name: str) -> dict:
+    return {**USER, "authorization": {"acls": [{"resource": {"type": type_, "name": name}, "operations": ["Read"]}]}}
+
+
+@pytest.mark.parametrize(("type_", "name", "says"), [
+    ("topic", "orders", None),
+    ("topic", "team-a.orders_v2", None),
+    ("topic", "*", None),
+    ("topic", "a" * 249, None),
+    ("group", "team a consumers", None),  # group ids and transactional ids may hold inner spaces
+    ("transactionalId", "tx:1/é", None),
+    ("topic", "orders ", "cannot start or end with whitespace"),
+    ("group", " orders", "cannot start or end with whitespace"),
+    ("group", "orders\u00a0", "cannot start or end with whitespace"),
+    ("transactionalId", "\u3000tx", "cannot start or end with whitespace"),
+    ("group", "a\tb", "should match pattern"),
+    ("group", "a\x00b", "should match pattern"),
+    ("group", "a\x7fb", "should match pattern"),
+    ("group", "a\x85b", "should match pattern"),
+    ("topic", "orders!", "Kafka topic name or prefix"),
+    ("topic", "a" * 250, "Kafka topic name or prefix"),
+    ("topic", "ord ers", "Kafka topic name or prefix"),
+])
+def test_acl_resource_names(type_: str, name: str, says: str | None) -> None:
+    if says is None:
+        KafkaUserSpec.model_validate(_rule(type_, name))
+    else:
+        with pytest.raises(ValidationError, match=says):
+            KafkaUserSpec.model_validate(_rule(type_, name))

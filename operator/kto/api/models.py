@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 TOPIC_NAME_PATTERN = r"^[a-zA-Z0-9._-]+$"
 HOST_PORT_PATTERN = r"^[^\s:,]+:[0-9]{1,5}$|^\[[0-9a-fA-F:.]+\]:[0-9]{1,5}$"
@@ -286,18 +286,29 @@ class UserPolicy(Model):
         return [g for g in self.grants or [] if g.namespace in (namespace, "*")]
 
 
+# Client quota values are finite and at most these (a quota left out is Kafka's "no limit"): far above what any
+# broker serves, so a limit that matters always fits, and below what would overflow or defeat a cap.
+MAX_BYTE_RATE = 100_000_000_000  # bytes per second per broker: 100 GB/s, beyond any broker's network
+MAX_REQUEST_PERCENTAGE = 100_000.0  # 1,000 threads' worth of a broker's request handler and network threads
+MAX_CONTROLLER_MUTATION_RATE = 1_000_000.0  # partitions created or deleted per second
+
+
 class UserQuotas(Model):
     """Kafka client quotas of the user's principal (entity user=<userName>); a field left out is not set."""
 
-    producerByteRate: Annotated[int, Field(ge=1)] | None = Field(
-        None, description="Bytes per second the user may produce, per broker (producer_byte_rate).")
-    consumerByteRate: Annotated[int, Field(ge=1)] | None = Field(
-        None, description="Bytes per second the user may fetch, per broker (consumer_byte_rate).")
-    requestPercentage: Annotated[float, Field(gt=0)] | None = Field(
+    producerByteRate: Annotated[int, Field(ge=1, le=MAX_BYTE_RATE)] | None = Field(
+        None, description="Bytes per second the user may produce, per broker (producer_byte_rate); at most "
+                          f"{MAX_BYTE_RATE} (100 GB/s).")
+    consumerByteRate: Annotated[int, Field(ge=1, le=MAX_BYTE_RATE)] | None = Field(
+        None, description="Bytes per second the user may fetch, per broker (consumer_byte_rate); at most "
+                          f"{MAX_BYTE_RATE} (100 GB/s).")
+    requestPercentage: Annotated[float, Field(gt=0, le=MAX_REQUEST_PERCENTAGE, allow_inf_nan=False)] | None = Field(
         None, description="Percentage of one request handler and network thread the user may use, per broker "
-                          "(request_percentage; 100 is one full thread).")
-    controllerMutationRate: Annotated[float, Field(gt=0)] | None = Field(
-        None, description="Partitions the user may create or delete per second (controller_mutation_rate).")
+                          f"(request_percentage; 100 is one full thread); at most {MAX_REQUEST_PERCENTAGE:.0f}.")
+    controllerMutationRate: Annotated[float, Field(gt=0, le=MAX_CONTROLLER_MUTATION_RATE,
+                                                   allow_inf_nan=False)] | None = Field(
+        None, description="Partitions the user may create or delete per second (controller_mutation_rate); at most "
+                          f"{MAX_CONTROLLER_MUTATION_RATE:.0f}.")
 
 
 class KafkaClusterSpec(Model):
@@ -478,29 +489,47 @@ class UserAuthentication(Model):
         return self.type.upper()
 
 
+MAX_TOPIC_NAME_LENGTH = 249
+ACL_TOPIC_MESSAGE = (f"a topic's resource.name must be a Kafka topic name or prefix (letters, digits, '.', '_', '-'; "
+                     f"at most {MAX_TOPIC_NAME_LENGTH} characters) or '*' (every topic)")
 ACL_RESOURCE_RULES = validations(
     rule("self.type == 'cluster' || has(self.name)", "resource.name is required unless type is cluster",
          "FieldValueRequired"),
     rule("self.type != 'cluster' || !has(self.name) || self.name == 'kafka-cluster'",
          "the cluster resource is named kafka-cluster (or leave resource.name out)"),
+    rule(f"self.type != 'topic' || !has(self.name) || self.name == '*' || (size(self.name) <= {MAX_TOPIC_NAME_LENGTH}"
+         f" && self.name.matches('{TOPIC_NAME_PATTERN}'))", ACL_TOPIC_MESSAGE),
 )
+# Control characters (C0, DEL, C1): in a name they are a typo or an attack, never what a person means.
+NO_CONTROL_PATTERN = r"^[^\x00-\x1f\x7f-\x9f]*$"
+ACL_NAME_MESSAGE = ("resource.name cannot start or end with whitespace: Kafka would take it as part of the name "
+                    "('orders ' is not the topic orders); remove the spaces")
+ACL_NAME_RULES = validations(rule("self.trim() == self", ACL_NAME_MESSAGE))
+
+
+def check_acl_name(value: str | None) -> str | None:
+    if value is not None and value.strip() != value:
+        raise ValueError(f"{ACL_NAME_MESSAGE} (got {value!r})")
+    return value
 
 
 class AclResource(Model):
     model_config = ConfigDict(frozen=True, extra="forbid", json_schema_extra=ACL_RESOURCE_RULES)
 
     type: AclResourceType = Field(description="topic, group, cluster or transactionalId.")
-    name: str | None = Field(None, min_length=1, max_length=255,
-                             description="Resource name, or prefix with patternType prefixed; '*' is every resource "
-                                         "(cluster: kafka-cluster, the default).")
+    name: Annotated[str | None, Field(json_schema_extra=ACL_NAME_RULES), AfterValidator(check_acl_name)] = Field(
+        None, min_length=1, max_length=255, pattern=NO_CONTROL_PATTERN,
+        description="Resource name, or prefix with patternType prefixed; '*' is every resource (cluster: "
+                    "kafka-cluster, the default). No whitespace around it, no control characters; a topic's is a "
+                    "topic name or prefix.")
     patternType: AclPatternType | None = Field(None, description="literal (default) or prefixed.")
 
-    @field_validator("name")
-    @classmethod
-    def _name(cls, value: str | None) -> str | None:
-        if value is not None and value.strip() != value:
-            raise ValueError("resource name has leading or trailing spaces")
-        return value
+    @model_validator(mode="after")
+    def _topic_name(self) -> AclResource:
+        if self.type == "topic" and self.name is not None and self.name != "*" and (
+                len(self.name) > MAX_TOPIC_NAME_LENGTH or not re.fullmatch(TOPIC_NAME_PATTERN, self.name)):
+            raise ValueError(f"{ACL_TOPIC_MESSAGE} (got {self.name!r})")
+        return self
 
 
 class AclRule(Model):
