@@ -53,6 +53,9 @@ def build_parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
     run.add_argument("--lag-interval", type=float, default=float(os.environ.get("KTO_LAG_INTERVAL", "60")),
                      help="seconds between collections of consumer lag and topic size of the managed topics, per "
                           "KafkaCluster, exported as metrics (0: off)")
+    run.add_argument("--lag-max-series", type=int, default=int(os.environ.get("KTO_LAG_MAX_SERIES", "1000")),
+                     help="most consumer lag series (topic, group) exported per KafkaCluster; the largest lags are "
+                          "kept, kto_lag_series_dropped counts the rest (default: 1000; $KTO_LAG_MAX_SERIES)")
     add_log_args(run)
     add_leader_election_args(run)
     cli.add_parsers(sub)
@@ -71,6 +74,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
             run.error(f"$KTO_LOG_FORMAT must be one of {', '.join(logs.FORMATS)}, not {args.log_format!r}")
         if args.log_level not in logs.LEVELS:
             run.error(f"$KTO_LOG_LEVEL must be one of {', '.join(logs.LEVELS)}, not {args.log_level!r}")
+    if args.command == "run" and args.lag_max_series < 1:
+        run.error(f"--lag-max-series must be at least 1, not {args.lag_max_series}")
     if args.command == "run" and args.metrics_address is None:
         args.metrics_address = args.health_address  # one address for both unless told apart
     if args.command == "run" and args.leader_elect:
@@ -161,6 +166,7 @@ def run(args: argparse.Namespace) -> int:
         start_http_server(args.metrics_port, addr=args.metrics_address)
     memo = kopf.Memo(controller_options={"batch_window": args.batch_window, "max_batch": args.max_batch,
                                          "sweep_seconds": args.sweep_interval, "lag_interval": args.lag_interval,
+                                         "lag_max_series": args.lag_max_series,
                                          "namespaces": namespaces, "state_namespace": args.state_namespace
                                          or args.leader_election_namespace or leader.default_namespace()})
     elected = leadership(args)
