@@ -55,6 +55,7 @@ class FakeKube:
         self.secrets: dict[Key, dict[str, Any]] = {}  # shaped like KubeClient.read_secret_object
         self.config_maps: dict[Key, tuple[dict[str, str], str]] = {}  # (data, resourceVersion)
         self.crd_terminating: set[str] = set()  # plurals whose CRD is being deleted
+        self.secret_errors: dict[Key, Exception] = {}  # reading these Secrets raises this (e.g. a 403)
 
     async def read_config_map(self, namespace: str, name: str) -> tuple[dict[str, str], str] | None:
         self.calls.append(("read_config_map", (namespace, name)))
@@ -116,6 +117,8 @@ class FakeKube:
 
     async def read_secret_object(self, namespace: str, name: str) -> dict[str, Any] | None:
         self.calls.append(("read_secret", (namespace, name)))
+        if (namespace, name) in self.secret_errors:
+            raise self.secret_errors[(namespace, name)]
         found = self.secrets.get((namespace, name))
         if found is None:
             return None
