@@ -433,3 +433,29 @@ def test_acl_resource_names(type_: str, name: str, says: str | None) -> None:
     else:
         with pytest.raises(ValidationError, match=says):
             KafkaUserSpec.model_validate(_rule(type_, name))
+
+
+# The CEL rules the models check too (tests/integration/test_admission_agrees.py holds the two together).
+@pytest.mark.parametrize(("model", "spec", "says"), [
+    (KafkaTopicSpec, {**TOPIC, "topicName": "."}, "cannot be '.' or '..'"),
+    (KafkaTopicSpec, {**TOPIC, "topicName": ".."}, "cannot be '.' or '..'"),
+    (KafkaTopicSpec, {**TOPIC, "topicName": "..."}, None),
+    (KafkaClusterSpec, {**CLUSTER, "security": {"protocol": "SASL_SSL"}}, "security.sasl is required"),
+    (KafkaClusterSpec, {**CLUSTER, "security": {"protocol": "SSL", "sasl": {
+        "mechanism": "PLAIN", "secretRef": {"name": "s"}}}}, "security.sasl is only used"),
+    (KafkaClusterSpec, {**CLUSTER, "security": {"protocol": "SASL_PLAINTEXT", "sasl": {
+        "mechanism": "PLAIN", "secretRef": {"name": "s"}}, "tls": {}}}, "security.tls is only used"),
+    (KafkaClusterSpec, {**CLUSTER, "security": {"protocol": "SSL", "tls": {"verifyHostname": False}}}, None),
+    (KafkaUserSpec, {**USER, "authorization": {"acls": [{"resource": {"type": "group"}, "operations": ["Read"]}]}},
+     "resource.name is required"),
+    (KafkaUserSpec, {**USER, "authorization": {"acls": [{"resource": {"type": "cluster", "name": "c"},
+                                                          "operations": ["Alter"]}]}}, "named kafka-cluster"),
+    (KafkaUserSpec, {**USER, "authorization": {"acls": [{"resource": {"type": "cluster"},
+                                                          "operations": ["Alter"]}]}}, None),
+])
+def test_the_cel_rules_hold_in_the_models(model, spec: dict, says: str | None) -> None:
+    if says is None:
+        model.model_validate(spec)
+    else:
+        with pytest.raises(ValidationError, match=says):
+            model.model_validate(spec)

@@ -157,14 +157,28 @@ class SecuritySpec(Model):
                                 "certificate, hostnames verified).")
 
 
+SASL_REQUIRED = "security.sasl is required when protocol is SASL_PLAINTEXT or SASL_SSL"
+SASL_UNUSED = "security.sasl is only used with protocol SASL_PLAINTEXT or SASL_SSL: remove it or change the protocol"
+TLS_UNUSED = "security.tls is only used with protocol SSL or SASL_SSL: remove it or change the protocol"
 SECURITY_RULES = validations(
-    rule("!(self.protocol in ['SASL_PLAINTEXT', 'SASL_SSL']) || has(self.sasl)",
-         "security.sasl is required when protocol is SASL_PLAINTEXT or SASL_SSL", "FieldValueRequired"),
-    rule("self.protocol in ['SASL_PLAINTEXT', 'SASL_SSL'] || !has(self.sasl)",
-         "security.sasl is only used with protocol SASL_PLAINTEXT or SASL_SSL: remove it or change the protocol"),
-    rule("self.protocol in ['SSL', 'SASL_SSL'] || !has(self.tls)",
-         "security.tls is only used with protocol SSL or SASL_SSL: remove it or change the protocol"),
+    rule("!(self.protocol in ['SASL_PLAINTEXT', 'SASL_SSL']) || has(self.sasl)", SASL_REQUIRED, "FieldValueRequired"),
+    rule("self.protocol in ['SASL_PLAINTEXT', 'SASL_SSL'] || !has(self.sasl)", SASL_UNUSED),
+    rule("self.protocol in ['SSL', 'SASL_SSL'] || !has(self.tls)", TLS_UNUSED),
 )
+
+
+def check_security(value: SecuritySpec | None) -> SecuritySpec | None:
+    """SECURITY_RULES, as the model's own check."""
+    if value is None:
+        return value
+    sasl = value.protocol in ("SASL_PLAINTEXT", "SASL_SSL")
+    if sasl and value.sasl is None:
+        raise ValueError(SASL_REQUIRED)
+    if not sasl and value.sasl is not None:
+        raise ValueError(SASL_UNUSED)
+    if value.protocol not in ("SSL", "SASL_SSL") and value.tls is not None:
+        raise ValueError(TLS_UNUSED)
+    return value
 
 
 PARTITIONS_LIMIT = (f"at most {MAX_PARTITIONS}: KRaft refuses to create a topic that writes more than 10,000 "
@@ -317,7 +331,8 @@ class KafkaClusterSpec(Model):
     bootstrapServers: list[BootstrapServer] = Field(
         min_length=1, max_length=100, description="Brokers to bootstrap from, as host:port with a port from 1 to "
                                                   "65535. Example: [kafka-0.kafka:9092, kafka-1.kafka:9092].")
-    security: Annotated[SecuritySpec | None, Field(json_schema_extra=SECURITY_RULES)] = Field(
+    security: Annotated[SecuritySpec | None, Field(json_schema_extra=SECURITY_RULES),
+                        AfterValidator(check_security)] = Field(
         None, description="How kto connects (default: PLAINTEXT).")
     topicDefaults: TopicDefaults | None = Field(
         None, description="Partitions, replication factor and configs of the topics that leave them out "
@@ -410,10 +425,11 @@ class ClusterRef(Model):
         description="Namespace of the KafkaCluster (default: the resource's own); the cluster must allow it.")
 
 
+DOTS_MESSAGE = "topicName cannot be '.' or '..'"
 INTERNAL_TOPIC_MESSAGE = ("topicName cannot start with '__': Kafka reserves those names for its internal topics "
                           "(__consumer_offsets, __transaction_state, ...); choose another name")
 TOPIC_NAME_RULES = validations(
-    rule("self != '.' && self != '..'", "topicName cannot be '.' or '..'"),
+    rule("self != '.' && self != '..'", DOTS_MESSAGE),
     rule(f"!self.startsWith('{INTERNAL_TOPIC_PREFIX}')", INTERNAL_TOPIC_MESSAGE),
 )
 
@@ -464,6 +480,8 @@ class KafkaTopicSpec(Model):
     def _not_internal(cls, value: str | None) -> str | None:
         if value is not None and value.startswith(INTERNAL_TOPIC_PREFIX):
             raise ValueError(INTERNAL_TOPIC_MESSAGE)
+        if value in (".", ".."):
+            raise ValueError(DOTS_MESSAGE)
         return value
 
 
@@ -492,11 +510,11 @@ class UserAuthentication(Model):
 MAX_TOPIC_NAME_LENGTH = 249
 ACL_TOPIC_MESSAGE = (f"a topic's resource.name must be a Kafka topic name or prefix (letters, digits, '.', '_', '-'; "
                      f"at most {MAX_TOPIC_NAME_LENGTH} characters) or '*' (every topic)")
+ACL_NAME_REQUIRED = "resource.name is required unless type is cluster"
+ACL_CLUSTER_NAME = "the cluster resource is named kafka-cluster (or leave resource.name out)"
 ACL_RESOURCE_RULES = validations(
-    rule("self.type == 'cluster' || has(self.name)", "resource.name is required unless type is cluster",
-         "FieldValueRequired"),
-    rule("self.type != 'cluster' || !has(self.name) || self.name == 'kafka-cluster'",
-         "the cluster resource is named kafka-cluster (or leave resource.name out)"),
+    rule("self.type == 'cluster' || has(self.name)", ACL_NAME_REQUIRED, "FieldValueRequired"),
+    rule(f"self.type != 'cluster' || !has(self.name) || self.name == '{CLUSTER_RESOURCE_NAME}'", ACL_CLUSTER_NAME),
     rule(f"self.type != 'topic' || !has(self.name) || self.name == '*' || (size(self.name) <= {MAX_TOPIC_NAME_LENGTH}"
          f" && self.name.matches('{TOPIC_NAME_PATTERN}'))", ACL_TOPIC_MESSAGE),
 )
@@ -526,6 +544,10 @@ class AclResource(Model):
 
     @model_validator(mode="after")
     def _topic_name(self) -> AclResource:
+        if self.type != "cluster" and self.name is None:
+            raise ValueError(ACL_NAME_REQUIRED)
+        if self.type == "cluster" and self.name not in (None, CLUSTER_RESOURCE_NAME):
+            raise ValueError(ACL_CLUSTER_NAME)
         if self.type == "topic" and self.name is not None and self.name != "*" and (
                 len(self.name) > MAX_TOPIC_NAME_LENGTH or not re.fullmatch(TOPIC_NAME_PATTERN, self.name)):
             raise ValueError(f"{ACL_TOPIC_MESSAGE} (got {self.name!r})")
