@@ -459,3 +459,22 @@ def test_the_cel_rules_hold_in_the_models(model, spec: dict, says: str | None) -
     else:
         with pytest.raises(ValidationError, match=says):
             model.model_validate(spec)
+
+
+@pytest.mark.parametrize(("spec", "accepted"), [
+    ({**CLUSTER, "bootstrapServers": ["kafka-0.kafka.svc:9092", "10.0.0.1:1", "my_host:65535"]}, True),
+    ({**CLUSTER, "bootstrapServers": ["kafka\u00a0:9092"]}, False),  # RE2's \s would have let it through
+    ({**CLUSTER, "bootstrapServers": ["kafka\x0b:9092"]}, False),
+    ({**CLUSTER, "bootstrapServers": ["kafká:9092"]}, False),  # hosts are ASCII (IDNs in their xn-- form)
+    ({**CLUSTER, "bootstrapServers": ["kafka :9092"]}, False),
+    ({**CLUSTER, "topicDefaults": {"config": {"retention.ms\x1f": 1}}}, False),  # str.strip() and trim() differ
+    ({**CLUSTER, "brokerConfig": {"log.retention.ms\u3000": 1}}, False),
+    ({**CLUSTER, "brokerConfig": {"log.\x00retention.ms": 1}}, False),
+    ({**CLUSTER, "brokerConfig": {"log.retention.ms\u200b": 1}}, True),  # no whitespace to CEL either
+])
+def test_whitespace_and_control_characters_as_the_apiserver_sees_them(spec: dict, accepted: bool) -> None:
+    if accepted:
+        KafkaClusterSpec.model_validate(spec)
+    else:
+        with pytest.raises(ValidationError):
+            KafkaClusterSpec.model_validate(spec)
