@@ -117,3 +117,71 @@ async def test_default_quotas_kto_sets_are_the_facts_at_once_with_one_describe()
     assert kafka.requests["describe_user_quotas"] == 1  # the probe's read serves the convergence
     facts = await probed(reg)  # the spec no longer asks: kto removes the key it set
     assert dict(facts.default_user_quotas) == {}
+
+
+# --- the gateway's reading of one broker's answer ----------------------------------------------------------
+
+
+class Configs:
+    """An admin client whose DescribeConfigs of a broker answers ``entries`` (or raises ``error``)."""
+
+    def __init__(self, entries: dict | None = None, error: Exception | None = None):
+        self.entries, self.error, self.asked = entries or {}, error, []
+
+    def describe_configs(self, resources, request_timeout=None):
+        from concurrent.futures import Future
+
+        self.asked += [r.name for r in resources]
+        future: Future = Future()
+        if self.error is not None:
+            future.set_exception(self.error)
+        else:
+            future.set_result(self.entries)
+        return {resources[0]: future}
+
+    def poll(self, timeout):
+        return 0
+
+
+@pytest.fixture
+def gateway():
+    from kto.kafka.gateway import KafkaGateway
+
+    gw = KafkaGateway({"bootstrap.servers": "127.0.0.1:1"}, "test-facts", request_timeout=1)
+    yield gw
+    gw.close()
+
+
+def entry(value: str | None, sensitive: bool = False):
+    from confluent_kafka.admin import ConfigEntry
+
+    return ConfigEntry("super.users", value, is_sensitive=sensitive)
+
+
+async def test_a_readable_super_users_is_parsed(gateway) -> None:
+    gateway._admin = Configs({"super.users": entry("User:admin; User:kto")})
+    assert await gateway.describe_super_users([3, 1]) == {"admin", "kto"}
+    assert gateway._admin.asked == ["3"]  # one broker asked
+
+
+async def test_no_super_users_key_is_none(gateway) -> None:
+    gateway._admin = Configs({"authorizer.class.name": entry("")})
+    assert await gateway.describe_super_users([1]) == frozenset()
+
+
+async def test_a_hidden_super_users_is_unknown_not_empty(gateway) -> None:
+    """What stock Kafka answers: the key, marked sensitive, without its value."""
+    gateway._admin = Configs({"super.users": entry(None, sensitive=True)})
+    answer = await gateway.describe_super_users([1])
+    assert isinstance(answer, KafkaFailure) and "protectedPrincipals" in answer.message
+
+
+async def test_a_broker_that_fails_is_followed_by_the_next_but_not_a_refusal(gateway) -> None:
+    from confluent_kafka import KafkaError, KafkaException
+
+    gateway._admin = Configs(error=KafkaException(KafkaError(KafkaError._TRANSPORT, "down")))
+    assert isinstance(await gateway.describe_super_users([1, 2, 3, 4]), KafkaFailure)
+    assert gateway._admin.asked == ["1", "2", "3"]  # at most three brokers
+    gateway._admin = Configs(error=KafkaException(KafkaError(KafkaError.CLUSTER_AUTHORIZATION_FAILED, "no")))
+    answer = await gateway.describe_super_users([1, 2])
+    assert answer.reason == Reason.AUTHORIZATION_FAILED and gateway._admin.asked == ["1"]

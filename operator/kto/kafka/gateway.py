@@ -278,7 +278,12 @@ class KafkaGateway:
     async def describe_super_users(self, broker_ids: Sequence[int]) -> frozenset[str] | KafkaFailure:
         """The user names of the brokers' ``super.users`` (a static broker config: one DescribeConfigs of a broker
         resource, sent to that broker, on KRaft and ZooKeeper alike). The first of ``broker_ids`` that answers is
-        asked; a refusal to describe the cluster's configs is the same on every broker, and ends the asking."""
+        asked; a refusal to describe the cluster's configs is the same on every broker, and ends the asking.
+
+        Stock Kafka (3.x and 4.x, both modes) describes ``super.users`` as sensitive, without its value: it is an
+        authorizer's key, not one of the broker's own, and the broker hides every key whose type it does not know.
+        That is a failure here (the value is unknown), never an empty set; brokers without an authorizer have no
+        ``super.users`` at all, which is an empty set."""
         failure = KafkaFailure(Reason.KAFKA_ERROR, "describing super.users: no broker to ask", retriable=True)
         for broker in list(broker_ids)[:3]:
             resource = ConfigResource(ConfigResource.Type.BROKER, str(broker))
@@ -292,6 +297,10 @@ class KafkaGateway:
                     return failure
                 continue
             entry = configs.get(SUPER_USERS)
+            if entry is not None and entry.value is None and entry.is_sensitive:
+                return KafkaFailure(Reason.KAFKA_ERROR, f"broker {broker} describes super.users as sensitive, without "
+                                    "its value (Kafka hides the keys it has no type for): list the super users in "
+                                    "the KafkaCluster's protectedPrincipals", retriable=False)
             return super_users_of(entry.value if entry is not None else None)
         return failure
 
