@@ -36,9 +36,12 @@ def build_parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
     run.add_argument("-n", "--namespace", action="append", default=[],
                      help="watch only this namespace (repeatable; default: all namespaces); also $KTO_NAMESPACES "
                           "(comma-separated)")
-    run.add_argument("--health-address", default=os.environ.get("KTO_HEALTH_ADDRESS", "0.0.0.0"))
+    run.add_argument("--health-address", default=os.environ.get("KTO_HEALTH_ADDRESS", "0.0.0.0"),
+                     help="the address /healthz listens on (default: 0.0.0.0; $KTO_HEALTH_ADDRESS)")
     run.add_argument("--health-port", type=int, default=int(os.environ.get("KTO_HEALTH_PORT", "8080")),
                      help="serves GET /healthz (0: off)")
+    run.add_argument("--metrics-address", default=os.environ.get("KTO_METRICS_ADDRESS") or None,
+                     help="the address /metrics listens on (default: --health-address's; $KTO_METRICS_ADDRESS)")
     run.add_argument("--metrics-port", type=int, default=int(os.environ.get("KTO_METRICS_PORT", "8081")),
                      help="serves Prometheus metrics on /metrics (0: off)")
     run.add_argument("--batch-window", type=float, default=float(os.environ.get("KTO_BATCH_WINDOW", "0.1")),
@@ -50,6 +53,9 @@ def build_parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
     run.add_argument("--lag-interval", type=float, default=float(os.environ.get("KTO_LAG_INTERVAL", "60")),
                      help="seconds between collections of consumer lag and topic size of the managed topics, per "
                           "KafkaCluster, exported as metrics (0: off)")
+    run.add_argument("--lag-max-series", type=int, default=int(os.environ.get("KTO_LAG_MAX_SERIES", "1000")),
+                     help="most consumer lag series (topic, group) exported per KafkaCluster; the largest lags are "
+                          "kept, kto_lag_series_dropped counts the rest (default: 1000; $KTO_LAG_MAX_SERIES)")
     add_log_args(run)
     add_leader_election_args(run)
     cli.add_parsers(sub)
@@ -68,6 +74,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
             run.error(f"$KTO_LOG_FORMAT must be one of {', '.join(logs.FORMATS)}, not {args.log_format!r}")
         if args.log_level not in logs.LEVELS:
             run.error(f"$KTO_LOG_LEVEL must be one of {', '.join(logs.LEVELS)}, not {args.log_level!r}")
+    if args.command == "run" and args.lag_max_series < 1:
+        run.error(f"--lag-max-series must be at least 1, not {args.lag_max_series}")
+    if args.command == "run" and args.metrics_address is None:
+        args.metrics_address = args.health_address  # one address for both unless told apart
     if args.command == "run" and args.leader_elect:
         for problem in timing(args).problems():
             run.error(problem)
@@ -153,9 +163,10 @@ def run(args: argparse.Namespace) -> int:
         # kopf reports every handled watch event at INFO; kto logs what it does itself.
         logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     if args.metrics_port:
-        start_http_server(args.metrics_port, addr=args.health_address)
+        start_http_server(args.metrics_port, addr=args.metrics_address)
     memo = kopf.Memo(controller_options={"batch_window": args.batch_window, "max_batch": args.max_batch,
                                          "sweep_seconds": args.sweep_interval, "lag_interval": args.lag_interval,
+                                         "lag_max_series": args.lag_max_series,
                                          "namespaces": namespaces, "state_namespace": args.state_namespace
                                          or args.leader_election_namespace or leader.default_namespace()})
     elected = leadership(args)

@@ -15,7 +15,7 @@ from kto.clusters.registry import ClusterRegistry, GatewayFactory
 from kto.kube.client import KubeClient
 from kto.kube.ledger import Ledger
 from kto.ops import gcpolicy
-from kto.ops.lag import LagCollector
+from kto.ops.lag import MAX_SERIES, LagCollector
 from kto.reconcile.engine import Reconciler
 from kto.reconcile.status import Clock, StatusWriter
 from kto.telemetry import logs
@@ -33,7 +33,8 @@ WATCH_MISSED_SWEEPS = 2  # sweeps in a row finding changes the watch did not del
 class Operator:
     def __init__(self, kube: KubeClient, batch_window: float = 0.1, max_batch: int = 10000,
                  gateway_factory: GatewayFactory | None = None, clock: Clock | None = None,
-                 sweep_seconds: float = SWEEP_SECONDS, lag_interval: float = 0.0, state_namespace: str = "default"):
+                 sweep_seconds: float = SWEEP_SECONDS, lag_interval: float = 0.0, state_namespace: str = "default",
+                 lag_max_series: int = MAX_SERIES):
         self.kube = kube
         self.sweep_seconds = sweep_seconds
         self._namespaces: list[str] | None = None
@@ -53,7 +54,8 @@ class Operator:
             owned = self.topics.is_owned
             self.lag = LagCollector(self.clusters.snapshot, lambda c: (b for k in store.of_cluster(c)
                                                                        if (b := store.get(k)) is not None
-                                                                       and owned(b)), lag_interval)
+                                                                       and owned(b)), lag_interval,
+                                    max_series=lag_max_series)
             self.clusters.listeners.append(self.lag.on_cluster)
 
     async def prime(self, namespaces: list[str] | None = None) -> None:

@@ -11,7 +11,14 @@ import json
 import subprocess
 
 import pytest
-from kto.api.models import MAX_ACL_BINDINGS, MAX_PARTITIONS, MAX_RESOURCE_NAME_LENGTH
+from kto.api.models import (
+    MAX_ACL_BINDINGS,
+    MAX_BYTE_RATE,
+    MAX_CONTROLLER_MUTATION_RATE,
+    MAX_PARTITIONS,
+    MAX_REQUEST_PERCENTAGE,
+    MAX_RESOURCE_NAME_LENGTH,
+)
 from kubernetes.client.rest import ApiException
 
 from tests.support.resources import GROUP, VERSION, kafka_topic
@@ -54,6 +61,10 @@ def acls(rules: int, operations: int) -> dict:
                      for i in range(rules)]}
 
 
+def acl(type_: str, name: str) -> dict:
+    return {"acls": [{"resource": {"type": type_, "name": name}, "operations": ["Read"]}]}
+
+
 def plural(body: dict) -> str:
     return {"KafkaTopic": "kafkatopics", "KafkaCluster": "kafkaclusters", "KafkaUser": "kafkausers"}[body["kind"]]
 
@@ -86,7 +97,7 @@ REFUSED = [
     ("cluster-name", cluster(LONG), "metadata.name", "at most 240 characters"),
     ("user-name", user(LONG), "metadata.name", "at most 240 characters"),
     ("empty-config-key", topic(config={"": 1}), "spec.config", "config keys must be Kafka config names"),
-    ("padded-config-key", topic(config={" retention.ms": 1}), "spec.config", "remove the empty key or the spaces"),
+    ("padded-config-key", topic(config={" retention.ms": 1}), "spec.config", "the spaces around the key"),
     ("default-config-key", cluster(topicDefaults={"config": {"cleanup.policy ": "compact"}}),
      "spec.topicDefaults.config", "config keys must be Kafka config names"),
     ("topic-cluster-namespace", topic(clusterRef={"name": "kafka", "namespace": "Team_A"}),
@@ -107,6 +118,35 @@ REFUSED = [
      "must be a namespace name"),
     ("grant-empty-prefix", cluster(users={"grants": [{"namespace": "a", "topicPrefixes": [""]}]}),
      "spec.users.grants[0].topicPrefixes[0]", "at least 1 chars long"),
+    # Quota values: finite, and at most the documented maximum (kto.models.MAX_*).
+    ("quota-1e12", user(quotas={"producerByteRate": 10**12}), "spec.quotas.producerByteRate",
+     f"less than or equal to {MAX_BYTE_RATE}"),
+    ("quota-1e300", user(quotas={"consumerByteRate": 1e300}), "spec.quotas.consumerByteRate",
+     "less than or equal to"),
+    ("quota-percentage-1e300", user(quotas={"requestPercentage": 1e300}), "spec.quotas.requestPercentage",
+     "less than or equal to"),
+    ("quota-percentage-zero", user(quotas={"requestPercentage": 0}), "spec.quotas.requestPercentage",
+     "greater than 0"),
+    ("quota-mutations", user(quotas={"controllerMutationRate": MAX_CONTROLLER_MUTATION_RATE * 2}),
+     "spec.quotas.controllerMutationRate", "less than or equal to"),
+    ("default-quota-1e12", cluster(defaultUserQuotas={"producerByteRate": 10**12}),
+     "spec.defaultUserQuotas.producerByteRate", f"less than or equal to {MAX_BYTE_RATE}"),
+    ("default-quota-1e300", cluster(defaultUserQuotas={"requestPercentage": 1e300}),
+     "spec.defaultUserQuotas.requestPercentage", "less than or equal to"),
+    ("control-config-key", topic(config={"retention.ms\u001f": 1}), "spec.config", "the control characters in it"),
+    ("nbsp-bootstrap-server", cluster(bootstrapServers=["kafka\u00a0:9092"]), "spec.bootstrapServers[0]",
+     "should match"),
+    # ACL resource names: no whitespace around, no control characters; a topic's is a topic name.
+    ("acl-trailing-space", user(authorization=acl("topic", "orders ")), "spec.authorization.acls[0].resource.name",
+     "cannot start or end with whitespace"),
+    ("acl-leading-nbsp", user(authorization=acl("group", "\u00a0team-a")),
+     "spec.authorization.acls[0].resource.name", "cannot start or end with whitespace"),
+    ("acl-control", user(authorization=acl("group", "team\u0007a")), "spec.authorization.acls[0].resource.name",
+     "should match"),
+    ("acl-topic-chars", user(authorization=acl("topic", "orders!")), "spec.authorization.acls[0].resource",
+     "Kafka topic name or prefix"),
+    ("acl-topic-length", user(authorization=acl("topic", "a" * 250)), "spec.authorization.acls[0].resource",
+     "Kafka topic name or prefix"),
 ]
 
 
@@ -132,6 +172,15 @@ ACCEPTED = [
     ("config-keys", topic(config={"retention.ms": 1, "cleanup.policy": "compact"})),
     ("cluster-namespace", topic(clusterRef={"name": "kafka", "namespace": "a" * 63})),
     ("ports", cluster(bootstrapServers=["a:1", "b:65535", "[::1]:9092", "c:09092"])),
+    ("max-quotas", user(quotas={"producerByteRate": MAX_BYTE_RATE, "consumerByteRate": 1,
+                                "requestPercentage": MAX_REQUEST_PERCENTAGE, "controllerMutationRate": 0.5})),
+    ("max-default-quotas", cluster(defaultUserQuotas={"producerByteRate": MAX_BYTE_RATE,
+                                                      "controllerMutationRate": MAX_CONTROLLER_MUTATION_RATE})),
+    ("acl-names", user(authorization={"acls": [
+        {"resource": {"type": "topic", "name": "a" * 249}, "operations": ["Read"]},
+        {"resource": {"type": "topic", "name": "*"}, "operations": ["Read"]},
+        {"resource": {"type": "group", "name": "team a consumers"}, "operations": ["Read"]},
+        {"resource": {"type": "transactionalId", "name": "tx:1/é"}, "operations": ["Write"]}]})),
     ("new-fields", cluster(
         protectedTopics=["audit.*", "billing-ledger"], protectedPrincipals=["admin", "svc-*"],
         users={"allowedNamespaces": ["team-a", "*"], "grants": [GRANT, {"namespace": "*"}]},
@@ -155,3 +204,68 @@ def test_status_adopted_is_kept(api) -> None:
             _content_type="application/merge-patch+json")
         assert stored["status"]["adopted"] is True
         api.delete(plural(body), "adopted")
+
+
+def _loosened_user_crd() -> dict:
+    """kafkausers' CRD without the rules this release tightened: no maximum on quotas, no pattern or rules on an
+    ACL resource's name beyond the ones it always had."""
+    import yaml
+    from kto.api import crdgen
+
+    doc = crdgen.user_crd()
+    spec = doc["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]
+    for quota in spec["quotas"]["properties"].values():
+        quota.pop("maximum", None)
+    resource = spec["authorization"]["properties"]["acls"]["items"]["properties"]["resource"]
+    resource["properties"]["name"].pop("pattern")
+    resource["properties"]["name"].pop("x-kubernetes-validations")
+    resource["x-kubernetes-validations"] = [r for r in resource["x-kubernetes-validations"]
+                                            if "Kafka topic name" not in r["message"]]
+    return yaml.safe_load(yaml.safe_dump(doc))
+
+
+def test_an_object_admitted_before_the_rules_were_tightened_still_updates_and_deletes(env, api) -> None:
+    """Upgrading kto's CRDs never strands an existing object: the apiserver ratchets an unchanged invalid value
+    (a warning, not a refusal), so kto can still write its status and remove its finalizer."""
+    import tempfile
+
+    import yaml
+
+    from tests.support.operator import install_crds
+    from tests.support.wait import wait_until
+
+    legacy = user("legacy", authorization={"acls": [{"resource": {"type": "topic", "name": "orders "},
+                                                     "operations": ["Read"]}]},
+                  quotas={"producerByteRate": 10**12})
+    legacy["metadata"]["finalizers"] = ["kafka.kto.dev/test-hold"]
+
+    def admitted() -> bool:
+        try:
+            accept(api, legacy)
+        except ApiException:
+            return False
+        return True
+
+    with tempfile.NamedTemporaryFile("w", suffix=".yaml") as loose:
+        yaml.safe_dump(_loosened_user_crd(), loose)
+        loose.flush()
+        subprocess.run([*env.kubectl(), "apply", "--server-side", "--force-conflicts", "-f", loose.name], check=True,
+                       capture_output=True)
+    try:
+        wait_until(admitted, timeout=30, what="the loosened CRD to admit the legacy KafkaUser")
+        api.create("kafkausers", legacy)
+    finally:
+        install_crds(env)
+    wait_until(lambda: not admitted(), timeout=30, what="today's CRD to refuse the legacy spec")
+    objects = api.objects
+    objects.patch_namespaced_custom_object_status(GROUP, VERSION, api.ns, "kafkausers", "legacy",
+                                                  {"status": {"observedGeneration": 1}},
+                                                  _content_type="application/merge-patch+json")
+    api.patch("kafkausers", "legacy", {"metadata": {"labels": {"touched": "yes"}}})
+    # Changing the invalid value is refused; leaving it as it is, is not.
+    with pytest.raises(ApiException) as err:
+        api.patch("kafkausers", "legacy", {"spec": {"quotas": {"producerByteRate": 10**13}}})
+    assert err.value.status == 422
+    api.patch("kafkausers", "legacy", {"metadata": {"finalizers": None}})
+    api.delete("kafkausers", "legacy")
+    api.wait_gone("kafkausers", "legacy")

@@ -107,3 +107,38 @@ def test_cluster_counts_the_topics_it_serves(ns, cluster) -> None:
         ns.topic(kafka_topic(unique(f"count{i}"), cluster, partitions=1))
     wait_until(lambda: ns.get("kafkaclusters", cluster)["status"].get("topics") == 3, timeout=40,
                what="status.topics to count 3")
+
+
+# --- identity: the annotation, and a cluster whose refresh fails ----------------------------------------------
+
+
+def test_a_wrong_cluster_id_annotation_once_removed_returns_to_the_probed_id(ns, cluster) -> None:
+    bound = ns.get("kafkaclusters", cluster)["status"]["clusterId"]
+    ns.patch("kafkaclusters", cluster, {"metadata": {"annotations": {"kto.dev/cluster-id": "not-this-cluster"}}})
+    message = ready(ns.wait_condition("kafkaclusters", cluster, "False", "ClusterIdChanged"))["message"]
+    assert "not-this-cluster" in message and bound in message
+    assert ns.get("kafkaclusters", cluster)["status"]["clusterId"] == bound  # never recorded
+    ns.patch("kafkaclusters", cluster, {"metadata": {"annotations": {"kto.dev/cluster-id": None}}})
+    obj = ns.wait_condition("kafkaclusters", cluster, "True", "Connected", timeout=30)
+    assert obj["status"]["clusterId"] == bound
+    name = unique("after-annotation")
+    ns.topic(kafka_topic(name, cluster, partitions=1))
+    ns.topic_ready(name)
+
+
+def test_a_cluster_whose_refresh_fails_is_reported_alone_and_holds_no_other(env, ns, kto, kafka_view) -> None:
+    # Reading this Secret makes the API server answer 400, not 404: its name is no valid path segment.
+    ns.cluster(kafka_cluster("broken", env.kafka, secret="kafka%admin"))
+    obj = ns.wait_condition("kafkaclusters", "broken", "False", "RefreshFailed", timeout=60)
+    assert "kto cannot read the Secrets" in ready(obj)["message"] and "400" in ready(obj)["message"]
+    assert "HTTP response headers" not in ready(obj)["message"]
+    ns.wait_event("broken", "RefreshFailed")
+    # Another cluster's resources are not held "waiting for every KafkaCluster's first probe".
+    ns.secret("kafka-admin", {"username": env.kafka.username, "password": env.kafka.password})
+    ns.cluster(kafka_cluster("kafka", env.kafka))
+    ns.wait_condition("kafkaclusters", "kafka", "True", "Connected")
+    name = unique("beside-broken")
+    ns.topic(kafka_topic(name, "kafka", partitions=1))
+    ns.topic_ready(name)
+    assert kafka_view.exists(name)
+    assert ready(ns.get("kafkaclusters", "broken"))["reason"] == "RefreshFailed"  # still, and retried

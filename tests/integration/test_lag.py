@@ -19,12 +19,14 @@ from tests.support.wait import wait_until
 
 PRODUCED = 10  # half to each of the two partitions
 READ_FIRST = 4  # half from each partition
+MAX_SERIES = 3  # this module's kto publishes at most 3 lag series per KafkaCluster
 
 
 @pytest.fixture(scope="module")
 def lag_kto(env: LocalEnv, sole_operator, tmp_path_factory: pytest.TempPathFactory):
     proc = KtoProcess(env, tmp_path_factory.mktemp("kto-lag") / "kto.log",
-                      args=["--lag-interval", "2", "--leader-election-namespace", "default",
+                      args=["--lag-interval", "2", "--lag-max-series", str(MAX_SERIES),
+                            "--leader-election-namespace", "default",
                             "--leader-election-name", unique("kto-lag")]).start()
     yield proc
     proc.stop()
@@ -160,3 +162,39 @@ def test_lag_collection_writes_nothing_to_kubernetes(env, ns, lag_kto) -> None:
 
 def _collections(kto: KtoProcess, cluster: str) -> float:
     return samples(kto, "kto_lag_collection_duration_seconds_count", cluster).get((), 0.0)
+
+
+def commit_at(conf: dict, group: str, topic: str, offsets: dict[int, int]) -> None:
+    """Commit ``offsets`` (partition -> offset) of ``topic`` as consumer group ``group``, reading nothing."""
+    consumer = Consumer({**conf, "group.id": group, "enable.auto.commit": False})
+    try:
+        wait_until(lambda: transient_ok(consumer.commit, offsets=[TopicPartition(topic, p, o)
+                                                                  for p, o in offsets.items()], asynchronous=False),
+                   timeout=60, what=f"{group} to commit on {topic}")
+    finally:
+        consumer.close()
+
+
+def test_lag_series_are_capped_to_the_largest_and_the_rest_counted(env, ns, lag_kto) -> None:
+    ns.secret("kafka-admin", {"username": env.kafka.username, "password": env.kafka.password})
+    ns.cluster(kafka_cluster("kafka", env.kafka, resyncIntervalSeconds=10))
+    ns.wait_condition("kafkaclusters", "kafka", "True", "Connected")
+    label = f"{ns.ns}/kafka"
+    name = unique("capped")
+    ns.topic(kafka_topic(name, "kafka", partitions=2))
+    ns.topic_ready(name)
+    conf = env.kafka.client_config()
+    produce(conf, name, PRODUCED)
+    # Five groups under one tenant's prefix, each further behind than the one before: lags 1 to 5.
+    groups = {unique(f"team-a-{behind}"): behind for behind in range(1, 6)}
+    for group, behind in groups.items():
+        commit_at(conf, group, name, {0: PRODUCED // 2, 1: PRODUCED // 2 - behind})
+    largest = {(g, name): b for g, b in groups.items() if b > len(groups) - MAX_SERIES}
+    wait_samples(lag_kto, "kto_consumer_group_lag", label, largest, f"the {MAX_SERIES} largest lags only")
+    assert samples(lag_kto, "kto_lag_series_dropped", label) == {(): len(groups) - MAX_SERIES}
+    # A group that catches up makes room for the next largest.
+    top = max(groups, key=groups.get)
+    commit_at(conf, top, name, {0: PRODUCED // 2, 1: PRODUCED // 2})
+    after = {(g, name): b for g, b in groups.items() if len(groups) - MAX_SERIES - 1 < b < len(groups)}
+    wait_samples(lag_kto, "kto_consumer_group_lag", label, after, "the next largest lag to take the freed place")
+    assert samples(lag_kto, "kto_lag_series_dropped", label) == {(): len(groups) - MAX_SERIES}

@@ -630,7 +630,7 @@ def test_a_tenant_quota_above_kafkas_own_default_is_refused(world: World) -> Non
         wait_until(lambda: default_user_quotas(world.kafka) == {"producer_byte_rate": default}, timeout=30,
                    what="the default user quota in Kafka")
         a.res.create("kafkausers", ref(kafka_user("greedy", CLUSTER, userName=greedy, acls=[],
-                                                  quotas={"producerByteRate": 10**12}), world.platform.ns))
+                                                  quotas={"producerByteRate": 10**10}), world.platform.ns))
         greedy_obj = outcome(checks, "kafkausers", "greedy")
         world.resynced("user")
         greedy_state = {"greedy": reason_of(greedy_obj), "greedy quotas": user_quotas(world.kafka, greedy),

@@ -76,7 +76,7 @@ def container_process(container: dict[str, Any], health_port: int, metrics_port:
     argv = [sys.executable, "-m", "kto", *command[1:], *container.get("args", [])]
     env = container_env(container, namespace)
     env |= {"KTO_HEALTH_ADDRESS": "127.0.0.1", "KTO_HEALTH_PORT": str(health_port),
-            "KTO_METRICS_PORT": str(metrics_port)}
+            "KTO_METRICS_ADDRESS": "127.0.0.1", "KTO_METRICS_PORT": str(metrics_port)}
     # Variables kto reads that the Pod does not set must not leak in from the test process.
     env.setdefault("KTO_NAMESPACES", "")
     return argv, env

@@ -55,6 +55,7 @@ class FakeKube:
         self.secrets: dict[Key, dict[str, Any]] = {}  # shaped like KubeClient.read_secret_object
         self.config_maps: dict[Key, tuple[dict[str, str], str]] = {}  # (data, resourceVersion)
         self.crd_terminating: set[str] = set()  # plurals whose CRD is being deleted
+        self.secret_errors: dict[Key, Exception] = {}  # reading these Secrets raises this (e.g. a 403)
 
     async def read_config_map(self, namespace: str, name: str) -> tuple[dict[str, str], str] | None:
         self.calls.append(("read_config_map", (namespace, name)))
@@ -116,6 +117,8 @@ class FakeKube:
 
     async def read_secret_object(self, namespace: str, name: str) -> dict[str, Any] | None:
         self.calls.append(("read_secret", (namespace, name)))
+        if (namespace, name) in self.secret_errors:
+            raise self.secret_errors[(namespace, name)]
         found = self.secrets.get((namespace, name))
         if found is None:
             return None
@@ -180,6 +183,7 @@ class FakeGateway:
         self.scram: dict[str, dict[str, tuple[int, str]]] = {}  # user -> mechanism -> (iterations, password)
         self.acls: dict[str, set[Acl]] = {}  # principal -> bindings
         self.quotas: dict[str | None, dict[str, float]] = {}  # user (None: the default) -> quota key -> value
+        self.super_users: set[str] = set()  # the user names of the brokers' super.users
         self.broker_defaults: dict[str, str] = {}  # cluster-wide dynamic broker configs
         self.rejected_broker_configs: dict[str, str] = {}  # key -> the brokers' message when it is set
         self.failures: dict[tuple[str, str | None], KafkaFailure] = {}
@@ -427,6 +431,11 @@ class FakeGateway:
         self._request("describe_cluster", None)
         return self._failure("describe_cluster", None) or ClusterFacts("fake-cluster", self.brokers[0], self.brokers)
 
+    async def describe_super_users(self, broker_ids: Sequence[int]) -> frozenset[str] | KafkaFailure:
+        """The brokers' super users (``self.super_users``)."""
+        self._request("describe_super_users", tuple(broker_ids))
+        return self._failure("describe_super_users", None) or frozenset(self.super_users)
+
     async def describe_broker_apis(self) -> BrokerApis:
         """Brokers that support every API kto needs (Kafka 4.1, KRaft); not counted as a request: the real gateway
         asks once per connection."""
@@ -520,4 +529,7 @@ def connected(key: Key, gateway: FakeGateway, **spec: Any) -> ClusterSnapshot:
     return ClusterSnapshot(
         key, spec=KafkaClusterSpec.model_validate({"bootstrapServers": ["kafka:9092"], **spec}),
         reason=Reason.CONNECTED, message=f"connected to {len(gateway.brokers)} broker(s) over PLAINTEXT",
-        facts=ClusterFacts("fake-cluster", gateway.brokers[0], gateway.brokers), gateway=gateway)
+        facts=ClusterFacts("fake-cluster", gateway.brokers[0], gateway.brokers,
+                           super_users=frozenset(gateway.super_users),
+                           default_user_quotas=MappingProxyType(dict(gateway.quotas.get(None) or {}))),
+        gateway=gateway)

@@ -111,6 +111,7 @@ TOPIC_HEALTH = {
     Reason.TOPIC_BEING_DELETED: "Progressing",  # retried until ZooKeeper finishes the earlier deletion
     Reason.BROKER_CONFIG_REFUSED: "Degraded",  # a KafkaCluster's reason: unknown on a topic
     Reason.DEFAULT_QUOTAS_REFUSED: "Degraded",  # a KafkaCluster's reason: unknown on a topic
+    Reason.REFRESH_FAILED: "Degraded",  # a KafkaCluster's reason: unknown on a topic
 }
 CLUSTER_HEALTH = {
     Reason.CONNECTED: "Degraded",  # never written with Ready=False
@@ -126,6 +127,7 @@ CLUSTER_HEALTH = {
     Reason.UNSUPPORTED_KAFKA_VERSION: "Degraded",  # only upgrading the brokers ends it
     Reason.BROKER_CONFIG_REFUSED: "Degraded",  # waits for spec.brokerConfig to change
     Reason.DEFAULT_QUOTAS_REFUSED: "Degraded",  # waits for spec.defaultUserQuotas to change
+    Reason.REFRESH_FAILED: "Degraded",  # e.g. kto may not read the cluster's Secret: a person decides
 }
 USER_HEALTH = {
     Reason.RECONCILED: "Degraded",  # never written with Ready=False: an unknown combination
@@ -160,6 +162,7 @@ USER_HEALTH = {
     Reason.TOPIC_BEING_DELETED: "Degraded",  # a KafkaTopic's reason: unknown on a user
     Reason.BROKER_CONFIG_REFUSED: "Degraded",  # a KafkaCluster's reason: unknown on a user
     Reason.DEFAULT_QUOTAS_REFUSED: "Degraded",  # a KafkaCluster's reason: unknown on a user
+    Reason.REFRESH_FAILED: "Degraded",  # a KafkaCluster's reason: unknown on a user
 }
 # What kto can write into a KafkaUser's Ready condition: the gates (kto.gates), kto.user_kind, and the Kafka
 # errors kto.kafka_gateway classifies (PERMANENT_CODES, authorization, authentication, unreachable, the rest).
@@ -171,7 +174,7 @@ USER_REASONS = {Reason.RECONCILED, Reason.INVALID_SPEC, Reason.CLUSTER_NOT_FOUND
 NOT_TOPICS = {Reason.RECONCILED, Reason.CONNECTED, Reason.AUTHORIZER_NOT_ENABLED, Reason.NOT_PERMITTED,
               Reason.SECRET_NOT_MARKED, Reason.INSECURE_CONNECTION, Reason.CLUSTER_ID_CHANGED,
               Reason.INVALID_CLIENT_CONFIG, Reason.UNSUPPORTED_KAFKA_VERSION, Reason.BROKER_CONFIG_REFUSED,
-              Reason.DEFAULT_QUOTAS_REFUSED}
+              Reason.DEFAULT_QUOTAS_REFUSED, Reason.REFRESH_FAILED}
 KNOWN = {"KafkaTopic": set(TOPIC_HEALTH) - NOT_TOPICS,
          "KafkaCluster": set(CLUSTER_HEALTH) - {Reason.CONNECTED},
          "KafkaUser": USER_REASONS - {Reason.RECONCILED}}
@@ -194,7 +197,8 @@ def test_every_reason_has_a_health() -> None:
                                    Reason.AUTHORIZATION_FAILED, Reason.SECRET_NOT_FOUND, Reason.INVALID_SPEC,
                                    Reason.SECRET_NOT_MARKED, Reason.INSECURE_CONNECTION, Reason.CLUSTER_ID_CHANGED,
                                    Reason.INVALID_CLIENT_CONFIG, Reason.UNSUPPORTED_KAFKA_VERSION,
-                                   Reason.BROKER_CONFIG_REFUSED, Reason.DEFAULT_QUOTAS_REFUSED}
+                                   Reason.BROKER_CONFIG_REFUSED, Reason.DEFAULT_QUOTAS_REFUSED,
+                                   Reason.REFRESH_FAILED}
     assert set(USER_HEALTH) == set(Reason)
     for reason in PERMANENT:
         assert TOPIC_HEALTH[reason] == "Degraded", f"kto never retries {reason}: Argo CD must not wait for it"

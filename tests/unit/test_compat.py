@@ -126,6 +126,12 @@ class _OldBrokers:
         self.asked += 1
         return self.broker_apis
 
+    async def describe_super_users(self, broker_ids):
+        return frozenset({"admin"})
+
+    async def describe_user_quotas(self, default=False):
+        return {}
+
     def close(self) -> None:
         pass
 

@@ -237,6 +237,53 @@ def test_the_gauges_have_the_agreed_names_and_labels() -> None:
     assert metrics.GROUP_LAG._labelnames == ("cluster", "topic", "group")
 
 
+# --- the cap on lag series ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("lags", "limit", "kept"), [
+    ({}, 3, {}),
+    ({("a", "g"): 5, ("a", "h"): 1}, 2, {("a", "g"): 5, ("a", "h"): 1}),
+    ({("a", "g"): 5, ("a", "h"): 1, ("b", "g"): 9}, 2, {("b", "g"): 9, ("a", "g"): 5}),
+    # equal lags: the first by (topic, group), so the same series stay while nothing changes
+    ({("b", "g"): 0, ("a", "h"): 0, ("a", "g"): 0}, 2, {("a", "g"): 0, ("a", "h"): 0}),
+    ({("a", "g"): 7, ("z", "z"): 7, ("m", "m"): 3}, 1, {("a", "g"): 7}),
+    ({("a", "g"): 1}, 0, {}),
+])
+def test_the_largest_lags_are_kept(lags, limit, kept) -> None:
+    assert lag.largest(lags, limit) == kept
+
+
+async def test_lag_series_are_capped_per_cluster_and_the_dropped_counted(collector) -> None:
+    c, gateway, _topics, _snap = collector
+    c.max_series = 2
+    # 3,000 groups committed under a tenant's prefix, most at lag 0; two behind.
+    gateway.committed = {f"team-a-{i:04}": {("a", 0): 10} for i in range(3000)}
+    gateway.committed["team-a-0100"] = {("a", 0): 1}
+    gateway.committed["team-a-2000"] = {("b", 0): 0}
+    await c.collect_once(KEY)
+    assert series("kto_consumer_group_lag") == {("team-a-0100", "a"): 9, ("team-a-2000", "b"): 4}
+    assert series("kto_lag_series_dropped") == {(): 2998}
+    del gateway.committed["team-a-2000"]
+    await c.collect_once(KEY)  # the freed place goes to the next largest (all 0 now: the first by name)
+    assert series("kto_consumer_group_lag") == {("team-a-0100", "a"): 9, ("team-a-0000", "a"): 0}
+    assert series("kto_lag_series_dropped") == {(): 2997}
+    c.max_series = lag.MAX_SERIES
+    gateway.committed = {"g": {("a", 0): 7}}
+    await c.collect_once(KEY)
+    assert series("kto_lag_series_dropped") == {(): 0}
+    c.forget(KEY)
+    assert series("kto_lag_series_dropped") == {}
+
+
+def test_the_cap_is_kto_runs_default() -> None:
+    from kto.__main__ import parse_args
+
+    assert parse_args(["run", "--no-leader-elect"]).lag_max_series == lag.MAX_SERIES == 1000
+    assert parse_args(["run", "--no-leader-elect", "--lag-max-series", "50"]).lag_max_series == 50
+    with pytest.raises(SystemExit):
+        parse_args(["run", "--no-leader-elect", "--lag-max-series", "0"])
+
+
 # --- the gateway's side: answers read, requests batched -------------------------------------------
 
 

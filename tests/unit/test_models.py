@@ -9,7 +9,10 @@ import yaml
 from kto.api import crdgen
 from kto.api.models import (
     MAX_ACL_BINDINGS,
+    MAX_BYTE_RATE,
+    MAX_CONTROLLER_MUTATION_RATE,
     MAX_PARTITIONS,
+    MAX_REQUEST_PERCENTAGE,
     MAX_RESOURCE_NAME_LENGTH,
     KafkaClusterSpec,
     KafkaTopicSpec,
@@ -364,3 +367,114 @@ def test_every_property_and_printer_column_has_a_description(filename: str) -> N
     assert not missing, f"{filename}: properties without a description: {missing}"
     columns = [c["name"] for c in version["additionalPrinterColumns"] if not c.get("description")]
     assert not columns, f"{filename}: printer columns without a description: {columns}"
+
+
+# ----------------------------------------------------------------------------------------------
+# Quota values and ACL resource names (the CRDs carry the same limits: tests/integration/test_admission.py)
+# ----------------------------------------------------------------------------------------------
+
+
+def _quotas(**quotas) -> list[tuple]:
+    """The same quotas on a KafkaUser and as a KafkaCluster's defaultUserQuotas."""
+    return [(KafkaUserSpec, {**USER, "quotas": quotas}), (KafkaClusterSpec, {**CLUSTER, "defaultUserQuotas": quotas})]
+
+
+@pytest.mark.parametrize(("quotas", "accepted"), [
+    ({"producerByteRate": 1, "consumerByteRate": MAX_BYTE_RATE}, True),
+    ({"producerByteRate": MAX_BYTE_RATE + 1}, False),
+    ({"producerByteRate": 10**12}, False),
+    ({"consumerByteRate": 1e300}, False),
+    ({"producerByteRate": 0}, False),
+    ({"requestPercentage": 0.01, "controllerMutationRate": MAX_CONTROLLER_MUTATION_RATE}, True),
+    ({"requestPercentage": MAX_REQUEST_PERCENTAGE}, True),
+    ({"requestPercentage": MAX_REQUEST_PERCENTAGE * 1.0001}, False),
+    ({"requestPercentage": 1e300}, False),
+    ({"requestPercentage": 0}, False),
+    ({"requestPercentage": float("inf")}, False),
+    ({"requestPercentage": float("nan")}, False),
+    ({"controllerMutationRate": MAX_CONTROLLER_MUTATION_RATE + 1}, False),
+    ({"controllerMutationRate": float("-inf")}, False),
+])
+def test_quota_values_are_finite_and_bounded(quotas: dict, accepted: bool) -> None:
+    for model, spec in _quotas(**quotas):
+        if accepted:
+            model.model_validate(spec)
+        else:
+            with pytest.raises(ValidationError):
+                model.model_validate(spec)
+
+
+def _rule(type_: str, name: str) -> dict:
+    return {**USER, "authorization": {"acls": [{"resource": {"type": type_, "name": name}, "operations": ["Read"]}]}}
+
+
+@pytest.mark.parametrize(("type_", "name", "says"), [
+    ("topic", "orders", None),
+    ("topic", "team-a.orders_v2", None),
+    ("topic", "*", None),
+    ("topic", "a" * 249, None),
+    ("group", "team a consumers", None),  # group ids and transactional ids may hold inner spaces
+    ("transactionalId", "tx:1/é", None),
+    ("topic", "orders ", "cannot start or end with whitespace"),
+    ("group", " orders", "cannot start or end with whitespace"),
+    ("group", "orders\u00a0", "cannot start or end with whitespace"),
+    ("transactionalId", "\u3000tx", "cannot start or end with whitespace"),
+    ("group", "a\tb", "should match pattern"),
+    ("group", "a\x00b", "should match pattern"),
+    ("group", "a\x7fb", "should match pattern"),
+    ("group", "a\x85b", "should match pattern"),
+    ("topic", "orders!", "Kafka topic name or prefix"),
+    ("topic", "a" * 250, "Kafka topic name or prefix"),
+    ("topic", "ord ers", "Kafka topic name or prefix"),
+])
+def test_acl_resource_names(type_: str, name: str, says: str | None) -> None:
+    if says is None:
+        KafkaUserSpec.model_validate(_rule(type_, name))
+    else:
+        with pytest.raises(ValidationError, match=says):
+            KafkaUserSpec.model_validate(_rule(type_, name))
+
+
+# The CEL rules the models check too (tests/integration/test_admission_agrees.py holds the two together).
+@pytest.mark.parametrize(("model", "spec", "says"), [
+    (KafkaTopicSpec, {**TOPIC, "topicName": "."}, "cannot be '.' or '..'"),
+    (KafkaTopicSpec, {**TOPIC, "topicName": ".."}, "cannot be '.' or '..'"),
+    (KafkaTopicSpec, {**TOPIC, "topicName": "..."}, None),
+    (KafkaClusterSpec, {**CLUSTER, "security": {"protocol": "SASL_SSL"}}, "security.sasl is required"),
+    (KafkaClusterSpec, {**CLUSTER, "security": {"protocol": "SSL", "sasl": {
+        "mechanism": "PLAIN", "secretRef": {"name": "s"}}}}, "security.sasl is only used"),
+    (KafkaClusterSpec, {**CLUSTER, "security": {"protocol": "SASL_PLAINTEXT", "sasl": {
+        "mechanism": "PLAIN", "secretRef": {"name": "s"}}, "tls": {}}}, "security.tls is only used"),
+    (KafkaClusterSpec, {**CLUSTER, "security": {"protocol": "SSL", "tls": {"verifyHostname": False}}}, None),
+    (KafkaUserSpec, {**USER, "authorization": {"acls": [{"resource": {"type": "group"}, "operations": ["Read"]}]}},
+     "resource.name is required"),
+    (KafkaUserSpec, {**USER, "authorization": {"acls": [{"resource": {"type": "cluster", "name": "c"},
+                                                          "operations": ["Alter"]}]}}, "named kafka-cluster"),
+    (KafkaUserSpec, {**USER, "authorization": {"acls": [{"resource": {"type": "cluster"},
+                                                          "operations": ["Alter"]}]}}, None),
+])
+def test_the_cel_rules_hold_in_the_models(model, spec: dict, says: str | None) -> None:
+    if says is None:
+        model.model_validate(spec)
+    else:
+        with pytest.raises(ValidationError, match=says):
+            model.model_validate(spec)
+
+
+@pytest.mark.parametrize(("spec", "accepted"), [
+    ({**CLUSTER, "bootstrapServers": ["kafka-0.kafka.svc:9092", "10.0.0.1:1", "my_host:65535"]}, True),
+    ({**CLUSTER, "bootstrapServers": ["kafka\u00a0:9092"]}, False),  # RE2's \s would have let it through
+    ({**CLUSTER, "bootstrapServers": ["kafka\x0b:9092"]}, False),
+    ({**CLUSTER, "bootstrapServers": ["kafká:9092"]}, False),  # hosts are ASCII (IDNs in their xn-- form)
+    ({**CLUSTER, "bootstrapServers": ["kafka :9092"]}, False),
+    ({**CLUSTER, "topicDefaults": {"config": {"retention.ms\x1f": 1}}}, False),  # str.strip() and trim() differ
+    ({**CLUSTER, "brokerConfig": {"log.retention.ms\u3000": 1}}, False),
+    ({**CLUSTER, "brokerConfig": {"log.\x00retention.ms": 1}}, False),
+    ({**CLUSTER, "brokerConfig": {"log.retention.ms\u200b": 1}}, True),  # no whitespace to CEL either
+])
+def test_whitespace_and_control_characters_as_the_apiserver_sees_them(spec: dict, accepted: bool) -> None:
+    if accepted:
+        KafkaClusterSpec.model_validate(spec)
+    else:
+        with pytest.raises(ValidationError):
+            KafkaClusterSpec.model_validate(spec)

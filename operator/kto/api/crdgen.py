@@ -19,8 +19,8 @@ from kto.api import models, names
 
 KEEP = {
     "type", "description", "properties", "required", "items", "additionalProperties", "enum", "format",
-    "minimum", "maximum", "minLength", "maxLength", "minItems", "maxItems", "pattern",
-    "x-kubernetes-validations", "x-kubernetes-int-or-string", "x-kubernetes-list-type",
+    "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "minLength", "maxLength", "minItems", "maxItems",
+    "pattern", "x-kubernetes-validations", "x-kubernetes-int-or-string", "x-kubernetes-list-type",
     "x-kubernetes-list-map-keys",
 }
 
@@ -48,6 +48,11 @@ def _structural(node: dict[str, Any]) -> dict[str, Any]:
             node = {**variants[0], **node}
         else:
             raise ValueError(f"cannot express {variants} in a structural schema")
+    for bound, flag in (("exclusiveMinimum", "minimum"), ("exclusiveMaximum", "maximum")):
+        # JSON Schema's numeric exclusive bound (pydantic's gt/lt) is OpenAPI v3's bound with a boolean flag.
+        if isinstance(node.get(bound), int | float) and not isinstance(node[bound], bool):
+            node[flag] = node.pop(bound)
+            node[bound] = True
     if "const" in node:
         node["enum"] = [node.pop("const")]
     if "enum" in node and "type" not in node:
@@ -68,7 +73,8 @@ def _structural(node: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-ORDER = ["description", "type", "x-kubernetes-int-or-string", "format", "enum", "pattern", "minimum", "maximum",
+ORDER = ["description", "type", "x-kubernetes-int-or-string", "format", "enum", "pattern", "minimum",
+         "exclusiveMinimum", "maximum", "exclusiveMaximum",
          "minLength", "maxLength", "minItems", "maxItems", "required", "properties", "items", "additionalProperties",
          "x-kubernetes-list-type", "x-kubernetes-list-map-keys", "x-kubernetes-validations"]
 
@@ -236,6 +242,9 @@ def _editor_node(node: dict[str, Any], open_object: bool = False) -> dict[str, A
             out[key] = _editor_node(value)
         elif not key.startswith("x-kubernetes-"):
             out[key] = value
+    for bound, flag in (("exclusiveMinimum", "minimum"), ("exclusiveMaximum", "maximum")):
+        if out.get(bound) is True:  # back to draft-07's numeric exclusive bound
+            out[bound] = out.pop(flag)
     if "properties" in out and "additionalProperties" not in out and not open_object:
         out["additionalProperties"] = False
     return out

@@ -13,10 +13,13 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 TOPIC_NAME_PATTERN = r"^[a-zA-Z0-9._-]+$"
-HOST_PORT_PATTERN = r"^[^\s:,]+:[0-9]{1,5}$|^\[[0-9a-fA-F:.]+\]:[0-9]{1,5}$"
+# host:port with the host in printable ASCII but ':' and ',' (no whitespace, no control characters), or
+# [IPv6]:port. Spelled with \x escapes: Go's RE2 (the apiserver), Rust's regex (pydantic), Python's re and the
+# editors' ECMAScript read them alike, where `\s` means four different things.
+HOST_PORT_PATTERN = r"^[\x21-\x2b\x2d-\x39\x3b-\x7e]+:[0-9]{1,5}$|^\[[0-9a-fA-F:.]+\]:[0-9]{1,5}$"
 NAMESPACE_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 
 # KRaft refuses a CreateTopics that writes more than 10,000 metadata records in one operation ("Excessively
@@ -84,14 +87,28 @@ def check_resource_name(name: str) -> str | None:
     return None
 
 
+# Whitespace as CEL's trim() sees it (Go's unicode.IsSpace): what a CEL rule trims, the model strips, and no
+# more (Python's str.strip() also strips \x1c-\x1f, control characters the rules refuse on their own).
+SPACES = "\t\n\x0b\x0c\r \x85\xa0\u1680" + "".join(map(chr, range(0x2000, 0x200B))) + "\u2028\u2029\u202f\u205f\u3000"
+# Control characters (C0, DEL, C1): in a name they are a typo or an attack, never what a person means.
+CONTROL = r"[\x00-\x1f\x7f-\x9f]"
+NO_CONTROL_PATTERN = rf"^[^{CONTROL[1:-1]}]*$"
+
+
+def is_trimmed(value: str) -> bool:
+    """Whether ``value`` has no whitespace around it, as CEL's ``trim()`` decides."""
+    return value.strip(SPACES) == value
+
+
 CONFIG_KEYS_MESSAGE = ("config keys must be Kafka config names (retention.ms, cleanup.policy, ...): remove the "
-                       "empty key or the spaces around the key")
-CONFIG_RULES = validations(rule("self.all(k, size(k) > 0 && k.trim() == k)", CONFIG_KEYS_MESSAGE))
+                       "empty key, the spaces around the key or the control characters in it")
+CONFIG_RULES = validations(rule(f"self.all(k, size(k) > 0 && k.trim() == k && !k.matches(r'{CONTROL}'))",
+                                CONFIG_KEYS_MESSAGE))
 
 
 def check_config_keys(value: ConfigMap | None) -> ConfigMap | None:
     for key in value or {}:
-        if not key or key.strip() != key:
+        if not key or not is_trimmed(key) or re.search(CONTROL, key):
             raise ValueError(f"{CONFIG_KEYS_MESSAGE} (key {key!r})")
     return value
 
@@ -157,14 +174,28 @@ class SecuritySpec(Model):
                                 "certificate, hostnames verified).")
 
 
+SASL_REQUIRED = "security.sasl is required when protocol is SASL_PLAINTEXT or SASL_SSL"
+SASL_UNUSED = "security.sasl is only used with protocol SASL_PLAINTEXT or SASL_SSL: remove it or change the protocol"
+TLS_UNUSED = "security.tls is only used with protocol SSL or SASL_SSL: remove it or change the protocol"
 SECURITY_RULES = validations(
-    rule("!(self.protocol in ['SASL_PLAINTEXT', 'SASL_SSL']) || has(self.sasl)",
-         "security.sasl is required when protocol is SASL_PLAINTEXT or SASL_SSL", "FieldValueRequired"),
-    rule("self.protocol in ['SASL_PLAINTEXT', 'SASL_SSL'] || !has(self.sasl)",
-         "security.sasl is only used with protocol SASL_PLAINTEXT or SASL_SSL: remove it or change the protocol"),
-    rule("self.protocol in ['SSL', 'SASL_SSL'] || !has(self.tls)",
-         "security.tls is only used with protocol SSL or SASL_SSL: remove it or change the protocol"),
+    rule("!(self.protocol in ['SASL_PLAINTEXT', 'SASL_SSL']) || has(self.sasl)", SASL_REQUIRED, "FieldValueRequired"),
+    rule("self.protocol in ['SASL_PLAINTEXT', 'SASL_SSL'] || !has(self.sasl)", SASL_UNUSED),
+    rule("self.protocol in ['SSL', 'SASL_SSL'] || !has(self.tls)", TLS_UNUSED),
 )
+
+
+def check_security(value: SecuritySpec | None) -> SecuritySpec | None:
+    """SECURITY_RULES, as the model's own check."""
+    if value is None:
+        return value
+    sasl = value.protocol in ("SASL_PLAINTEXT", "SASL_SSL")
+    if sasl and value.sasl is None:
+        raise ValueError(SASL_REQUIRED)
+    if not sasl and value.sasl is not None:
+        raise ValueError(SASL_UNUSED)
+    if value.protocol not in ("SSL", "SASL_SSL") and value.tls is not None:
+        raise ValueError(TLS_UNUSED)
+    return value
 
 
 PARTITIONS_LIMIT = (f"at most {MAX_PARTITIONS}: KRaft refuses to create a topic that writes more than 10,000 "
@@ -286,18 +317,29 @@ class UserPolicy(Model):
         return [g for g in self.grants or [] if g.namespace in (namespace, "*")]
 
 
+# Client quota values are finite and at most these (a quota left out is Kafka's "no limit"): far above what any
+# broker serves, so a limit that matters always fits, and below what would overflow or defeat a cap.
+MAX_BYTE_RATE = 100_000_000_000  # bytes per second per broker: 100 GB/s, beyond any broker's network
+MAX_REQUEST_PERCENTAGE = 100_000.0  # 1,000 threads' worth of a broker's request handler and network threads
+MAX_CONTROLLER_MUTATION_RATE = 1_000_000.0  # partitions created or deleted per second
+
+
 class UserQuotas(Model):
     """Kafka client quotas of the user's principal (entity user=<userName>); a field left out is not set."""
 
-    producerByteRate: Annotated[int, Field(ge=1)] | None = Field(
-        None, description="Bytes per second the user may produce, per broker (producer_byte_rate).")
-    consumerByteRate: Annotated[int, Field(ge=1)] | None = Field(
-        None, description="Bytes per second the user may fetch, per broker (consumer_byte_rate).")
-    requestPercentage: Annotated[float, Field(gt=0)] | None = Field(
+    producerByteRate: Annotated[int, Field(ge=1, le=MAX_BYTE_RATE)] | None = Field(
+        None, description="Bytes per second the user may produce, per broker (producer_byte_rate); at most "
+                          f"{MAX_BYTE_RATE} (100 GB/s).")
+    consumerByteRate: Annotated[int, Field(ge=1, le=MAX_BYTE_RATE)] | None = Field(
+        None, description="Bytes per second the user may fetch, per broker (consumer_byte_rate); at most "
+                          f"{MAX_BYTE_RATE} (100 GB/s).")
+    requestPercentage: Annotated[float, Field(gt=0, le=MAX_REQUEST_PERCENTAGE, allow_inf_nan=False)] | None = Field(
         None, description="Percentage of one request handler and network thread the user may use, per broker "
-                          "(request_percentage; 100 is one full thread).")
-    controllerMutationRate: Annotated[float, Field(gt=0)] | None = Field(
-        None, description="Partitions the user may create or delete per second (controller_mutation_rate).")
+                          f"(request_percentage; 100 is one full thread); at most {MAX_REQUEST_PERCENTAGE:.0f}.")
+    controllerMutationRate: Annotated[float, Field(gt=0, le=MAX_CONTROLLER_MUTATION_RATE,
+                                                   allow_inf_nan=False)] | None = Field(
+        None, description="Partitions the user may create or delete per second (controller_mutation_rate); at most "
+                          f"{MAX_CONTROLLER_MUTATION_RATE:.0f}.")
 
 
 class KafkaClusterSpec(Model):
@@ -306,7 +348,8 @@ class KafkaClusterSpec(Model):
     bootstrapServers: list[BootstrapServer] = Field(
         min_length=1, max_length=100, description="Brokers to bootstrap from, as host:port with a port from 1 to "
                                                   "65535. Example: [kafka-0.kafka:9092, kafka-1.kafka:9092].")
-    security: Annotated[SecuritySpec | None, Field(json_schema_extra=SECURITY_RULES)] = Field(
+    security: Annotated[SecuritySpec | None, Field(json_schema_extra=SECURITY_RULES),
+                        AfterValidator(check_security)] = Field(
         None, description="How kto connects (default: PLAINTEXT).")
     topicDefaults: TopicDefaults | None = Field(
         None, description="Partitions, replication factor and configs of the topics that leave them out "
@@ -399,10 +442,11 @@ class ClusterRef(Model):
         description="Namespace of the KafkaCluster (default: the resource's own); the cluster must allow it.")
 
 
+DOTS_MESSAGE = "topicName cannot be '.' or '..'"
 INTERNAL_TOPIC_MESSAGE = ("topicName cannot start with '__': Kafka reserves those names for its internal topics "
                           "(__consumer_offsets, __transaction_state, ...); choose another name")
 TOPIC_NAME_RULES = validations(
-    rule("self != '.' && self != '..'", "topicName cannot be '.' or '..'"),
+    rule("self != '.' && self != '..'", DOTS_MESSAGE),
     rule(f"!self.startsWith('{INTERNAL_TOPIC_PREFIX}')", INTERNAL_TOPIC_MESSAGE),
 )
 
@@ -453,6 +497,8 @@ class KafkaTopicSpec(Model):
     def _not_internal(cls, value: str | None) -> str | None:
         if value is not None and value.startswith(INTERNAL_TOPIC_PREFIX):
             raise ValueError(INTERNAL_TOPIC_MESSAGE)
+        if value in (".", ".."):
+            raise ValueError(DOTS_MESSAGE)
         return value
 
 
@@ -478,29 +524,49 @@ class UserAuthentication(Model):
         return self.type.upper()
 
 
+MAX_TOPIC_NAME_LENGTH = 249
+ACL_TOPIC_MESSAGE = (f"a topic's resource.name must be a Kafka topic name or prefix (letters, digits, '.', '_', '-'; "
+                     f"at most {MAX_TOPIC_NAME_LENGTH} characters) or '*' (every topic)")
+ACL_NAME_REQUIRED = "resource.name is required unless type is cluster"
+ACL_CLUSTER_NAME = "the cluster resource is named kafka-cluster (or leave resource.name out)"
 ACL_RESOURCE_RULES = validations(
-    rule("self.type == 'cluster' || has(self.name)", "resource.name is required unless type is cluster",
-         "FieldValueRequired"),
-    rule("self.type != 'cluster' || !has(self.name) || self.name == 'kafka-cluster'",
-         "the cluster resource is named kafka-cluster (or leave resource.name out)"),
+    rule("self.type == 'cluster' || has(self.name)", ACL_NAME_REQUIRED, "FieldValueRequired"),
+    rule(f"self.type != 'cluster' || !has(self.name) || self.name == '{CLUSTER_RESOURCE_NAME}'", ACL_CLUSTER_NAME),
+    rule(f"self.type != 'topic' || !has(self.name) || self.name == '*' || (size(self.name) <= {MAX_TOPIC_NAME_LENGTH}"
+         f" && self.name.matches('{TOPIC_NAME_PATTERN}'))", ACL_TOPIC_MESSAGE),
 )
+ACL_NAME_MESSAGE = ("resource.name cannot start or end with whitespace: Kafka would take it as part of the name "
+                    "('orders ' is not the topic orders); remove the spaces")
+ACL_NAME_RULES = validations(rule("self.trim() == self", ACL_NAME_MESSAGE))
+
+
+def check_acl_name(value: str | None) -> str | None:
+    if value is not None and not is_trimmed(value):
+        raise ValueError(f"{ACL_NAME_MESSAGE} (got {value!r})")
+    return value
 
 
 class AclResource(Model):
     model_config = ConfigDict(frozen=True, extra="forbid", json_schema_extra=ACL_RESOURCE_RULES)
 
     type: AclResourceType = Field(description="topic, group, cluster or transactionalId.")
-    name: str | None = Field(None, min_length=1, max_length=255,
-                             description="Resource name, or prefix with patternType prefixed; '*' is every resource "
-                                         "(cluster: kafka-cluster, the default).")
+    name: Annotated[str | None, Field(json_schema_extra=ACL_NAME_RULES), AfterValidator(check_acl_name)] = Field(
+        None, min_length=1, max_length=255, pattern=NO_CONTROL_PATTERN,
+        description="Resource name, or prefix with patternType prefixed; '*' is every resource (cluster: "
+                    "kafka-cluster, the default). No whitespace around it, no control characters; a topic's is a "
+                    "topic name or prefix.")
     patternType: AclPatternType | None = Field(None, description="literal (default) or prefixed.")
 
-    @field_validator("name")
-    @classmethod
-    def _name(cls, value: str | None) -> str | None:
-        if value is not None and value.strip() != value:
-            raise ValueError("resource name has leading or trailing spaces")
-        return value
+    @model_validator(mode="after")
+    def _topic_name(self) -> AclResource:
+        if self.type != "cluster" and self.name is None:
+            raise ValueError(ACL_NAME_REQUIRED)
+        if self.type == "cluster" and self.name not in (None, CLUSTER_RESOURCE_NAME):
+            raise ValueError(ACL_CLUSTER_NAME)
+        if self.type == "topic" and self.name is not None and self.name != "*" and (
+                len(self.name) > MAX_TOPIC_NAME_LENGTH or not re.fullmatch(TOPIC_NAME_PATTERN, self.name)):
+            raise ValueError(f"{ACL_TOPIC_MESSAGE} (got {self.name!r})")
+        return self
 
 
 class AclRule(Model):

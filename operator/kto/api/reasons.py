@@ -44,6 +44,7 @@ class Reason(StrEnum):
     UNSUPPORTED_KAFKA_VERSION = "UnsupportedKafkaVersion"  # brokers older than kto supports, or missing an API
     BROKER_CONFIG_REFUSED = "BrokerConfigRefused"  # spec.brokerConfig asks for what kto may not or cannot set
     DEFAULT_QUOTAS_REFUSED = "DefaultQuotasRefused"  # spec.defaultUserQuotas: set by hand, or a value refused
+    REFRESH_FAILED = "RefreshFailed"  # the refresh raised (e.g. the apiserver refused to read a Secret): retried
     # KafkaUser
     AUTHORIZER_NOT_ENABLED = "AuthorizerNotEnabled"  # the brokers have no authorizer: ACLs cannot be set
 

@@ -14,15 +14,17 @@ still serves its topics and users).
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
+from types import MappingProxyType
 from typing import Any
 
 from pydantic import ValidationError
 
 from kto.api import names
-from kto.api.domain import KafkaFailure, SecretContents
+from kto.api.domain import ClusterFacts, KafkaFailure, SecretContents
 from kto.api.models import KafkaClusterSpec, KafkaClusterStatus
 from kto.api.objects import Key, annotation, bound_cluster_id, key_of, own, validation_message
 from kto.api.quotas import describe_quota_change, desired_quotas, plan_default_quotas
@@ -58,6 +60,7 @@ class _Cluster:
     config_problem: tuple[Reason, str] | None = None  # why spec.brokerConfig is not in place, when it is not
     quota_keys: tuple[str, ...] | None = None  # the default user quota keys kto set (None: read status)
     quota_problem: tuple[Reason, str] | None = None  # why spec.defaultUserQuotas is not in place, when it is not
+    quotas_read: Mapping[str, float] | None = None  # the default user quotas this refresh's probe read (None: failed)
 
     @property
     def spec(self) -> KafkaClusterSpec | None:
@@ -131,7 +134,8 @@ class ClusterRegistry:
         if state is None:
             state = self._clusters[key] = _Cluster(key, ClusterSnapshot(key))
         changed = state.body is None or state.body["metadata"].get("generation") != body["metadata"].get("generation") \
-            or annotation(state.body, names.ANNOTATION_ADOPT) != annotation(body, names.ANNOTATION_ADOPT)
+            or any(annotation(state.body, a) != annotation(body, a)
+                   for a in (names.ANNOTATION_ADOPT, names.ANNOTATION_CLUSTER_ID))
         state.body = body
         if changed:
             try:
@@ -178,9 +182,10 @@ class ClusterRegistry:
                 failures = 0 if state.reason == Reason.CONNECTED else failures + 1
             except asyncio.CancelledError:
                 raise
-            except Exception:
+            except Exception as err:  # reported on this cluster alone, and tried again with backoff
                 failures += 1
                 log.exception("Cluster refresh failed", extra=logs.fields(names.CLUSTER_KIND, state.key, state.key))
+                await self._refresh_failed(state, err)
             self._tell(state.key)  # the resync: every resource of the cluster is compared with Kafka
             if not self._settled and not any(_unknown(c) for c in self._clusters.values()):
                 # Every KafkaCluster's identity is known now: resources that waited for it go in one batch.
@@ -202,7 +207,7 @@ class ClusterRegistry:
         if state.spec is None:
             self._set(state, Reason.INVALID_SPEC, f"invalid spec: {state.view.spec_error}")
         else:
-            await self._connect(state)
+            await self._connect_or_say_why(state)
             if state.gateway is not None:
                 await self._probe(state)
             if state.reason == Reason.CONNECTED:
@@ -221,6 +226,35 @@ class ClusterRegistry:
             if not ready and state.body is not None:
                 await self.kube.post_event(state.body, "Warning", str(reason), message)
 
+    async def _connect_or_say_why(self, state: _Cluster) -> None:
+        """``_connect``; when reading the Secrets raises (the apiserver refuses, not a 404), the cluster says so
+        (RefreshFailed: the refresh shows it in status and an Event) and is tried again with backoff."""
+        try:
+            await self._connect(state)
+        except Exception as err:  # e.g. 403 Forbidden, 500, a timeout
+            log.debug("Reading the cluster's Secrets failed", exc_info=True,
+                      extra=logs.fields(names.CLUSTER_KIND, state.key, state.key))
+            self._close_gateway(state)
+            self._set(state, Reason.REFRESH_FAILED, f"kto cannot read the Secrets this KafkaCluster references: "
+                      f"{error_text(err)}; tried again with backoff")
+
+    async def _refresh_failed(self, state: _Cluster, err: BaseException) -> None:
+        """A refresh that raised: a cluster never probed says so (RefreshFailed, in status and an Event) instead of
+        staying unknown, which would hold every other cluster's ownership decisions; a connected one stays
+        connected (the brokers answered; what failed was after them, e.g. a status write)."""
+        if state.view.reason == Reason.CONNECTED and state.gateway is not None:
+            return
+        first = state.view.reason != Reason.REFRESH_FAILED
+        self._set(state, Reason.REFRESH_FAILED, f"kto could not refresh this KafkaCluster: {error_text(err)}; tried "
+                                                "again with backoff")
+        try:
+            await self._write_status(state)
+            if first and state.body is not None:
+                await self.kube.post_event(state.body, "Warning", str(Reason.REFRESH_FAILED), state.view.message)
+        except Exception:  # the apiserver may be what fails: the log says it, the next try too
+            log.warning("Reporting the failed refresh failed", exc_info=True,
+                        extra=logs.fields(names.CLUSTER_KIND, state.key, state.key))
+
     async def _probe(self, state: _Cluster) -> None:
         facts = await state.gateway.describe_cluster()
         if isinstance(facts, KafkaFailure) and facts.reason != Reason.UNSUPPORTED_KAFKA_VERSION:
@@ -235,13 +269,40 @@ class ClusterRegistry:
             refusal = refusal or facts
             self._set(state, refusal.reason, refusal.message)
             return
-        state.view = replace(state.view, facts=facts)
+        state.view = replace(state.view, facts=await self._live_facts(state, facts))
         bound = bound_cluster_id(state.body)
         if bound is not None and facts.cluster_id is not None and facts.cluster_id != bound:
             self._set(state, Reason.CLUSTER_ID_CHANGED, cluster_id_changed_message(state.key, state.spec, bound,
                                                                                    facts.cluster_id))
             return
         self._set(state, Reason.CONNECTED, f"connected to {facts.brokers} broker(s) over {state.spec.protocol}")
+
+    async def _live_facts(self, state: _Cluster, facts: ClusterFacts) -> ClusterFacts:
+        """``facts`` with the brokers' super users and the default user entity's quotas, as Kafka has them now. A
+        read that fails fails no probe: the value the last probe read stays (logged at debug)."""
+        previous = state.view.facts
+        if previous is not None and previous.cluster_id != facts.cluster_id:
+            previous = None  # another Kafka cluster's: nothing of it holds here
+        super_users = await state.gateway.describe_super_users(facts.broker_ids)
+        if isinstance(super_users, KafkaFailure):
+            log.debug("Reading super.users failed", extra=logs.fields(
+                names.CLUSTER_KIND, state.key, state.key, super_users.reason, detail=super_users.message))
+            super_users = previous.super_users if previous is not None else frozenset()
+        quotas = await state.gateway.describe_user_quotas(default=True)
+        if isinstance(quotas, KafkaFailure):
+            log.debug("Reading the default user quotas failed", extra=logs.fields(
+                names.CLUSTER_KIND, state.key, state.key, quotas.reason, detail=quotas.message))
+            state.quotas_read = None
+            default_quotas = previous.default_user_quotas if previous is not None else None
+        else:
+            state.quotas_read = default_quotas = MappingProxyType(dict(quotas.get(None, {})))
+        return replace(facts, super_users=super_users, default_user_quotas=default_quotas)
+
+    def _quotas_fact(self, state: _Cluster, quotas: Mapping[str, float]) -> None:
+        """The default user quotas kto just set are what Kafka has now."""
+        if state.view.facts is not None:
+            state.view = replace(state.view, facts=replace(state.view.facts,
+                                                           default_user_quotas=MappingProxyType(dict(quotas))))
 
     async def _supported(self, gateway: KafkaGateway) -> KafkaFailure | None:
         """Why kto must not work with these brokers (too old, or an API it needs missing), or None. Asked once per
@@ -296,12 +357,16 @@ class ClusterRegistry:
         state.quota_problem = None
         if not desired and not state.quota_keys:
             return
-        observed = await state.gateway.describe_user_quotas(default=True)
-        if isinstance(observed, KafkaFailure):
-            state.quota_problem = (observed.reason, f"connected, but spec.defaultUserQuotas cannot be checked: "
-                                                    f"{observed.message}")
-            return
-        current = observed.get(None, {})
+        read, state.quotas_read = state.quotas_read, None
+        if read is None:  # the probe could not read them: ask once more, and say why when it fails again
+            observed = await state.gateway.describe_user_quotas(default=True)
+            if isinstance(observed, KafkaFailure):
+                state.quota_problem = (observed.reason, f"connected, but spec.defaultUserQuotas cannot be checked: "
+                                                        f"{observed.message}")
+                return
+            read = observed.get(None, {})
+            self._quotas_fact(state, read)
+        current = dict(read)
         overwrite = annotation(state.body, names.ANNOTATION_ADOPT) == names.ADOPT_OVERWRITE
         plan = plan_default_quotas(desired, current, state.quota_keys, overwrite)
         if plan.refused:
@@ -314,6 +379,8 @@ class ClusterRegistry:
                                    f"{failure.message}") if not failure.retriable \
                 else (failure.reason, f"connected, but spec.defaultUserQuotas is not in place: {failure.message}")
             return
+        self._quotas_fact(state, {k: v for k, v in {**current, **plan.change.to_set}.items()
+                                  if k not in plan.change.to_remove})
         if plan.drift is not None and not plan.drift.in_sync:
             await self._corrected(state, f"default user quotas corrected: {describe_quota_change(plan.drift, current)}")
         state.quota_keys = plan.keys
@@ -372,8 +439,7 @@ class ClusterRegistry:
         status["defaultUserQuotaKeys"] = list(quota_keys) if quota_keys else None
         status["topics"] = self.served_topics(state.key, state.spec) if state.spec is not None else 0
         facts = state.view.facts
-        # The bound cluster id stays in status whatever the probe found: it is what the KafkaCluster is bound to.
-        status["clusterId"] = bound_cluster_id(body) or (facts.cluster_id if facts is not None else None)
+        status["clusterId"] = recorded_cluster_id(body, facts.cluster_id if facts is not None else None)
         if facts is not None:
             status |= {"controllerId": facts.controller_id, "brokers": facts.brokers}
         await self.writer.patch(names.CLUSTER_PLURAL, body, KafkaClusterStatus, status)
@@ -382,6 +448,32 @@ class ClusterRegistry:
 def _recorded(body: Mapping[str, Any] | None, field: str) -> tuple[str, ...]:
     """The keys kto recorded in a KafkaCluster's status as set by itself (the only ones it ever removes)."""
     return tuple(((body or {}).get("status") or {}).get(field) or ())
+
+
+def recorded_cluster_id(body: Mapping[str, Any], probed: str | None) -> str | None:
+    """The cluster id status records: one the brokers confirmed. A recorded id stays whatever a later probe finds
+    (it is what the KafkaCluster is bound to); the annotation is recorded once the brokers report it, and an
+    annotated id they do not report is never written, so removing a wrong annotation returns the cluster to
+    the id it had."""
+    annotated = annotation(body, names.ANNOTATION_CLUSTER_ID)
+    if annotated is not None and annotated == probed:
+        return annotated
+    recorded = (body.get("status") or {}).get("clusterId")
+    return recorded or (probed if annotated is None else None)
+
+
+def error_text(err: BaseException) -> str:
+    """An exception in a few words for status and Events: an API error's status, reason and message (not its
+    headers), anything else's type and first line."""
+    status, reason = getattr(err, "status", None), getattr(err, "reason", None)
+    if isinstance(status, int):
+        try:
+            message = json.loads(getattr(err, "body", None) or "{}").get("message")
+        except (ValueError, AttributeError):
+            message = None
+        return f"the Kubernetes API answered {status} {reason or ''}".rstrip() + (f": {message}" if message else "")
+    first = (str(err).strip().splitlines() or [""])[0]
+    return f"{type(err).__name__}: {first[:300]}" if first else type(err).__name__
 
 
 def cluster_id_changed_message(key: Key, spec: KafkaClusterSpec, bound: str, reported: str) -> str:

@@ -275,6 +275,35 @@ class KafkaGateway:
             racks=MappingProxyType({n.id: n.rack for n in result.nodes if getattr(n, "rack", None)}),
         )
 
+    async def describe_super_users(self, broker_ids: Sequence[int]) -> frozenset[str] | KafkaFailure:
+        """The user names of the brokers' ``super.users`` (a static broker config: one DescribeConfigs of a broker
+        resource, sent to that broker, on KRaft and ZooKeeper alike). The first of ``broker_ids`` that answers is
+        asked; a refusal to describe the cluster's configs is the same on every broker, and ends the asking.
+
+        Stock Kafka (3.x and 4.x, both modes) describes ``super.users`` as sensitive, without its value: it is an
+        authorizer's key, not one of the broker's own, and the broker hides every key whose type it does not know.
+        That is a failure here (the value is unknown), never an empty set; brokers without an authorizer have no
+        ``super.users`` at all, which is an empty set."""
+        failure = KafkaFailure(Reason.KAFKA_ERROR, "describing super.users: no broker to ask", retriable=True)
+        for broker in list(broker_ids)[:3]:
+            resource = ConfigResource(ConfigResource.Type.BROKER, str(broker))
+            self._count("describe_configs")
+            try:
+                futures = self._admin.describe_configs([resource], request_timeout=min(self.request_timeout, 10.0))
+                configs = await self._pending.track(futures[resource])
+            except Exception as exc:  # noqa: BLE001 - classified below
+                failure = classify(exc, f"describing the config super.users of broker {broker}", self.mode)
+                if failure.reason == Reason.AUTHORIZATION_FAILED:
+                    return failure
+                continue
+            entry = configs.get(SUPER_USERS)
+            if entry is not None and entry.value is None and entry.is_sensitive:
+                return KafkaFailure(Reason.KAFKA_ERROR, f"broker {broker} describes super.users as sensitive, without "
+                                    "its value (Kafka hides the keys it has no type for): list the super users in "
+                                    "the KafkaCluster's protectedPrincipals", retriable=False)
+            return super_users_of(entry.value if entry is not None else None)
+        return failure
+
     async def describe_broker_apis(self) -> BrokerApis | KafkaFailure:
         """The API versions the brokers support (kafka-python asks ApiVersions when it connects), asked once per
         connection: the Kafka release and mode they tell are those of the cluster until kto reconnects."""
@@ -902,6 +931,20 @@ def _binding(principal: str, acl: Acl, cls=AclBinding):
     restype = ResourceType.BROKER if acl.resource_type == "CLUSTER" else ResourceType[acl.resource_type]
     return cls(restype, acl.name, ResourcePatternType[acl.pattern], principal, acl.host,
                AclOperation[acl.operation], AclPermissionType[acl.permission])
+
+
+SUPER_USERS = "super.users"
+
+
+def super_users_of(value: str | None) -> frozenset[str]:
+    """The user names in a ``super.users`` value: ``User:<name>`` entries separated by ';' (spaces around an entry
+    or its name ignored, as Kafka ignores them); principals of another type, and empty names, are left out."""
+    names = set()
+    for entry in (value or "").split(";"):
+        kind, sep, name = entry.strip().partition(":")
+        if sep and kind.strip() == "User" and name.strip():
+            names.add(name.strip())
+    return frozenset(names)
 
 
 # DescribeClientQuotas match types: 0 a given name, 1 the default entity, 2 any named entity.

@@ -4,7 +4,8 @@ Per KafkaCluster, one task collects every ``interval`` seconds, one collection a
 timeout: the Ready KafkaTopics of the cluster are its managed topics; their partitions (one DescribeTopics),
 then together the size of every replica (one DescribeLogDirs per broker), the end offsets (one ListOffsets
 per partition leader) and the committed offsets of every consumer group (ListGroups, then one OffsetFetch per
-group coordinator for all groups). None of it is written to Kubernetes: lag changes all the time, and an
+group coordinator for all groups). At most ``MAX_SERIES`` lag series per cluster are published, the largest lags.
+None of it is written to Kubernetes: lag changes all the time, and an
 idle kto writes nothing. The pure parts (which topics, sums, lag, stale series) are functions of this module;
 the collection is ``collect``; ``LagCollector`` runs it and publishes the gauges.
 """
@@ -15,7 +16,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from kto.api import names
 from kto.api.domain import KafkaFailure, ObservedTopic
@@ -28,6 +29,10 @@ TP = tuple[str, int]  # (topic, partition)
 COLLECT_TIMEOUT = 120.0  # one collection longer than this is abandoned (and counted as an error)
 STEPS = ("describe_topics", "describe_log_dirs", "list_offsets", "list_group_offsets", "timeout", "internal")
 WARN_EVERY = 600.0  # a failing step of a cluster is logged as a warning at most this often (else at debug)
+# Consumer lag series (topic, group) published per KafkaCluster at most (``kto run --lag-max-series``): the
+# largest lags are kept, and kto_lag_series_dropped says how many were left out. A tenant committing offsets
+# under thousands of group ids cannot grow the scrape without bound.
+MAX_SERIES = 1000
 
 
 # --- pure aggregation ------------------------------------------------------------------------------
@@ -85,6 +90,14 @@ def group_lags(ends: Mapping[TP, int], committed: Mapping[str, Mapping[TP, int]]
             key = (tp[0], group)
             lags[key] = lags.get(key, 0) + max(end - offset, 0)
     return lags
+
+
+def largest(lags: Mapping[tuple[str, str], int], limit: int) -> dict[tuple[str, str], int]:
+    """The ``limit`` largest lags; among equal lags, the first by (topic, group), so that the same series stay
+    from one collection to the next while the lags do not change."""
+    if len(lags) <= limit:
+        return dict(lags)
+    return dict(sorted(lags.items(), key=lambda item: (-item[1], item[0]))[:max(limit, 0)])
 
 
 @dataclass(frozen=True)
@@ -161,11 +174,12 @@ class LagCollector:
     while it is not connected); ``bodies`` the KafkaTopics naming a cluster."""
 
     def __init__(self, snapshot: Callable[[Key], object | None], bodies: Callable[[Key], Iterable[Mapping | None]],
-                 interval: float, timeout: float = COLLECT_TIMEOUT):
+                 interval: float, timeout: float = COLLECT_TIMEOUT, max_series: int = MAX_SERIES):
         self.snapshot = snapshot
         self.bodies = bodies
         self.interval = interval
         self.timeout = timeout
+        self.max_series = max_series
         self._tasks: dict[Key, asyncio.Task] = {}
         self._series: dict[Key, dict[str, set[tuple[str, ...]]]] = {}
         self._warned: dict[tuple[Key, str], float] = {}
@@ -183,6 +197,7 @@ class LagCollector:
             task.cancel()
         self.publish(key, Sample.empty())
         self._series.pop(key, None)
+        metrics.forget(metrics.LAG_SERIES_DROPPED, (label(key),))
 
     async def stop(self) -> None:
         tasks = list(self._tasks.values())
@@ -216,9 +231,14 @@ class LagCollector:
             self._failed(key, step, failure.message)
         for step in set(STEPS) - {s for s, _ in collected.failures}:
             self._warned.pop((key, step), None)
-        self.publish(key, collected.sample)
+        sample = collected.sample
+        if sample.lags is not None:
+            kept = largest(sample.lags, self.max_series)
+            metrics.LAG_SERIES_DROPPED.labels(label(key)).set(len(sample.lags) - len(kept))
+            sample = replace(sample, lags=kept)
+        self.publish(key, sample)
         metrics.LAG_COLLECTIONS.labels(label(key)).observe(time.monotonic() - started)
-        return collected.sample
+        return sample
 
     def publish(self, key: Key, sample: Sample) -> None:
         cluster = label(key)

@@ -62,6 +62,9 @@ LAG_COLLECTIONS = Histogram("kto_lag_collection_duration_seconds", "Duration of 
                             "cluster.", ["cluster"], buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120))
 LAG_ERRORS = Counter("kto_lag_collection_errors_total", "Failed steps of lag and size collections.",
                      ["cluster", "step"])
+LAG_SERIES_DROPPED = Gauge("kto_lag_series_dropped", "Consumer lag series (topic, group) of a cluster's last "
+                           "collection left out of kto_consumer_group_lag by the cap (kto run --lag-max-series): "
+                           "the smallest lags go first.", ["cluster"])
 
 
 def forget(gauge: Gauge, labels: tuple[str, ...]) -> None:

@@ -6,11 +6,12 @@
 -- BrokerConfigRefused: spec.brokerConfig names a key brokers cannot change at runtime, a value they reject, or
 -- a key set by hand; DefaultQuotasRefused: spec.defaultUserQuotas names a quota set by hand or a value the
 -- brokers reject. kto wrote nothing of it and waits for the spec (the cluster's topics and users go on).
+-- RefreshFailed: kto could not refresh the cluster (e.g. it may not read the referenced Secret); retried.
 local DEGRADED = {
   AuthenticationFailed = true, AuthorizationFailed = true, SecretNotFound = true, InvalidSpec = true,
   SecretNotMarked = true, InsecureConnection = true, ClusterIdChanged = true, InvalidClientConfig = true,
   UnsupportedKafkaVersion = true,
-  BrokerConfigRefused = true, DefaultQuotasRefused = true,
+  BrokerConfigRefused = true, DefaultQuotasRefused = true, RefreshFailed = true,
 }
 
 local function result(status, message)
