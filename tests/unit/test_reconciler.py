@@ -1430,3 +1430,15 @@ async def test_a_topic_defaults_change_is_intent_not_drift() -> None:
     await w.run(key)
     assert w.kube.events_of(key)[-1] == ("Normal", "DriftCorrected")
     assert "compression.type was gzip, set to lz4" in w.status(key)["lastDriftCorrection"]["message"]
+
+
+async def test_a_default_quota_set_in_kafka_since_the_last_probe_still_caps_a_tenant() -> None:
+    """The probe has not seen the default set by hand a moment ago: the batch reads it before writing anything."""
+    w = world("user", users={"allowedNamespaces": ["team-a"]})
+    w.kafka.quotas[None] = {"producer_byte_rate": 1048576.0}
+    key = w.put(user("app", ns="team-a", clusterRef={"name": "kafka", "namespace": "apps"},
+                     quotas={"producerByteRate": 10**10}))
+    await w.run(key)
+    assert ready(w.status(key)) == ("False", "NotPermitted")
+    assert "above Kafka's default user quota (1048576)" in message(w.status(key))
+    assert "app" not in w.kafka.scram and "app" not in w.kafka.quotas

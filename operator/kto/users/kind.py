@@ -132,11 +132,7 @@ class UserKind:
                                 lambda topic: self.topic_owner(cluster, topic))
         refused += above_defaults(spec.quotas, cluster.spec.defaultUserQuotas,
                                   cluster.facts.default_user_quotas if cluster.facts else None)
-        if not refused:
-            return None
-        return Verdict(False, Reason.NOT_PERMITTED, f"namespace {key[0]} may not grant what this KafkaUser asks: "
-                       f"{'; '.join(refused)}. kto applies none of its changes: remove these rules, or ask the owner "
-                       f"of KafkaCluster {cluster.key[0]}/{cluster.key[1]} to grant them (spec.users.grants)")
+        return not_permitted(key, cluster, refused) if refused else None
 
     def deletion_policy(self, spec: KafkaUserSpec, cluster: KafkaClusterSpec | None, body: Mapping[str, Any]) -> str:
         """A tenant's KafkaUser cannot Retain: the access kto gave never outlives its resource unless the
@@ -261,6 +257,13 @@ def protected_why(name: str, cluster: ClusterSnapshot) -> str | None:
     return None
 
 
+def not_permitted(key: Key, cluster: ClusterSnapshot, refused: list[str]) -> Verdict:
+    """A tenant's KafkaUser asks what its namespace may not have: nothing of it is applied."""
+    return Verdict(False, Reason.NOT_PERMITTED, f"namespace {key[0]} may not grant what this KafkaUser asks: "
+                   f"{'; '.join(refused)}. kto applies none of its changes: remove these rules, or ask the owner "
+                   f"of KafkaCluster {cluster.key[0]}/{cluster.key[1]} to grant them (spec.users.grants)")
+
+
 def user_failure(failure: KafkaFailure, **fields: Any) -> Verdict:
     """Retried with backoff when retrying can help; a missing authorizer is looked at again at the resync."""
     retry = BACKOFF if failure.retriable and failure.reason != Reason.AUTHORIZER_NOT_ENABLED else None
@@ -288,6 +291,7 @@ class UserBatch:
 
     async def run(self) -> dict[Key, Outcome]:
         await asyncio.gather(*(self._read_password(w) for w in self.work.values()))
+        await self._cap_quotas()
         if self._pending():
             self.existing, self.observed = await asyncio.gather(
                 self.gateway.describe_scram(sorted({w.user for w in self._pending().values()})),
@@ -336,6 +340,23 @@ class UserBatch:
             f"Kafka user {w.user} already exists ({what}) and kto did not create it for this resource: kto would "
             f"replace its credentials and ACLs with the spec's. If this resource is meant to manage it, annotate it "
             f"{names.ANNOTATION_ADOPT}={names.ADOPT_OVERWRITE}; otherwise choose another spec.userName")
+
+    async def _cap_quotas(self) -> None:
+        """Tenants' quotas against the defaults Kafka has right now (one DescribeClientQuotas, only for a batch
+        with a tenant's quota): the gate compared them with the last probe's, and a default set by hand since
+        must not let a quota above it through."""
+        tenants = {k: w for k, w in self._pending().items()
+                   if w.spec.quotas is not None and k[0] != self.cluster.key[0]}
+        if not tenants:
+            return
+        live = await self.gateway.describe_user_quotas(default=True)
+        for key, w in tenants.items():
+            if isinstance(live, KafkaFailure):
+                self.out[key] = user_failure(live)
+                continue
+            refused = above_defaults(w.spec.quotas, self.cluster.spec.defaultUserQuotas, live.get(None, {}))
+            if refused:
+                self.out[key] = not_permitted(key, self.cluster, refused)
 
     async def _read_password(self, w: _Work) -> None:
         ns, name = w.key
