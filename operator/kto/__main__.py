@@ -12,6 +12,7 @@ import signal
 import sys
 
 from kto import __version__
+from kto.api import names
 from kto.cli import main as cli
 from kto.telemetry import logs
 
@@ -107,7 +108,7 @@ def add_leader_election_args(run: argparse.ArgumentParser) -> None:
                           "leader election namespace, else the Pod's namespace, else default)")
     run.add_argument("--leader-election-namespace", default=env("KTO_LEADER_ELECTION_NAMESPACE") or None,
                      help="namespace of the Lease (default: the Pod's namespace, else default)")
-    run.add_argument("--leader-election-name", default=env("KTO_LEADER_ELECTION_NAME", "kto-leader"),
+    run.add_argument("--leader-election-name", default=env("KTO_LEADER_ELECTION_NAME", names.LEASE_NAME),
                      help="name of the Lease")
     run.add_argument("--leader-election-lease-duration", type=int,
                      default=int(env("KTO_LEADER_ELECTION_LEASE_DURATION", "15")),

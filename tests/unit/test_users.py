@@ -19,8 +19,8 @@ from kto.users.access import (
     refused_rules,
     scram_changes,
     secret_name_of,
-    user_name_of,
 )
+from kto.users.kind import user_name_of
 from pydantic import ValidationError
 
 
@@ -60,8 +60,9 @@ def test_plan_acls_creates_missing_and_deletes_unlisted() -> None:
 
 
 def test_user_name_principal_and_secret_name() -> None:
-    assert user_name_of("ingestion", spec()) == "ingestion"
-    assert user_name_of("ingestion", spec(userName="ingestion-service")) == "ingestion-service"
+    assert user_name_of({"metadata": {"name": "ingestion"}, "spec": {}}) == "ingestion"
+    assert user_name_of({"metadata": {"name": "ingestion"}, "spec": {"userName": "ingestion-service"}}) \
+        == "ingestion-service"
     assert principal("ingestion-service") == "User:ingestion-service"
     assert secret_name_of("ingestion") == "ingestion-kafka"
 

@@ -29,3 +29,5 @@ LABEL_CREDENTIALS = f"{PREFIX}/credentials"
 ANNOTATION_PAUSED = f"{PREFIX}/paused"
 
 COMPONENT = "kto"
+# The Lease kto elects its leader with, unless told another (kto run --leader-election-name).
+LEASE_NAME = "kto-leader"

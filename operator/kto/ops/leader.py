@@ -45,7 +45,6 @@ from kto.telemetry import metrics
 log = logging.getLogger("kto.ops.leader")
 
 SERVICE_ACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
-DEFAULT_NAME = "kto-leader"
 
 
 # --- values ------------------------------------------------------------------------------------------------

@@ -55,10 +55,6 @@ def was_in_sync(body: Mapping[str, Any]) -> bool:
             and status.get("observedGeneration") == body["metadata"].get("generation"))
 
 
-def ready_condition(body: Mapping[str, Any]) -> Mapping[str, Any] | None:
-    return find((body.get("status") or {}).get("conditions"))
-
-
 class StatusWriter:
     """Writes a status when, and only when, it differs from what the object shows."""
 

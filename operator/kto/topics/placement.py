@@ -76,8 +76,3 @@ def _shrink(replicas: list[int], target: int, racks: Mapping[int, str | None], c
         new.remove(pick)
         counts[pick] -= 1
     return new
-
-
-def count_moved(current: Sequence[Sequence[int]], target: int) -> int:
-    """Partitions that already have ``target`` replicas."""
-    return sum(1 for r in current if len(r) == target)

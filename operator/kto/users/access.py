@@ -39,10 +39,6 @@ OPERATIONS = {"All": "ALL", "Read": "READ", "Write": "WRITE", "Create": "CREATE"
               "IdempotentWrite": "IDEMPOTENT_WRITE"}
 
 
-def user_name_of(resource_name: str, spec: KafkaUserSpec) -> str:
-    return spec.userName or resource_name
-
-
 def principal(user_name: str) -> str:
     return f"User:{user_name}"
 
