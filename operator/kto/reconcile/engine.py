@@ -47,7 +47,7 @@ from kto.api.reasons import Reason, is_permanent
 from kto.kube.client import KubeClient, is_unavailable
 from kto.kube.ledger import Ledger
 from kto.reconcile.batching import Backoff, BatchQueue
-from kto.reconcile.gates import UNKNOWN_OWNER_UID, ClusterSnapshot, Gathered, KindRules, decide
+from kto.reconcile.gates import UNKNOWN_OWNER_UID, ClusterSnapshot, Connected, Gathered, KindRules, decide
 from kto.reconcile.outcomes import (
     BACKOFF,
     Converge,
@@ -136,7 +136,7 @@ class Kind(Protocol):
     def deletion_policy(self, spec: Any, cluster: KafkaClusterSpec | None, body: Mapping[str, Any]) -> str:
         """Delete, Retain or Adopted (``objects.deletion_policy_of``)."""
 
-    async def act(self, cluster: ClusterSnapshot, items: dict[Key, Item], guard: Guard) -> dict[Key, Outcome]:
+    async def act(self, cluster: Connected, items: dict[Key, Item], guard: Guard) -> dict[Key, Outcome]:
         """Do the batch's Kafka work; call ``guard`` with the resources about to be written for first."""
 
 
@@ -367,13 +367,19 @@ class Reconciler:
                 case Release():
                     outcomes[key] = item.decision
         work = {k: i for k, i in items.items() if isinstance(i.decision, Converge | Observe | Delete | Revoke)}
-        if work:
-            for key, outcome in (await self._act_isolated(cluster, work)).items():
+        connected = cluster.connected() if cluster is not None else None
+        if work and connected is None:
+            # Only a revocation gets here with a cluster kto cannot reach (the gate checks reachability after what
+            # a KafkaCluster forbids): it says the refusal, and is tried again until the cluster can be reached.
+            return outcomes | {k: replace(i.decision.verdict, retry=BACKOFF) for k, i in work.items()
+                               if isinstance(i.decision, Revoke)}
+        if work and connected is not None:
+            for key, outcome in (await self._act_isolated(connected, work)).items():
                 outcomes[key] = outcome
                 self._remember_block(key, items[key].body, cluster, outcome)
         return outcomes
 
-    async def _act_isolated(self, cluster: ClusterSnapshot, work: dict[Key, Item]) -> dict[Key, Outcome]:
+    async def _act_isolated(self, cluster: Connected, work: dict[Key, Item]) -> dict[Key, Outcome]:
         """The kind's act; when it raises, the batch is split in halves until the resource that makes it raise
         is alone: that one gets a verdict with the error, every other resource is acted on."""
         try:

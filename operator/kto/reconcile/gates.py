@@ -36,8 +36,24 @@ UNKNOWN_OWNER_UID = "(unknown: a KafkaCluster is not probed yet)"
 
 
 @dataclass(frozen=True)
+class Connected:
+    """A KafkaCluster kto can reach now, as a kind acts on it: nothing here is missing."""
+
+    key: Key
+    spec: KafkaClusterSpec
+    facts: ClusterFacts
+    gateway: KafkaPort
+    principal: str | None = None  # the Kafka user kto connects as (SASL), always protected
+
+    @property
+    def brokers(self) -> int:
+        return self.facts.brokers
+
+
+@dataclass(frozen=True)
 class ClusterSnapshot:
-    """A KafkaCluster as the reconcilers see it during one batch (read-only)."""
+    """A KafkaCluster as the gate sees it during one batch (read-only): it may be missing, not probed yet,
+    invalid or unreachable; ``connected`` is what a kind acts on."""
 
     key: Key
     exists: bool = True
@@ -51,7 +67,14 @@ class ClusterSnapshot:
 
     @property
     def ready(self) -> bool:
-        return self.exists and self.reason == Reason.CONNECTED and self.gateway is not None
+        return self.connected() is not None
+
+    def connected(self) -> Connected | None:
+        """The cluster as a kind acts on it, when kto can reach it now."""
+        if not (self.exists and self.reason == Reason.CONNECTED and self.gateway is not None
+                and self.spec is not None and self.facts is not None):
+            return None
+        return Connected(self.key, self.spec, self.facts, self.gateway, self.principal)
 
     @property
     def brokers(self) -> int | None:

@@ -30,7 +30,7 @@ from kto.api.models import KafkaClusterSpec, KafkaTopicSpec, KafkaTopicStatus
 from kto.api.objects import Key, deletion_policy_of, topic_name_of
 from kto.api.reasons import Reason
 from kto.reconcile.engine import Guard, Item, KindInfo
-from kto.reconcile.gates import ClusterSnapshot
+from kto.reconcile.gates import ClusterSnapshot, Connected
 from kto.reconcile.outcomes import (
     BACKOFF,
     FINALIZER_PENDING,
@@ -42,6 +42,7 @@ from kto.reconcile.outcomes import (
     Release,
     Verdict,
 )
+from kto.reconcile.ports import TopicPort
 from kto.telemetry import metrics
 from kto.topics.planner import build_desired, deletion_policy, plan_topic
 from kto.topics.replicas import ReplicaProgress, needs_placement, plan_reassignments
@@ -81,7 +82,7 @@ class TopicKind:
     def deletion_policy(self, spec: KafkaTopicSpec, cluster: KafkaClusterSpec | None, body: Mapping[str, Any]) -> str:
         return deletion_policy_of(spec.deletionPolicy, deletion_policy(spec, cluster), body)
 
-    async def act(self, cluster: ClusterSnapshot, items: dict[Key, Item], guard: Guard) -> dict[Key, Outcome]:
+    async def act(self, cluster: Connected, items: dict[Key, Item], guard: Guard) -> dict[Key, Outcome]:
         gateway = cluster.gateway
         desired = {k: build_desired(k[1], i.gathered.spec, cluster.spec) for k, i in items.items()
                    if isinstance(i.decision, Converge | Observe)}
@@ -97,7 +98,7 @@ class TopicKind:
         return out
 
 
-async def delete_topics(gateway, deletions: dict[Key, Item]) -> dict[Key, Outcome]:
+async def delete_topics(gateway: TopicPort, deletions: dict[Key, Item]) -> dict[Key, Outcome]:
     """Delete the Kafka topics of the resources, but only the very topics kto made or adopted for them: a topic
     of the same name with another id than the one recorded (replaced outside kto, or on a cluster the
     KafkaCluster was moved to) is left alone and the resource released with a Warning."""
@@ -130,7 +131,7 @@ async def delete_topics(gateway, deletions: dict[Key, Item]) -> dict[Key, Outcom
 class TopicBatch:
     """The converging topics of one batch, from plans to verdicts."""
 
-    def __init__(self, cluster: ClusterSnapshot, work: dict[Key, tuple[DesiredTopic, Item]],
+    def __init__(self, cluster: Connected, work: dict[Key, tuple[DesiredTopic, Item]],
                  observed: Mapping[str, Seen], guard: Guard):
         self.cluster = cluster
         self.gateway = cluster.gateway
@@ -229,7 +230,7 @@ class TopicBatch:
         return {key: outcomes.get(topic) for key, (topic, _) in work.items()}
 
 
-async def move_replicas(gateway, cluster: ClusterSnapshot, topics: dict[str, tuple[int, ObservedTopic | None]]
+async def move_replicas(gateway: TopicPort, cluster: Connected, topics: dict[str, tuple[int, ObservedTopic | None]]
                         ) -> dict[str, ReplicaProgress | KafkaFailure | None]:
     """Per topic: ``None`` when done, its progress while moving, or a failure."""
     ongoing = await gateway.list_reassignments()
@@ -240,10 +241,9 @@ async def move_replicas(gateway, cluster: ClusterSnapshot, topics: dict[str, tup
         load = await gateway.describe_replica_load()
         if isinstance(load, KafkaFailure):
             return dict.fromkeys(topics, load)
-    facts = cluster.facts
-    brokers = list(facts.broker_ids) if facts else []
+    brokers = list(cluster.facts.broker_ids)
     try:
-        plan = plan_reassignments(topics, ongoing, brokers, facts.racks if facts else {}, load)
+        plan = plan_reassignments(topics, ongoing, brokers, cluster.facts.racks, load)
     except ValueError as err:  # fewer live brokers than the target (brokers went away since the planner looked)
         return dict.fromkeys(topics, KafkaFailure(Reason.INSUFFICIENT_BROKERS, f"cannot place replicas: {err}; "
                                                   "lower spec.replicationFactor or bring the brokers back", False))
@@ -265,10 +265,10 @@ async def move_replicas(gateway, cluster: ClusterSnapshot, topics: dict[str, tup
     return result
 
 
-async def _throttle(gateway, cluster: ClusterSnapshot, brokers: list[int], moves: Mapping[str, Any]
+async def _throttle(gateway: TopicPort, cluster: Connected, brokers: list[int], moves: Mapping[str, Any]
                     ) -> KafkaFailure | None:
     """With a throttle on the cluster: the brokers' rate, and the moving topics' throttled replicas."""
-    throttle = cluster.spec.replicationThrottleBytesPerSecond if cluster.spec else None
+    throttle = cluster.spec.replicationThrottleBytesPerSecond
     if not throttle:
         return None
     failure = await gateway.set_replication_throttle(brokers, throttle)

@@ -38,7 +38,7 @@ from kto.api.reasons import Reason
 from kto.kafka.connection import not_marked_message
 from kto.kube.client import KubeClient
 from kto.reconcile.engine import Guard, Item, KindInfo
-from kto.reconcile.gates import ClusterSnapshot, KindRules, prefix_refusal
+from kto.reconcile.gates import ClusterSnapshot, Connected, KindRules, prefix_refusal
 from kto.reconcile.outcomes import BACKOFF, FINALIZER_PENDING, Converge, Delete, Note, Outcome, Release, Revoke, Verdict
 from kto.reconcile.status import was_in_sync
 from kto.telemetry import metrics
@@ -141,7 +141,7 @@ class UserKind:
         tenant = cluster_key_of(body)[0] != (body.get("metadata") or {}).get("namespace")
         return "Delete" if tenant and policy == "Retain" else policy
 
-    async def act(self, cluster: ClusterSnapshot, items: dict[Key, Item], guard: Guard) -> dict[Key, Outcome]:
+    async def act(self, cluster: Connected, items: dict[Key, Item], guard: Guard) -> dict[Key, Outcome]:
         out: dict[Key, Outcome] = {}
         work = {k: _Work(k, i.body, i.gathered.spec, i.gathered.name, holds=i.gathered.holds, ours=i.gathered.owns)
                 for k, i in items.items() if isinstance(i.decision, Converge)}
@@ -156,18 +156,16 @@ class UserKind:
             out |= await self.revoke(cluster, revocations)
         return out
 
-    async def revoke(self, cluster: ClusterSnapshot, items: dict[Key, Item]) -> dict[Key, Outcome]:
+    async def revoke(self, cluster: Connected, items: dict[Key, Item]) -> dict[Key, Outcome]:
         """Users kto gave access that their namespace may no longer have (only users whose status records that
         they own their principal get here): a namespace no longer allowed loses all of it (credentials, ACLs,
         the quotas kto set); a narrowed grant loses the bindings of the rules it no longer permits."""
-        if not cluster.ready:
-            return {k: replace(i.decision.verdict, retry=BACKOFF) for k, i in items.items()}
         whole = {k: i for k, i in items.items() if i.decision.verdict.reason == Reason.NAMESPACE_NOT_ALLOWED}
         out = await self._revoke_all(cluster, whole) if whole else {}
         narrowed = {k: i for k, i in items.items() if k not in whole}
         return out | (await self._revoke_rules(cluster, narrowed) if narrowed else {})
 
-    async def _revoke_all(self, cluster: ClusterSnapshot, items: dict[Key, Item]) -> dict[Key, Outcome]:
+    async def _revoke_all(self, cluster: Connected, items: dict[Key, Item]) -> dict[Key, Outcome]:
         deleted = await self.delete(cluster, {k: i.gathered.name for k, i in items.items()},
                                     {k: recorded_quotas(i.body.get("status")) for k, i in items.items()})
         out: dict[Key, Outcome] = {}
@@ -184,7 +182,7 @@ class UserKind:
                                            "allowed to have users on the cluster"),))
         return out
 
-    async def _revoke_rules(self, cluster: ClusterSnapshot, items: dict[Key, Item]) -> dict[Key, Outcome]:
+    async def _revoke_rules(self, cluster: Connected, items: dict[Key, Item]) -> dict[Key, Outcome]:
         refused = {k: refused_acls(i.gathered.spec, k[0], cluster.spec.grants_for(k[0]),
                                    lambda topic: self.topic_owner(cluster, topic)) for k, i in items.items()}
         observed = await cluster.gateway.describe_acls()
@@ -207,7 +205,7 @@ class UserKind:
                                            "longer grant them"),) if revoke[p] else ())
         return out
 
-    async def delete(self, cluster: ClusterSnapshot, deletions: dict[Key, str],
+    async def delete(self, cluster: Connected, deletions: dict[Key, str],
                      quotas: Mapping[Key, set[str]] | None = None) -> dict[Key, Outcome]:
         """The credentials (the mechanisms that exist), every ACL of each principal, and the client quotas kto
         set for it (``quotas``: the keys recorded in each resource's status)."""
@@ -257,7 +255,7 @@ def protected_why(name: str, cluster: ClusterSnapshot) -> str | None:
     return None
 
 
-def not_permitted(key: Key, cluster: ClusterSnapshot, refused: list[str]) -> Verdict:
+def not_permitted(key: Key, cluster: ClusterSnapshot | Connected, refused: list[str]) -> Verdict:
     """A tenant's KafkaUser asks what its namespace may not have: nothing of it is applied."""
     return Verdict(False, Reason.NOT_PERMITTED, f"namespace {key[0]} may not grant what this KafkaUser asks: "
                    f"{'; '.join(refused)}. kto applies none of its changes: remove these rules, or ask the owner "
@@ -274,7 +272,7 @@ class UserBatch:
     """The converging users of one batch: what Kafka has (and whether kto may take it over), then credentials,
     the application's Secret, and ACLs."""
 
-    def __init__(self, kind: UserKind, cluster: ClusterSnapshot, work: dict[Key, _Work], guard: Guard):
+    def __init__(self, kind: UserKind, cluster: Connected, work: dict[Key, _Work], guard: Guard):
         self.kind = kind
         self.kube = kind.kube
         self.cluster = cluster
