@@ -188,18 +188,30 @@ def _refusal(rule: AclRule, namespace: str, grants: list[TenantGrant], topic_own
              ) -> str | None:
     res = rule.resource
     if res.type == "cluster":
-        granted = {op for g in grants for op in g.clusterOperations or ()}
-        missing = sorted(set(rule.operations) - granted)
-        return (f"cluster operations {', '.join(missing)} are not granted to namespace {namespace} "
-                "(users.grants[].clusterOperations)") if missing else None
+        return _cluster_refusal(rule, namespace, grants)
     prefixed = (res.patternType or "literal") == "prefixed"
     if res.name == "*" or (prefixed and not res.name):
         return None if any(g.allowWildcards for g in grants) else \
             f"wildcards are not granted to namespace {namespace} (users.grants[].allowWildcards)"
-    field = PREFIX_FIELDS[res.type]
-    if any(res.name.startswith(p) for g in grants for p in getattr(g, field) or ()):
+    return _name_refusal(res.type, res.name or "", prefixed, namespace, grants, topic_owner)
+
+
+def _cluster_refusal(rule: AclRule, namespace: str, grants: list[TenantGrant]) -> str | None:
+    granted = {op for g in grants for op in g.clusterOperations or ()}
+    missing = sorted(set(rule.operations) - granted)
+    return (f"cluster operations {', '.join(missing)} are not granted to namespace {namespace} "
+            "(users.grants[].clusterOperations)") if missing else None
+
+
+def _name_refusal(kind: str, name: str, prefixed: bool, namespace: str, grants: list[TenantGrant],
+                  topic_owner: Callable[[str], str | None]) -> str | None:
+    """A named resource: under a prefix the namespace is granted, or (a topic, literally) owned by one of its
+    KafkaTopics."""
+    field = PREFIX_FIELDS[kind]
+    if any(name.startswith(p) for g in grants for p in getattr(g, field) or ()):
         return None
-    if res.type == "topic" and not prefixed and topic_owner(res.name) == namespace:
+    owned_topic = kind == "topic" and not prefixed
+    if owned_topic and topic_owner(name) == namespace:
         return None
-    own = "no KafkaTopic of the namespace owns it, and " if res.type == "topic" and not prefixed else ""
+    own = "no KafkaTopic of the namespace owns it, and " if owned_topic else ""
     return f"{own}no prefix in users.grants[].{field} for namespace {namespace} covers it"

@@ -393,24 +393,15 @@ class UserBatch:
     async def _credentials(self) -> None:
         """Upserts in one request, then the other mechanisms' deletions in a second (Kafka refuses to alter one
         user twice in one request)."""
-        work = self._pending()
-        existing = self.existing
-        upserts, deletions = [], []
-        for key, w in work.items():
-            seen = existing.get(w.user)
+        upserts: list[tuple[str, str, str]] = []
+        deletions: list[tuple[str, str]] = []
+        for key, w in self._pending().items():
+            seen = self.existing.get(w.user)
             if isinstance(seen, KafkaFailure):
                 self.out[key] = user_failure(seen)
                 continue
-            mech = w.spec.authentication.mechanism
-            applied = (w.secret or {}).get("annotations", {}).get(names.ANNOTATION_CREDENTIAL_HASH) \
-                or self.kind.applied.get((self.cluster.key, w.user))
-            matches = self.kind.matches(applied, w.user, mech, w.password)
-            upsert, stale = scram_changes(mech, seen, matches)
-            w.record = applied if matches else credential_record(w.user, mech, w.password)
-            if upsert:
-                upserts.append((w.user, mech, w.password))
-                if applied and applied.startswith(RECORD_SCHEME) and not matches and seen and mech in seen:
-                    self.rotated.add(key)
+            upsert, stale = self._credential_change(key, w, seen)
+            upserts += [upsert] if upsert else []
             deletions += [(w.user, m) for m in stale]
         altered = await self.gateway.alter_scram(upserts, []) if upserts else {}
         failed = {u for u, f in altered.items() if f is not None}
@@ -421,6 +412,20 @@ class UserBatch:
                 self.out[key] = user_failure(failure)
             else:
                 self.kind.applied[(self.cluster.key, w.user)] = w.record
+
+    def _credential_change(self, key: Key, w: _Work, seen: Mapping[str, int] | None
+                           ) -> tuple[tuple[str, str, str] | None, tuple[str, ...]]:
+        """The upsert the user's credential needs (None: it is in place) and the other mechanisms to delete;
+        records the credential applied and whether this is a rotation."""
+        mech, password = w.spec.authentication.mechanism, w.password or ""
+        applied = (w.secret or {}).get("annotations", {}).get(names.ANNOTATION_CREDENTIAL_HASH) \
+            or self.kind.applied.get((self.cluster.key, w.user))
+        matches = self.kind.matches(applied, w.user, mech, password)
+        upsert, stale = scram_changes(mech, seen, matches)
+        w.record = applied if matches else credential_record(w.user, mech, password)
+        if upsert and applied and applied.startswith(RECORD_SCHEME) and not matches and seen and mech in seen:
+            self.rotated.add(key)
+        return ((w.user, mech, password) if upsert else None), stale
 
     async def _write_secret(self, w: _Work) -> None:
         """The application's Secret, once the brokers accept its credential."""
