@@ -35,6 +35,7 @@ DROPPED_METADATA = ("uid", "resourceVersion", "managedFields", "creationTimestam
 VOLATILE_TEXT = [
     (re.compile(r"after \d+ms"), "after 0ms"),
     (re.compile(r"\d+ identical error\(s\) suppressed"), "1 identical error(s) suppressed"),
+    (re.compile(r"since \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ"), f"since {FIXED_TIME}"),  # kto's Stalled message
 ]
 
 
@@ -217,6 +218,12 @@ def test_capture_topic_states(env, ns, cluster, kafka_view, capture, one_broker)
             kafka_view.delete("observed")  # observe-only: kto never deletes it
 
 
+def stalled_cluster(ns) -> dict | None:
+    obj = ns.get("kafkaclusters", "stalled")
+    conditions = (obj.get("status") or {}).get("conditions") or ()
+    return obj if any(c["type"] == "Stalled" and c["status"] == "True" for c in conditions) else None
+
+
 def test_capture_cluster_failures(env, ns, kto, capture) -> None:
     ns.secret("wrong-password", {"username": env.kafka.username, "password": "not-the-password"})
     created = ns.cluster(kafka_cluster("no-secret", env.kafka, secret="kafka-admin"))
@@ -228,6 +235,9 @@ def test_capture_cluster_failures(env, ns, kto, capture) -> None:
     down = kafka_cluster("unreachable", env.kafka, listener="PLAINTEXT")
     down["spec"]["bootstrapServers"] = [f"127.0.0.1:{closed_port}"]
     ns.cluster(down)
+    stalled = kafka_cluster("stalled", env.kafka, listener="PLAINTEXT", stalledAfterSeconds=1)
+    stalled["spec"]["bootstrapServers"] = [f"127.0.0.1:{closed_port}"]
+    ns.cluster(stalled)
 
     capture("KafkaCluster", "degraded-secret-not-found",
             ns.wait_condition("kafkaclusters", "no-secret", "False", "SecretNotFound"),
@@ -238,6 +248,9 @@ def test_capture_cluster_failures(env, ns, kto, capture) -> None:
     capture("KafkaCluster", "progressing-unreachable",
             ns.wait_condition("kafkaclusters", "unreachable", "False", "Unreachable", timeout=90),
             "bootstrapServers pointing at a closed port")
+    capture("KafkaCluster", "degraded-unreachable-stalled",
+            wait_until(lambda: stalled_cluster(ns), timeout=120, what="Stalled=True on KafkaCluster stalled"),
+            "bootstrapServers pointing at a closed port for longer than stalledAfterSeconds (1 here)")
 
 
 def test_capture_cluster_outage_states(env, ns, cluster, capture) -> None:

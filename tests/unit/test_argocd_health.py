@@ -320,3 +320,14 @@ def test_a_user_being_deleted_waits_for_ktos_finalizer() -> None:
     obj["metadata"]["finalizers"] = ["example.com/backup"]
     assert run_health(health_script("KafkaUser"), obj)["message"] == \
         "being deleted: waiting for the finalizer(s) example.com/backup"
+
+
+def test_a_cluster_unreachable_too_long_is_degraded() -> None:
+    """Argo CD's sandbox has no clock: kto's Stalled condition tells a long outage from a wait."""
+    obj = _with_ready("KafkaCluster", "False", "Unreachable", "cannot reach the brokers")
+    assert run_health(health_script("KafkaCluster"), obj)["status"] == "Progressing"
+    obj["status"]["conditions"].append({"type": "Stalled", "status": "True", "reason": "Unreachable",
+                                        "lastTransitionTime": "2025-01-01T00:05:00Z",
+                                        "message": "Unreachable since 2025-01-01T00:00:00Z (300 s or more): x"})
+    assert run_health(health_script("KafkaCluster"), obj) == {
+        "status": "Degraded", "message": "Unreachable since 2025-01-01T00:00:00Z (300 s or more): x"}

@@ -189,3 +189,23 @@ async def test_until_probed_a_cluster_holds_the_others() -> None:
     reg._clusters[KEY] = _Cluster(KEY, ClusterSnapshot(KEY, spec=KafkaClusterSpec.model_validate(
         {"bootstrapServers": ["kafka:9092"]})))
     assert reg.same_kafka(OTHER) is None
+
+
+def test_a_cluster_unreachable_for_its_stalled_time_gets_stalled_and_loses_it_when_back() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from kto.api.models import KafkaClusterSpec
+    from kto.clusters.registry import with_stalled
+
+    t0 = datetime(2025, 1, 1, tzinfo=UTC)
+    spec = KafkaClusterSpec(bootstrapServers=["k:9092"], stalledAfterSeconds=60)
+    down = [{"type": "Ready", "status": "False", "reason": "Unreachable", "message": "refused",
+             "lastTransitionTime": "2025-01-01T00:00:00Z"}]
+    assert with_stalled(down, {}, spec, t0 + timedelta(seconds=59)) == down
+    stalled = with_stalled(down, {}, spec, t0 + timedelta(seconds=60))
+    assert [c["type"] for c in stalled] == ["Ready", "Stalled"] and stalled[1]["status"] == "True"
+    # Kept as first written while it lasts: a probe writes nothing new.
+    assert with_stalled(down, {"conditions": stalled}, spec, t0 + timedelta(seconds=600)) == stalled
+    back = [{"type": "Ready", "status": "True", "reason": "Connected", "message": "ok",
+             "lastTransitionTime": "2025-01-01T00:10:00Z"}]
+    assert with_stalled([*back, stalled[1]], {"conditions": stalled}, spec, t0 + timedelta(seconds=601)) == back

@@ -40,6 +40,8 @@ def wave(doc: dict) -> str | None:
 def test_overlay_renders_and_parses(overlay: str, replicas: int, protocol: str) -> None:
     docs = kustomize(EXAMPLE / "overlays" / overlay)
     [namespace] = by_kind(docs, "Namespace")
+    # Argo CD never prunes or deletes the namespace (and with it every resource and Secret in it).
+    assert namespace["metadata"]["annotations"]["argocd.argoproj.io/sync-options"] == "Prune=false,Delete=false"
     [cluster_doc] = by_kind(docs, "KafkaCluster")
     topics = by_kind(docs, "KafkaTopic")
     assert namespace["metadata"]["name"] == "media-gateway"

@@ -10,6 +10,7 @@ from typing import Any
 from kto.api.reasons import Reason
 
 READY = "Ready"
+STALLED = "Stalled"
 MAX_MESSAGE = 2048
 
 
@@ -50,6 +51,22 @@ def build_condition(
     if generation is not None:
         cond["observedGeneration"] = generation
     return cond
+
+
+def stalled(conditions: Sequence[Mapping[str, Any]], reason: str, after: float, now: datetime
+            ) -> dict[str, Any] | None:
+    """kstatus's ``Stalled`` condition for a Ready=False of ``reason`` that has lasted ``after`` seconds or more
+    (None: not stalled, or not that reason): what tools that cannot read a clock (Argo CD's health checks) need
+    to tell a wait from a failure."""
+    ready = find(conditions)
+    if ready is None or ready.get("status") != "False" or ready.get("reason") != reason:
+        return None
+    since = datetime.fromisoformat(str(ready["lastTransitionTime"]).replace("Z", "+00:00"))
+    if (now - since).total_seconds() < after:
+        return None
+    return {"type": STALLED, "status": "True", "lastTransitionTime": now_rfc3339(now), "reason": reason,
+            "message": f"{reason} since {ready['lastTransitionTime']} ({int(after)} s or more): "
+                       f"{ready.get('message', '')}"[:MAX_MESSAGE]}
 
 
 def set_condition(previous: Sequence[Mapping[str, Any]] | None, condition: dict[str, Any]) -> list[dict[str, Any]]:

@@ -373,6 +373,10 @@ class KafkaClusterSpec(Model):
                           "(default: only this namespace's KafkaUsers, and no grants).")
     resyncIntervalSeconds: Annotated[int, Field(ge=10, le=86400)] | None = Field(
         None, description="How often kto compares every topic with Kafka and corrects drift (default: 60).")
+    stalledAfterSeconds: Annotated[int, Field(ge=1, le=86400)] | None = Field(
+        None, description="How long the cluster may stay Unreachable before kto adds the condition Stalled=True "
+                          "(Argo CD then shows it Degraded and a sync stops waiting for it); kto keeps probing "
+                          "(default: 300).")
     replicationThrottleBytesPerSecond: Annotated[int, Field(ge=1024)] | None = Field(
         None, description="While replicas move (a replication-factor change), limit replication traffic to this "
                           "many bytes per second per broker; removed when the move ends (default: no limit).")
@@ -395,6 +399,10 @@ class KafkaClusterSpec(Model):
     @property
     def resync_interval(self) -> int:
         return self.resyncIntervalSeconds or 60
+
+    @property
+    def stalled_after(self) -> int:
+        return self.stalledAfterSeconds or 300
 
     @property
     def deletion_policy(self) -> str:

@@ -18,12 +18,14 @@ import json
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from types import MappingProxyType
 from typing import Any
 
 from pydantic import ValidationError
 
 from kto.api import names
+from kto.api.conditions import STALLED, find, set_condition, stalled
 from kto.api.domain import ClusterFacts, KafkaFailure, SecretContents
 from kto.api.models import KafkaClusterSpec, KafkaClusterStatus
 from kto.api.objects import Key, annotation, bound_cluster_id, key_of, own, validation_message
@@ -432,7 +434,9 @@ class ClusterRegistry:
         body = state.body
         old = body.get("status") or {}
         ready, reason, message = state.shown()
-        status = condition_status(old, body, ready, reason, message, self.writer.clock())
+        now = self.writer.clock()
+        status = condition_status(old, body, ready, reason, message, now)
+        status["conditions"] = with_stalled(status["conditions"], old, state.spec, now)
         keys = state.broker_keys if state.broker_keys is not None else old.get("brokerConfigKeys")
         status["brokerConfigKeys"] = list(keys) if keys else None
         quota_keys = state.quota_keys if state.quota_keys is not None else old.get("defaultUserQuotaKeys")
@@ -443,6 +447,18 @@ class ClusterRegistry:
         if facts is not None:
             status |= {"controllerId": facts.controller_id, "brokers": facts.brokers}
         await self.writer.patch(names.CLUSTER_PLURAL, body, KafkaClusterStatus, status)
+
+
+def with_stalled(conditions: list[dict[str, Any]], old: Mapping[str, Any], spec: KafkaClusterSpec | None,
+                 now: datetime) -> list[dict[str, Any]]:
+    """The conditions, with ``Stalled=True`` while the cluster has been Unreachable for spec.stalledAfterSeconds
+    or more (kept as first written, so a probe writes nothing new), and without it otherwise."""
+    others = [c for c in conditions if c.get("type") != STALLED]
+    stall = stalled(others, str(Reason.UNREACHABLE), spec.stalled_after if spec else 300, now)
+    if stall is None:
+        return others
+    before = find(old.get("conditions"), STALLED)
+    return set_condition(others, dict(before) if before and before.get("status") == "True" else stall)
 
 
 def _recorded(body: Mapping[str, Any] | None, field: str) -> tuple[str, ...]:

@@ -18,13 +18,13 @@ local function result(status, message)
   return { status = status, message = message or "" }
 end
 
-local function readyCondition(status)
+local function condition(status, type)
   if status == nil or status.conditions == nil then
     return nil
   end
-  for _, condition in ipairs(status.conditions) do
-    if condition.type == "Ready" then
-      return condition
+  for _, c in ipairs(status.conditions) do
+    if c.type == type then
+      return c
     end
   end
   return nil
@@ -33,7 +33,7 @@ end
 local function health(obj)
   local meta = obj.metadata or {}
   local status = obj.status
-  local ready = readyCondition(status)
+  local ready = condition(status, "Ready")
 
   if meta.deletionTimestamp ~= nil then
     local finalizers = meta.finalizers or {}
@@ -64,7 +64,12 @@ local function health(obj)
   if ready.status == "False" and DEGRADED[ready.reason] then
     return result("Degraded", message)
   end
-  -- Unreachable: kto probes again with backoff (2 to 32 s) and the topics wait for it.
+  -- Unreachable: kto probes again with backoff (2 to 32 s) and the topics wait for it; once it has lasted
+  -- spec.stalledAfterSeconds (default 300), kto adds Stalled=True, and a sync stops waiting for it.
+  local stalled = condition(status, "Stalled")
+  if stalled ~= nil and stalled.status == "True" then
+    return result("Degraded", stalled.message)
+  end
   if ready.reason == "Unreachable" or ready.status ~= "False" then
     return result("Progressing", message)
   end
