@@ -152,6 +152,10 @@ def run(args: argparse.Namespace) -> int:
     from kto.ops import gcpolicy, leader
 
     gcpolicy.limit_arenas()  # before any thread starts
+    problem = kubeconfig_problem()
+    if problem is not None:
+        print(f"kto run: error: {problem}", file=sys.stderr)
+        return 1
 
     namespaces = list(args.namespace) or [n for n in os.environ.get("KTO_NAMESPACES", "").split(",") if n]
     level = logs.level_of(args.log_level, args.verbose)
@@ -237,6 +241,20 @@ def _report_crash(task: asyncio.Task) -> None:
     if not task.cancelled() and task.exception() is not None:
         log.error("Keeping the leader Lease failed; the watchdog ends kto when the Lease runs out",
                   exc_info=task.exception())
+
+
+def kubeconfig_problem() -> str | None:
+    """Why kto cannot load its Kubernetes credentials (None: it can), in one line."""
+    from kubernetes.config.config_exception import ConfigException
+
+    from kto.kube.client import api_client
+
+    try:
+        api_client(pool_size=1).close()
+    except (ConfigException, OSError) as err:
+        return (f"cannot load Kubernetes credentials: {err} (in a Pod kto uses its ServiceAccount; elsewhere set "
+                "$KUBECONFIG or write ~/.kube/config)")
+    return None
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -447,3 +447,25 @@ def test_a_usage_error_exits_1_never_2(argv, capsys) -> None:
         parse_args(argv)
     assert done.value.code == 1
     assert "error:" in capsys.readouterr().err
+
+
+def test_an_unreachable_apiserver_is_one_line() -> None:
+    import urllib3
+    from kto.cli.main import describe_error
+
+    pool = urllib3.HTTPSConnectionPool("127.0.0.1", 1)
+    cause = urllib3.exceptions.NewConnectionError(pool, "Failed to establish a new connection: [Errno 111] "
+                                                        "Connection refused")
+    err = urllib3.exceptions.MaxRetryError(pool, "/apis/kafka.kto.dev/v1alpha1/kafkatopics", cause)
+    assert describe_error(err) == ("cannot reach the Kubernetes API server at https://127.0.0.1:1: Connection refused;"
+                                   " check the kubeconfig's server (kubectl cluster-info) and the network")
+
+
+def test_kto_run_without_credentials_says_so_in_one_line(monkeypatch, tmp_path) -> None:
+    from kto.__main__ import kubeconfig_problem
+
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "missing"))
+    problem = kubeconfig_problem()
+    assert problem is not None and problem.startswith("cannot load Kubernetes credentials: ")
+    assert "\n" not in problem and "$KUBECONFIG" in problem

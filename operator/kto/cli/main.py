@@ -71,12 +71,31 @@ def quiet() -> None:
 
 
 def describe_error(err: Exception) -> str:
+    """One line a person can act on: never a traceback, never a library's repr of a retry."""
+    import urllib3
     from kubernetes.client.rest import ApiException
 
     if isinstance(err, ApiException):
         return (f"the Kubernetes API answered {err.status} {err.reason}: check the kubeconfig's context and that "
                 "it may read KafkaTopics, KafkaClusters and the clusters' Secrets")
+    if isinstance(err, urllib3.exceptions.MaxRetryError | urllib3.exceptions.HTTPError | ConnectionError):
+        return f"cannot reach the Kubernetes API server{api_server_of(err)}: {root_cause(err)}; check the " \
+               "kubeconfig's server (kubectl cluster-info) and the network"
     return f"{type(err).__name__}: {err}"
+
+
+def api_server_of(err: Exception) -> str:
+    pool = getattr(err, "pool", None)
+    return f" at {pool.scheme}://{pool.host}:{pool.port}" if pool is not None else ""
+
+
+def root_cause(err: BaseException) -> str:
+    """The innermost reason of a connection failure, e.g. "Connection refused"."""
+    reason = getattr(err, "reason", None) or err.__cause__ or err
+    text = str(reason)
+    if "] " in text:  # "[Errno 111] Connection refused", inside urllib3's wording
+        text = text.rsplit("] ", 1)[1].rstrip("')\"")
+    return text
 
 
 async def dispatch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
