@@ -210,6 +210,17 @@ def test_check_through_a_kafka_cluster(env, ns, cluster, kafka_view) -> None:
     assert env.kafka.password not in done.stdout + done.stderr
 
 
+def test_check_read_only_as_json_writes_nothing(env, ns, cluster, kafka_view) -> None:
+    before = set(kafka_view.admin.list_topics(timeout=30).topics)
+    done = kto_cli(env, "check", "--cluster", f"{ns.ns}/{cluster}", "--read-only", "-o", "json")
+    assert done.returncode == 0, done.stdout + done.stderr
+    doc = json.loads(done.stdout)
+    steps = {s["step"]: s["status"] for s in doc["steps"]}
+    assert doc["ok"] is True and steps["describe cluster"] == "OK" and steps["describe topics"] == "OK"
+    assert steps["create topic"] == steps["delete topic"] == "SKIP"
+    assert not {t for t in kafka_view.admin.list_topics(timeout=30).topics if t.startswith("kto-check-")} - before
+
+
 def test_check_says_exactly_what_failed(env, ns, cluster, tmp_path) -> None:
     wrong = tmp_path / "password"
     wrong.write_text("not-the-password")

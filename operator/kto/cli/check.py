@@ -34,6 +34,18 @@ def format_lines(lines: list[Line]) -> str:
     return "".join(f"{line.status:<5} {line.step:<24} {line.detail}\n" for line in lines)
 
 
+def format_json(lines: list[Line]) -> str:
+    """The same lines for a program: ``{"ok": bool, "steps": [{"status", "step", "detail"}]}``."""
+    import json
+
+    return json.dumps({"ok": check_exit_code(lines) == 0,
+                       "steps": [{"status": ln.status, "step": ln.step, "detail": ln.detail} for ln in lines]},
+                      indent=2) + "\n"
+
+
+READ_ONLY_SKIPPED = ("create topic", "alter topic configs", "delete topic")
+
+
 def check_exit_code(lines: list[Line]) -> int:
     return 1 if any(line.status == FAIL for line in lines) else 0
 
@@ -69,7 +81,9 @@ async def run_check(args: argparse.Namespace) -> tuple[list[Line], int]:
         facts = await gateway.describe_cluster()
         failure = facts if isinstance(facts, KafkaFailure) else None
         lines = connection_lines(target, failure, facts)
-        if failure is None:
+        if failure is None and getattr(args, "read_only", False):
+            lines += await read_only_lines(gateway)
+        elif failure is None:
             lines += await topic_lines(gateway)
             lines += await user_lines(gateway, users)
     finally:
@@ -89,6 +103,20 @@ async def users_in_use(args: argparse.Namespace, target: Target) -> bool:
     finally:
         kube.close()
     return any(cluster_key_of(u) == parse_key(args.cluster) for u in found)
+
+
+async def read_only_lines(gateway) -> list[Line]:
+    """--read-only: what can be checked without writing anything to Kafka."""
+    listed = await gateway.list_topics()
+    acls = await gateway.describe_acls()
+    lines = [Line(FAIL, "describe topics", listed.message) if isinstance(listed, KafkaFailure)
+             else Line(OK, "describe topics", f"{len(listed)} topic(s)")]
+    if isinstance(acls, KafkaFailure) and acls.reason != Reason.AUTHORIZER_NOT_ENABLED:
+        lines.append(Line(WARN, "describe ACLs", acls.message))
+    else:
+        lines.append(Line(OK, "describe ACLs", "no authorizer" if isinstance(acls, KafkaFailure) else
+                          f"{sum(len(v) for v in acls.values())} binding(s)"))
+    return lines + [Line(SKIP, step, "--read-only: nothing written") for step in READ_ONLY_SKIPPED]
 
 
 async def topic_lines(gateway) -> list[Line]:

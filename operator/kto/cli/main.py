@@ -45,6 +45,10 @@ def add_parsers(sub) -> None:
     check.add_argument("--users", action="store_true",
                        help="require ACLs and SCRAM to work (default: when KafkaUsers use the --cluster)")
     check.add_argument("--timeout", type=float, default=15.0, help="seconds per Kafka request (default: 15)")
+    check.add_argument("-o", "--output", choices=["text", "json"], default="text")
+    check.add_argument("--read-only", action="store_true",
+                       help="only read: connect, authenticate, describe the cluster, its topics and ACLs; no "
+                            "scratch topic or user is written")
 
     completion = sub.add_parser("completion", help="print a shell completion script: "
                                                    "source <(kto completion bash)")
@@ -109,10 +113,10 @@ async def dispatch(args: argparse.Namespace, parser: argparse.ArgumentParser) ->
 
         return await run_import(args)
     if args.command == "check":
-        from kto.cli.check import format_lines, run_check
+        from kto.cli.check import format_json, format_lines, run_check
 
         lines, code = await run_check(args)
-        sys.stdout.write(format_lines(lines))
+        sys.stdout.write(format_json(lines) if args.output == "json" else format_lines(lines))
         return code
     from kto.cli.plan import exit_code, format_json, format_text
     from kto.cli.plan_gather import run_plan
