@@ -52,7 +52,7 @@ def add_parsers(sub) -> None:
 
     completion = sub.add_parser("completion", help="print a shell completion script: "
                                                    "source <(kto completion bash)")
-    completion.add_argument("shell", choices=["bash", "zsh"])
+    completion.add_argument("shell", choices=["bash", "zsh", "fish"])
 
 
 def main(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
