@@ -63,7 +63,7 @@ def test_import_then_apply_adopts_fifty_topics_without_a_write(env, ns, cluster,
     before = {name: (kafka_view.topic(name), kafka_view.overrides(name)) for name in topics}
 
     out = tmp_path / "imported"
-    done = kto_cli(env, "import", "--cluster", f"{ns.ns}/{cluster}", "--include", f"{prefix}.*", "-o", str(out))
+    done = kto_cli(env, "import", "--cluster", f"{ns.ns}/{cluster}", "--include", f"{prefix}.*", "--dir", str(out))
     assert done.returncode == 0, done.stderr
     files = sorted((out / "topics").glob("*.yaml"))
     assert len(files) == 50
@@ -245,7 +245,7 @@ def test_import_users_writes_their_acls_and_a_password_secret_to_fill_in(env, ns
 
     out = tmp_path / "imported"
     done = kto_cli(env, "import", "--cluster", f"{ns.ns}/{authz}", "--users", "--include", "no-topic-matches-*",
-                   "-o", str(out))
+                   "--dir", str(out))
     assert done.returncode == 0, done.stderr
     assert password not in done.stdout + done.stderr
     path = out / "users" / f"{user}.yaml"

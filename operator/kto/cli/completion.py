@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 
 # Options whose value is a path: completed with file names.
-PATH_OPTIONS = {"filename", "output", "password_file", "ca_file", "kubeconfig"}
+PATH_OPTIONS = {"filename", "dir", "password_file", "ca_file", "kubeconfig"}
 # Options completed from the live cluster: KafkaClusters as NS/NAME.
 CLUSTER_LIST = ("kubectl get kafkaclusters -A -o jsonpath="
                 "'{range .items[*]}{.metadata.namespace}/{.metadata.name} {end}' 2>/dev/null")

@@ -46,7 +46,7 @@ async def run_import(args: argparse.Namespace) -> int:
             await gather_users(gateway, target, namespace, ref, written)
     finally:
         gateway.close()
-    write(Path(args.output), written, args.force)
+    write(Path(args.dir), written, args.force)
     topics = sum(1 for p in written.files if p.startswith("topics/"))
     users = sum(1 for p in written.files if p.startswith("users/"))
     for topic, why in sorted(written.left_out.items()):
@@ -54,7 +54,7 @@ async def run_import(args: argparse.Namespace) -> int:
     for warning in written.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     print(f"Wrote {topics} KafkaTopic(s){f', {users} KafkaUser(s)' if args.users else ''} and "
-          f"kustomization.yaml to {args.output}: kubectl apply -k {args.output}")
+          f"kustomization.yaml to {args.dir}: kubectl apply -k {args.dir}")
     return 0
 
 

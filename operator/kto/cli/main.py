@@ -22,7 +22,7 @@ def add_parsers(sub) -> None:
                          description="Write one KafkaTopic per topic (partitions, replication factor, dynamic "
                                      "overrides: exactly what kto adopts without a write) and a kustomization.yaml.")
     add_kafka_args(imp)
-    imp.add_argument("-o", "--output", default="imported", metavar="DIR", help="folder to write (default: imported)")
+    imp.add_argument("--dir", default="imported", metavar="DIR", help="folder to write (default: imported)")
     imp.add_argument("-n", "--namespace", help="namespace of the manifests (default: the KafkaCluster's)")
     imp.add_argument("--cluster-ref", metavar="[NS/]NAME",
                      help="the KafkaCluster the manifests reference (default: --cluster)")
