@@ -473,3 +473,14 @@ def test_kto_run_without_credentials_says_so_in_one_line(monkeypatch, tmp_path) 
     problem = kubeconfig_problem()
     assert problem is not None and problem.startswith("cannot load Kubernetes credentials: ")
     assert "\n" not in problem and "$KUBECONFIG" in problem
+
+
+@pytest.mark.parametrize(("cluster", "bootstrap", "says"), [
+    (None, None, "neither was given"), ("kafka/main", "k:9092", "both were given: keep one")])
+async def test_naming_the_kafka_cluster_says_what_is_wrong(cluster, bootstrap, says) -> None:
+    import argparse
+
+    from kto.cli.connect import CliError, target_of
+
+    with pytest.raises(CliError, match=says):
+        await target_of(argparse.Namespace(cluster=cluster, bootstrap=bootstrap))

@@ -183,8 +183,9 @@ def direct_target(args: argparse.Namespace) -> Target:
 async def target_of(args: argparse.Namespace, kube_factory=kube_client) -> Target:
     """The Kafka cluster the flags name: ``--cluster`` or ``--bootstrap`` (exactly one)."""
     if bool(args.cluster) == bool(args.bootstrap):
+        which = "both were given: keep one" if args.cluster else "neither was given"
         raise CliError("name the Kafka cluster with --cluster NAMESPACE/NAME (a KafkaCluster) or with --bootstrap "
-                       "HOST:PORT (direct), not both")
+                       f"HOST:PORT (direct), one of them ({which})")
     if args.bootstrap:
         return direct_target(args)
     kube = kube_factory(args)
