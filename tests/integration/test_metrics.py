@@ -33,7 +33,7 @@ def test_a_topic_from_cluster_not_ready_to_reconciled_in_the_metrics(env, ns, kt
     name = unique("metered")
     ns.topic(kafka_topic(name, "later", partitions=1))
     ns.wait_condition("kafkatopics", name, "False", "ClusterNotReady")
-    cluster, topic = {"cluster": f"{ns.ns}/later"}, {"namespace": ns.ns, "name": name}
+    cluster, topic = {"kafka_cluster": f"{ns.ns}/later"}, {"namespace": ns.ns, "name": name}
     wait_until(lambda: value(kto, "kto_topic_ready", **topic) == 0, timeout=30, what="kto_topic_ready 0")
     assert value(kto, "kto_cluster_ready", namespace=ns.ns, name="later") == 0
     assert value(kto, "kto_reconciles_total", kind="topic", reason="ClusterNotReady", **cluster) >= 1
@@ -91,3 +91,20 @@ def test_every_metric_of_the_alerts_and_the_dashboard_is_exported(env, ns, clust
     # The lag exporter's gauges are named by the alerts and the dashboard, and exported (kto.lag).
     lag_gauges = {"kto_consumer_group_lag", "kto_topic_size_bytes", "kto_topic_end_offsets"}
     assert lag_gauges <= (in_rules | in_dashboard) & exported
+
+
+def test_the_labels_fit_a_multi_cluster_prometheus(env, ns, cluster, kto) -> None:
+    """Scraped from a running kto: the KafkaCluster is `kafka_cluster` (never `cluster`, the usual external
+    label of a multi-cluster Prometheus), kto_topic_info joins a resource with its Kafka topic, and no
+    *_created series is exposed."""
+    name = unique("labelled")
+    ns.topic(kafka_topic(name, cluster, partitions=1))
+    ns.topic_ready(name)
+    text = kto.metrics()
+    samples = [line for line in text.splitlines() if line.startswith("kto_")]
+    assert not [line for line in samples if re.search(r'[{,]cluster="', line)], "a kto series labels `cluster`"
+    assert any(line.startswith("kto_kafka_admin_requests_total{") and f'kafka_cluster="{ns.ns}/{cluster}"' in line
+               for line in samples)
+    info = f'kto_topic_info{{kafka_cluster="{ns.ns}/{cluster}",name="{name}",namespace="{ns.ns}",topic="{name}"}} 1.0'
+    assert info in text
+    assert not [line for line in text.splitlines() if "_created" in line.split("{")[0]]

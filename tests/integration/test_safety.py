@@ -126,7 +126,7 @@ def metric(kto, name: str, **labels: str) -> float:
 
 def writes(kto, ns: Resources, cluster: str) -> dict[str, float]:
     """The write requests kto sent through a KafkaCluster, by operation (only those it sent)."""
-    counts = {op: metric(kto, "kto_kafka_admin_requests_total", cluster=f"{ns.ns}/{cluster}", operation=op)
+    counts = {op: metric(kto, "kto_kafka_admin_requests_total", kafka_cluster=f"{ns.ns}/{cluster}", operation=op)
               for op in WRITES}
     return {op: n for op, n in counts.items() if n}
 
@@ -138,10 +138,10 @@ def resynced(kto, *clusters: tuple[Resources, str], kind: str = "topic") -> None
     labels = [f"{res.ns}/{name}" for res, name in clusters]
 
     def probes(label: str) -> float:
-        return metric(kto, "kto_kafka_admin_requests_total", cluster=label, operation="describe_cluster")
+        return metric(kto, "kto_kafka_admin_requests_total", kafka_cluster=label, operation="describe_cluster")
 
     def batches(label: str) -> float:
-        return metric(kto, "kto_batch_duration_seconds_count", kind=kind, cluster=label)
+        return metric(kto, "kto_batch_duration_seconds_count", kind=kind, kafka_cluster=label)
 
     start = {label: probes(label) for label in labels}
     wait_until(lambda: all(probes(label) > start[label] for label in labels), timeout=60,

@@ -424,7 +424,8 @@ def test_a_tenant_naming_another_principal_takes_nothing_from_it(world: World) -
     tenant = reason_of(outcome(checks, "kafkausers", "x"))
     # Sample billing-app's bindings through two resyncs of the cluster (and a batch of users after the last).
     def probes() -> float:
-        return metric(world.kto, "kto_kafka_admin_requests_total", cluster=world.label, operation="describe_cluster")
+        return metric(world.kto, "kto_kafka_admin_requests_total", kafka_cluster=world.label,
+                      operation="describe_cluster")
 
     start, samples, deadline = probes(), [], time.monotonic() + 4 * RESYNC
     while probes() < start + 2 and time.monotonic() < deadline:
@@ -576,8 +577,8 @@ def test_an_observe_only_claim_owns_and_reveals_nothing(world: World) -> None:
     a.res.topic(ref(kafka_topic("peek", CLUSTER, annotations={"kto.dev/managed": "false"}, topicName=theirs,
                                 partitions=50), world.platform.ns))
     peek = reason_of(outcome(checks, "kafkatopics", "peek"))
-    collections = metric(world.kto, "kto_lag_collection_duration_seconds_count", cluster=world.label)
-    wait_until(lambda: metric(world.kto, "kto_lag_collection_duration_seconds_count", cluster=world.label)
+    collections = metric(world.kto, "kto_lag_collection_duration_seconds_count", kafka_cluster=world.label)
+    wait_until(lambda: metric(world.kto, "kto_lag_collection_duration_seconds_count", kafka_cluster=world.label)
                >= collections + 2, timeout=30, what="two lag collections")
     leaked = series_of(world.kto, theirs)
 

@@ -190,7 +190,7 @@ async def test_outcomes_are_counted_as_cluster_reconciles() -> None:
     from prometheus_client import REGISTRY
 
     def count(reason: str) -> float:
-        return REGISTRY.get_sample_value("kto_reconciles_total", {"kind": "cluster", "cluster": "platform/kafka",
+        return REGISTRY.get_sample_value("kto_reconciles_total", {"kind": "cluster", "kafka_cluster": "platform/kafka",
                                                                   "reason": reason}) or 0.0
 
     reg, _kube, _kafka = registry()

@@ -130,8 +130,8 @@ def series(name: str) -> dict[tuple, float]:
     out = {}
     for family in REGISTRY.collect():
         for s in family.samples:
-            if s.name == name and s.labels.get("cluster") == CLUSTER:
-                out[tuple(v for k, v in sorted(s.labels.items()) if k != "cluster")] = s.value
+            if s.name == name and s.labels.get("kafka_cluster") == CLUSTER:
+                out[tuple(v for k, v in sorted(s.labels.items()) if k != "kafka_cluster")] = s.value
     return out
 
 
@@ -172,14 +172,14 @@ async def test_a_failing_step_keeps_its_series_and_counts_an_error(collector) ->
     c, gateway, _topics, _snap = collector
     await c.collect_once(KEY)
     errors = REGISTRY.get_sample_value("kto_lag_collection_errors_total",
-                                       {"cluster": CLUSTER, "step": "describe_log_dirs"}) or 0
+                                       {"kafka_cluster": CLUSTER, "step": "describe_log_dirs"}) or 0
     gateway.fail.add("sizes")
     gateway.committed["g"] = {("a", 0): 10, ("a", 1): 10}
     await c.collect_once(KEY)
     assert series("kto_topic_size_bytes") == {("a",): 500, ("b",): 50}   # as before
     assert series("kto_consumer_group_lag") == {("g", "a"): 0}           # the other steps went on
     assert REGISTRY.get_sample_value("kto_lag_collection_errors_total",
-                                     {"cluster": CLUSTER, "step": "describe_log_dirs"}) == errors + 1
+                                     {"kafka_cluster": CLUSTER, "step": "describe_log_dirs"}) == errors + 1
 
 
 async def test_a_failed_describe_keeps_every_series(collector) -> None:
@@ -230,11 +230,11 @@ async def test_one_task_per_cluster_and_stop_ends_them(collector) -> None:
 
 def test_the_gauges_have_the_agreed_names_and_labels() -> None:
     assert metrics.TOPIC_SIZE._name == "kto_topic_size_bytes"
-    assert metrics.TOPIC_SIZE._labelnames == ("cluster", "topic")
+    assert metrics.TOPIC_SIZE._labelnames == ("kafka_cluster", "topic")
     assert metrics.TOPIC_END_OFFSETS._name == "kto_topic_end_offsets"
-    assert metrics.TOPIC_END_OFFSETS._labelnames == ("cluster", "topic")
+    assert metrics.TOPIC_END_OFFSETS._labelnames == ("kafka_cluster", "topic")
     assert metrics.GROUP_LAG._name == "kto_consumer_group_lag"
-    assert metrics.GROUP_LAG._labelnames == ("cluster", "topic", "group")
+    assert metrics.GROUP_LAG._labelnames == ("kafka_cluster", "topic", "group")
 
 
 # --- the cap on lag series ------------------------------------------------------------------------

@@ -26,7 +26,7 @@ ALLOWED: dict[str, set[str]] = {
 }
 # Third-party clients, each behind one layer.
 CLIENTS = {"kopf": {"handlers.py", "__main__.py"}, "confluent_kafka": {"kafka", "telemetry"}, "kafka": {"kafka"},
-           "kubernetes": {"kube", "ops", "cli", "app.py"}}
+           "kubernetes": {"kube", "ops", "cli", "app.py", "__main__.py"}}
 # Modules of a kind that only the kind's adapter (and the wiring above it) may import.
 ADAPTERS = {"topics.kind", "users.kind", "clusters.registry"}
 

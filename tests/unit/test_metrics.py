@@ -41,19 +41,19 @@ class Gateway:
 async def test_every_public_gateway_call_is_timed_and_its_failures_counted() -> None:
     g = Gateway()
     ops = ("create_topics", "describe_cluster", "describe_acls")
-    before = {op: (sample("kto_kafka_request_duration_seconds_count", cluster="ns/timed", operation=op),
-                   sample("kto_kafka_errors_total", cluster="ns/timed", operation=op)) for op in ops}
+    before = {op: (sample("kto_kafka_request_duration_seconds_count", kafka_cluster="ns/timed", operation=op),
+                   sample("kto_kafka_errors_total", kafka_cluster="ns/timed", operation=op)) for op in ops}
     assert await g.create_topics(["a", "bad1", "bad2"]) == {"a": None, "bad1": FAILED, "bad2": FAILED}
     assert await g.describe_cluster() is FAILED
     with pytest.raises(RuntimeError):
         await g.describe_acls()
-    after = {op: (sample("kto_kafka_request_duration_seconds_count", cluster="ns/timed", operation=op),
-                  sample("kto_kafka_errors_total", cluster="ns/timed", operation=op)) for op in ops}
+    after = {op: (sample("kto_kafka_request_duration_seconds_count", kafka_cluster="ns/timed", operation=op),
+                  sample("kto_kafka_errors_total", kafka_cluster="ns/timed", operation=op)) for op in ops}
     assert {op: (after[op][0] - before[op][0], after[op][1] - before[op][1]) for op in ops} == {
         "create_topics": (1, 2), "describe_cluster": (1, 1), "describe_acls": (1, 1)}
     assert await g._private() == 1
     assert REGISTRY.get_sample_value("kto_kafka_request_duration_seconds_count",
-                                     {"cluster": "ns/timed", "operation": "_private"}) is None
+                                     {"kafka_cluster": "ns/timed", "operation": "_private"}) is None
 
 
 def test_the_real_gateway_is_timed() -> None:
@@ -84,7 +84,7 @@ async def test_the_oldest_age_is_the_running_batch_or_the_longest_due_key() -> N
         await asyncio.wait_for(started.wait(), 10)
         assert q.depth() == 1
         assert q.oldest_age(time.monotonic() + 100) >= 100  # the running batch ages
-        assert sample("kto_queue_depth", kind="topic", cluster="ns/aging") == 1
+        assert sample("kto_queue_depth", kind="topic", kafka_cluster="ns/aging") == 1
     finally:
         release.set()
         await q.stop()
@@ -97,7 +97,7 @@ async def test_a_failed_batch_counts_an_error_and_a_retry_per_resource() -> None
         calls.set()
         raise RuntimeError("boom")
 
-    labels = {"kind": "user", "cluster": "ns/failing"}
+    labels = {"kind": "user", "kafka_cluster": "ns/failing"}
     errors = sample("kto_reconcile_errors_total", **labels, reason="BatchFailed")
     retries = sample("kto_retries_total", **labels)
     q = BatchQueue("t", process, window=0, labels=("user", "ns/failing"))

@@ -1337,7 +1337,7 @@ def sample(name: str, **labels: str) -> float:
 async def test_a_failing_topic_counts_a_reconcile_an_error_and_reads_not_ready() -> None:
     w = world()
     key = w.put(topic())
-    labels = {"kind": "topic", "cluster": "apps/kafka", "reason": "KafkaError"}
+    labels = {"kind": "topic", "kafka_cluster": "apps/kafka", "reason": "KafkaError"}
     before = sample("kto_reconcile_errors_total", **labels), sample("kto_reconciles_total", **labels)
     w.kafka.fail("create_topics", "orders", TIMEOUT)
     await w.run(key)
@@ -1367,7 +1367,7 @@ async def test_a_queued_batch_shows_its_depth_until_it_is_done() -> None:
     w = world()
     keys = [w.put(topic(name)) for name in ("q1", "q2", "q3")]
     queue = w.rec.queue(CLUSTER)
-    labels = {"kind": "topic", "cluster": "apps/kafka"}
+    labels = {"kind": "topic", "kafka_cluster": "apps/kafka"}
     try:
         for key in keys:
             queue.enqueue(key)

@@ -104,6 +104,7 @@ class KindInfo:
     sticky_fields: tuple[str, ...] = ()  # status fields kept until a verdict sets them
     drift_field: str | None = None  # where the last drift correction is recorded, if anywhere
     claim_space: Callable[[str], str] | None = None  # names that collide in Kafka share one claim (topics: . and _)
+    info_gauge: Gauge | None = None  # kto_<kind>_info: namespace, name -> kafka_cluster, Kafka name
 
 
 class Clusters(Protocol):
@@ -163,6 +164,7 @@ class Reconciler:
         self._behind: dict[Key, str | None] = {}  # objects the last sweep's LIST showed newer than the store
         self.watch_missed = 0  # sweeps in a row that found changes the watch did not deliver
         self._quiet_since: dict[Key, float] = {}  # when each in-sync resource's transient failures began
+        self._info: dict[Key, tuple[str, ...]] = {}  # the info series each resource has, to replace or drop it
         clusters.listeners.append(self.enqueue_cluster)
 
     # --- events -------------------------------------------------------------------------------------
@@ -202,6 +204,8 @@ class Reconciler:
         self._quiet_since.pop(key, None)
         self._backoff.reset(key)
         metrics.forget(self.info.ready_gauge, key)
+        if self.info.info_gauge is not None and key in self._info:
+            metrics.forget(self.info.info_gauge, self._info.pop(key))
         if body is not None:
             self._enqueue_rivals(key, body)  # another claimant of the same Kafka name may own it now
 
@@ -505,12 +509,25 @@ class Reconciler:
         for note in verdict.notes:
             await self.kube.post_event(body, note.type, note.reason, note.message)
         self.info.ready_gauge.labels(*key).set(1 if verdict.ready else 0)
+        self._set_info(key, ckey, body)
         if is_news(verdict, find(old.get("conditions")), find(status["conditions"])):
             # Logged (and posted) when it is new, not at every resync of a resource that waits for a change.
             await self.kube.post_event(body, "Warning", str(verdict.reason), verdict.message)
             log.info("Not ready", extra=logs.fields(self.kind.rules.kind, key, ckey, verdict.reason,
                                                     detail=verdict.message))
         await self.writer.patch(self.info.plural, body, self.info.status_model, status)
+
+    def _set_info(self, key: Key, ckey: Key, body: Mapping[str, Any]) -> None:
+        if self.info.info_gauge is None:
+            return
+        labels = (*key, f"{ckey[0]}/{ckey[1]}", self.kind.claimed_name(body))
+        previous = self._info.get(key)
+        if previous == labels:
+            return
+        if previous is not None:
+            metrics.forget(self.info.info_gauge, previous)
+        self.info.info_gauge.labels(*labels).set(1)
+        self._info[key] = labels
 
     def build_status(self, body: Mapping[str, Any], verdict: Verdict) -> dict[str, Any]:
         """The resource's new status: the condition, the kind's base fields, what the verdict says and keeps."""

@@ -15,34 +15,43 @@ import weakref
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Protocol
 
-from prometheus_client import REGISTRY, Counter, Gauge, Histogram
+from prometheus_client import REGISTRY, Counter, Gauge, Histogram, disable_created_metrics
 from prometheus_client.core import GaugeMetricFamily
 
 from kto import __version__
 
+# No *_created series: every counter and histogram would carry one more series that nothing reads.
+disable_created_metrics()
+
 RECONCILES = Counter("kto_reconciles_total", "Resources reconciled, by kind and outcome reason.",
-                     ["kind", "cluster", "reason"])
+                     ["kind", "kafka_cluster", "reason"])
 ERRORS = Counter("kto_reconcile_errors_total", "Resources whose reconcile ended not Ready (by reason), and "
                  "batches that raised (reason BatchFailed, one per resource of the batch).",
-                 ["kind", "cluster", "reason"])
+                 ["kind", "kafka_cluster", "reason"])
 RETRIES = Counter("kto_retries_total", "Resources scheduled for another look after a batch (backoff, a failed "
-                  "batch, progress to check).", ["kind", "cluster"])
+                  "batch, progress to check).", ["kind", "kafka_cluster"])
 BATCHES = Histogram("kto_batch_duration_seconds", "Duration of one batch reconcile of a cluster's resources.",
-                    ["kind", "cluster"], buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120))
-BATCH_SIZE = Histogram("kto_batch_size", "Resources per batch.", ["kind", "cluster"],
+                    ["kind", "kafka_cluster"], buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120))
+BATCH_SIZE = Histogram("kto_batch_size", "Resources per batch.", ["kind", "kafka_cluster"],
                        buckets=(1, 5, 10, 50, 100, 250, 500, 1000, 2500, 10000))
-DRIFT = Counter("kto_drift_corrections_total", "Out-of-band changes kto corrected.", ["kind", "cluster"])
+DRIFT = Counter("kto_drift_corrections_total", "Out-of-band changes kto corrected.", ["kind", "kafka_cluster"])
 CLUSTER_CHANGES = Counter("kto_cluster_changes_applied_total", "Changes a KafkaCluster's spec (its topicDefaults) "
-                          "asked of resources that were in sync, applied: intent, not drift.", ["kind", "cluster"])
-KAFKA_REQUESTS = Counter("kto_kafka_admin_requests_total", "Kafka admin requests sent.", ["cluster", "operation"])
+                          "asked of resources that were in sync, applied: intent, not drift.",
+                          ["kind", "kafka_cluster"])
+KAFKA_REQUESTS = Counter("kto_kafka_admin_requests_total", "Kafka admin requests sent.", ["kafka_cluster", "operation"])
 KAFKA_DURATION = Histogram("kto_kafka_request_duration_seconds", "Duration of one call of kto's Kafka gateway "
-                           "(all the admin requests it sends), by operation.", ["cluster", "operation"],
+                           "(all the admin requests it sends), by operation.", ["kafka_cluster", "operation"],
                            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60))
 KAFKA_ERRORS = Counter("kto_kafka_errors_total", "Kafka gateway failures: calls that failed or raised, and each "
-                       "per-resource error in a call's results.", ["cluster", "operation"])
+                       "per-resource error in a call's results.", ["kafka_cluster", "operation"])
 KUBE_WRITES = Counter("kto_kube_writes_total", "Writes kto sent to the Kubernetes API.", ["kind"])
 TOPIC_READY = Gauge("kto_topic_ready", "1 when the KafkaTopic is Ready, else 0.", ["namespace", "name"])
 USER_READY = Gauge("kto_user_ready", "1 when the KafkaUser is Ready, else 0.", ["namespace", "name"])
+TOPIC_INFO = Gauge("kto_topic_info", "Always 1: the KafkaCluster and Kafka topic a KafkaTopic names, to join "
+                   "kto_topic_ready (namespace, name) with the per-topic series (kafka_cluster, topic).",
+                   ["namespace", "name", "kafka_cluster", "topic"])
+USER_INFO = Gauge("kto_user_info", "Always 1: the KafkaCluster and Kafka user a KafkaUser names, to join "
+                  "kto_user_ready (namespace, name) with them.", ["namespace", "name", "kafka_cluster", "user"])
 CLUSTER_READY = Gauge("kto_cluster_ready", "1 when the KafkaCluster is Ready, else 0.", ["namespace", "name"])
 LEADER = Gauge("kto_leader", "1 while this process leads (holds the leader Lease, or runs without election), else 0.")
 BUILD_INFO = Gauge("kto_build_info", "Always 1; the labels say which kto and Kafka client run.",
@@ -52,19 +61,19 @@ BATCH_FAILED = "BatchFailed"  # the ERRORS reason of a batch that raised
 
 # Consumer lag and topic size of managed topics (kto.lag); ``cluster`` is the KafkaCluster's namespace/name.
 TOPIC_SIZE = Gauge("kto_topic_size_bytes", "Bytes on disk of a managed topic, summed over every replica of every "
-                   "partition on every broker.", ["cluster", "topic"])
+                   "partition on every broker.", ["kafka_cluster", "topic"])
 TOPIC_END_OFFSETS = Gauge("kto_topic_end_offsets", "Sum of the end offsets of a managed topic's partitions.",
-                          ["cluster", "topic"])
+                          ["kafka_cluster", "topic"])
 GROUP_LAG = Gauge("kto_consumer_group_lag", "Messages a consumer group has yet to read on a managed topic (end "
                   "offset minus committed offset, summed over the partitions it committed on).",
-                  ["cluster", "topic", "group"])
+                  ["kafka_cluster", "topic", "group"])
 LAG_COLLECTIONS = Histogram("kto_lag_collection_duration_seconds", "Duration of one lag and size collection of a "
-                            "cluster.", ["cluster"], buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120))
+                            "cluster.", ["kafka_cluster"], buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120))
 LAG_ERRORS = Counter("kto_lag_collection_errors_total", "Failed steps of lag and size collections.",
-                     ["cluster", "step"])
+                     ["kafka_cluster", "step"])
 LAG_SERIES_DROPPED = Gauge("kto_lag_series_dropped", "Consumer lag series (topic, group) of a cluster's last "
                            "collection left out of kto_consumer_group_lag by the cap (kto run --lag-max-series): "
-                           "the smallest lags go first.", ["cluster"])
+                           "the smallest lags go first.", ["kafka_cluster"])
 
 
 def forget(gauge: Gauge, labels: tuple[str, ...]) -> None:
@@ -158,10 +167,10 @@ class QueueCollector:
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         depth = GaugeMetricFamily("kto_queue_depth", "Resources waiting in a work queue (due now or later, in "
-                                  "backoff included), by kind and cluster.", labels=["kind", "cluster"])
+                                  "backoff included), by kind and cluster.", labels=["kind", "kafka_cluster"])
         age = GaugeMetricFamily("kto_queue_oldest_age_seconds", "How long the oldest work of a queue has waited: "
                                 "a due resource not yet taken, or the running batch (a wedged queue grows).",
-                                labels=["kind", "cluster"])
+                                labels=["kind", "kafka_cluster"])
         now = time.monotonic()
         for queue in list(self._queues):
             if queue.labels is not None:

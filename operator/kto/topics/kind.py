@@ -68,7 +68,7 @@ class TopicKind:
                     KafkaTopicStatus, "topicName", ("topicId", "partitions", "replicationFactor", "replicasChange"),
                     sticky_fields=("lastDriftCorrection", "adopted", "ownership", "desiredHash"),
                     drift_field="lastDriftCorrection",
-                    claim_space=claim_space)
+                    claim_space=claim_space, info_gauge=metrics.TOPIC_INFO)
 
     def claimed_name(self, body: Mapping[str, Any]) -> str:
         return topic_name_of(body)

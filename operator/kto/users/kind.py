@@ -91,7 +91,8 @@ class UserKind:
                       retained_what=": credentials and ACLs ", allowed_field="spec.users.allowedNamespaces",
                       revocable=True)
     info = KindInfo(names.USER_PLURAL, names.USER_FINALIZER, "user", metrics.USER_READY, KafkaUserSpec,
-                    KafkaUserStatus, "userName", sticky_fields=("secretName", "acls", "adopted", "quotas", "ownership"))
+                    KafkaUserStatus, "userName", sticky_fields=("secretName", "acls", "adopted", "quotas", "ownership"),
+                    info_gauge=metrics.USER_INFO)
 
     def __init__(self, kube: KubeClient, topic_owner: TopicOwner = lambda cluster, topic: None):
         self.kube = kube
