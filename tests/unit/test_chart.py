@@ -125,12 +125,17 @@ def test_alert_rules_and_dashboard_are_off_by_default_and_labelled_when_on() -> 
     (rule,) = chart.find(objects, "PrometheusRule", "ops")
     assert rule["metadata"]["labels"]["release"] == "prometheus"
     alerts = {r["alert"]: r for g in rule["spec"]["groups"] for r in g["rules"]}
-    assert set(alerts) >= {"KtoDown", "KtoNoLeader", "KafkaTopicNotReady", "KafkaUserNotReady",
+    assert set(alerts) >= {"KtoDown", "KtoNoLeader", "KafkaTopicsNotReady", "KafkaUsersNotReady",
                            "KafkaClusterNotReady", "KtoKafkaErrors", "KtoDriftCorrectionsSpiking",
                            "KafkaConsumerGroupLagGrowing"}
-    assert alerts["KafkaTopicNotReady"]["for"] == "15m"
+    assert alerts["KafkaTopicsNotReady"]["for"] == "15m"
     assert 'up{job="kto-metrics"}' in alerts["KtoDown"]["expr"]
-    assert "{{ $labels.namespace }}/{{ $labels.name }}" in alerts["KafkaTopicNotReady"]["annotations"]["summary"]
+    assert "{{ $labels.kafka_cluster }}" in alerts["KafkaTopicsNotReady"]["annotations"]["summary"]
+    # Every alert links its runbook section, and none keeps instance in its identity.
+    assert all(a["annotations"]["runbook_url"].endswith(f"docs/runbook.md#{name.lower()}")
+               for name, a in alerts.items())
+    runbook = (chart.CHART.parents[1] / "docs" / "runbook.md").read_text()
+    assert all(f"\n## {name}\n" in runbook for name in alerts)
     (dashboard,) = chart.find(objects, "ConfigMap", "ops")
     assert dashboard["metadata"]["labels"]["grafana_dashboard"] == "1"
     assert dashboard["metadata"]["annotations"] == {"grafana_folder": "Kafka"}
