@@ -46,8 +46,11 @@ def render_install_yaml() -> str:
     localenv.ensure_built("helm")
     with tempfile.TemporaryDirectory() as home:  # keep helm's cache/config/data out of the user's home
         env = {**os.environ, **{f"HELM_{k}_HOME": f"{home}/{k.lower()}" for k in ("CACHE", "CONFIG", "DATA")}}
+        # The chart declares a kubeVersion: render for the Kubernetes the environment runs (helm's default is older).
+        kube_version = localenv.read_versions()["KUBERNETES_VERSION"]
         out = subprocess.run([str(localenv.helm_bin()), "template", "kto", str(CHART), "--namespace", NAMESPACE,
-                              "--include-crds"], capture_output=True, text=True, env=env, cwd=REPO)
+                              "--include-crds", "--kube-version", kube_version],
+                             capture_output=True, text=True, env=env, cwd=REPO)
     if out.returncode != 0:
         raise SystemExit(f"helm template failed:\n{out.stderr}")
     return HEADER + out.stdout
