@@ -11,6 +11,11 @@ DOCKER_HOST=
 # shellcheck disable=SC1091
 [[ -f $state/kind-state ]] && source "$state/kind-state"
 export PATH=$state/kind-bin:$PATH
+# No state (kind-up stopped early): the dockerd hack/kind/docker.sh starts, if it runs.
+own=${KTO_CACHE:-$HOME/.cache/kto}/kind-docker
+if [[ -z $DOCKER_HOST && -f $own/dockerd.pid ]] && kill -0 "$(cat "$own/dockerd.pid")" 2>/dev/null; then
+  DOCKER_HOST=unix://$own/docker.sock
+fi
 if [[ -n $DOCKER_HOST ]]; then
   export DOCKER_HOST
   if command -v kind >/dev/null && docker info >/dev/null 2>&1; then

@@ -9,7 +9,8 @@
 #   3. a container of node-base with kubeadm, kubelet, kubectl and /kind/version copied in and the images imported
 #      with `ctr -n k8s.io images import` (as kind's own node-image builder does), committed as
 #      kto-kind/node:v<KUBERNETES_VERSION>-<key>
-# <key> hashes hack/kind/ and hack/versions.env: change either and the next run builds a new image; an existing one
+# <key> hashes what goes into it (these scripts, hack/kind's node files, hack/versions.env): change one and the next
+# run builds a new image; an existing one
 # is reused (it lives in the Docker data root, under ~/.cache/kto/kind-docker with the daemon hack/kind/docker.sh
 # starts). Needs DOCKER_HOST and the binaries of hack/kind/build-binaries.sh and hack/build-tools.sh etcd kubernetes.
 # Prints the node image's name.
@@ -23,8 +24,9 @@ docker=${DOCKER:-docker}
 export DOCKER_BUILDKIT=0   # plain `docker build`: nothing here needs BuildKit, and it fetches nothing
 say() { printf '[kind-node %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
-key=$(cd "$repo" && cat hack/versions.env hack/kind/*.sh hack/kind/*.Dockerfile hack/kind/*.toml hack/kind/*.conflist \
-  hack/kind/*.go hack/kind/runc-nosysresource/main.go | sha256sum | cut -c1-12)
+key=$(cd "$repo" && cat hack/versions.env hack/kind/node-image.sh hack/kind/base-image.sh hack/kind/build-binaries.sh \
+  hack/kind/node.Dockerfile hack/kind/containerd-config.toml hack/kind/10-kto-ptp.conflist hack/kind/pause.go \
+  hack/kind/runc-nosysresource/main.go | sha256sum | cut -c1-12)
 k8s=v$KUBERNETES_VERSION
 node=kto-kind/node:$k8s-$key
 if "$docker" image inspect "$node" >/dev/null 2>&1; then echo "$node"; exit 0; fi
