@@ -169,7 +169,9 @@ def test_media_gateway_topics_become_ready(kube: client.ApiClient, example: dict
     listed = {tuple(line.split()[:2]): line.split()[2] for line in out.splitlines() if line.strip()}
     for topic in topics:
         assert listed[(example["namespace"], topic["metadata"]["name"])] == "True"
-    run("kubectl", "get", "kafkaclusters,kafkausers", "-A")
+    # And the chart's NOTES' other command: every kto kind, by its category.
+    everything = run("kubectl", "get", "kto", "-A", "--no-headers")
+    assert sum(1 for line in everything.splitlines() if line.startswith(example["namespace"] + " ")) >= 18
 
 
 def test_metrics_are_scraped_through_the_charts_service(kube: client.ApiClient, example: dict) -> None:

@@ -326,11 +326,12 @@ def test_every_value_is_documented() -> None:
 def test_notes_name_the_crd_upgrade_step() -> None:
     notes = (chart.CHART / "templates" / "NOTES.txt").read_text()  # rendered by helm install (integration tier)
     assert "kubectl apply --server-side -f <chart>/crds/" in notes
-    # Only resource names that exist: the CRDs' plural names (the e2e tier runs these commands).
-    plurals = {yaml.safe_load(p.read_text())["spec"]["names"]["plural"] for p in (REPO / "crds").glob("*.yaml")}
+    # Only resource names that exist: the CRDs' plural names and categories (the e2e tier runs these commands).
+    crds = [yaml.safe_load(p.read_text())["spec"]["names"] for p in (REPO / "crds").glob("*.yaml")]
+    known = {n["plural"] for n in crds} | {c for n in crds for c in n.get("categories", [])}
     for names in re.findall(r"kubectl get ([a-z,]+) -A", notes):
-        assert set(names.split(",")) <= plurals, names
-    assert "kubectl get kafkatopics -A" in notes
+        assert set(names.split(",")) <= known, names
+    assert "kubectl get kafkatopics -A" in notes and "kubectl get kto -A" in notes
 
 
 def test_chart_declares_its_kubernetes_and_accepts_global_values() -> None:
