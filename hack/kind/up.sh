@@ -105,6 +105,10 @@ STATE
 # 4. kto's image
 say "building $IMAGE from ./Dockerfile (PYTHON_IMAGE=$python_image) and loading it into the node"
 DOCKER_BUILDKIT=1 docker build -q --build-arg "PYTHON_IMAGE=$python_image" -t "$IMAGE" . >/dev/null
+# Installed under a tag naming its content, so that a kind-up after a change rolls the Pods to the new image.
+short_id=$(docker image inspect --format '{{.Id}}' "$IMAGE" | cut -d: -f2 | cut -c1-12)
+docker tag "$IMAGE" "$IMAGE-$short_id"
+IMAGE=$IMAGE-$short_id   # e.g. kto:e2e-0123456789ab
 kind load docker-image "$IMAGE" --name "$CLUSTER" >/dev/null
 
 # 5. Kafka
