@@ -16,7 +16,12 @@ state=$cache/kind-docker
 sock=$state/docker.sock
 say() { printf '[kind-docker %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
-alive() { [[ -f $state/dockerd.pid ]] && kill -0 "$(cat "$state/dockerd.pid")" 2>/dev/null; }
+# The dockerd of $state/dockerd.pid runs (a pid reused by another program after a crash does not count).
+alive() {
+  [[ -f $state/dockerd.pid ]] || return 1
+  local pid; pid=$(cat "$state/dockerd.pid")
+  [[ $(cat "/proc/$pid/comm" 2>/dev/null) == dockerd ]]
+}
 
 up() {
   local client=/usr/bin/docker
@@ -39,7 +44,7 @@ up() {
   fi
   command -v dockerd >/dev/null || { say "no dockerd: apt-get install docker.io"; exit 1; }
   mkdir -p "$state/data" "$state/exec"
-  rm -f "$sock"
+  rm -f "$sock" "$state/dockerd.pid"   # stale ones, if an earlier dockerd died
   say "starting dockerd (data: $state/data, log: $state/dockerd.log)"
   # setsid: the daemon outlives this script and `make`; `down` stops it by the recorded pid.
   setsid dockerd --data-root "$state/data" --exec-root "$state/exec" --pidfile "$state/dockerd.pid" \
