@@ -1,9 +1,12 @@
-# syntax=docker/dockerfile:1
-# kto's container image: `docker build -t kto:0.1.0 .` (the Helm chart's default image is kto:<appVersion>).
+# kto's container image: `DOCKER_BUILDKIT=1 docker build -t kto:0.1.0 .` (the Helm chart's default image is
+# kto:<appVersion>). BuildKit is needed for the RUN --mount below; no `# syntax=` line, so that the builder's own
+# Dockerfile frontend is used and no frontend image is fetched.
 # Two stages: the first builds kto's wheel and collects the wheels of its dependencies (all published as
 # wheels for CPython 3.11 on linux amd64/arm64, confluent-kafka's with librdkafka inside, so nothing is compiled);
 # the second installs them from that folder only, without a network, into a slim image with no build tools.
 
+# Any image with Python 3.11, pip and groupadd/useradd on PATH. Where Docker Hub is not reachable,
+# `make kind-up` builds a stand-in from Debian's python3 (hack/kind/python.Dockerfile) and passes it here.
 ARG PYTHON_IMAGE=python:3.11-slim
 
 FROM ${PYTHON_IMAGE} AS build

@@ -11,7 +11,7 @@ KAFKA_AUTHORIZER ?=
 KAFKA_MODE ?=
 export KAFKA_NODES KAFKA_VERSION KAFKA_AUTHORIZER KAFKA_MODE
 
-.PHONY: help venv tools env-up env-down env-status demo run bench bench-50k crds manifests helm-lint kind-e2e test test-unit \
+.PHONY: help venv tools env-up env-down env-status demo run bench bench-50k crds manifests helm-lint kind-up kind-down kind-e2e test test-unit \
 	test-integration lint clean
 
 help: ## List the targets
@@ -69,7 +69,13 @@ helm-lint: ## helm lint the chart, in both RBAC modes, with the tenant roles, an
 	    --set metrics.serviceMonitor.enabled=true --set metrics.prometheusRule.enabled=true \
 	    --set metrics.grafanaDashboard.enabled=true --set replicaCount=2
 
-kind-e2e: ## Needs Docker: kind cluster, kto image, in-cluster Kafka, the chart, the Media Gateway, pytest -m e2e
+kind-up: ## A kind cluster (built here; KIND_IMAGES=official: Docker Hub's) with Kafka and kto from its image and chart; writes .kto/kind-env.sh
+	bash hack/kind/up.sh
+
+kind-down: ## Delete the kind cluster and stop the dockerd kind-up started, by process id
+	bash hack/kind/down.sh
+
+kind-e2e: venv ## kind-up, the e2e tier (pytest -m e2e), kind-down (KEEP_CLUSTER=1 keeps it)
 	bash hack/kind-e2e.sh
 
 test: venv tools ## Run the unit and integration tiers (the README's test command; CI runs it)

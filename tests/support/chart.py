@@ -36,7 +36,9 @@ def helm(*args: str, values: dict[str, Any] | None = None, kubeconfig: str | Non
 def render(release: str = "kto", namespace: str = "kto", values: dict[str, Any] | None = None,
            include_crds: bool = False) -> list[dict[str, Any]]:
     """``helm template`` of the chart, as parsed objects."""
-    args = ["template", release, str(CHART), "--namespace", namespace]
+    # The chart declares a kubeVersion: render for the Kubernetes the environment runs (helm's default is older).
+    args = ["template", release, str(CHART), "--namespace", namespace,
+            "--kube-version", localenv.read_versions()["KUBERNETES_VERSION"]]
     if include_crds:
         args.append("--include-crds")
     return [doc for doc in yaml.safe_load_all(helm(*args, values=values)) if doc]

@@ -112,8 +112,9 @@ def test_metrics_service_and_service_monitor_are_off_by_default() -> None:
     (monitor,) = chart.find(objects, "ServiceMonitor")
     assert monitor["spec"]["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
     assert monitor["spec"]["endpoints"][0]["port"] == "metrics"
-    with pytest.raises(AssertionError, match=r"needs metrics\.service\.enabled"):
-        chart.render(values={"metrics": {"serviceMonitor": {"enabled": True}}})
+    # The ServiceMonitor alone brings the Service it scrapes through.
+    alone = chart.render(values={"metrics": {"serviceMonitor": {"enabled": True}}})
+    assert [o["kind"] for o in alone if o["kind"] in ("Service", "ServiceMonitor")] == ["Service", "ServiceMonitor"]
 
 
 def test_alert_rules_and_dashboard_are_off_by_default_and_labelled_when_on() -> None:
@@ -293,8 +294,14 @@ def test_tenant_roles_aggregate_topics_and_users_never_clusters(values: dict) ->
     ({"operator": {"logFormat": "xml"}}, "logFormat"),
     ({"operator": {"logLevel": "trace"}}, "logLevel"),
     ({"replicaCount": 0}, "replicaCount"),
-    ({"podDisruptionBudget": {"minAvailable": 2}}, "minAvailable"),
+    ({"podDisruptionBudget": {"minAvailable": "half"}}, "minAvailable"),
     ({"unknownValue": True}, "unknownValue"),
+    ({"resources": {"request": {"cpu": "1"}}}, "request"),
+    ({"securityContext": {"readOnlyRootFS": True}}, "readOnlyRootFS"),
+    ({"image": {"digest": "latest"}}, "digest"),
+    ({"topologySpreadConstraints": [{"maxSkew": 1, "topologyKey": "zone", "whenUnsatisfiable": "Maybe"}]},
+     "whenUnsatisfiable"),
+    ({"networkPolicy": {"metrics": {"from": [{"podSelector": {"app": "prometheus"}}]}}}, "app"),
 ])
 def test_values_schema_refuses_bad_values(values: dict, message: str) -> None:
     with pytest.raises(AssertionError, match=message):
@@ -327,6 +334,78 @@ def test_every_value_is_documented() -> None:
 def test_notes_name_the_crd_upgrade_step() -> None:
     notes = (chart.CHART / "templates" / "NOTES.txt").read_text()  # rendered by helm install (integration tier)
     assert "kubectl apply --server-side -f <chart>/crds/" in notes
+    # Only resource names that exist: the CRDs' plural names and categories (the e2e tier runs these commands).
+    crds = [yaml.safe_load(p.read_text())["spec"]["names"] for p in (REPO / "crds").glob("*.yaml")]
+    known = {n["plural"] for n in crds} | {c for n in crds for c in n.get("categories", [])}
+    for names in re.findall(r"kubectl get ([a-z,]+) -A", notes):
+        assert set(names.split(",")) <= known, names
+    assert "kubectl get kafkatopics -A" in notes and "kubectl get kto -A" in notes
+
+
+def test_chart_declares_its_kubernetes_and_accepts_global_values() -> None:
+    meta = yaml.safe_load((chart.CHART / "Chart.yaml").read_text())
+    assert meta["kubeVersion"] == ">=1.28.0-0"
+    assert chart.render(values={"global": {"imageRegistry": "example", "anything": {"nested": True}}})
+
+
+def test_default_spread_across_nodes_and_scheduling_knobs() -> None:
+    (deployment,) = chart.find(chart.render(release="kto"), "Deployment")
+    pod = deployment["spec"]["template"]["spec"]
+    (spread,) = pod["topologySpreadConstraints"]
+    # Preferred, not required: a one-node cluster (kind) still runs both replicas.
+    assert spread == {"maxSkew": 1, "topologyKey": "kubernetes.io/hostname", "whenUnsatisfiable": "ScheduleAnyway",
+                      "labelSelector": {"matchLabels": deployment["spec"]["selector"]["matchLabels"]}}
+    term = {"topologyKey": "topology.kubernetes.io/zone", "labelSelector": {"matchLabels": {"app": "x"}}}
+    affinity = {"podAntiAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [
+        {"weight": 1, "podAffinityTerm": term}]}}
+    zone = {"maxSkew": 1, "topologyKey": "topology.kubernetes.io/zone", "whenUnsatisfiable": "DoNotSchedule",
+            "labelSelector": {"matchLabels": {"team": "platform"}}}
+    digest = "sha256:" + "0" * 64
+    (deployment,) = chart.find(chart.render(values={"topologySpreadConstraints": [zone], "affinity": affinity,
+                                                    "image": {"digest": digest}}), "Deployment")
+    pod = deployment["spec"]["template"]["spec"]
+    assert pod["topologySpreadConstraints"] == [zone] and pod["affinity"] == affinity
+    assert pod["containers"][0]["image"] == f"kto@{digest}"
+    (deployment,) = chart.find(chart.render(values={"topologySpreadConstraints": []}), "Deployment")
+    assert "topologySpreadConstraints" not in deployment["spec"]["template"]["spec"]
+
+
+def test_pod_disruption_budget_is_tunable() -> None:
+    (pdb,) = chart.find(chart.render(values={"podDisruptionBudget": {"minAvailable": "50%"}}), "PodDisruptionBudget")
+    assert pdb["spec"]["minAvailable"] == "50%" and "maxUnavailable" not in pdb["spec"]
+    (pdb,) = chart.find(chart.render(values={"podDisruptionBudget": {"maxUnavailable": 1}}), "PodDisruptionBudget")
+    assert pdb["spec"]["maxUnavailable"] == 1 and "minAvailable" not in pdb["spec"]
+    assert not chart.find(chart.render(values={"podDisruptionBudget": {"enabled": False}}), "PodDisruptionBudget")
+
+
+def test_listen_addresses_reach_kto_run() -> None:
+    env = chart.container_env(chart.kto_container(chart.render()), "kto")
+    assert (env["KTO_HEALTH_ADDRESS"], env["KTO_METRICS_ADDRESS"]) == ("0.0.0.0", "0.0.0.0")
+    values = {"operator": {"metricsAddress": "127.0.0.1", "healthAddress": "0.0.0.0"}}
+    env = chart.container_env(chart.kto_container(chart.render(values=values)), "kto")
+    assert (env["KTO_HEALTH_ADDRESS"], env["KTO_METRICS_ADDRESS"]) == ("0.0.0.0", "127.0.0.1")
+
+
+def test_network_policy_is_opt_in_and_admits_only_the_scrapers_and_the_probes() -> None:
+    assert not chart.find(chart.render(), "NetworkPolicy")
+    (deployment,) = chart.find(chart.render(values={"networkPolicy": {"enabled": True}}), "Deployment")
+    (policy,) = chart.find(chart.render(values={"networkPolicy": {"enabled": True}}), "NetworkPolicy")
+    spec = policy["spec"]
+    assert spec["podSelector"]["matchLabels"] == deployment["spec"]["selector"]["matchLabels"]
+    assert spec["policyTypes"] == ["Ingress"]
+    metrics, health = spec["ingress"]
+    assert metrics["ports"] == [{"port": "metrics", "protocol": "TCP"}]
+    assert metrics["from"] == [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}},
+                                "podSelector": {"matchLabels": {"app.kubernetes.io/name": "prometheus"}}}]
+    # The kubelet probes from the node: by default any source may reach the health port, and only that port.
+    assert health == {"ports": [{"port": "health", "protocol": "TCP"}]}
+    nodes = [{"ipBlock": {"cidr": "10.0.0.0/16"}}]
+    (policy,) = chart.find(chart.render(values={"networkPolicy": {
+        "enabled": True, "health": {"from": nodes}, "metrics": {"from": [{"namespaceSelector": {}, "podSelector": {
+            "matchLabels": {"app": "vmagent"}}}]}}}), "NetworkPolicy")
+    metrics, health = policy["spec"]["ingress"]
+    assert health["from"] == nodes
+    assert metrics["from"] == [{"namespaceSelector": {}, "podSelector": {"matchLabels": {"app": "vmagent"}}}]
 
 
 def test_kind_pieces_agree() -> None:
@@ -339,8 +418,13 @@ def test_kind_pieces_agree() -> None:
     kind = yaml.safe_load((REPO / "kind-config.yaml").read_text())
     (node,) = kind["nodes"]
     assert [m["containerPort"] for m in node["extraPortMappings"]] == [node_port]
-    env = {e["name"]: e["value"] for e in container["env"]}
-    assert f"EXTERNAL://127.0.0.1:{node_port}" in env["KAFKA_ADVERTISED_LISTENERS"]
+    props = dict(line.split("=", 1) for line in docs["kafka-config/ConfigMap"]["data"]["server.properties"].splitlines()
+                 if line and not line.startswith("#"))
+    assert f"EXTERNAL://127.0.0.1:{node_port}" in props["advertised.listeners"]
+    # SASL/SCRAM and the authorizer, with the admin kto and the tests use as a super user.
+    assert props["authorizer.class.name"] == "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
+    assert "User:admin" in props["super.users"].split(";")
+    assert kind["networking"]["disableDefaultCNI"] is True  # kto-kind/node brings its own CNI configuration
     assert localenv.read_versions()["KIND_NODE_IMAGE"].startswith("kindest/node:v1.34.")
 
 

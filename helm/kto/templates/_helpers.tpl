@@ -32,6 +32,20 @@ app.kubernetes.io/name: {{ include "kto.name" . }}
 app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end -}}
 
+{{/* The image reference: repository@digest when a digest is set, else repository:tag (tag: the appVersion). */}}
+{{- define "kto.image" -}}
+{{- if .Values.image.digest -}}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest -}}
+{{- else -}}
+{{- printf "%s:%s" .Values.image.repository (.Values.image.tag | default .Chart.AppVersion) -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Whether the metrics Service exists: asked for, or needed by the ServiceMonitor. */}}
+{{- define "kto.metricsService" -}}
+{{- if or .Values.metrics.service.enabled .Values.metrics.serviceMonitor.enabled -}}true{{- end -}}
+{{- end -}}
+
 {{/* The ServiceAccount kto runs as. */}}
 {{- define "kto.serviceAccountName" -}}
 {{- if .Values.serviceAccount.create -}}
