@@ -37,8 +37,8 @@ def samples(kto: KtoProcess, name: str, cluster: str) -> dict[tuple[str, ...], f
     out = {}
     for family in text_string_to_metric_families(kto.metrics()):
         for s in family.samples:
-            if s.name == name and s.labels.get("cluster") == cluster:
-                out[tuple(v for k, v in sorted(s.labels.items()) if k != "cluster")] = s.value
+            if s.name == name and s.labels.get("kafka_cluster") == cluster:
+                out[tuple(v for k, v in sorted(s.labels.items()) if k != "kafka_cluster")] = s.value
     return out
 
 

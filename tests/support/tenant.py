@@ -42,7 +42,9 @@ KUBERNETES_EDIT_SOURCES = ("system:aggregate-to-view", "system:aggregate-to-edit
 def render_tenant_roles(release: str) -> list[dict[str, Any]]:
     """The chart's tenant ClusterRoles for ``release``, as ``helm template`` renders them."""
     out = chart.helm("template", release, str(chart.CHART), "--namespace", release,
-                     "--show-only", "templates/tenant-roles.yaml", values={"tenantRoles": {"enabled": True}})
+                     "--show-only", "templates/tenant-roles.yaml",
+                     "--kube-version", chart.localenv.read_versions()["KUBERNETES_VERSION"],
+                     values={"tenantRoles": {"enabled": True}})
     roles = [doc for doc in yaml.safe_load_all(out) if doc]
     assert {r["kind"] for r in roles} == {"ClusterRole"} and len(roles) == 2, roles
     return roles
