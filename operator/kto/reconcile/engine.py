@@ -509,19 +509,25 @@ class Reconciler:
         for note in verdict.notes:
             await self.kube.post_event(body, note.type, note.reason, note.message)
         self.info.ready_gauge.labels(*key).set(1 if verdict.ready else 0)
-        self._set_info(key, ckey, body)
         if is_news(verdict, find(old.get("conditions")), find(status["conditions"])):
             # Logged (and posted) when it is new, not at every resync of a resource that waits for a change.
             await self.kube.post_event(body, "Warning", str(verdict.reason), verdict.message)
             log.info("Not ready", extra=logs.fields(self.kind.rules.kind, key, ckey, verdict.reason,
                                                     detail=verdict.message))
         await self.writer.patch(self.info.plural, body, self.info.status_model, status)
+        self._set_info(key, ckey, body)  # after the patch: the status now records what the resource owns
 
     def _set_info(self, key: Key, ckey: Key, body: Mapping[str, Any]) -> None:
         if self.info.info_gauge is None:
             return
-        labels = (*key, f"{ckey[0]}/{ckey[1]}", self.kind.claimed_name(body))
         previous = self._info.get(key)
+        if not is_established(body) or is_unmanaged(body):
+            # Only a resource that owns its Kafka name shows which one: a refused or observe-only claim reveals
+            # nothing in /metrics.
+            if previous is not None:
+                metrics.forget(self.info.info_gauge, self._info.pop(key))
+            return
+        labels = (*key, f"{ckey[0]}/{ckey[1]}", self.kind.claimed_name(body))
         if previous == labels:
             return
         if previous is not None:
