@@ -225,10 +225,14 @@ def test_rbac_namespaces_scope() -> None:
         (binding,) = chart.find(objects, "RoleBinding", ns)
         assert binding["roleRef"]["kind"] == "Role" and binding["roleRef"]["name"] == role["metadata"]["name"]
         assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "kto", "namespace": "ops"}]
-    # Nothing namespaced is granted cluster-wide: only kopf's reads of namespaces and CRDs.
+    # Nothing namespaced is granted cluster-wide: only kopf's reads of namespaces and CRDs, and the cluster-scoped
+    # KafkaPolicies with their admission bindings.
     (observer,) = chart.find(objects, "ClusterRole")
-    assert {r for rule in observer["rules"] for r in rule["resources"]} == {"namespaces", "customresourcedefinitions"}
-    assert {v for rule in observer["rules"] for v in rule["verbs"]} == {"get", "list", "watch"}
+    assert {r for rule in observer["rules"] for r in rule["resources"]} == {
+        "namespaces", "customresourcedefinitions", "kafkapolicies", "kafkapolicies/status",
+        "validatingadmissionpolicybindings"}
+    reads = [rule for rule in observer["rules"] if rule["resources"][0] in ("namespaces", "customresourcedefinitions")]
+    assert {v for rule in reads for v in rule["verbs"]} == {"get", "list", "watch"}
 
 
 def test_no_wildcards_anywhere_in_rbac() -> None:

@@ -22,6 +22,7 @@ ALLOWED: dict[str, set[str]] = {
     "users": {"api", "telemetry", "kafka", "kube", "reconcile"},
     "clusters": {"api", "telemetry", "kafka", "kube", "reconcile"},
     "ops": {"api", "telemetry", "kube"},  # leader election, health, GC policy, lag
+    "policy": {"api", "telemetry", "kube"},  # KafkaPolicy: admission bindings (I/O) and the pure rules
     "cli": {"api", "telemetry", "kafka", "kube", "reconcile", "topics", "users"},  # never a kind's adapter
 }
 # Third-party clients, each behind one layer.
