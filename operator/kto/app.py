@@ -11,6 +11,7 @@ from typing import Any
 from kubernetes.client.rest import ApiException
 
 from kto.api import names
+from kto.api.objects import cluster_key_of
 from kto.clusters.registry import ClusterRegistry, GatewayFactory
 from kto.kube.client import KubeClient
 from kto.kube.ledger import Ledger
@@ -44,11 +45,12 @@ class Operator:
         self.writer = StatusWriter(kube, clock)
         self.clusters = ClusterRegistry(kube, self.writer, gateway_factory)
         self.policies = PolicyBindings(kube, clock)
-        self.topics = Reconciler(TopicKind(), kube, self.clusters, self.writer, batch_window, max_batch,
-                                 ledger=Ledger(kube, state_namespace, "topic"))
+        self.topics = Reconciler(TopicKind(self.policies.policies_for), kube, self.clusters, self.writer,
+                                 batch_window, max_batch, ledger=Ledger(kube, state_namespace, "topic"))
         self.users = Reconciler(UserKind(kube, self.topics.owner_namespace), kube, self.clusters, self.writer,
                                 batch_window, max_batch, ledger=Ledger(kube, state_namespace, "user"))
         self.clusters.served_topics = self.topics.served
+        self.policies.listeners.append(self._policies_changed)
         # Consumer lag and topic size (kto.lag), per cluster on its own interval; 0: off.
         self.lag: LagCollector | None = None
         if lag_interval > 0:
@@ -80,6 +82,12 @@ class Operator:
         gcpolicy.settle()
         held = lambda: len(self.topics.store) + len(self.users.store)  # noqa: E731
         self._settler = asyncio.get_running_loop().create_task(gcpolicy.keep_settling(held), name="gc")
+
+    def _policies_changed(self) -> None:
+        """A KafkaPolicy changed: every topic is judged again (one batch per KafkaCluster)."""
+        store = self.topics.store
+        for ckey in {cluster_key_of(b) for k in store if (b := store.get(k)) is not None}:
+            self.topics.enqueue_cluster(ckey)
 
     async def _prime_policies(self) -> None:
         """The KafkaPolicies in force before the first topic is reconciled, so a Clamp applies from the start."""

@@ -13,10 +13,10 @@ No I/O, no clock, no logging.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Literal
 
 from kto.api.domain import DesiredTopic, ObservedTopic
 from kto.api.policy import MIN_ISR_KEY, RETENTION_KEY, KafkaPolicySpec, LabelSelector
@@ -274,7 +274,7 @@ class PolicyCondition:
     status: bool
     reason: str
     message: str
-    event_type: str | None = None  # Normal or Warning: post an Event (the condition is new or changed)
+    event_type: Literal["Normal", "Warning"] | None = None  # post an Event: the condition is new or changed
 
 
 def policy_condition(judged: Judged, old: Mapping[str, Any] | None) -> PolicyCondition | None:
@@ -294,3 +294,26 @@ def policy_condition(judged: Judged, old: Mapping[str, Any] | None) -> PolicyCon
     if news and cond.reason != REASON_IN_POLICY:
         return replace(cond, event_type="Warning" if cond.reason == REASON_OUT_OF_POLICY else "Normal")
     return cond
+
+
+class OutOfPolicy:
+    """Which KafkaTopics are out of which policy, as the gauge kto_topics_out_of_policy{kafka_cluster, policy}
+    counts them (the series of a count that went to 0 stays at 0 until the policy is gone from every topic)."""
+
+    def __init__(self, set_count: Callable[[str, str, int], None]):
+        self._set_count = set_count
+        self._of: dict[tuple[str, str], tuple[str, frozenset[str]]] = {}  # topic key -> (cluster, policies)
+        self._counts: dict[tuple[str, str], int] = {}
+
+    def set(self, key: tuple[str, str], cluster: str, judged: Judged | None) -> None:
+        """Record the topic's findings (None: the topic is gone, or no longer judged)."""
+        policies = frozenset(f.policy for f in judged.violations) if judged is not None else frozenset()
+        before = self._of.pop(key, None)
+        if policies:
+            self._of[key] = (cluster, policies)
+        changed = {(before[0], p) for p in before[1]} if before else set()
+        changed ^= {(cluster, p) for p in policies}
+        for series in changed:
+            self._counts[series] = self._counts.get(series, 0) + (1 if series[1] in policies and
+                                                                  series[0] == cluster else -1)
+            self._set_count(series[0], series[1], self._counts[series])

@@ -52,6 +52,9 @@ TOPIC_INFO = Gauge("kto_topic_info", "Always 1: the KafkaCluster and Kafka topic
                    ["namespace", "name", "kafka_cluster", "topic"])
 USER_INFO = Gauge("kto_user_info", "Always 1: the KafkaCluster and Kafka user a KafkaUser names, to join "
                   "kto_user_ready (namespace, name) with them.", ["namespace", "name", "kafka_cluster", "user"])
+TOPICS_OUT_OF_POLICY = Gauge("kto_topics_out_of_policy", "KafkaTopics that break a rule of a KafkaPolicy (admitted "
+                             "before it tightened, or through the KafkaCluster's defaults): reported, never changed.",
+                             ["kafka_cluster", "policy"])
 CLUSTER_READY = Gauge("kto_cluster_ready", "1 when the KafkaCluster is Ready, else 0.", ["namespace", "name"])
 LEADER = Gauge("kto_leader", "1 while this process leads (holds the leader Lease, or runs without election), else 0.")
 BUILD_INFO = Gauge("kto_build_info", "Always 1; the labels say which kto and Kafka client run.",
