@@ -294,3 +294,39 @@ def test_the_in_policy_condition_and_when_it_is_news(judged: Any, old: dict[str,
                                                      expected: tuple[bool, str, str | None] | None) -> None:
     cond = policy_condition(judged, old)
     assert (None if cond is None else (cond.status, cond.reason, cond.event_type)) == expected
+
+
+def test_the_media_gateway_topics_meet_the_examples_policy() -> None:
+    example = REPO / "manifests" / "examples" / "media-gateway"
+    doc = yaml.safe_load((example / "policy.yaml").read_text())
+    spec = KafkaPolicySpec.model_validate(doc["spec"])
+    production = yaml.safe_load((example / "overlays" / "production" / "kafkacluster.yaml").read_text())
+    defaults = production["spec"]["topicDefaults"]
+    for path in sorted((example / "base" / "topics").glob("*.yaml")):
+        for topic in (d for d in yaml.safe_load_all(path.read_text()) if d and d["kind"] == "KafkaTopic"):
+            s = topic["spec"]
+            config = {**defaults.get("config", {}), **s.get("config", {})}
+            asked = DesiredTopic(s.get("topicName", topic["metadata"]["name"]), s.get("partitions"),
+                                 s.get("replicationFactor", defaults.get("replicationFactor")),
+                                 MappingProxyType({k: str(v) for k, v in config.items()}))
+            judged = judge_topic(asked, [Applied("media-gateway-production", spec)],
+                                 frozenset(s.get("config", {})))
+            assert not judged.violations and not judged.clamps, (path.name, judged.findings)
+
+
+def test_out_of_policy_counts_topics_per_cluster_and_policy() -> None:
+    from kto.policy.rules import OutOfPolicy
+
+    series: dict[tuple[str, str], int] = {}
+    counter = OutOfPolicy(lambda c, p, n: series.__setitem__((c, p), n))
+    other = Applied("other", KafkaPolicySpec.model_validate({"namespaces": ["team-a"], "partitions": {"max": 2}}))
+    two = judge_topic(desired(partitions=8), [*policy(partitions={"max": 4}), other])
+    counter.set(("a", "t1"), "ns/kafka", OUT)
+    counter.set(("a", "t2"), "ns/kafka", two)
+    assert series == {("ns/kafka", "ingestion"): 2, ("ns/kafka", "other"): 1}
+    counter.set(("a", "t1"), "ns/kafka", OUT)  # judged again, the same: no change
+    assert series == {("ns/kafka", "ingestion"): 2, ("ns/kafka", "other"): 1}
+    counter.set(("a", "t2"), "ns/kafka", FINE)  # fixed
+    assert series == {("ns/kafka", "ingestion"): 1, ("ns/kafka", "other"): 0}
+    counter.set(("a", "t1"), "", None)  # deleted
+    assert series == {("ns/kafka", "ingestion"): 0, ("ns/kafka", "other"): 0}
