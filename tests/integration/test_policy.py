@@ -23,18 +23,11 @@ DAYS_90 = 90 * 24 * 3600 * 1000
 
 
 @pytest.fixture(scope="module")
-def admission_policy(env: LocalEnv):
-    """The chart's ValidatingAdmissionPolicy, as generated (the chart installs the same object)."""
-    api = client.AdmissionregistrationV1Api(admin_client(env))
-    body = admission.validating_policy()
-    try:
-        api.create_validating_admission_policy(body)
-    except ApiException as err:
-        if err.status != 409:
-            raise
-        current = api.read_validating_admission_policy(admission.POLICY_NAME)
-        body["metadata"]["resourceVersion"] = current.metadata.resource_version
-        api.replace_validating_admission_policy(admission.POLICY_NAME, body)
+def admission_policy(env: LocalEnv, kto):
+    """The ValidatingAdmissionPolicy from crds/ (installed with the CRDs by the ``kto`` fixture)."""
+    found = client.AdmissionregistrationV1Api(admin_client(env)).read_validating_admission_policy(
+        admission.POLICY_NAME)
+    assert found.spec.param_kind.kind == "KafkaPolicy"
     return admission.POLICY_NAME
 
 

@@ -62,16 +62,16 @@ def test_an_unset_action_refuses() -> None:
 # --- the admission policy and the binding -------------------------------------------------------------------
 
 
-def test_the_charts_admission_policy_is_generated_from_the_code() -> None:
-    assert (REPO / admission.CHART_TEMPLATE).read_text() == admission.render_chart_template(), \
-        "helm/kto/templates/kafkapolicy-admission.yaml is stale: run `make crds`"
+def test_the_admission_policy_in_crds_is_generated_from_the_code() -> None:
+    assert (REPO / "crds" / admission.FILENAME).read_text() == admission.render(), \
+        "crds/ is stale: run `make crds`"
 
 
-@pytest.mark.parametrize("kube_version, rendered", [("1.34.0", True), ("1.30.0", True), ("1.29.5", False)])
-def test_the_chart_installs_the_admission_policy_where_kubernetes_has_it(kube_version: str, rendered: bool) -> None:
-    out = chart.helm("template", "kto", str(chart.CHART), "--namespace", "kto", "--kube-version", kube_version)
+def test_the_chart_installs_the_admission_policy_with_the_crds() -> None:
+    out = chart.helm("template", "kto", str(chart.CHART), "--namespace", "kto", "--include-crds",
+                     "--kube-version", "1.30.0")
     policies = [d for d in yaml.safe_load_all(out) if d and d["kind"] == "ValidatingAdmissionPolicy"]
-    assert policies == ([admission.validating_policy()] if rendered else [])
+    assert policies == [admission.validating_policy()]
 
 
 def test_the_admission_policy_skips_clamped_rules_and_ratchets_every_value() -> None:
