@@ -119,6 +119,11 @@ tests/integration/test_chart_rbac.py shows what breaks without each).
 - apiGroups: [kafka.kto.dev]
   resources: [kafkapolicies]
   verbs: [list, watch]
+# The apiserver lets a user create or change a ValidatingAdmissionPolicyBinding only when it may get the object
+# the binding's paramRef names (the KafkaPolicy); kto itself never reads one alone.
+- apiGroups: [kafka.kto.dev]
+  resources: [kafkapolicies]
+  verbs: [get]
 - apiGroups: [kafka.kto.dev]
   resources: [kafkapolicies/status]
   verbs: [patch]

@@ -8,7 +8,7 @@ import base64
 import logging
 import os
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
@@ -278,12 +278,16 @@ class KubeClient:
 
     # --- KafkaPolicy: its status and its admission binding -----------------------------------------------
 
+    async def _run(self, call: Callable[[], Any]) -> Any:
+        """``call`` in a worker thread (a typed ``_call``: the call carries its own request timeout)."""
+        return await asyncio.get_running_loop().run_in_executor(self._pool, call)
+
     async def patch_cluster_status(self, plural: str, name: str, status: Mapping[str, Any]) -> str | None:
         """Merge-patch a cluster-scoped object's status subresource; its new resourceVersion, or None when gone."""
         try:
-            done = await self._call(self.objects.patch_cluster_custom_object_status, names.GROUP, names.VERSION,
-                                    plural, name, {"status": dict(status)},
-                                    _content_type="application/merge-patch+json")
+            done = await self._run(lambda: self.objects.patch_cluster_custom_object_status(
+                names.GROUP, names.VERSION, plural, name, {"status": dict(status)},
+                _content_type="application/merge-patch+json", _request_timeout=REQUEST_TIMEOUT))
         except ApiException as err:
             if err.status == 404:
                 return None
@@ -294,19 +298,24 @@ class KubeClient:
         """A ValidatingAdmissionPolicyBinding as a plain dict, or None when there is none."""
         api = client.AdmissionregistrationV1Api(self.api)
         try:
-            found = await self._call(api.read_validating_admission_policy_binding, name)
+            found = await self._run(lambda: api.read_validating_admission_policy_binding(
+                name, _request_timeout=REQUEST_TIMEOUT))
         except ApiException as err:
             if err.status == 404:
                 return None
             raise
-        return dict(self.api.sanitize_for_serialization(found))
+        serialize: Callable[[Any], dict[str, Any]] = self.api.sanitize_for_serialization
+        return dict(serialize(found))
 
     async def write_policy_binding(self, body: Mapping[str, Any], resource_version: str | None) -> None:
         """Create the binding (``resource_version`` None) or replace the one kto read at that version (a
         concurrent change makes the replace fail, and the next event tries again)."""
         api = client.AdmissionregistrationV1Api(self.api)
+        meta = {**body["metadata"], **({"resourceVersion": resource_version} if resource_version else {})}
+        plain: Any = {**body, "metadata": meta}  # the client sends a dict as it is
         if resource_version is None:
-            await self._call(api.create_validating_admission_policy_binding, dict(body))
-            return
-        meta = {**body["metadata"], "resourceVersion": resource_version}
-        await self._call(api.replace_validating_admission_policy_binding, meta["name"], {**body, "metadata": meta})
+            await self._run(lambda: api.create_validating_admission_policy_binding(
+                plain, _request_timeout=REQUEST_TIMEOUT))
+        else:
+            await self._run(lambda: api.replace_validating_admission_policy_binding(
+                meta["name"], plain, _request_timeout=REQUEST_TIMEOUT))
