@@ -154,19 +154,23 @@ def _partitions(j: _Judging, spec: KafkaPolicySpec) -> None:
     if rule is None or value is None:
         return
     if rule.max is not None and value > rule.max:
-        has = j.observed.partitions if j.observed else 0
-        over = f"partitions {value} is over the team policy's maximum {rule.max}"
-        if rule.refuses or has > rule.max:
-            j.out("partitions.max", over + ("" if rule.refuses else f"; Kafka has {has} and cannot remove partitions"))
-        limit = max(rule.max, has)
-        if not rule.refuses and limit < value:
-            j.clamp("partitions.max", f"partitions {value} lowered to {limit}", partitions=limit)
+        _partitions_max(j, rule.max, rule.refuses, value)
     elif rule.min is not None and value < rule.min:
         if rule.refuses:
             j.out("partitions.min", f"partitions {value} is under the team policy's minimum {rule.min}")
         else:
             j.clamp("partitions.min", f"partitions {value} raised to the team policy's minimum {rule.min}",
                     partitions=rule.min)
+
+
+def _partitions_max(j: _Judging, maximum: int, refuses: bool, value: int) -> None:
+    has = j.observed.partitions if j.observed else 0
+    if refuses or has > maximum:
+        j.out("partitions.max", f"partitions {value} is over the team policy's maximum {maximum}"
+                                + ("" if refuses else f"; Kafka has {has} and cannot remove partitions"))
+    limit = max(maximum, has)
+    if not refuses and limit < value:
+        j.clamp("partitions.max", f"partitions {value} lowered to {limit}", partitions=limit)
 
 
 def _replication(j: _Judging, spec: KafkaPolicySpec) -> None:
@@ -211,40 +215,53 @@ def _retention(j: _Judging, spec: KafkaPolicySpec) -> None:
     if value is None or 0 <= value <= rule.maxMs:
         return
     over = f"retention.ms {raw} is over the team policy's maximum {rule.maxMs}"
-    kafka = _int(j.observed.overrides.get(RETENTION_KEY, j.observed.defaults.get(RETENTION_KEY, "0"))) \
-        if j.observed else None
-    kafka_over = kafka is not None and (kafka < 0 or kafka > rule.maxMs)
-    if rule.refuses or kafka_over:
+    if rule.refuses or _kafka_retention_over(j.observed, rule.maxMs):
         j.out("retention.maxMs", over + ("" if rule.refuses else "; kto does not lower what Kafka has"))
         return
     j.set_config("retention.maxMs", f"retention.ms {raw} lowered to the team policy's maximum {rule.maxMs}",
                  RETENTION_KEY, str(rule.maxMs))
 
 
+def _kafka_retention_over(observed: ObservedTopic | None, maximum: int) -> bool:
+    """Whether the topic already keeps data longer than ``maximum`` in Kafka (a clamp never lowers that)."""
+    if observed is None:
+        return False
+    kafka = _int(observed.overrides.get(RETENTION_KEY, observed.defaults.get(RETENTION_KEY, "0")))
+    return kafka is not None and (kafka < 0 or kafka > maximum)
+
+
 def _configs(j: _Judging, spec: KafkaPolicySpec) -> None:
     rule = spec.configs
     if rule is None:
         return
-    platform = rule.platformKeys or {}
     if rule.allowedKeys is not None:
-        extra = sorted(k for k in j.tenant_keys if k not in rule.allowedKeys and k not in platform)
-        if extra and rule.refuses:
-            j.out("configs.allowedKeys", f"config keys {', '.join(extra)} are not among the keys the team policy "
-                                         f"allows ({', '.join(rule.allowedKeys)})")
-        for key in extra if not rule.refuses else ():
-            j.set_config("configs.allowedKeys", f"config key {key} dropped: the team policy allows only "
-                         f"{', '.join(rule.allowedKeys)}", key, None)
-    for key, value in sorted(platform.items()):
-        mine = j.desired.config.get(key)
-        if key in j.tenant_keys and mine != value:
-            if rule.refuses:
-                j.out("configs.platformKeys", f"config key {key} is {mine}, but the platform sets it to {value}")
-            else:
-                j.set_config("configs.platformKeys", f"config key {key} set to the platform's {value} "
-                             f"(the KafkaTopic says {mine})", key, value)
-        elif mine != value:
-            config = {**j.desired.config, key: value}
-            j.desired = replace(j.desired, config=MappingProxyType(dict(sorted(config.items()))))
+        _allowed_keys(j, rule.allowedKeys, rule.platformKeys or {}, rule.refuses)
+    for key, value in sorted((rule.platformKeys or {}).items()):
+        _platform_key(j, key, value, rule.refuses)
+
+
+def _allowed_keys(j: _Judging, allowed: list[str], platform: Mapping[str, str], refuses: bool) -> None:
+    extra = sorted(k for k in j.tenant_keys if k not in allowed and k not in platform)
+    if extra and refuses:
+        j.out("configs.allowedKeys", f"config keys {', '.join(extra)} are not among the keys the team policy "
+                                     f"allows ({', '.join(allowed)})")
+    for key in extra if not refuses else ():
+        j.set_config("configs.allowedKeys", f"config key {key} dropped: the team policy allows only "
+                     f"{', '.join(allowed)}", key, None)
+
+
+def _platform_key(j: _Judging, key: str, value: str, refuses: bool) -> None:
+    mine = j.desired.config.get(key)
+    if mine == value:
+        return
+    if key not in j.tenant_keys:  # the platform's key, applied (the cluster's defaults are the platform's too)
+        config = {**j.desired.config, key: value}
+        j.desired = replace(j.desired, config=MappingProxyType(dict(sorted(config.items()))))
+    elif refuses:
+        j.out("configs.platformKeys", f"config key {key} is {mine}, but the platform sets it to {value}")
+    else:
+        j.set_config("configs.platformKeys", f"config key {key} set to the platform's {value} "
+                     f"(the KafkaTopic says {mine})", key, value)
 
 
 RULES = (_names, _partitions, _replication, _min_insync, _retention, _configs)
@@ -280,20 +297,25 @@ class PolicyCondition:
 def policy_condition(judged: Judged, old: Mapping[str, Any] | None) -> PolicyCondition | None:
     """``InPolicy``: False with every rule the topic breaks; True with what kto clamped, or that the policies
     hold. None when no policy applies and the topic never had the condition."""
-    if judged.violations:
-        cond = PolicyCondition(False, REASON_OUT_OF_POLICY, "; ".join(f.message for f in judged.violations))
-    elif judged.clamps:
-        cond = PolicyCondition(True, REASON_CLAMPED, "; ".join(f.message for f in judged.clamps))
-    elif judged.policies:
-        cond = PolicyCondition(True, REASON_IN_POLICY, f"the topic meets KafkaPolicy {', '.join(judged.policies)}")
-    elif old is not None:
-        cond = PolicyCondition(True, REASON_IN_POLICY, "no KafkaPolicy applies to this namespace")
-    else:
+    cond = _condition(judged, had=old is not None)
+    if cond is None:
         return None
     news = old is None or old.get("reason") != cond.reason or old.get("message") != cond.message
     if news and cond.reason != REASON_IN_POLICY:
         return replace(cond, event_type="Warning" if cond.reason == REASON_OUT_OF_POLICY else "Normal")
     return cond
+
+
+def _condition(judged: Judged, had: bool) -> PolicyCondition | None:
+    if judged.violations:
+        return PolicyCondition(False, REASON_OUT_OF_POLICY, "; ".join(f.message for f in judged.violations))
+    if judged.clamps:
+        return PolicyCondition(True, REASON_CLAMPED, "; ".join(f.message for f in judged.clamps))
+    if judged.policies:
+        return PolicyCondition(True, REASON_IN_POLICY, f"the topic meets KafkaPolicy {', '.join(judged.policies)}")
+    if had:
+        return PolicyCondition(True, REASON_IN_POLICY, "no KafkaPolicy applies to this namespace")
+    return None
 
 
 class OutOfPolicy:

@@ -96,20 +96,23 @@ class TopicKind:
         observed = await gateway.describe_topics(sorted({d.name for d in desired.values()}))
         out: dict[Key, Outcome] = {k: observe_verdict(d, observed.get(d.name)) for k, d in desired.items()
                                    if isinstance(items[k].decision, Observe)}
-        judged = {k: self._judge(k, d, items[k], observed.get(d.name), cluster) for k, d in desired.items()
-                  if isinstance(items[k].decision, Converge)}
-        converge = {k: (j.desired, items[k]) for k, j in judged.items()}
+        converge = {k: d for k, d in desired.items() if isinstance(items[k].decision, Converge)}
         if converge:
-            out |= await TopicBatch(cluster, converge, observed, guard).run()
-            out |= {k: with_policy(v, judged[k], items[k].body) for k, v in out.items()
-                    if k in judged and isinstance(v, Verdict) and not v.silent}
+            out |= await self._converge(cluster, converge, items, observed, guard)
         deletions = {k: i for k, i in items.items() if isinstance(i.decision, Delete)}
-        for key in deletions:
-            self.out_of_policy.set(key, "", None)
         if deletions:
+            for key in deletions:
+                self.out_of_policy.set(key, "", None)
             out |= await delete_topics(gateway, deletions)
         return out
 
+    async def _converge(self, cluster: Connected, desired: dict[Key, DesiredTopic], items: dict[Key, Item],
+                        observed: Mapping[str, Seen], guard: Guard) -> dict[Key, Outcome]:
+        """The topics as their KafkaPolicies have them (clamped), made so, and their verdicts with InPolicy."""
+        judged = {k: self._judge(k, d, items[k], observed.get(d.name), cluster) for k, d in desired.items()}
+        out = await TopicBatch(cluster, {k: (j.desired, items[k]) for k, j in judged.items()}, observed, guard).run()
+        return {k: with_policy(v, judged[k], items[k].body) if isinstance(v, Verdict) and not v.silent else v
+                for k, v in out.items()}
 
     def _judge(self, key: Key, desired: DesiredTopic, item: Item, seen: Any, cluster: Connected) -> Judged:
         """The topic under the KafkaPolicies of its namespace (``kto.policy.rules``): clamped, and what it breaks."""
