@@ -8,7 +8,7 @@ import logging
 import time
 from typing import Any
 
-from kubernetes.client.rest import ApiException
+from kubernetes.client.exceptions import ApiException
 
 from kto.api import names
 from kto.clusters.registry import ClusterRegistry, GatewayFactory
@@ -38,8 +38,8 @@ class Operator:
         self.kube = kube
         self.sweep_seconds = sweep_seconds
         self._namespaces: list[str] | None = None
-        self._sweeper: asyncio.Task | None = None
-        self._settler: asyncio.Task | None = None
+        self._sweeper: asyncio.Task[None] | None = None
+        self._settler: asyncio.Task[None] | None = None
         self.writer = StatusWriter(kube, clock)
         self.clusters = ClusterRegistry(kube, self.writer, gateway_factory)
         self.topics = Reconciler(TopicKind(), kube, self.clusters, self.writer, batch_window, max_batch,

@@ -37,9 +37,10 @@ from typing import Any
 
 import urllib3
 from kubernetes import client
-from kubernetes.client.rest import ApiException
+from kubernetes.client.exceptions import ApiException
 
 from kto.kube.client import api_client as kube_api_client
+from kto.kube.client import close_api
 from kto.telemetry import metrics
 
 log = logging.getLogger("kto.ops.leader")
@@ -258,7 +259,9 @@ class LeaseClient:
         self.namespace, self.name, self.timeout = namespace, name, timeout
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lease")
 
-    async def _call(self, fn, *args):
+    async def _call(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """``fn(*args)`` of the kubernetes client (untyped: its result is read into a ``LeaseRecord`` at once),
+        on this client's thread, with the timeout."""
         return await asyncio.get_running_loop().run_in_executor(
             self._pool, lambda: fn(*args, _request_timeout=self.timeout))
 
@@ -294,7 +297,7 @@ class LeaseClient:
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
-        self.api.close()
+        close_api(self.api)
 
 
 # --- the elector -----------------------------------------------------------------------------------------
