@@ -47,7 +47,7 @@ class Operator:
         self.users = Reconciler(UserKind(kube, self.topics.owner_namespace), kube, self.clusters, self.writer,
                                 batch_window, max_batch, ledger=Ledger(kube, state_namespace, "user"))
         self.clusters.served_topics = self.topics.served
-        # Consumer lag and topic size (kto.lag), per cluster on its own interval; 0: off.
+        # Consumer lag and topic size (kto.ops.lag), per cluster on its own interval; 0: off.
         self.lag: LagCollector | None = None
         if lag_interval > 0:
             store = self.topics.store

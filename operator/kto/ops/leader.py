@@ -2,9 +2,9 @@
 
 The decisions are pure functions of the Lease as read, this process's identity and the clocks (``decide``,
 ``is_expired``, ``build_spec``, ``next_renewal``, ``is_lost``; table-tested in tests/unit/test_leader.py). The
-I/O is ``LeaseClient`` (its own Kubernetes client on its own thread, every call with a timeout, so a renewal
-never waits behind a busy pool of status writes) and ``LeaderElector``, which acquires the Lease, renews it and
-gives it back at a clean shutdown.
+I/O is ``LeaseClient`` (its own Kubernetes client, loaded by ``kto.kube.client.api_client`` like every other, on
+its own thread, every call with a timeout, so a renewal never waits behind a busy pool of status writes) and
+``LeaderElector``, which acquires the Lease, renews it and gives it back at a clean shutdown.
 
 Safety, as client-go's leaderelection keeps it: a leader stops acting once its last successful renewal is a
 renew deadline old (10 s by default), well before the lease duration (15 s) after which a standby may take the

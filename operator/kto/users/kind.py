@@ -1,10 +1,12 @@
 """KafkaUser as a kind of the reconciler: SCRAM credentials, ACLs, client quotas and the Secret an application
 mounts.
 
-A batch of users costs one DescribeUserScramCredentials, at most one AlterUserScramCredentials, one
-DescribeAcls (the whole cluster's, grouped by principal), at most one CreateAcls and one DeleteAcls, and, when
-a user of the batch has client quotas in its spec or status, one DescribeClientQuotas and at most one
-AlterClientQuotas; what differs is decided by the pure ``kto.users`` and ``kto.quotas``.
+A batch of users costs one DescribeUserScramCredentials, at most two AlterUserScramCredentials (the upserts,
+then the other mechanisms' deletions: Kafka refuses to alter one user twice in one request), one DescribeAcls
+(the whole cluster's, grouped by principal), at most one CreateAcls and one DeleteAcls, and, when a user of the
+batch has client quotas in its spec or status, one DescribeClientQuotas (two when a tenant's user has quotas:
+the defaults are read again to cap them) and at most one AlterClientQuotas; what differs is decided by the pure
+``kto.users.access`` and ``kto.api.quotas``.
 
 Passwords are read from Secrets, sent to Kafka and written into the application's Secret; they are never
 logged, put in status, annotations or Events (a hash of the applied credential sits on the application's
