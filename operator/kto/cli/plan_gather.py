@@ -112,13 +112,29 @@ async def plan_cluster(kube: Any, ckey: Key, world: World, folder: Folder, fanne
     changes, and what pruning deletes on it."""
     mine = [m for m in folder.topics if cluster_key_of(m.body) == ckey]
     theirs = [(kind, body) for kind, body in pruned if cluster_key_of(body) == ckey]
-    wanted = [m.spec.topicName or m.name for m in mine] + [a.desired.name for a in fanned] + \
-        [topic_name_of(b) for kind, b in theirs if kind == names.TOPIC_KIND]
     planned = folder.clusters.get(ckey)
-    connected = await connect(kube, ckey, world, wanted, planned.spec if planned else None, progress)
-    result.entries += [entry_of(m, connected, world, folder.topics) for m in mine]
+    connected = await connect(kube, ckey, world, described(mine, fanned, theirs), planned.spec if planned else None,
+                              progress)
+    entries = [entry_of(m, connected, world, folder.topics) for m in mine]
+    if planned is not None:
+        entries = cluster_part(entries, mine, _spec(world.clusters.get(ckey)), planned)
+    result.entries += entries
     result.entries += [fanned_entry(a, planned, connected, world, folder.topics) for a in fanned if planned]
     result.pruned += [pruned_of(kind, body, connected, world) for kind, body in theirs]
+
+
+def described(mine: list[Manifest], fanned: list[Affected], pruned: list[tuple[str, Mapping[str, Any]]]) -> list[str]:
+    """The Kafka topics the plan looks at on one cluster."""
+    return [m.spec.topicName or m.name for m in mine] + [a.desired.name for a in fanned] + \
+        [topic_name_of(b) for kind, b in pruned if kind == names.TOPIC_KIND]
+
+
+def cluster_part(entries: list[Entry], mine: list[Manifest], live: KafkaClusterSpec | None,
+                 planned: Manifest) -> list[Entry]:
+    """The folder's topic entries, each with the part of its effective topic the folder's KafkaCluster changes."""
+    moved = {a.key: a for a in affected_topics(live, planned.spec, [((m.namespace, m.name), m.spec) for m in mine])}
+    return [replace(e, via=planned.source, effective=moved[(e.namespace, e.name)].changes)
+            if (e.namespace, e.name) in moved else e for e in entries]
 
 
 async def read_world(kube: Any, namespaces: set[str], users: bool = False) -> World:
