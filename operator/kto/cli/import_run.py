@@ -21,6 +21,7 @@ from kto.cli.importer import (
     user_manifest,
 )
 from kto.cli.progress import Progress, in_chunks
+from kto.kafka.gateway import KafkaGateway
 from kto.users.access import principal
 
 
@@ -69,7 +70,8 @@ def report(written: Written, args: argparse.Namespace) -> None:
           f"kustomization.yaml to {args.dir}: kubectl apply -k {args.dir}")
 
 
-async def gather_topics(gateway, target: Target, args: argparse.Namespace, namespace: str, ref: dict) -> Written:
+async def gather_topics(gateway: KafkaGateway, target: Target, args: argparse.Namespace, namespace: str,
+                        ref: dict[str, str]) -> Written:
     facts = await gateway.describe_cluster()
     if isinstance(facts, KafkaFailure):
         raise CliError(f"{target.label}: {facts.message}")
@@ -107,7 +109,8 @@ async def gather_topics(gateway, target: Target, args: argparse.Namespace, names
     return out
 
 
-async def gather_users(gateway, target: Target, namespace: str, ref: dict, out: Written) -> None:
+async def gather_users(gateway: KafkaGateway, target: Target, namespace: str, ref: dict[str, str],
+                       out: Written) -> None:
     """KafkaUsers for the SCRAM users (kto's own user and protected principals left out) and their ACLs."""
     users = await gateway.list_scram_users()
     if isinstance(users, KafkaFailure):

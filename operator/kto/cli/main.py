@@ -17,7 +17,7 @@ from kto.cli.connect import CliError, add_kafka_args, add_kube_args
 COMMANDS = ("import", "plan", "check", "completion")
 
 
-def add_parsers(sub) -> None:
+def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     imp = sub.add_parser("import", help="write KafkaTopic (and KafkaUser) manifests for what a Kafka cluster has",
                          description="Write one KafkaTopic per topic (partitions, replication factor, dynamic "
                                      "overrides: exactly what kto adopts without a write) and a kustomization.yaml.")
@@ -83,7 +83,7 @@ def quiet() -> None:
 def describe_error(err: Exception) -> str:
     """One line a person can act on: never a traceback, never a library's repr of a retry."""
     import urllib3
-    from kubernetes.client.rest import ApiException
+    from kubernetes.client.exceptions import ApiException
 
     if isinstance(err, ApiException):
         return (f"the Kubernetes API answered {err.status} {err.reason}: check the kubeconfig's context and that "

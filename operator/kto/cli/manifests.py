@@ -15,7 +15,7 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -57,7 +57,7 @@ class _Source:
     namespace: str | None  # set by a kustomization's namespace:
 
 
-def load(paths: list[str], default_namespace: str, stdin=None) -> Loaded:
+def load(paths: list[str], default_namespace: str, stdin: TextIO | None = None) -> Loaded:
     """Every kto object of ``paths``; CliError listing every bad manifest, by file and field."""
     notes: list[str] = []
     errors: list[str] = []
@@ -122,7 +122,7 @@ def from_kustomization(path: Path, namespace: str | None, notes: list[str], seen
     return out
 
 
-def documents(source: _Source, stdin, errors: list[str]) -> Iterator[tuple[str, dict[str, Any]]]:
+def documents(source: _Source, stdin: TextIO | None, errors: list[str]) -> Iterator[tuple[str, dict[str, Any]]]:
     """The objects of a file: (where, object); a List's items one by one."""
     name = "<stdin>" if source.path == "-" else source.path
     try:

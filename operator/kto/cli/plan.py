@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kto.api.domain import (
+    Action,
     AlterConfigs,
     ChangeReplicationFactor,
     ConfigChange,
@@ -55,7 +56,7 @@ class Entry:
     topic: str
     cluster: tuple[str, str]
     outcome: str  # CREATE, UPDATE, ...
-    actions: tuple = ()  # kto.domain actions
+    actions: tuple[Action, ...] = ()
     reason: str | None = None
     message: str | None = None  # kto's own words: the Ready condition it would write
     via: str | None = None  # an existing KafkaTopic changed by a KafkaCluster manifest: that manifest's file
@@ -65,10 +66,11 @@ class Entry:
 # --- Deciding (pure) --------------------------------------------------------------------------------
 
 
-def plan_entry(g: Gathered, desired: DesiredTopic | None, seen: ObservedTopic | KafkaFailure | None,
+def plan_entry(g: Gathered, desired: DesiredTopic, seen: ObservedTopic | KafkaFailure | None,
                body: Mapping[str, Any], source: str) -> Entry:
     """What kto would do with one KafkaTopic: the gate first, then the planner and the adoption rule."""
-    base = {"source": source, "namespace": g.key[0], "name": g.key[1], "topic": g.name, "cluster": g.cluster_ref}
+    base: dict[str, Any] = {"source": source, "namespace": g.key[0], "name": g.key[1], "topic": g.name,
+                            "cluster": g.cluster_ref}
     match decide(g, RULES):
         case Report(verdict=v):
             return Entry(**base, outcome=_reported(v), reason=str(v.reason), message=v.message)
@@ -90,7 +92,7 @@ def _converge(base: dict[str, Any], g: Gathered, desired: DesiredTopic, seen: Ob
               body: Mapping[str, Any]) -> Entry:
     if isinstance(seen, KafkaFailure):
         return Entry(**base, outcome=REFUSED, reason=str(seen.reason), message=seen.message)
-    plan = plan_topic(desired, seen, brokers=g.cluster.brokers)
+    plan = plan_topic(desired, seen, brokers=g.cluster.brokers if g.cluster is not None else None)
     adoption = plan_adoption(desired, body, g.owns, seen, plan)
     if adoption is not None and adoption.reason == Reason.ADOPTING:
         return Entry(**base, outcome=TAKE_OVER, actions=plan.actions, reason=str(adoption.reason),
@@ -119,7 +121,7 @@ def exit_code(entries: list[Entry], clusters: Sequence[ClusterChange] = (), prun
 # --- Formatting (pure) ------------------------------------------------------------------------------
 
 
-def describe_action(action) -> list[str]:
+def describe_action(action: Action) -> list[str]:
     """The lines a person reads for one action."""
     match action:
         case CreateTopic(partitions=p, replication_factor=rf, config=config):
@@ -206,7 +208,7 @@ def summary(entries: Sequence[Entry], clusters: Sequence[ClusterChange] = (), pr
     return "Plan: " + (", ".join(parts) if parts else "no KafkaTopics") + "."
 
 
-def action_json(action: object) -> list[dict[str, Any]]:
+def action_json(action: Action) -> list[dict[str, Any]]:
     match action:
         case CreateTopic(partitions=p, replication_factor=rf, config=config):
             return [{"type": "create", "partitions": p, "replicationFactor": rf, "config": dict(config)}]

@@ -200,8 +200,11 @@ def claims_of(topic: str, connected: Connected, world: World, planned: list[Mani
         ckey = cluster_key_of(m.body)
         if ckey in specs and (m.namespace, m.name) not in world.topics and (m.spec.topicName or m.name) == topic:
             claims.append(claim_of(m.body, created=f"{NOT_YET_CREATED}#{i:06d}", claimed=topic))
-    return [c for c in claims if c.established or (not c.unmanaged and specs[c.cluster] is not None
-                                                   and specs[c.cluster].allows_namespace(c.cluster[0], c.namespace))]
+    return [c for c in claims if c.established or (not c.unmanaged and _allows(specs[c.cluster], c))]
+
+
+def _allows(spec: KafkaClusterSpec | None, claim: Claim) -> bool:
+    return spec is not None and spec.allows_namespace(claim.cluster[0], claim.namespace)
 
 
 def _spec(body: Mapping[str, Any] | None) -> KafkaClusterSpec | None:
