@@ -43,6 +43,7 @@ from kto.cli.plan_prune import (
     tracked_app,
 )
 from kto.cli.progress import Progress, in_chunks
+from kto.kube.client import KubeClient
 from kto.reconcile.gates import ClusterSnapshot, Gathered, decide
 from kto.reconcile.outcomes import Verdict
 from kto.reconcile.ownership import Claim, owner_of
@@ -106,7 +107,7 @@ async def run_plan(args: argparse.Namespace, progress: Progress | None = None) -
         kube.close()
 
 
-async def plan_cluster(kube: Any, ckey: Key, world: World, folder: Folder, fanned: list[Affected],
+async def plan_cluster(kube: KubeClient, ckey: Key, world: World, folder: Folder, fanned: list[Affected],
                        pruned: list[tuple[str, Mapping[str, Any]]], result: PlanResult, progress: Progress) -> None:
     """Everything the plan says about one KafkaCluster: its manifests' topics, the existing topics its manifest
     changes, and what pruning deletes on it."""
@@ -137,7 +138,7 @@ def cluster_part(entries: list[Entry], mine: list[Manifest], live: KafkaClusterS
             if (e.namespace, e.name) in moved else e for e in entries]
 
 
-async def read_world(kube: Any, namespaces: set[str], users: bool = False) -> World:
+async def read_world(kube: KubeClient, namespaces: set[str], users: bool = False) -> World:
     """Every KafkaTopic and KafkaCluster (or, without the right to list them cluster-wide, those of the manifests'
     namespaces: claims elsewhere are then not seen, and a note says so); with ``users``, the KafkaUsers too."""
     plurals = [names.TOPIC_PLURAL, names.CLUSTER_PLURAL] + ([names.USER_PLURAL] if users else [])
@@ -157,7 +158,7 @@ def _key(body: Mapping[str, Any]) -> Key:
     return body["metadata"].get("namespace", ""), body["metadata"]["name"]
 
 
-async def connect(kube: Any, ckey: Key, world: World, topic_names: list[str],
+async def connect(kube: KubeClient, ckey: Key, world: World, topic_names: list[str],
                   planned: KafkaClusterSpec | None = None, progress: Progress | None = None) -> Connected:
     """Connect as kto does for the KafkaCluster and describe the topics; a cluster that does not exist is no error
     (each of its topics is reported ClusterNotFound, as kto would). With ``planned`` (the folder's manifest of the
