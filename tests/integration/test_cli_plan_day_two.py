@@ -15,6 +15,7 @@ import yaml
 
 from tests.integration.test_cli import kto_cli, kubectl, plan_json
 from tests.support.resources import kafka_topic, unique
+from tests.support.users import kafka_user
 from tests.support.wait import wait_until
 
 API = "kafka.kto.dev/v1alpha1"
@@ -124,9 +125,9 @@ def test_a_topic_defaults_change_lists_every_existing_topic_it_changes(env, ns, 
     assert (code, doc["clusters"], [r for r in doc["resources"] if r["outcome"] != "unchanged"]) == (0, [], [])
 
 
-def tracked(ns, name: str, app: str) -> dict:
+def tracked(ns, name: str, app: str, kind: str = "KafkaTopic") -> dict:
     """Argo CD's annotation tracking, as Argo CD writes it on what it applies."""
-    return {"argocd.argoproj.io/tracking-id": f"{app}:kafka.kto.dev/KafkaTopic:{ns.ns}/{name}"}
+    return {"argocd.argoproj.io/tracking-id": f"{app}:kafka.kto.dev/{kind}:{ns.ns}/{name}"}
 
 
 def test_prune_lists_what_the_folder_no_longer_holds_and_what_deleting_it_does(env, ns, cluster, kafka_view, kto,
@@ -143,10 +144,14 @@ def test_prune_lists_what_the_folder_no_longer_holds_and_what_deleting_it_does(e
                                              topicName=f"{prefix}.other", partitions=1))
     write(tmp_path / "other", topic_manifest(ns, "copied", cluster, annotations=tracked(ns, "gone", app),
                                              topicName=f"{prefix}.copied", partitions=1))
+    user = kafka_user("reader", cluster, acls=[], userName=unique("reader"))
+    user["metadata"] |= {"namespace": ns.ns, "annotations": tracked(ns, "reader", app, "KafkaUser")}
+    write(folder, user)
     kubectl(env, "apply", "-f", str(folder))
     kubectl(env, "apply", "-f", str(tmp_path / "other"))
     for name in [*specs, "other", "copied"]:
         ns.topic_ready(name, timeout=90)
+    ns.wait_condition("kafkausers", "reader", "True", "Reconciled", timeout=90)
     assert ns.get("kafkatopics", "found")["status"]["ownership"] == "Adopted"
 
     code, _ = plan_json(env, folder)
@@ -156,18 +161,23 @@ def test_prune_lists_what_the_folder_no_longer_holds_and_what_deleting_it_does(e
 
     for name in ("gone", "retained", "found"):
         (folder / f"kafkatopic-{name}.yaml").unlink()
+    (folder / "kafkauser-reader.yaml").unlink()
     done = kto_cli(env, "plan", "-f", str(folder), "--prune", "-o", "json")
     assert done.returncode == 2, done.stderr
-    pruned = {p["name"]: (p["effect"], p["kafkaName"]) for p in json.loads(done.stdout)["prune"]}
+    doc = json.loads(done.stdout)
+    users = {p["name"]: (p["effect"], p["kafkaName"]) for p in doc["prune"] if p["kind"] == "KafkaUser"}
+    assert users == {"reader": ("deleted", user["spec"]["userName"])}
+    pruned = {p["name"]: (p["effect"], p["kafkaName"]) for p in doc["prune"] if p["kind"] == "KafkaTopic"}
     assert pruned == {"gone": ("deleted", f"{prefix}.gone"), "retained": ("retained", f"{prefix}.retained"),
                       "found": ("adopted, retained", f"{prefix}.found")}
     by_label = kto_cli(env, "plan", "-f", str(folder), "--prune", "-l", "team=a", "-o", "json")
     assert by_label.returncode == 2
     assert {p["name"]: p["effect"] for p in json.loads(by_label.stdout)["prune"]} == \
-        {k: v[0] for k, v in pruned.items()}
+        {k: v[0] for k, v in pruned.items()}  # the KafkaUser has no team label: -l leaves it out
     text = kto_cli(env, "plan", "-f", str(folder), "--prune").stdout
     assert f"- prune        KafkaTopic {ns.ns}/gone -> deleted: Kafka topic {prefix}.gone deleted" in text
-    assert "3 to prune (1 adopted, retained, 1 deleted, 1 retained)" in text
+    assert f"- prune        KafkaUser {ns.ns}/reader -> deleted: Kafka user {user['spec']['userName']} deleted" in text
+    assert "4 to prune (1 adopted, retained, 2 deleted, 1 retained)" in text
 
     # What the plan said is what deleting does.
     for name in pruned:
