@@ -260,7 +260,7 @@ class Reconciler:
             q.start()
         return q
 
-    def owner_namespace(self, cluster: ClusterSnapshot, name: str) -> str | None:
+    def owner_namespace(self, cluster: ClusterSnapshot | Connected, name: str) -> str | None:
         """The namespace of the resource whose status records that it owns ``name`` on ``cluster``'s Kafka
         cluster and that kto manages (not observe-only), if one does: what grants a tenant ACLs on a topic. A
         claim that is new, refused, observe-only or waiting for adoption owns nothing here."""
@@ -337,7 +337,7 @@ class Reconciler:
             paused=is_paused(body), unmanaged=is_unmanaged(body), blocked=self._block_of(key, body, cluster),
             in_sync=was_in_sync(body))
 
-    def _owner(self, name: str, cluster: ClusterSnapshot | None) -> Claim | None:
+    def _owner(self, name: str, cluster: ClusterSnapshot | Connected | None) -> Claim | None:
         """The claim that owns ``name`` on the Kafka cluster: KafkaClusters that reach the same brokers share one
         claim space. A claim counts when its status records that it owns the name (ownership never moves by
         itself), or when its namespace is allowed on the KafkaCluster it references and kto manages it (not
