@@ -330,3 +330,69 @@ def test_out_of_policy_counts_topics_per_cluster_and_policy() -> None:
     assert series == {("ns/kafka", "ingestion"): 1, ("ns/kafka", "other"): 0}
     counter.set(("a", "t1"), "", None)  # deleted
     assert series == {("ns/kafka", "ingestion"): 0, ("ns/kafka", "other"): 0}
+
+
+# --- PolicyBindings: the binding and the status kto writes for a policy ----------------------------------------
+
+
+class BindingsKube:
+    """The three calls PolicyBindings makes, in memory."""
+
+    def __init__(self, existing: dict[str, Any] | None = None):
+        self.bindings: dict[str, dict[str, Any]] = {} if existing is None else {existing["metadata"]["name"]: existing}
+        self.writes: list[tuple[str, str | None]] = []
+        self.statuses: dict[str, dict[str, Any]] = {}
+
+    async def read_policy_binding(self, name: str) -> dict[str, Any] | None:
+        return self.bindings.get(name)
+
+    async def write_policy_binding(self, body: dict[str, Any], resource_version: str | None) -> None:
+        self.writes.append((body["metadata"]["name"], resource_version))
+        self.bindings[body["metadata"]["name"]] = {**body, "metadata": {**body["metadata"], "resourceVersion": "1"}}
+
+    async def patch_cluster_status(self, plural: str, name: str, status: dict[str, Any]) -> str:
+        self.statuses[name] = status
+        return "2"
+
+
+def policy_object(spec: dict[str, Any], uid: str = "mine") -> dict[str, Any]:
+    return {"metadata": {"name": "p", "uid": uid, "generation": 3}, "spec": spec}
+
+
+async def _synced(kube: BindingsKube, body: dict[str, Any]) -> dict[str, Any]:
+    from kto.policy.bindings import PolicyBindings
+
+    bindings = PolicyBindings(kube)  # type: ignore[arg-type]
+    bindings.event("ADDED", body)
+    await bindings.stop()  # the task the event started is not needed: sync directly, deterministically
+    await bindings.sync("p")
+    return kube.statuses.get("p", {})
+
+
+async def test_a_policy_gets_its_binding_and_says_so() -> None:
+    kube = BindingsKube()
+    status = await _synced(kube, policy_object({"namespaces": ["a"]}))
+    assert kube.writes == [("kto-policy-p", None)]
+    (ready,) = status["conditions"]
+    assert (ready["status"], ready["reason"], status["binding"], status["observedGeneration"]) == \
+        ("True", "Bound", "kto-policy-p", 3)
+
+
+async def test_a_binding_as_it_should_be_is_not_written_again() -> None:
+    body = policy_object({"namespaces": ["a"]})
+    kube = BindingsKube(_existing("mine"))
+    await _synced(kube, body)
+    assert kube.writes == []
+
+
+async def test_a_binding_the_policy_does_not_own_is_left_alone() -> None:
+    kube = BindingsKube(_existing("someone-else"))
+    status = await _synced(kube, policy_object({"namespaces": ["a"]}))
+    assert kube.writes == []
+    assert status["conditions"][0]["reason"] == "BindingConflict" and "binding" not in status
+
+
+async def test_a_selector_policy_says_kto_follows_only_listed_namespaces() -> None:
+    kube = BindingsKube()
+    status = await _synced(kube, policy_object({"namespaceSelector": {"matchLabels": {"team": "x"}}}))
+    assert "namespaceSelector is enforced at admission only" in status["conditions"][0]["message"]

@@ -163,7 +163,9 @@ class KafkaPolicySpec(Model):
         None, max_length=1000, description="The team's namespaces. With namespaceSelector too, a namespace must "
                                            "be listed here and match the selector.")
     namespaceSelector: Annotated[LabelSelector | None, Field(json_schema_extra=validations(NOT_EMPTY_SELECTOR))] = \
-        Field(None, description="The team's namespaces by their labels.")
+        Field(None, description="The team's namespaces by their labels. Enforced at admission; kto's own clamps "
+                                "and out-of-policy reports follow only the namespaces listed in namespaces (it does "
+                                "not read namespace labels yet). Select on labels tenants cannot edit.")
     topics: TopicNames | None = Field(None, description="Rules for Kafka topic names (always refused).")
     partitions: Partitions | None = Field(None, description="The range of partitions.")
     replicationFactor: ReplicationFactor | None = Field(None, description="The replication factor's floor.")

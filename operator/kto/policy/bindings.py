@@ -115,8 +115,11 @@ class PolicyBindings:
             await self._status(body, False, BINDING_FAILED, f"writing the ValidatingAdmissionPolicyBinding {bname} "
                                f"failed: {why[:300]}", None)
             raise
+        caveat = "" if spec.namespaceSelector is None else (
+            "; kto's clamps and out-of-policy reports follow only the namespaces listed in spec.namespaces "
+            "(namespaceSelector is enforced at admission only)")
         await self._status(body, True, BOUND, f"enforced at admission through the ValidatingAdmissionPolicyBinding "
-                           f"{bname}", bname)
+                           f"{bname}{caveat}", bname)
 
     async def _status(self, body: dict[str, Any], ready: bool, reason: str, message: str, binding: str | None) -> None:
         old = body.get("status") or {}
