@@ -46,10 +46,10 @@ class KafkaGateway:
         self.label = label
         self.request_timeout = request_timeout
         self.admin = Admin(conf, label, request_timeout)
-        self.cluster = ClusterAdapter(self.admin)
-        self.topics = TopicAdapter(self.admin)
-        self.security = SecurityAdapter(self.admin)
         self.kpy = KafkaPython(conf, request_timeout, self.admin.count)
+        self.cluster = ClusterAdapter(self.admin)
+        self.topics = TopicAdapter(self.admin, self.kpy.describe_topic_configs)
+        self.security = SecurityAdapter(self.admin)
 
     @property
     def requests(self) -> int:

@@ -38,6 +38,9 @@ QUOTA_MATCH_DEFAULT, QUOTA_MATCH_SPECIFIED = 1, 2
 # Kafka's protocol constants: the BROKER resource type, the DYNAMIC_DEFAULT_BROKER_CONFIG config source, and
 # IncrementalAlterConfigs' SET and DELETE operations.
 BROKER_RESOURCE, DYNAMIC_DEFAULT_BROKER_CONFIG, CONFIG_SET, CONFIG_DELETE = 4, 3, 0, 1
+TOPIC_RESOURCE, DYNAMIC_TOPIC_CONFIG = 2, 1
+# What one topic's DescribeConfigs gave: its overrides and its inherited (default) values.
+TopicConfigs = tuple[dict[str, str], dict[str, str]]
 
 # kafka-python calls of lag collections run here, not on asyncio's default executor that replica moves use:
 # a slow cluster's lag collection never holds a thread the reconcile needs.
@@ -160,6 +163,40 @@ class KafkaPython:
             return classify_kafka_python(exc, "asking the brokers which API versions they support")
         release = tuple(data.broker_version) if data.broker_version else None
         return BrokerApis(MappingProxyType(dict(data.api_versions)), release)
+
+    async def describe_topic_configs(self, names: Sequence[str]) -> dict[str, TopicConfigs | KafkaFailure]:
+        """Each topic's overrides (source DYNAMIC_TOPIC_CONFIG) and inherited values (the rest, but sensitive or
+        unset ones): one DescribeConfigs without synonyms or documentation, which is all drift detection
+        compares (``topics.planner.diff_configs``)."""
+        from kafka.protocol.admin import DescribeConfigsRequest as Describe
+
+        out: dict[str, TopicConfigs | KafkaFailure] = {}
+        if not names:
+            return out
+        request = Describe(resources=[Describe.DescribeConfigsResource(
+            resource_type=TOPIC_RESOURCE, resource_name=n, configuration_keys=None) for n in names],
+            include_synonyms=False, include_documentation=False)
+        self._count("describe_configs")
+        try:
+            response = await self._send(request)
+        except Exception as exc:  # noqa: BLE001 - classified below
+            failure = classify_kafka_python(exc, "describing topic configs")
+            return dict.fromkeys(names, failure)
+        for result in response.results:
+            if result.error_code:
+                out[result.resource_name] = kafka_python_failure(
+                    result.error_code, result.error_message, f"describing configs of topic {result.resource_name}")
+                continue
+            overrides, defaults = {}, {}
+            for c in result.configs:
+                if c.config_source == DYNAMIC_TOPIC_CONFIG:
+                    overrides[c.name] = c.value
+                elif c.value is not None and not c.is_sensitive:
+                    defaults[c.name] = c.value
+            out[result.resource_name] = (overrides, defaults)
+        # A topic the answer leaves out is not "no overrides": that would plan writes.
+        return out | {n: KafkaFailure(Reason.KAFKA_ERROR, f"describing configs of topic {n}: the brokers' answer "
+                                      "left it out", retriable=True) for n in names if n not in out}
 
     async def describe_broker_defaults(self) -> dict[str, str] | KafkaFailure:
         """The cluster-wide dynamic broker configs (the default broker resource, empty name: its

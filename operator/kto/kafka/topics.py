@@ -1,6 +1,6 @@
-"""Topics through confluent-kafka's AdminClient: metadata, describe (with configs), create, partitions, configs,
-delete, and the replication throttles of reassignments (the reassignments themselves are kafka-python's,
-``kto.kafka.kpy``).
+"""Topics through confluent-kafka's AdminClient: metadata, describe, create, partitions, configs, delete, and the
+replication throttles of reassignments. Two reads are kafka-python's (``kto.kafka.kpy``), handed in: the topics'
+configs (without synonyms) and the reassignments.
 
 Batch-first and idempotent: every call takes many topics and returns an outcome per topic; creating a topic that
 exists and deleting one that does not are successes. Writes go in chunks within the brokers' limits
@@ -10,7 +10,7 @@ exists and deleting one that does not are successes. Writes go in chunks within 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
 
@@ -19,7 +19,6 @@ from confluent_kafka.admin import (
     AlterConfigOpType,
     ConfigEntry,
     ConfigResource,
-    ConfigSource,
     NewPartitions,
     NewTopic,
 )
@@ -40,13 +39,18 @@ from kto.kafka.errors import HINTS, classify, kafka_error_of
 
 # What one topic's DescribeConfigs gave: its overrides and its inherited (default) values.
 Configs = tuple[dict[str, str], dict[str, str]]
+DescribeConfigs = Callable[[Sequence[str]], Awaitable[Mapping[str, Configs | KafkaFailure]]]
 
 
 class TopicAdapter:
     """The topic calls of the port, on one ``Admin``."""
 
-    def __init__(self, admin: Admin):
+    def __init__(self, admin: Admin, describe_configs: DescribeConfigs):
         self.admin = admin
+        # Topic configs come from kafka-python (``kpy.KafkaPython.describe_topic_configs``): it can ask without
+        # synonyms and keeps only what drift detection compares; librdkafka always asks for synonyms and builds
+        # a ConfigEntry for every entry and synonym (DESIGN.md, "Describing topic configs").
+        self._describe_configs = describe_configs
         self._defaults: list[Mapping[str, str]] = []  # distinct sets of topic defaults, newest first
 
     async def list_topics(self) -> list[str] | KafkaFailure:
@@ -77,7 +81,7 @@ class TopicAdapter:
             err = kafka_error_of(result)
             missing = err is not None and err.code() == KafkaError.UNKNOWN_TOPIC_OR_PART
             out[name] = None if missing else classify(result, f"describing topic {name}")
-        described = await self._describe_configs(list(descriptions)) if configs else {}
+        described = await self._describe_configs(list(descriptions)) if configs and descriptions else {}
         for name, desc in descriptions.items():
             cfg = described.get(name)
             out[name] = cfg if isinstance(cfg, KafkaFailure) else self._observed(name, desc, cfg or ({}, {}))
@@ -107,27 +111,6 @@ class TopicAdapter:
         shared = MappingProxyType(defaults)
         self._defaults = [shared, *self._defaults[:3]]
         return shared
-
-    async def _describe_configs(self, names: list[str]) -> dict[str, Configs | KafkaFailure]:
-        out: dict[str, Configs | KafkaFailure] = {}
-        if not names:
-            return out
-        self.admin.count("describe_configs")
-        futures = self.admin.client.describe_configs([ConfigResource(ConfigResource.Type.TOPIC, n) for n in names],
-                                                     request_timeout=self.admin.request_timeout)
-        results = await self.admin.pending.gather(list(futures.values()))
-        for resource, result in zip(futures.keys(), results, strict=True):
-            if isinstance(result, BaseException):
-                out[resource.name] = classify(result, f"describing configs of topic {resource.name}")
-                continue
-            overrides, defaults = {}, {}
-            for entry in result.values():
-                if entry.source == ConfigSource.DYNAMIC_TOPIC_CONFIG.value:
-                    overrides[entry.name] = entry.value
-                elif entry.value is not None and not entry.is_sensitive:
-                    defaults[entry.name] = entry.value
-            out[resource.name] = (overrides, defaults)
-        return out
 
     async def create_topics(self, actions: Iterable[CreateTopic]) -> dict[str, Outcome]:
         existed: set[str] = set()
