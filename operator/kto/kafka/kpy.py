@@ -84,6 +84,15 @@ def _ssl_context(conf: Mapping[str, str]) -> ssl.SSLContext:
     return ctx
 
 
+def _quota_entry(Alter: Any, change: QuotaChange) -> Any:
+    """One user's entry of an AlterClientQuotasRequest (``Alter``, kafka-python's class): keys set, keys removed."""
+    Op = Alter.EntryData.OpData
+    return Alter.EntryData(
+        entity=[Alter.EntryData.EntityData(entity_type="user", entity_name=change.user)],
+        ops=[Op(key=k, value=float(v), remove=False) for k, v in sorted(change.to_set.items())]
+        + [Op(key=k, value=0.0, remove=True) for k in change.to_remove])
+
+
 class _Client:
     """One kafka-python client, created on first use and used by one thread at a time."""
 
@@ -313,13 +322,9 @@ class KafkaPython:
         changes = [c for c in changes if not c.in_sync]
         if not changes:
             return {}
-        entries = [Alter.EntryData(
-            entity=[Alter.EntryData.EntityData(entity_type="user", entity_name=c.user)],
-            ops=[Alter.EntryData.OpData(key=k, value=float(v), remove=False) for k, v in sorted(c.to_set.items())]
-            + [Alter.EntryData.OpData(key=k, value=0.0, remove=True) for k in c.to_remove]) for c in changes]
         self._count("alter_client_quotas")
         try:
-            response = await self._send(Alter(entries=entries, validate_only=False))
+            response = await self._send(Alter(entries=[_quota_entry(Alter, c) for c in changes], validate_only=False))
         except Exception as exc:  # noqa: BLE001 - classified below
             failure = classify_kafka_python(exc, "setting client quotas")
             return {c.user: failure for c in changes}
