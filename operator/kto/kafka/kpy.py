@@ -117,8 +117,10 @@ class _Client:
 
     def send(self, request: Any) -> Any:
         """Send one protocol message (to the least loaded broker); its response. kafka-python 3.0 has no
-        public call for a raw request, nor public calls for what kto sends this way (client quotas, the default
-        broker resource's configs): its admin client's own calls use ``_manager`` just so."""
+        public call for a raw request, nor public calls for most of what kto sends this way (client quotas, the
+        default broker resource's configs); its public ``describe_configs`` would serve topic configs but turns
+        every entry into a dict of its fields, the cost ``describe_topic_configs`` exists to avoid. Its admin
+        client's own calls use ``_manager`` just so."""
         def use(client: Any) -> Any:
             manager = client._manager
 
