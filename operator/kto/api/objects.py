@@ -11,6 +11,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from kto.api import names
+from kto.api.models import DeletionPolicy
 
 _OWN_ANNOTATIONS = f"{names.PREFIX}/"
 
@@ -92,11 +93,11 @@ def is_adopted(body: Mapping[str, Any]) -> bool:
     return bool((body.get("status") or {}).get("adopted"))
 
 
-def deletion_policy_of(explicit: str | None, inherited: str, body: Mapping[str, Any]) -> str:
+def deletion_policy_of(explicit: str | None, inherited: DeletionPolicy, body: Mapping[str, Any]) -> DeletionPolicy:
     """Delete, Retain, or Adopted (kept: kto adopted it and the resource itself does not say Delete)."""
     if explicit:
-        return explicit
-    return "Adopted" if is_adopted(body) else inherited
+        return DeletionPolicy(explicit)
+    return DeletionPolicy.ADOPTED if is_adopted(body) else inherited
 
 
 def is_older(body: Mapping[str, Any], known: Mapping[str, Any] | None) -> bool:

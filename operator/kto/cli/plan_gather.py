@@ -24,11 +24,11 @@ from kto.api.objects import (
     is_unmanaged,
     topic_name_of,
 )
-from kto.api.reasons import Reason
 from kto.cli.connect import CliError, cluster_target, default_namespace, gateway_of, kube_client
 from kto.cli.manifests import Manifest, load
 from kto.cli.plan import Entry, PlanResult, plan_entry
-from kto.reconcile.gates import ClusterSnapshot, Gathered
+from kto.reconcile import cluster_state
+from kto.reconcile.gates import Gathered
 from kto.reconcile.ownership import Claim, owner_of
 from kto.reconcile.store import claim_of
 from kto.topics.planner import build_desired
@@ -49,7 +49,7 @@ class World:
 class Connected:
     """One KafkaCluster the manifests name, connected to and described."""
 
-    snapshot: ClusterSnapshot
+    snapshot: cluster_state.ClusterState | None  # None: the KafkaCluster does not exist
     observed: Mapping[str, Any]  # topic name -> ObservedTopic | KafkaFailure | None
     aliases: list[Key]  # the KafkaClusters that reach the same Kafka cluster (itself first)
 
@@ -95,7 +95,7 @@ async def connect(kube, ckey: Key, world: World, topic_names: list[str]) -> Conn
     is no error (each of its topics is reported ClusterNotFound, as kto would)."""
     body = world.clusters.get(ckey)
     if body is None:
-        return Connected(ClusterSnapshot(ckey, exists=False), {}, [ckey])
+        return Connected(None, {}, [ckey])
     target = await cluster_target(kube, ckey)
     gateway = gateway_of(target)
     try:
@@ -105,8 +105,7 @@ async def connect(kube, ckey: Key, world: World, topic_names: list[str]) -> Conn
         observed = await gateway.describe_topics(sorted(set(topic_names)))
     finally:
         gateway.close()
-    snapshot = ClusterSnapshot(ckey, spec=target.spec, reason=Reason.CONNECTED, facts=facts, gateway=object(),
-                               principal=target.conf.get("sasl.username"))
+    snapshot = cluster_state.Connected(ckey, target.spec, facts, gateway, target.conf.get("sasl.username"))
     return Connected(snapshot, observed, same_kafka(ckey, facts, world))
 
 
@@ -143,19 +142,20 @@ def _spec(body: Mapping[str, Any] | None) -> KafkaClusterSpec | None:
 
 def entry_of(m: Manifest, connected: Connected, world: World, planned: list[Manifest]) -> Entry:
     """Gather for one manifest what ``Reconciler.gather`` would, and decide."""
-    cluster = connected.snapshot
+    cluster, ckey = connected.snapshot, cluster_key_of(m.body)
     live = world.topics.get((m.namespace, m.name)) or {}
     # What kto would see once the manifest is applied: its spec and annotations, the live finalizers and status.
     body = {**m.body, "metadata": {**m.body["metadata"], "finalizers": finalizers_of(live)},
             "status": live.get("status") or {}}
     topic = m.spec.topicName or m.name
-    cspec = cluster.spec
+    cspec = cluster_state.spec_of(cluster)
     g = Gathered(
-        key=(m.namespace, m.name), name=topic, cluster_ref=cluster.key, cluster=cluster, spec=m.spec,
+        key=(m.namespace, m.name), name=topic, cluster_ref=ckey, cluster=cluster, spec=m.spec,
         holds=names.FINALIZER in finalizers_of(live), established=is_established(live) if live else False,
-        allowed=cspec is not None and cspec.allows_namespace(cluster.key[0], m.namespace),
+        allowed=cspec is not None and cspec.allows_namespace(ckey[0], m.namespace),
         owner=owner_of(claims_of(topic, connected, world, planned)) if cspec is not None else None,
-        refusal=check_topic((m.namespace, m.name), topic, cluster) if cspec is not None else None,
+        refusal=check_topic((m.namespace, m.name), topic, cluster)
+        if isinstance(cluster, cluster_state.Connected) else None,
         paused=is_paused(m.body), unmanaged=is_unmanaged(m.body))
     desired = build_desired(m.name, m.spec, cspec)
     return plan_entry(g, desired, connected.observed.get(topic), body, m.source)

@@ -26,11 +26,11 @@ from kto.api.domain import (
     ObservedTopic,
     TopicPlan,
 )
-from kto.api.models import KafkaClusterSpec, KafkaTopicSpec, KafkaTopicStatus
+from kto.api.models import DeletionPolicy, KafkaClusterSpec, KafkaTopicSpec, KafkaTopicStatus
 from kto.api.objects import Key, deletion_policy_of, topic_name_of
-from kto.api.reasons import Reason
+from kto.api.reasons import EventReason, Reason
+from kto.reconcile.cluster_state import Connected, Probed
 from kto.reconcile.engine import Guard, Item, KindInfo
-from kto.reconcile.gates import ClusterSnapshot, Connected
 from kto.reconcile.outcomes import (
     BACKOFF,
     FINALIZER_PENDING,
@@ -76,10 +76,11 @@ class TopicKind:
     def allows(self, cluster: KafkaClusterSpec, cluster_namespace: str, namespace: str) -> bool:
         return cluster.allows_namespace(cluster_namespace, namespace)
 
-    def check(self, key: Key, spec: KafkaTopicSpec, name: str, cluster: ClusterSnapshot) -> Verdict | None:
+    def check(self, key: Key, spec: KafkaTopicSpec, name: str, cluster: Probed) -> Verdict | None:
         return check_topic(key, name, cluster)
 
-    def deletion_policy(self, spec: KafkaTopicSpec, cluster: KafkaClusterSpec | None, body: Mapping[str, Any]) -> str:
+    def deletion_policy(self, spec: KafkaTopicSpec, cluster: KafkaClusterSpec | None, body: Mapping[str, Any]
+                        ) -> DeletionPolicy:
         return deletion_policy_of(spec.deletionPolicy, deletion_policy(spec, cluster), body)
 
     async def act(self, cluster: Connected, items: dict[Key, Item], guard: Guard) -> dict[Key, Outcome]:
@@ -110,7 +111,8 @@ async def delete_topics(gateway: TopicPort, deletions: dict[Key, Item]) -> dict[
         recorded = (deletions[key].body.get("status") or {}).get("topicId")
         now = seen.get(topic)
         if isinstance(now, ObservedTopic) and recorded is not None and now.topic_id != recorded:
-            out[key] = Release(Note("Warning", "TopicNotDeleted", f"Kafka topic {topic} is not the topic kto made "
+            out[key] = Release(Note("Warning", EventReason.TOPIC_NOT_DELETED,
+                                    f"Kafka topic {topic} is not the topic kto made "
                                     f"for this resource (its id is {now.topic_id}, kto recorded {recorded}): "
                                     "finalizer released, the topic was not deleted"))
         else:
@@ -236,11 +238,12 @@ async def move_replicas(gateway: TopicPort, cluster: Connected, topics: dict[str
     ongoing = await gateway.list_reassignments()
     if isinstance(ongoing, KafkaFailure):
         return dict.fromkeys(topics, ongoing)
-    load = None
+    load: dict[int, int] | None = None
     if needs_placement(topics, ongoing):
-        load = await gateway.describe_replica_load()
-        if isinstance(load, KafkaFailure):
-            return dict.fromkeys(topics, load)
+        read = await gateway.describe_replica_load()
+        if isinstance(read, KafkaFailure):
+            return dict.fromkeys(topics, read)
+        load = read
     brokers = list(cluster.facts.broker_ids)
     try:
         plan = plan_reassignments(topics, ongoing, brokers, cluster.facts.racks, load)

@@ -22,7 +22,7 @@ from kto.api.domain import (
     Refusal,
     TopicPlan,
 )
-from kto.api.models import ConfigMap, KafkaClusterSpec, KafkaTopicSpec
+from kto.api.models import ConfigMap, DeletionPolicy, KafkaClusterSpec, KafkaTopicSpec
 from kto.api.reasons import Reason
 
 
@@ -46,10 +46,10 @@ def build_desired(resource_name: str, spec: KafkaTopicSpec, cluster: KafkaCluste
     )
 
 
-def deletion_policy(spec: KafkaTopicSpec, cluster: KafkaClusterSpec | None) -> str:
+def deletion_policy(spec: KafkaTopicSpec, cluster: KafkaClusterSpec | None) -> DeletionPolicy:
     if spec.deletionPolicy:
-        return spec.deletionPolicy
-    return cluster.deletion_policy if cluster else "Delete"
+        return DeletionPolicy(spec.deletionPolicy)
+    return cluster.deletion_policy if cluster else DeletionPolicy.DELETE
 
 
 def plan_topic(desired: DesiredTopic, observed: ObservedTopic | None, brokers: int | None = None) -> TopicPlan:
