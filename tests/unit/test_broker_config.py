@@ -56,6 +56,11 @@ def test_values_are_strings_for_kafka() -> None:
     # one static key: nothing at all is written, the record is kept
     ({"log.segment.bytes": "1", "log.dirs": "/x"}, {}, ("message.max.bytes",), False, {}, (),
      ("message.max.bytes",), 1),
+    # a static key Kafka has with another value: refused once, as static (not also as set by hand)
+    ({"log.dirs": "/x"}, {"log.dirs": "/y"}, (), False, {}, (), (), 1),
+    # two keys set by hand: each refused
+    ({"log.segment.bytes": "1", "message.max.bytes": "2"}, {"log.segment.bytes": "3", "message.max.bytes": "4"},
+     (), False, {}, (), (), 2),
 ])
 def test_plan_broker_config(desired, observed, recorded, overwrite, to_set, to_delete, keys, refused) -> None:
     plan = plan_broker_config(desired, observed, recorded, overwrite)
