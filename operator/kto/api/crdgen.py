@@ -38,25 +38,8 @@ def _resolve(node: Any, defs: dict[str, Any]) -> Any:
 
 
 def _structural(node: dict[str, Any]) -> dict[str, Any]:
-    node = dict(node)
-    if "anyOf" in node:
-        variants = [v for v in node.pop("anyOf") if v.get("type") != "null"]
-        types = sorted(v.get("type") for v in variants)
-        if types == ["integer", "string"]:
-            node["x-kubernetes-int-or-string"] = True
-        elif len(variants) == 1:
-            node = {**variants[0], **node}
-        else:
-            raise ValueError(f"cannot express {variants} in a structural schema")
-    for bound, flag in (("exclusiveMinimum", "minimum"), ("exclusiveMaximum", "maximum")):
-        # JSON Schema's numeric exclusive bound (pydantic's gt/lt) is OpenAPI v3's bound with a boolean flag.
-        if isinstance(node.get(bound), int | float) and not isinstance(node[bound], bool):
-            node[flag] = node.pop(bound)
-            node[bound] = True
-    if "const" in node:
-        node["enum"] = [node.pop("const")]
-    if "enum" in node and "type" not in node:
-        node["type"] = "string"
+    """A pydantic JSON schema node as a structural OpenAPI v3 schema the apiserver accepts."""
+    node = _openapi_keywords(_without_any_of(node))
     out: dict[str, Any] = {}
     for key in sorted(node, key=_order):
         value = node[key]
@@ -71,6 +54,36 @@ def _structural(node: dict[str, Any]) -> dict[str, Any]:
     if out.get("type") == "object" and "properties" not in out and "additionalProperties" not in out:
         out["x-kubernetes-preserve-unknown-fields"] = True
     return out
+
+
+def _without_any_of(node: dict[str, Any]) -> dict[str, Any]:
+    """``anyOf`` (pydantic's optional and union fields) as one schema: int-or-string, or the one non-null variant."""
+    node = dict(node)
+    if "anyOf" not in node:
+        return node
+    variants = [v for v in node.pop("anyOf") if v.get("type") != "null"]
+    types = sorted(v.get("type") for v in variants)
+    if types == ["integer", "string"]:
+        node["x-kubernetes-int-or-string"] = True
+        return node
+    if len(variants) == 1:
+        return {**variants[0], **node}
+    raise ValueError(f"cannot express {variants} in a structural schema")
+
+
+def _openapi_keywords(node: dict[str, Any]) -> dict[str, Any]:
+    """JSON Schema keywords OpenAPI v3 spells differently: numeric exclusive bounds, ``const``, a typeless enum."""
+    node = dict(node)
+    for bound, flag in (("exclusiveMinimum", "minimum"), ("exclusiveMaximum", "maximum")):
+        # JSON Schema's numeric exclusive bound (pydantic's gt/lt) is OpenAPI v3's bound with a boolean flag.
+        if isinstance(node.get(bound), int | float) and not isinstance(node[bound], bool):
+            node[flag] = node.pop(bound)
+            node[bound] = True
+    if "const" in node:
+        node["enum"] = [node.pop("const")]
+    if "enum" in node and "type" not in node:
+        node["type"] = "string"
+    return node
 
 
 ORDER = ["description", "type", "x-kubernetes-int-or-string", "format", "enum", "pattern", "minimum",
