@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import yaml
+from pydantic import BaseModel
 
 from kto.api import models, names
 
@@ -96,7 +98,7 @@ def _order(key: str) -> int:
     return ORDER.index(key) if key in ORDER else len(ORDER)
 
 
-def schema_of(model: type[models.BaseModel]) -> dict[str, Any]:
+def schema_of(model: type[BaseModel]) -> dict[str, Any]:
     raw = model.model_json_schema(mode="validation")
     defs = raw.pop("$defs", {})
     return _structural(_resolve(raw, defs))
@@ -139,8 +141,9 @@ MESSAGE = column("Message", "string", f"{READY}.message", "The Ready condition's
                  "not Ready.", priority=1)
 
 
-def crd(kind: str, plural: str, short: list[str], spec_model, status_model, columns, wide=(), root_rules=(),
-        description: str = "") -> dict[str, Any]:
+def crd(kind: str, plural: str, short: list[str], spec_model: type[BaseModel], status_model: type[BaseModel],
+        columns: Sequence[dict[str, Any]], wide: Sequence[dict[str, Any]] = (),
+        root_rules: Sequence[dict[str, str]] = (), description: str = "") -> dict[str, Any]:
     """One kind's CRD; every kind's metadata.name carries the length rule. Printer columns: the kind's own, then
     Ready, Reason and Age, then ``wide`` and the message (both with -o wide)."""
     columns = [*columns, *condition_columns(), *wide, MESSAGE]

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -61,14 +61,14 @@ USER_NAME_PATTERN = r"^[a-zA-Z0-9._@-]+$"
 CLUSTER_RESOURCE_NAME = "kafka-cluster"
 
 
-def rule(expression: str, message: str, reason: str | None = None) -> dict:
+def rule(expression: str, message: str, reason: str | None = None) -> dict[str, str]:
     r = {"rule": expression, "message": message}
     if reason:
         r["reason"] = reason
     return r
 
 
-def validations(*rules: dict) -> dict:
+def validations(*rules: dict[str, str]) -> dict[str, Any]:
     return {"x-kubernetes-validations": list(rules)}
 
 
@@ -278,12 +278,12 @@ NamespaceOrStar = Annotated[str, Field(min_length=1, max_length=63, json_schema_
 Prefix = Annotated[str, Field(min_length=1, max_length=255)]
 
 
-def listing(description: str, max_items: int = 1000):
+def listing(description: str, max_items: int = 1000) -> Any:  # pydantic.Field is typed Any
     """An optional list field of at most ``max_items`` entries."""
     return Field(None, max_length=max_items, description=description)
 
 
-def prefixes(what: str, example: str):
+def prefixes(what: str, example: str) -> Any:
     return listing(f"The namespace's KafkaUsers may have ACLs on {what} with one of these (default: none). "
                    f"Example: [{example}].")
 
@@ -470,7 +470,7 @@ TOPIC_NAME_RULES = validations(
     rule(f"!self.startsWith('{INTERNAL_TOPIC_PREFIX}')", INTERNAL_TOPIC_MESSAGE),
 )
 
-def immutable_names(kind: str, field: str, instead: str) -> list[dict]:
+def immutable_names(kind: str, field: str, instead: str) -> list[dict[str, str]]:
     """The cluster a resource references, and the Kafka name it gives, never change: moving either would orphan
     what kto made under the old ones."""
     return [rule("self.clusterRef == oldSelf.clusterRef",

@@ -178,7 +178,7 @@ class Reconciler:
         self.ledger = ledger  # None: no ledger (unit tests of other concerns); intents are then never recorded
         self._kind_checked = KindCheck(-1e9, False)
         self.queues: dict[Key, BatchQueue[Key]] = {}
-        self._handled: dict[Key, tuple] = {}
+        self._handled: dict[Key, tuple[Any, ...]] = {}
         self._backoff = backoff or Backoff(jitter=0.2)
         self.clock = time.monotonic
         # Permanent failures wait for the spec (generation) or the broker count to change.
@@ -254,7 +254,7 @@ class Reconciler:
         self._check_watch(before, listed)
         return gone
 
-    def _check_watch(self, before: dict[Key, tuple], listed: dict[Key, tuple]) -> None:
+    def _check_watch(self, before: dict[Key, tuple[Any, ...]], listed: dict[Key, tuple[Any, ...]]) -> None:
         """A change the LIST shows and the store lacks is normal for an instant (the watch is a moment behind),
         not for a whole sweep interval: objects behind at the previous sweep, still behind now, whose copy did not
         change in between, are changes the watch missed. Two sweeps in a row with such misses make ``/healthz``
