@@ -143,19 +143,33 @@ async def collect(gateway, topics: Iterable[str]) -> Collected:
         failures.append(("describe_log_dirs", log_dirs))
     else:
         sizes = topic_sizes(log_dirs, partitions)
-    offsets, lags = None, None
-    if isinstance(ends, KafkaFailure):
-        failures.append(("list_offsets", ends))
-    else:
-        offsets = complete_offsets(ends, partitions)
-        failures += [("list_offsets", f) for f in ends.values() if isinstance(f, KafkaFailure)][:1]
-    if isinstance(committed, KafkaFailure):
-        failures.append(("list_group_offsets", committed))
-    elif offsets is not None:
-        lags = group_lags(offsets, {g: o for g, o in committed.items() if not isinstance(o, KafkaFailure)})
-        failures += [("list_group_offsets", f) for f in committed.values() if isinstance(f, KafkaFailure)][:1]
+    offsets = _end_offsets(ends, partitions, failures)
+    lags = _lags(committed, offsets, failures)
     return Collected(Sample(sizes, end_offset_sums(offsets) if offsets is not None else None, lags),
                      tuple(failures))
+
+
+def _end_offsets(ends: Mapping[TP, int | KafkaFailure] | KafkaFailure, partitions: Mapping[str, int],
+                 failures: list[tuple[str, KafkaFailure]]) -> dict[TP, int] | None:
+    """The complete end offsets (None when the request failed); the first failure is added to ``failures``."""
+    if isinstance(ends, KafkaFailure):
+        failures.append(("list_offsets", ends))
+        return None
+    failures += [("list_offsets", f) for f in ends.values() if isinstance(f, KafkaFailure)][:1]
+    return complete_offsets(ends, partitions)
+
+
+def _lags(committed: Mapping[str, Mapping[TP, int] | KafkaFailure] | KafkaFailure, offsets: dict[TP, int] | None,
+          failures: list[tuple[str, KafkaFailure]]) -> dict[tuple[str, str], int] | None:
+    """The groups' lags (None without the end offsets or the committed offsets); the first failure is added to
+    ``failures``."""
+    if isinstance(committed, KafkaFailure):
+        failures.append(("list_group_offsets", committed))
+        return None
+    if offsets is None:
+        return None
+    failures += [("list_group_offsets", f) for f in committed.values() if isinstance(f, KafkaFailure)][:1]
+    return group_lags(offsets, {g: o for g, o in committed.items() if not isinstance(o, KafkaFailure)})
 
 
 async def _committed(gateway):
