@@ -6,7 +6,7 @@ status diff-and-patch through the typed models, Events, metrics, backoff and blo
 adapter (``Kind``) plus its pure logic: ``kto.topics`` and ``kto.users``.
 
 A batch, for the keys of one cluster:
-1. gather an immutable ``Gathered`` per resource (parsed spec, annotations, cluster snapshot, owner, block);
+1. gather an immutable ``Gathered`` per resource (parsed spec, annotations, the cluster's state, owner, block);
 2. decide with the pure gate (``kto.gates.decide``): skip, report, release, delete, observe or converge;
 3. the kind acts on everything that needs Kafka, with one request per kind of change, and returns a
    ``Verdict`` or a ``Release`` per resource. It looks at Kafka first (adoption is decided on what is there)

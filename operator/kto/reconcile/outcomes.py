@@ -1,6 +1,6 @@
 """What the reconciler decides about one resource, as typed values (never string tags or tuples).
 
-A gate (``kto.gates``) turns what was gathered about a resource into a ``Decision``; a kind's ``act`` turns
+A gate (``kto.reconcile.gates``) turns what was gathered about a resource into a ``Decision``; a kind's ``act`` turns
 the decisions that need Kafka into a ``Verdict`` or a ``Release``; the reconciler writes them.
 """
 
