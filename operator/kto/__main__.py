@@ -1,5 +1,9 @@
 """``kto run`` (also ``python -m kto run``): start the operator; ``kto import|plan|check|completion``: the
-command-line verbs (``kto.cli``)."""
+command-line verbs (``kto.cli``).
+
+``kto run`` parses its flags, serves /healthz, takes the Lease (``kto.ops.leader``) and runs kopf's operator
+with the handlers ``kto.handlers`` registers; kopf, the Lease and the metrics server are imported only when
+``kto run`` runs, so the command-line verbs start without them."""
 
 from __future__ import annotations
 
@@ -10,11 +14,17 @@ import logging
 import os
 import signal
 import sys
+from typing import TYPE_CHECKING, NoReturn
 
 from kto import __version__
 from kto.api import names
 from kto.cli import main as cli
 from kto.telemetry import logs
+
+if TYPE_CHECKING:
+    import kopf
+
+    from kto.ops.leader import LeaderElector, Timing, Unelected
 
 log = logging.getLogger("kto")
 
@@ -22,7 +32,7 @@ log = logging.getLogger("kto")
 class Parser(argparse.ArgumentParser):
     """argparse, with usage errors exiting 1 like every other error: exit 2 means "changes" to ``kto plan``."""
 
-    def error(self, message: str):  # type: ignore[override]
+    def error(self, message: str) -> NoReturn:
         self.print_usage(sys.stderr)
         self.exit(1, f"{self.prog}: error: {message}\n")
 
@@ -125,14 +135,14 @@ def add_leader_election_args(run: argparse.ArgumentParser) -> None:
                      help="seconds between tries to acquire the Lease, and between retries of a failed renewal")
 
 
-def timing(args: argparse.Namespace):
+def timing(args: argparse.Namespace) -> Timing:
     from kto.ops.leader import Timing
 
     return Timing(args.leader_election_lease_duration, args.leader_election_renew_period,
                   args.leader_election_retry_period, args.leader_election_renew_deadline)
 
 
-def leadership(args: argparse.Namespace):
+def leadership(args: argparse.Namespace) -> LeaderElector | Unelected:
     """The leader election ``kto run`` was asked for: a LeaderElector on its Lease, or none (Unelected)."""
     from kto.ops import leader
 
@@ -181,7 +191,8 @@ def run(args: argparse.Namespace) -> int:
     return asyncio.run(serve(args, memo, namespaces, elected))
 
 
-async def serve(args: argparse.Namespace, memo, namespaces: list[str], elected) -> int:
+async def serve(args: argparse.Namespace, memo: kopf.Memo, namespaces: list[str],
+                elected: LeaderElector | Unelected) -> int:
     """/healthz from the start; the Lease before kopf starts (so before kto's startup LIST and its first write);
     kopf while the Lease is renewed; the Lease given back after kopf stopped."""
     import kopf
@@ -217,7 +228,7 @@ async def serve(args: argparse.Namespace, memo, namespaces: list[str], elected) 
     return 0
 
 
-async def until_leading(elected, stop: asyncio.Event) -> bool:
+async def until_leading(elected: LeaderElector | Unelected, stop: asyncio.Event) -> bool:
     """Wait until this process leads; False when ``stop`` came first (a standby holds nothing, so it just
     goes)."""
     acquiring = asyncio.create_task(elected.acquire(), name="leader-acquire")
@@ -237,7 +248,7 @@ async def until_leading(elected, stop: asyncio.Event) -> bool:
     return False
 
 
-def _report_crash(task: asyncio.Task) -> None:
+def _report_crash(task: asyncio.Task[None]) -> None:
     if not task.cancelled() and task.exception() is not None:
         log.error("Keeping the leader Lease failed; the watchdog ends kto when the Lease runs out",
                   exc_info=task.exception())
@@ -247,10 +258,10 @@ def kubeconfig_problem() -> str | None:
     """Why kto cannot load its Kubernetes credentials (None: it can), in one line."""
     from kubernetes.config.config_exception import ConfigException
 
-    from kto.kube.client import api_client
+    from kto.kube.client import api_client, close_api
 
     try:
-        api_client(pool_size=1).close()
+        close_api(api_client(pool_size=1))
     except (ConfigException, OSError) as err:
         return (f"cannot load Kubernetes credentials: {err} (in a Pod kto uses its ServiceAccount; elsewhere set "
                 "$KUBECONFIG or write ~/.kube/config)")

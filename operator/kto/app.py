@@ -8,7 +8,7 @@ import logging
 import time
 from typing import Any
 
-from kubernetes.client.rest import ApiException
+from kubernetes.client.exceptions import ApiException
 
 from kto.api import names
 from kto.clusters.registry import ClusterRegistry, GatewayFactory
@@ -38,8 +38,8 @@ class Operator:
         self.kube = kube
         self.sweep_seconds = sweep_seconds
         self._namespaces: list[str] | None = None
-        self._sweeper: asyncio.Task | None = None
-        self._settler: asyncio.Task | None = None
+        self._sweeper: asyncio.Task[None] | None = None
+        self._settler: asyncio.Task[None] | None = None
         self.writer = StatusWriter(kube, clock)
         self.clusters = ClusterRegistry(kube, self.writer, gateway_factory)
         self.topics = Reconciler(TopicKind(), kube, self.clusters, self.writer, batch_window, max_batch,
@@ -47,7 +47,7 @@ class Operator:
         self.users = Reconciler(UserKind(kube, self.topics.owner_namespace), kube, self.clusters, self.writer,
                                 batch_window, max_batch, ledger=Ledger(kube, state_namespace, "user"))
         self.clusters.served_topics = self.topics.served
-        # Consumer lag and topic size (kto.lag), per cluster on its own interval; 0: off.
+        # Consumer lag and topic size (kto.ops.lag), per cluster on its own interval; 0: off.
         self.lag: LagCollector | None = None
         if lag_interval > 0:
             store = self.topics.store

@@ -1,6 +1,7 @@
-"""kopf registrations: the only module that imports kopf.
+"""kopf registrations: the only module with kopf handlers (``kto.__main__`` imports kopf too, to run its
+operator; no other module imports it).
 
-kto uses kopf for watching and startup/cleanup (``/healthz`` is kto's own, ``kto.health``). Handlers are
+kto uses kopf for watching and startup/cleanup (``/healthz`` is kto's own, ``kto.ops.health``). Handlers are
 raw-event handlers that feed the reconcilers; kopf keeps no per-object progress or diff-base, so kopf itself
 never writes to the watched objects. Before any event is handled, the startup handler lists every KafkaCluster,
 KafkaTopic and KafkaUser once, so ownership of a Kafka name is decided with every claim known, even right after a
@@ -50,6 +51,12 @@ def configure(settings: kopf.OperatorSettings) -> None:
     settings.queueing.worker_limit = None
 
 
+def operator_of(memo: kopf.Memo) -> Operator:
+    """The ``Operator`` the startup handler keeps in kopf's memo (whose attributes are untyped)."""
+    operator: Operator = memo.operator
+    return operator
+
+
 @kopf.on.startup()
 async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     configure(settings)
@@ -72,14 +79,14 @@ async def cleanup(memo: kopf.Memo, **_: Any) -> None:
 
 @kopf.on.event(names.GROUP, names.VERSION, names.TOPIC_PLURAL)
 async def topic_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
-    memo.operator.topics.event(event.get("type"), event["object"])
+    operator_of(memo).topics.event(event.get("type"), event["object"])
 
 
 @kopf.on.event(names.GROUP, names.VERSION, names.CLUSTER_PLURAL)
 async def cluster_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
-    memo.operator.clusters.event(event.get("type"), event["object"])
+    operator_of(memo).clusters.event(event.get("type"), event["object"])
 
 
 @kopf.on.event(names.GROUP, names.VERSION, names.USER_PLURAL)
 async def user_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
-    memo.operator.users.event(event.get("type"), event["object"])
+    operator_of(memo).users.event(event.get("type"), event["object"])

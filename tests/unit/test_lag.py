@@ -329,3 +329,21 @@ async def test_log_dirs_answers_become_one_row_per_replica(gateway, monkeypatch)
 
     monkeypatch.setattr(gateway, "_lag_call", lag_call)
     assert await gateway.describe_log_dirs({"a": 1}) == [("a", 0, 606), ("a", 0, 606)]
+
+
+@pytest.mark.parametrize(("fail", "missing", "steps"), [
+    (set(), set(), []),
+    ({"sizes"}, {"sizes"}, ["describe_log_dirs"]),
+    ({"ends"}, {"ends", "lags"}, ["list_offsets"]),  # no end offsets: no lag either
+    ({"g"}, set(), ["list_group_offsets"]),  # one group failed: the others' lag is there
+    ({"ends", "g"}, {"ends", "lags"}, ["list_offsets"]),  # without offsets a group's failure changes nothing
+    ({"sizes", "ends"}, {"sizes", "ends", "lags"}, ["describe_log_dirs", "list_offsets"]),
+    ({"describe"}, {"sizes", "ends", "lags"}, ["describe_topics"]),  # nothing is complete
+])
+async def test_a_collection_leaves_out_what_failed_and_names_each_failed_step_once(fail, missing, steps) -> None:
+    gateway = LagGateway()
+    gateway.fail |= fail
+    collected = await lag.collect(gateway, ["a", "b"])
+    parts = {"sizes": collected.sample.sizes, "ends": collected.sample.ends, "lags": collected.sample.lags}
+    assert {name for name, part in parts.items() if part is None} == missing
+    assert [step for step, _failure in collected.failures] == steps

@@ -5,8 +5,9 @@ from __future__ import annotations
 import hashlib
 
 import pytest
-from kto.api.domain import Acl
+from kto.api.domain import Acl, KafkaFailure
 from kto.api.models import KafkaUserSpec, TenantGrant
+from kto.api.reasons import Reason
 from kto.users.access import (
     application_secret_data,
     credential_matches,
@@ -20,7 +21,7 @@ from kto.users.access import (
     scram_changes,
     secret_name_of,
 )
-from kto.users.kind import user_name_of
+from kto.users.kind import scram_removals, user_name_of
 from pydantic import ValidationError
 
 
@@ -170,3 +171,18 @@ def test_a_namespace_without_grants_may_grant_only_its_own_topics() -> None:
                                                                      rule_("topic", "*", ops=("All",))]}})
     refused = refused_rules(spec, "team-a", [], OWNERS.get)
     assert [r.split(" ")[0] for r in refused] == ["acls[1]", "acls[2]"]
+
+
+DENIED = KafkaFailure(Reason.AUTHORIZATION_FAILED, "describing SCRAM credentials: denied", False)
+
+
+@pytest.mark.parametrize(("existing", "failures", "removals"), [
+    ({}, {}, []),  # no user has credentials: nothing to remove
+    ({"a": None, "b": {}}, {}, []),
+    ({"a": {"SCRAM-SHA-512": 4096, "SCRAM-SHA-256": 8192}}, {},  # every mechanism, in order
+     [("a", "SCRAM-SHA-256"), ("a", "SCRAM-SHA-512")]),
+    ({"a": DENIED, "b": {"SCRAM-SHA-512": 4096}}, {("ns", "ka"): DENIED}, [("b", "SCRAM-SHA-512")]),
+])
+def test_a_deletion_removes_the_mechanisms_that_exist_and_reports_users_it_could_not_describe(
+        existing, failures, removals) -> None:
+    assert scram_removals({("ns", "ka"): "a", ("ns", "kb"): "b"}, existing) == (failures, removals)

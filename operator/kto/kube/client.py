@@ -1,5 +1,10 @@
-"""The only module that talks to the Kubernetes API beyond kopf's watching: Secrets, status, finalizers,
-Events. The kubernetes client is synchronous; every call runs in a worker thread."""
+"""kto's Kubernetes client: everything kto reads and writes in the Kubernetes API beyond kopf's watching (lists,
+Secrets, kto's ConfigMaps, status, finalizers, Events), and ``api_client``, the one place that loads Kubernetes
+credentials (the Lease of ``kto.ops.leader`` and the CLI build their clients with it).
+
+The kubernetes client is synchronous and its functions carry no annotations: every call goes through
+``KubeClient._call``, which runs it in a worker thread and is the one place its untyped results enter kto (as
+``Any``, read into kto's own types right there)."""
 
 from __future__ import annotations
 
@@ -8,14 +13,14 @@ import base64
 import logging
 import os
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal, overload
 
 import urllib3
 from kubernetes import client, config
-from kubernetes.client.rest import ApiException
+from kubernetes.client.exceptions import ApiException
 
 from kto.api import names
 from kto.api.domain import SecretContents
@@ -28,6 +33,10 @@ log = logging.getLogger("kto.kube.client")
 REQUEST_TIMEOUT = (10.0, 30.0)
 METADATA_ONLY = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"
 
+# The kubernetes client's credential loaders, typed at kto's side (the library declares no annotations).
+_load_incluster_config: Callable[..., None] = config.load_incluster_config
+_load_kube_config: Callable[..., None] = config.load_kube_config
+
 
 def api_client(kubeconfig: str | None = None, context: str | None = None, pool_size: int = 16,
                retries: int | None = None) -> client.ApiClient:
@@ -36,13 +45,19 @@ def api_client(kubeconfig: str | None = None, context: str | None = None, pool_s
     ``retries``: urllib3's retries inside one call (None: the client's default)."""
     cfg = client.Configuration()
     if os.environ.get("KUBERNETES_SERVICE_HOST") and not (kubeconfig or os.environ.get("KUBECONFIG")):
-        config.load_incluster_config(client_configuration=cfg)
+        _load_incluster_config(client_configuration=cfg)
     else:
-        config.load_kube_config(config_file=kubeconfig, context=context, client_configuration=cfg)
+        _load_kube_config(config_file=kubeconfig, context=context, client_configuration=cfg)
     cfg.connection_pool_maxsize = pool_size
     if retries is not None:
         cfg.retries = retries
     return client.ApiClient(cfg)
+
+
+def close_api(api: client.ApiClient) -> None:
+    """Close an ``ApiClient``'s connection pool (and thread pool, if it made one)."""
+    close: Callable[[], None] = api.close  # untyped in the library
+    close()
 
 
 def is_unavailable(exc: BaseException) -> bool:
@@ -65,13 +80,14 @@ class KubeClient:
         """In a Pod: the ServiceAccount; elsewhere: $KUBECONFIG (or ~/.kube/config)."""
         return cls(api_client(pool_size=concurrency), concurrency)
 
-    async def _call(self, fn, *args, **kwargs):
+    async def _call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """``fn(*args, **kwargs)`` of the kubernetes client, in a worker thread, with kto's timeout."""
         kwargs.setdefault("_request_timeout", REQUEST_TIMEOUT)
         return await asyncio.get_running_loop().run_in_executor(self._pool, lambda: fn(*args, **kwargs))
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
-        self.api.close()
+        close_api(self.api)
 
     # --- Secrets -----------------------------------------------------------------------------------
 
@@ -93,7 +109,12 @@ class KubeClient:
         meta = secret.metadata
         return {"data": {k: base64.b64decode(v) for k, v in (secret.data or {}).items()},
                 "annotations": dict(meta.annotations or {}), "labels": dict(meta.labels or {}),
-                "ownerReferences": [self.api.sanitize_for_serialization(r) for r in meta.owner_references or []]}
+                "ownerReferences": [self._plain(r) for r in meta.owner_references or []]}
+
+    def _plain(self, model: Any) -> dict[str, Any]:
+        """A kubernetes client model as the API's JSON (camelCase keys)."""
+        sanitize: Callable[[Any], dict[str, Any]] = self.api.sanitize_for_serialization  # untyped in the library
+        return sanitize(model)
 
     async def write_secret(self, namespace: str, name: str, data: Mapping[str, str], annotations: Mapping[str, str],
                            labels: Mapping[str, str], owner_references: list[dict[str, Any]], exists: bool) -> None:
@@ -154,12 +175,21 @@ class KubeClient:
     async def get_object(self, plural: str, namespace: str, name: str) -> dict[str, Any] | None:
         """One of kto's objects, or None when it does not exist."""
         try:
-            return await self._call(self.objects.get_namespaced_custom_object, names.GROUP, names.VERSION, namespace,
-                                    plural, name)
+            found: dict[str, Any] = await self._call(self.objects.get_namespaced_custom_object, names.GROUP,
+                                                     names.VERSION, namespace, plural, name)
         except ApiException as err:
             if err.status == 404:
                 return None
             raise
+        return found
+
+    @overload
+    async def list_objects(self, plural: str, namespaces: list[str] | None = None,
+                           missing_ok: Literal[False] = False) -> list[dict[str, Any]]: ...
+
+    @overload
+    async def list_objects(self, plural: str, namespaces: list[str] | None = None, *,
+                           missing_ok: Literal[True]) -> list[dict[str, Any]] | None: ...
 
     async def list_objects(self, plural: str, namespaces: list[str] | None = None,
                            missing_ok: bool = False) -> list[dict[str, Any]] | None:
@@ -175,10 +205,11 @@ class KubeClient:
     async def _list_objects(self, plural: str, namespaces: list[str] | None,
                             headers: dict[str, str] | None = None) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = []
-        for ns in namespaces or [None]:
+        scopes: list[str | None] = list(namespaces) if namespaces else [None]
+        for ns in scopes:
             token = None
             while True:
-                kwargs = {"limit": 500, **({"_continue": token} if token else {}),
+                kwargs: dict[str, Any] = {"limit": 500, **({"_continue": token} if token else {}),
                           **({"_headers": headers} if headers else {})}
                 if ns is None:
                     page = await self._call(self.objects.list_cluster_custom_object, names.GROUP, names.VERSION,

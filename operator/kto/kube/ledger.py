@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import Protocol
 
 from kto.api import names
 from kto.api.objects import Key
@@ -22,6 +23,15 @@ log = logging.getLogger("kto.kube.ledger")
 Entry = tuple[str, str]  # (resource uid, Kafka name)
 DATA_KEY = "intents"
 DIGEST_CHARS = 24  # 96 bits: 10,000 intents take 250 KB, a quarter of a ConfigMap
+
+
+class ConfigMaps(Protocol):
+    """What the ledger asks of the Kubernetes API (``kto.kube.client.KubeClient``)."""
+
+    async def read_config_map(self, namespace: str, name: str) -> tuple[dict[str, str], str] | None: ...
+
+    async def write_config_map(self, namespace: str, name: str, data: Mapping[str, str], labels: Mapping[str, str],
+                               resource_version: str | None) -> str | None: ...
 
 
 def digest(uid: str, name: str) -> str:
@@ -37,7 +47,7 @@ class Ledger:
     """The intents of one kind, per KafkaCluster; read once per cluster, then kept in memory (only the leader
     writes)."""
 
-    def __init__(self, kube, namespace: str, kind: str):
+    def __init__(self, kube: ConfigMaps, namespace: str, kind: str):
         self.kube = kube
         self.namespace = namespace
         self.kind = kind

@@ -37,7 +37,7 @@ def settle() -> float:
 
 
 @functools.cache
-def _libc():
+def _libc() -> ctypes.CDLL | None:
     try:
         return ctypes.CDLL("libc.so.6")
     except OSError:  # not glibc (macOS, musl): nothing to tune

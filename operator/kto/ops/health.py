@@ -5,7 +5,7 @@ The answer is JSON: ``{"leader": bool, "started": bool, "problems": {name: text}
 election says about itself (``lease``, ``identity``, ``holder``, ``renewedSecondsAgo``, ``leaderElection``).
 - 200 while the process stands by (it has nothing to do but wait for the Lease), and while it leads with no
   problem;
-- 500 while it leads and something is wrong: the Lease was not renewed within its duration; kto's startup (the
+- 500 while it leads and something is wrong: the Lease was not renewed within the renew deadline; kto's startup (the
   LIST of every object, then the watches) has not finished ``STARTUP_GRACE`` seconds after it took the lead; or
   a registered check reports a problem.
 The Deployment's liveness and readiness probes both use it: a leader that fails is restarted and a standby

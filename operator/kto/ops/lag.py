@@ -15,8 +15,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from typing import Any, Protocol
 
 from kto.api import names
 from kto.api.domain import KafkaFailure, ObservedTopic
@@ -38,12 +39,12 @@ MAX_SERIES = 1000
 # --- pure aggregation ------------------------------------------------------------------------------
 
 
-def is_ready(body: Mapping) -> bool:
+def is_ready(body: Mapping[str, Any]) -> bool:
     return any(c.get("type") == "Ready" and c.get("status") == "True"
                for c in (body.get("status") or {}).get("conditions") or [])
 
 
-def managed_topics(bodies: Iterable[Mapping | None]) -> set[str]:
+def managed_topics(bodies: Iterable[Mapping[str, Any] | None]) -> set[str]:
     """The Kafka names of the Ready KafkaTopics among ``bodies`` (the KafkaTopics naming one KafkaCluster)."""
     return {topic_name_of(b) for b in bodies if b is not None and is_ready(b)}
 
@@ -64,8 +65,8 @@ def complete_offsets(ends: Mapping[TP, int | KafkaFailure], partitions: Mapping[
     failed is left out: its sum and lag would be wrong)."""
     ok: dict[TP, int] = {}
     for topic, count in partitions.items():
-        offsets = [ends.get((topic, p)) for p in range(count)]
-        if count and all(isinstance(o, int) and o >= 0 for o in offsets):
+        offsets = [o for p in range(count) if isinstance(o := ends.get((topic, p)), int) and o >= 0]
+        if count and len(offsets) == count:
             ok |= {(topic, p): o for p, o in enumerate(offsets)}
     return ok
 
@@ -128,9 +129,30 @@ class Collected:
     failures: tuple[tuple[str, KafkaFailure], ...]  # (step, failure)
 
 
-async def collect(gateway, topics: Iterable[str]) -> Collected:
+class LagSource(Protocol):
+    """What a collection asks of a connected cluster: ``kto.reconcile.ports.LagPort`` and ``describe_topics``
+    (ops/ does not import the engine, so the slice it uses is declared here; the Kafka gateway has it)."""
+
+    async def describe_topics(self, names: Sequence[str], configs: bool = True
+                              ) -> Mapping[str, ObservedTopic | KafkaFailure | None]: ...
+
+    async def describe_log_dirs(self, partitions: Mapping[str, int]) -> list[tuple[str, int, int]] | KafkaFailure: ...
+
+    async def list_end_offsets(self, partitions: Mapping[str, int]
+                               ) -> Mapping[TP, int | KafkaFailure] | KafkaFailure: ...
+
+    async def list_groups(self) -> list[str] | KafkaFailure: ...
+
+    async def list_committed_offsets(self, groups: Sequence[str]
+                                     ) -> Mapping[str, Mapping[TP, int] | KafkaFailure] | KafkaFailure: ...
+
+
+Committed = Mapping[str, Mapping[TP, int] | KafkaFailure] | KafkaFailure  # by group, or the whole step failed
+Failures = list[tuple[str, KafkaFailure]]  # (step, failure)
+
+
+async def collect(gateway: LagSource, topics: Iterable[str]) -> Collected:
     """Sizes, end offsets and lags of ``topics`` on one cluster, with a fixed number of requests per broker."""
-    failures: list[tuple[str, KafkaFailure]] = []
     described = await gateway.describe_topics(sorted(topics), configs=False)
     failed = [f for f in described.values() if isinstance(f, KafkaFailure)]
     if failed:  # without every topic's partitions nothing is complete: every series stays as it was
@@ -138,20 +160,25 @@ async def collect(gateway, topics: Iterable[str]) -> Collected:
     partitions = {n: t.partitions for n, t in described.items() if isinstance(t, ObservedTopic)}
     log_dirs, ends, committed = await asyncio.gather(
         gateway.describe_log_dirs(partitions), gateway.list_end_offsets(partitions), _committed(gateway))
-    sizes = None
-    if isinstance(log_dirs, KafkaFailure):
-        failures.append(("describe_log_dirs", log_dirs))
-    else:
-        sizes = topic_sizes(log_dirs, partitions)
-    offsets = _end_offsets(ends, partitions, failures)
+    failures: Failures = []
+    sizes = _sizes(log_dirs, partitions, failures)
+    offsets = _offsets(ends, partitions, failures)
     lags = _lags(committed, offsets, failures)
     return Collected(Sample(sizes, end_offset_sums(offsets) if offsets is not None else None, lags),
                      tuple(failures))
 
 
-def _end_offsets(ends: Mapping[TP, int | KafkaFailure] | KafkaFailure, partitions: Mapping[str, int],
-                 failures: list[tuple[str, KafkaFailure]]) -> dict[TP, int] | None:
-    """The complete end offsets (None when the request failed); the first failure is added to ``failures``."""
+def _sizes(log_dirs: list[tuple[str, int, int]] | KafkaFailure, partitions: Mapping[str, int],
+           failures: Failures) -> dict[str, int] | None:
+    if isinstance(log_dirs, KafkaFailure):
+        failures.append(("describe_log_dirs", log_dirs))
+        return None
+    return topic_sizes(log_dirs, partitions)
+
+
+def _offsets(ends: Mapping[TP, int | KafkaFailure] | KafkaFailure, partitions: Mapping[str, int],
+             failures: Failures) -> dict[TP, int] | None:
+    """The complete end offsets (None: the step failed); the first failed partition is reported."""
     if isinstance(ends, KafkaFailure):
         failures.append(("list_offsets", ends))
         return None
@@ -159,10 +186,9 @@ def _end_offsets(ends: Mapping[TP, int | KafkaFailure] | KafkaFailure, partition
     return complete_offsets(ends, partitions)
 
 
-def _lags(committed: Mapping[str, Mapping[TP, int] | KafkaFailure] | KafkaFailure, offsets: dict[TP, int] | None,
-          failures: list[tuple[str, KafkaFailure]]) -> dict[tuple[str, str], int] | None:
-    """The groups' lags (None without the end offsets or the committed offsets); the first failure is added to
-    ``failures``."""
+def _lags(committed: Committed, offsets: Mapping[TP, int] | None, failures: Failures
+          ) -> dict[tuple[str, str], int] | None:
+    """Lags from the groups that answered (None: no lag can be computed); the first failed group is reported."""
     if isinstance(committed, KafkaFailure):
         failures.append(("list_group_offsets", committed))
         return None
@@ -172,7 +198,7 @@ def _lags(committed: Mapping[str, Mapping[TP, int] | KafkaFailure] | KafkaFailur
     return group_lags(offsets, {g: o for g, o in committed.items() if not isinstance(o, KafkaFailure)})
 
 
-async def _committed(gateway):
+async def _committed(gateway: LagSource) -> Committed:
     groups = await gateway.list_groups()
     if isinstance(groups, KafkaFailure):
         return groups
@@ -187,14 +213,15 @@ class LagCollector:
     cluster's key at each of its probes and when it is gone); ``snapshot`` gives a cluster's gateway (None
     while it is not connected); ``bodies`` the KafkaTopics naming a cluster."""
 
-    def __init__(self, snapshot: Callable[[Key], object | None], bodies: Callable[[Key], Iterable[Mapping | None]],
-                 interval: float, timeout: float = COLLECT_TIMEOUT, max_series: int = MAX_SERIES):
+    def __init__(self, snapshot: Callable[[Key], object | None],
+                 bodies: Callable[[Key], Iterable[Mapping[str, Any] | None]], interval: float,
+                 timeout: float = COLLECT_TIMEOUT, max_series: int = MAX_SERIES):
         self.snapshot = snapshot
         self.bodies = bodies
         self.interval = interval
         self.timeout = timeout
         self.max_series = max_series
-        self._tasks: dict[Key, asyncio.Task] = {}
+        self._tasks: dict[Key, asyncio.Task[None]] = {}
         self._series: dict[Key, dict[str, set[tuple[str, ...]]]] = {}
         self._warned: dict[tuple[Key, str], float] = {}
 

@@ -2,9 +2,9 @@
 
 The decisions are pure functions of the Lease as read, this process's identity and the clocks (``decide``,
 ``is_expired``, ``build_spec``, ``next_renewal``, ``is_lost``; table-tested in tests/unit/test_leader.py). The
-I/O is ``LeaseClient`` (its own Kubernetes client on its own thread, every call with a timeout, so a renewal
-never waits behind a busy pool of status writes) and ``LeaderElector``, which acquires the Lease, renews it and
-gives it back at a clean shutdown.
+I/O is ``LeaseClient`` (its own Kubernetes client, loaded by ``kto.kube.client.api_client`` like every other, on
+its own thread, every call with a timeout, so a renewal never waits behind a busy pool of status writes) and
+``LeaderElector``, which acquires the Lease, renews it and gives it back at a clean shutdown.
 
 Safety, as client-go's leaderelection keeps it: a leader stops acting once its last successful renewal is a
 renew deadline old (10 s by default), well before the lease duration (15 s) after which a standby may take the
@@ -37,9 +37,10 @@ from typing import Any
 
 import urllib3
 from kubernetes import client
-from kubernetes.client.rest import ApiException
+from kubernetes.client.exceptions import ApiException
 
 from kto.kube.client import api_client as kube_api_client
+from kto.kube.client import close_api
 from kto.telemetry import metrics
 
 log = logging.getLogger("kto.ops.leader")
@@ -258,7 +259,9 @@ class LeaseClient:
         self.namespace, self.name, self.timeout = namespace, name, timeout
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lease")
 
-    async def _call(self, fn, *args):
+    async def _call(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """``fn(*args)`` of the kubernetes client (untyped: its result is read into a ``LeaseRecord`` at once),
+        on this client's thread, with the timeout."""
         return await asyncio.get_running_loop().run_in_executor(
             self._pool, lambda: fn(*args, _request_timeout=self.timeout))
 
@@ -294,7 +297,7 @@ class LeaseClient:
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
-        self.api.close()
+        close_api(self.api)
 
 
 # --- the elector -----------------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ import logging
 import sys
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TextIO
 
 # The keys a log call may set, in the order they are written.
 FIELDS = ("kind", "resource", "cluster", "reason", "detail", "event_type", "status")
@@ -84,9 +84,9 @@ def level_of(name: str, verbose: bool = False) -> int:
     return logging.DEBUG if verbose else LEVELS[name]
 
 
-def configure(log_format: str, level: int, stream=None) -> logging.Handler:
+def configure(log_format: str, level: int, stream: TextIO | None = None) -> logging.Handler:
     """Route every logger (kto's, kopf's) to one handler on the root logger, in ``log_format``."""
-    handler = logging.StreamHandler(stream or sys.stderr)
+    handler: logging.Handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(JsonFormatter() if log_format == "json" else PlainFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]

@@ -1,7 +1,7 @@
 """Pure logic for KafkaUsers: the ACLs a spec asks for, what to change to get there, the credential's hash
 and the Secret an application mounts.
 
-No I/O, no clock, no logging (like ``planner.py``). Passwords pass through here only to be hashed or
+No I/O, no clock, no logging (like ``kto.topics.planner``). Passwords pass through here only to be hashed or
 written into the application's Secret data; nothing here formats one into a message.
 """
 

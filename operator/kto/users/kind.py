@@ -1,10 +1,12 @@
 """KafkaUser as a kind of the reconciler: SCRAM credentials, ACLs, client quotas and the Secret an application
 mounts.
 
-A batch of users costs one DescribeUserScramCredentials, at most one AlterUserScramCredentials, one
-DescribeAcls (the whole cluster's, grouped by principal), at most one CreateAcls and one DeleteAcls, and, when
-a user of the batch has client quotas in its spec or status, one DescribeClientQuotas and at most one
-AlterClientQuotas; what differs is decided by the pure ``kto.users`` and ``kto.quotas``.
+A batch of users costs one DescribeUserScramCredentials, at most two AlterUserScramCredentials (the upserts,
+then the other mechanisms' deletions: Kafka refuses to alter one user twice in one request), one DescribeAcls
+(the whole cluster's, grouped by principal), at most one CreateAcls and one DeleteAcls, and, when a user of the
+batch has client quotas in its spec or status, one DescribeClientQuotas (two when a tenant's user has quotas:
+the defaults are read again to cap them) and at most one AlterClientQuotas; what differs is decided by the pure
+``kto.users.access`` and ``kto.api.quotas``.
 
 Passwords are read from Secrets, sent to Kafka and written into the application's Secret; they are never
 logged, put in status, annotations or Events (a hash of the applied credential sits on the application's
@@ -67,7 +69,9 @@ ADOPT_SETTLE_SECONDS = 0.2  # an adopted user is looked at again soon, to add kt
 
 
 def user_name_of(body: Mapping[str, Any]) -> str:
-    return (body.get("spec") or {}).get("userName") or body["metadata"]["name"]
+    """The Kafka user a KafkaUser names: spec.userName, else its own name."""
+    name: str = (body.get("spec") or {}).get("userName") or body["metadata"]["name"]
+    return name
 
 
 @dataclass
@@ -85,6 +89,13 @@ class _Work:
     ours: bool = False  # kto made (or adopted) this Kafka user for this resource
     holds: bool = False  # the resource carries kto's finalizer
     quotas: dict[str, float] | None = None  # the client quotas of the spec in place on the brokers
+
+    def credential(self) -> tuple[str, str]:
+        """The password and the record of the credential applied, once both are known (``_read_password``,
+        then ``_credential_change``, have run for every user still pending)."""
+        if self.password is None or self.record is None:
+            raise RuntimeError(f"Kafka user {self.user}: its credential is not known yet")
+        return self.password, self.record
 
 
 class UserKind:
@@ -127,6 +138,8 @@ class UserKind:
                            "manage it")
         if key[0] == cluster.key[0]:
             return None  # the KafkaCluster's own namespace: its owner's
+        if cluster.spec is None:  # the engine asks only about a cluster whose spec is valid
+            raise ValueError(f"KafkaCluster {cluster.key[0]}/{cluster.key[1]} has no valid spec to check against")
         squat = prefix_refusal("Kafka user", name, key[0], cluster)
         if squat is not None:
             return squat
@@ -163,7 +176,7 @@ class UserKind:
         """Users kto gave access that their namespace may no longer have (only users whose status records that
         they own their principal get here): a namespace no longer allowed loses all of it (credentials, ACLs,
         the quotas kto set); a narrowed grant loses the bindings of the rules it no longer permits."""
-        whole = {k: i for k, i in items.items() if i.decision.verdict.reason == Reason.NAMESPACE_NOT_ALLOWED}
+        whole = {k: i for k, i in items.items() if revoked(i).reason == Reason.NAMESPACE_NOT_ALLOWED}
         out = await self._revoke_all(cluster, whole) if whole else {}
         narrowed = {k: i for k, i in items.items() if k not in whole}
         return out | (await self._revoke_rules(cluster, narrowed) if narrowed else {})
@@ -173,7 +186,7 @@ class UserKind:
                                     {k: recorded_quotas(i.body.get("status")) for k, i in items.items()})
         out: dict[Key, Outcome] = {}
         for key, item in items.items():
-            outcome, verdict = deleted[key], item.decision.verdict
+            outcome, verdict = deleted[key], revoked(item)
             if isinstance(outcome, Verdict):
                 out[key] = outcome
                 continue
@@ -197,10 +210,10 @@ class UserKind:
         out: dict[Key, Outcome] = {}
         for key, item in items.items():
             p = principal(item.gathered.name)
-            if failed.get(p) is not None:
-                out[key] = user_failure(failed[p])
+            if (failure := failed.get(p)) is not None:
+                out[key] = user_failure(failure)
                 continue
-            verdict = item.decision.verdict
+            verdict = revoked(item)
             out[key] = replace(verdict, message=verdict.message + ". The bindings of these rules that kto applied "
                                "before the grant was narrowed are revoked",
                                notes=(Note("Warning", EventReason.ACLS_REVOKED, f"Kafka user {item.gathered.name}: "
@@ -213,33 +226,46 @@ class UserKind:
         """The credentials (the mechanisms that exist), every ACL of each principal, and the client quotas kto
         set for it (``quotas``: the keys recorded in each resource's status)."""
         gateway = cluster.gateway
-        failures: dict[Key, KafkaFailure | None] = {}
-        existing = await gateway.describe_scram(sorted(set(deletions.values())))
-        removals = []
-        for key, user in deletions.items():
-            seen = existing.get(user)
-            if isinstance(seen, KafkaFailure):
-                failures[key] = seen
-            else:
-                removals += [(user, m) for m in sorted(seen or {})]
+        failures, removals = scram_removals(deletions, await gateway.describe_scram(sorted(set(deletions.values()))))
         altered = await gateway.alter_scram([], removals)
         acls = await gateway.delete_acls({principal(u): None for k, u in deletions.items() if k not in failures})
         removed = await gateway.alter_user_quotas([QuotaChange(u, {}, tuple(sorted((quotas or {}).get(k, ()))))
                                                    for k, u in deletions.items() if k not in failures])
-        out: dict[Key, Outcome] = {}
-        for key, user in deletions.items():
-            failure = failures.get(key) or altered.get(user) or acls.get(principal(user)) or removed.get(user)
-            if failure is not None and failure.reason == Reason.AUTHORIZER_NOT_ENABLED:
-                failure = None  # no authorizer: there are no ACLs to delete
-            if failure is None:
-                self.applied.pop((cluster.key, user), None)
-                out[key] = Release(Note("Normal", EventReason.USER_DELETED,
-                                        f"Kafka user {user}: credentials, ACLs and the "
-                                        "quotas kto set deleted (deletionPolicy Delete)"))
-            else:
-                out[key] = Verdict(False, failure.reason, f"deleting Kafka user {user} failed: {failure.message}",
-                                   retry=BACKOFF)
-        return out
+        return {key: self._deleted(cluster, user, failures.get(key) or altered.get(user) or acls.get(principal(user))
+                                   or removed.get(user)) for key, user in deletions.items()}
+
+    def _deleted(self, cluster: Connected, user: str, failure: KafkaFailure | None) -> Outcome:
+        if failure is not None and failure.reason == Reason.AUTHORIZER_NOT_ENABLED:
+            failure = None  # no authorizer: there are no ACLs to delete
+        if failure is not None:
+            return Verdict(False, failure.reason, f"deleting Kafka user {user} failed: {failure.message}",
+                           retry=BACKOFF)
+        self.applied.pop((cluster.key, user), None)
+        return Release(Note("Normal", EventReason.USER_DELETED,
+                            f"Kafka user {user}: credentials, ACLs and the quotas kto set "
+                            "deleted (deletionPolicy Delete)"))
+
+
+def scram_removals(deletions: Mapping[Key, str], existing: Mapping[str, Mapping[str, int] | KafkaFailure | None]
+                   ) -> tuple[dict[Key, KafkaFailure], list[tuple[str, str]]]:
+    """The users whose credentials could not be described (by resource), and the (user, mechanism) pairs to
+    delete for the others."""
+    failures: dict[Key, KafkaFailure] = {}
+    removals: list[tuple[str, str]] = []
+    for key, user in deletions.items():
+        seen = existing.get(user)
+        if isinstance(seen, KafkaFailure):
+            failures[key] = seen
+        else:
+            removals += [(user, m) for m in sorted(seen or {})]
+    return failures, removals
+
+
+def revoked(item: Item) -> Verdict:
+    """The verdict of a ``Revoke`` decision (``UserKind.revoke`` is given no other)."""
+    if not isinstance(item.decision, Revoke):
+        raise TypeError(f"not a revocation: {item.decision!r}")
+    return item.decision.verdict
 
 
 # Kafka's name for an unauthenticated client: in super.users on many clusters, never a tenant's.
@@ -416,7 +442,7 @@ class UserBatch:
             if failure is not None:
                 self.out[key] = user_failure(failure)
             else:
-                self.kind.applied[(self.cluster.key, w.user)] = w.record
+                self.kind.applied[(self.cluster.key, w.user)] = w.credential()[1]
 
     def _credential_change(self, key: Key, w: _Work, seen: Mapping[str, int] | None
                            ) -> tuple[tuple[str, str, str] | None, tuple[str, ...]]:
@@ -436,16 +462,17 @@ class UserBatch:
         """The application's Secret, once the brokers accept its credential."""
         ns, name = w.key
         spec = self.cluster.spec
-        data = application_secret_data(w.user, w.password, w.spec.authentication.mechanism, spec.bootstrapServers,
+        password, record = w.credential()
+        data = application_secret_data(w.user, password, w.spec.authentication.mechanism, spec.bootstrapServers,
                                        spec.protocol)
         meta = w.body["metadata"]
         owner = [{"apiVersion": names.API_VERSION, "kind": names.USER_KIND, "name": name, "uid": meta.get("uid"),
                   "controller": True, "blockOwnerDeletion": False}]
-        annotations = {names.ANNOTATION_CREDENTIAL_HASH: w.record}
+        annotations = {names.ANNOTATION_CREDENTIAL_HASH: record}
         labels = {"app.kubernetes.io/managed-by": names.COMPONENT, f"{names.PREFIX}/kafkauser": name}
         current = w.secret
         if current is not None and {k: v.decode(errors="replace") for k, v in current["data"].items()} == data \
-                and current["annotations"].get(names.ANNOTATION_CREDENTIAL_HASH) == w.record \
+                and current["annotations"].get(names.ANNOTATION_CREDENTIAL_HASH) == record \
                 and [r.get("uid") for r in current["ownerReferences"]] == [meta.get("uid")]:
             return
         keep = {k: v for k, v in (current or {}).get("annotations", {}).items()
@@ -514,8 +541,8 @@ class UserBatch:
         drift: dict[Key, str] = {}
         for key, plan in plans.items():
             w = work[key]
-            if failed.get(w.user) is not None:
-                self.out[key] = user_failure(failed[w.user])
+            if (failure := failed.get(w.user)) is not None:
+                self.out[key] = user_failure(failure)
                 continue
             w.quotas = desired_quotas(w.spec.quotas)
             corrected = drifted(plan, recorded[key])
