@@ -403,7 +403,7 @@ TARGET = Target({"bootstrap.servers": "k:9092", "security.protocol": "PLAINTEXT"
     (KafkaFailure(Reason.AUTHORIZATION_FAILED, "not authorized to describe the cluster", True), [OK, OK, FAIL]),
 ])
 def test_connection_lines(failure, statuses) -> None:
-    lines = connection_lines(TARGET, failure, ClusterFacts("c1", 1, (1,)))
+    lines = connection_lines(TARGET, failure or ClusterFacts("c1", 1, (1,)))
     assert [line.status for line in lines] == statuses
     if failure is not None:
         assert lines[-1].detail == failure.message

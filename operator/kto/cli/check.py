@@ -13,10 +13,11 @@ import secrets
 from dataclasses import dataclass
 
 from kto.api import names
-from kto.api.domain import Acl, AlterConfigs, ConfigChange, CreateTopic, KafkaFailure
+from kto.api.domain import Acl, AlterConfigs, ClusterFacts, ConfigChange, CreateTopic, KafkaFailure
 from kto.api.objects import cluster_key_of
 from kto.api.reasons import Reason
 from kto.cli.connect import Target, gateway_of, kube_client, parse_key, target_of
+from kto.kafka.gateway import KafkaGateway
 from kto.users.access import principal
 
 OK, FAIL, WARN, SKIP = "OK", "FAIL", "WARN", "SKIP"
@@ -50,15 +51,16 @@ def check_exit_code(lines: list[Line]) -> int:
     return 1 if any(line.status == FAIL for line in lines) else 0
 
 
-def connection_lines(target: Target, failure: KafkaFailure | None, facts) -> list[Line]:
+def connection_lines(target: Target, described: ClusterFacts | KafkaFailure) -> list[Line]:
     """connect / authenticate / describe cluster, from how DescribeCluster went (pure)."""
     sasl = target.conf.get("sasl.mechanism")
     who = f"as {target.conf.get('sasl.username')} ({sasl})" if sasl else "not used (no SASL)"
     where = f"{target.conf['security.protocol']} to {target.conf['bootstrap.servers']}"
-    if failure is None:
+    if isinstance(described, ClusterFacts):
         return [Line(OK, "connect", where), Line(OK, "authenticate", who),
-                Line(OK, "describe cluster", f"cluster id {facts.cluster_id}, {facts.brokers} broker(s), "
-                                             f"controller {facts.controller_id}")]
+                Line(OK, "describe cluster", f"cluster id {described.cluster_id}, {described.brokers} broker(s), "
+                                             f"controller {described.controller_id}")]
+    failure = described
     if failure.reason == Reason.UNREACHABLE:
         return [Line(FAIL, "connect", failure.message)]
     if failure.reason == Reason.AUTHENTICATION_FAILED:
@@ -80,7 +82,7 @@ async def run_check(args: argparse.Namespace) -> tuple[list[Line], int]:
     try:
         facts = await gateway.describe_cluster()
         failure = facts if isinstance(facts, KafkaFailure) else None
-        lines = connection_lines(target, failure, facts)
+        lines = connection_lines(target, facts)
         if failure is None and getattr(args, "read_only", False):
             lines += await read_only_lines(gateway)
         elif failure is None:
@@ -105,7 +107,7 @@ async def users_in_use(args: argparse.Namespace, target: Target) -> bool:
     return any(cluster_key_of(u) == parse_key(args.cluster) for u in found)
 
 
-async def read_only_lines(gateway) -> list[Line]:
+async def read_only_lines(gateway: KafkaGateway) -> list[Line]:
     """--read-only: what can be checked without writing anything to Kafka."""
     listed = await gateway.list_topics()
     acls = await gateway.describe_acls()
@@ -119,7 +121,7 @@ async def read_only_lines(gateway) -> list[Line]:
     return lines + [Line(SKIP, step, "--read-only: nothing written") for step in READ_ONLY_SKIPPED]
 
 
-async def topic_lines(gateway) -> list[Line]:
+async def topic_lines(gateway: KafkaGateway) -> list[Line]:
     listed = await gateway.list_topics()
     lines = [Line(FAIL, "describe topics", listed.message) if isinstance(listed, KafkaFailure)
              else Line(OK, "describe topics", f"{len(listed)} topic(s)")]
@@ -137,7 +139,7 @@ async def topic_lines(gateway) -> list[Line]:
     return lines
 
 
-async def user_lines(gateway, required: bool) -> list[Line]:
+async def user_lines(gateway: KafkaGateway, required: bool) -> list[Line]:
     """The authorizer, ACLs and SCRAM credentials: required when KafkaUsers use the cluster (or --users)."""
     acls = await gateway.describe_acls()
     if isinstance(acls, KafkaFailure):

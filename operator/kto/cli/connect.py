@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from pydantic import ValidationError
 
@@ -20,6 +21,10 @@ from kto.api.domain import SecretContents
 from kto.api.models import KafkaClusterSpec
 from kto.api.objects import Key, validation_message
 from kto.kafka.connection import ConnectionError_, build_client_config, referenced_secrets
+
+if TYPE_CHECKING:  # imported when used: `kto completion` and `--help` load neither client
+    from kto.kafka.gateway import KafkaGateway
+    from kto.kube.client import KubeClient
 
 PASSWORD_ENV = "KTO_KAFKA_PASSWORD"
 DIRECT_SECRET = "command-line"  # the name of the in-memory Secret the flags fill
@@ -49,7 +54,8 @@ class RefusePassword(argparse.Action):
     """``--password`` exists only to refuse a password on the command line (shell history, ps) without echoing
     it, as argparse's "unrecognized arguments" would."""
 
-    def __call__(self, parser, namespace, values, option_string=None):
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                 option_string: str | None = None) -> NoReturn:
         parser.error(f"kto never takes a password on the command line: use --password-file FILE or ${PASSWORD_ENV}")
 
 
@@ -82,7 +88,7 @@ def parse_key(value: str, default_namespace: str | None = None) -> Key:
     return ns, name
 
 
-def kube_client(args: argparse.Namespace):
+def kube_client(args: argparse.Namespace) -> KubeClient:
     """A KubeClient from the kubeconfig (or, in a Pod, the ServiceAccount)."""
     from kubernetes.config.config_exception import ConfigException
 
@@ -99,14 +105,15 @@ def default_namespace(args: argparse.Namespace) -> str:
     from kubernetes import config
 
     try:
-        contexts, current = config.list_kube_config_contexts(config_file=args.kubeconfig)
+        # The kubernetes client ships no annotations for its kubeconfig helpers (an untyped library).
+        contexts, current = config.list_kube_config_contexts(config_file=args.kubeconfig)  # type: ignore[no-untyped-call]
         context = next((c for c in contexts if c["name"] == args.context), None) if args.context else current
         return (context or {}).get("context", {}).get("namespace") or "default"
     except Exception:  # noqa: BLE001 - no kubeconfig: the default namespace
         return "default"
 
 
-async def read_cluster(kube, key: Key) -> tuple[KafkaClusterSpec, dict[str, Any]]:
+async def read_cluster(kube: KubeClient, key: Key) -> tuple[KafkaClusterSpec, dict[str, Any]]:
     """A KafkaCluster's parsed spec and object; CliError when it is missing or invalid."""
     body = await kube.get_object(names.CLUSTER_PLURAL, *key)
     if body is None:
@@ -117,7 +124,7 @@ async def read_cluster(kube, key: Key) -> tuple[KafkaClusterSpec, dict[str, Any]
         raise CliError(f"KafkaCluster {key[0]}/{key[1]} has an invalid spec: {validation_message(err)}") from err
 
 
-async def cluster_target(kube, key: Key) -> Target:
+async def cluster_target(kube: KubeClient, key: Key) -> Target:
     """Connect as kto does for a KafkaCluster: its spec and the Secrets it references, marked for kto."""
     spec, body = await read_cluster(kube, key)
     secrets = {n: await kube.read_secret(key[0], n) for n in referenced_secrets(spec)}
@@ -180,7 +187,8 @@ def direct_target(args: argparse.Namespace) -> Target:
     return Target(conf, args.bootstrap, spec)
 
 
-async def target_of(args: argparse.Namespace, kube_factory=kube_client) -> Target:
+async def target_of(args: argparse.Namespace,
+                    kube_factory: Callable[[argparse.Namespace], KubeClient] = kube_client) -> Target:
     """The Kafka cluster the flags name: ``--cluster`` or ``--bootstrap`` (exactly one)."""
     if bool(args.cluster) == bool(args.bootstrap):
         which = "both were given: keep one" if args.cluster else "neither was given"
@@ -195,7 +203,7 @@ async def target_of(args: argparse.Namespace, kube_factory=kube_client) -> Targe
         kube.close()
 
 
-def gateway_of(target: Target, request_timeout: float = 15.0):
+def gateway_of(target: Target, request_timeout: float = 15.0) -> KafkaGateway:
     from kto.kafka.gateway import KafkaGateway
 
     try:

@@ -20,6 +20,8 @@ from kto.cli.importer import (
     topic_manifest,
     user_manifest,
 )
+from kto.cli.progress import Progress, in_chunks
+from kto.kafka.gateway import KafkaGateway
 from kto.users.access import principal
 
 
@@ -32,13 +34,7 @@ class Written:
 
 async def run_import(args: argparse.Namespace) -> int:
     target = await target_of(args)
-    namespace = args.namespace or (target.cluster[0] if target.cluster else None)
-    ref_value = args.cluster_ref or (f"{target.cluster[0]}/{target.cluster[1]}" if target.cluster else None)
-    if not namespace or not ref_value:
-        raise CliError("with --bootstrap, say where the manifests go: --namespace NS and --cluster-ref [NS/]NAME "
-                       "(the KafkaCluster the topics will reference)")
-    ref_ns, _, ref_name = ref_value.rpartition("/")
-    ref = cluster_ref(ref_name, ref_ns or None, namespace)
+    namespace, ref = destination(args, target)
     gateway = gateway_of(target)
     try:
         written = await gather_topics(gateway, target, args, namespace, ref)
@@ -47,6 +43,23 @@ async def run_import(args: argparse.Namespace) -> int:
     finally:
         gateway.close()
     write(Path(args.dir), written, args.force)
+    report(written, args)
+    return 0
+
+
+def destination(args: argparse.Namespace, target: Target) -> tuple[str, dict[str, str]]:
+    """The manifests' namespace and their ``clusterRef``: from the flags, else the KafkaCluster's."""
+    namespace = args.namespace or (target.cluster[0] if target.cluster else None)
+    ref_value = args.cluster_ref or (f"{target.cluster[0]}/{target.cluster[1]}" if target.cluster else None)
+    if not namespace or not ref_value:
+        raise CliError("with --bootstrap, say where the manifests go: --namespace NS and --cluster-ref [NS/]NAME "
+                       "(the KafkaCluster the topics will reference)")
+    ref_ns, _, ref_name = ref_value.rpartition("/")
+    return namespace, cluster_ref(ref_name, ref_ns or None, namespace)
+
+
+def report(written: Written, args: argparse.Namespace) -> None:
+    """What was left out and why, warnings (stderr), and what was written (stdout)."""
     topics = sum(1 for p in written.files if p.startswith("topics/"))
     users = sum(1 for p in written.files if p.startswith("users/"))
     for topic, why in sorted(written.left_out.items()):
@@ -55,10 +68,10 @@ async def run_import(args: argparse.Namespace) -> int:
         print(f"warning: {warning}", file=sys.stderr)
     print(f"Wrote {topics} KafkaTopic(s){f', {users} KafkaUser(s)' if args.users else ''} and "
           f"kustomization.yaml to {args.dir}: kubectl apply -k {args.dir}")
-    return 0
 
 
-async def gather_topics(gateway, target: Target, args: argparse.Namespace, namespace: str, ref: dict) -> Written:
+async def gather_topics(gateway: KafkaGateway, target: Target, args: argparse.Namespace, namespace: str,
+                        ref: dict[str, str]) -> Written:
     facts = await gateway.describe_cluster()
     if isinstance(facts, KafkaFailure):
         raise CliError(f"{target.label}: {facts.message}")
@@ -74,7 +87,7 @@ async def gather_topics(gateway, target: Target, args: argparse.Namespace, names
             chosen.append(topic)
         else:
             out.left_out[topic] = why
-    observed = await gateway.describe_topics(chosen)
+    observed = await in_chunks(gateway.describe_topics, chosen, Progress())
     taken: set[str] = set()
     for topic in chosen:
         seen = observed.get(topic)
@@ -96,7 +109,8 @@ async def gather_topics(gateway, target: Target, args: argparse.Namespace, names
     return out
 
 
-async def gather_users(gateway, target: Target, namespace: str, ref: dict, out: Written) -> None:
+async def gather_users(gateway: KafkaGateway, target: Target, namespace: str, ref: dict[str, str],
+                       out: Written) -> None:
     """KafkaUsers for the SCRAM users (kto's own user and protected principals left out) and their ACLs."""
     users = await gateway.list_scram_users()
     if isinstance(users, KafkaFailure):

@@ -128,7 +128,7 @@ class UserImport:
 def acl_rules(acls: Iterable[Acl]) -> tuple[list[dict[str, Any]], list[str]]:
     """A principal's ACL bindings as KafkaUser rules (operations of one resource, host and permission together),
     and the bindings that cannot be said in a KafkaUser."""
-    grouped: dict[tuple, list[str]] = {}
+    grouped: dict[tuple[str, str, str, str, str], list[str]] = {}
     skipped = []
     for acl in sorted(acls):
         rtype, op = RESOURCE_TYPE_NAMES.get(acl.resource_type), OPERATION_NAMES.get(acl.operation)

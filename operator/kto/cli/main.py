@@ -17,7 +17,7 @@ from kto.cli.connect import CliError, add_kafka_args, add_kube_args
 COMMANDS = ("import", "plan", "check", "completion")
 
 
-def add_parsers(sub) -> None:
+def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     imp = sub.add_parser("import", help="write KafkaTopic (and KafkaUser) manifests for what a Kafka cluster has",
                          description="Write one KafkaTopic per topic (partitions, replication factor, dynamic "
                                      "overrides: exactly what kto adopts without a write) and a kustomization.yaml.")
@@ -38,6 +38,12 @@ def add_parsers(sub) -> None:
                       help="a file, a folder, a kustomize folder (its resources:), or - for stdin (repeatable)")
     plan.add_argument("-n", "--namespace", help="namespace of manifests that set none (default: the kubeconfig's)")
     plan.add_argument("-o", "--output", choices=["text", "json"], default="text")
+    plan.add_argument("--prune", action="store_true",
+                      help="also list the KafkaTopics and KafkaUsers the folder owns but no longer holds (what "
+                           "applying with prune deletes) and what deleting each does in Kafka")
+    plan.add_argument("-l", "--selector", metavar="SELECTOR",
+                      help="with --prune: the label selector of what the folder owns (default: the Argo CD "
+                           "Application tracking the folder's objects)")
     add_kube_args(plan)
 
     check = sub.add_parser("check", help="check that kto can connect to, and act on, a Kafka cluster")
@@ -77,7 +83,7 @@ def quiet() -> None:
 def describe_error(err: Exception) -> str:
     """One line a person can act on: never a traceback, never a library's repr of a retry."""
     import urllib3
-    from kubernetes.client.rest import ApiException
+    from kubernetes.client.exceptions import ApiException
 
     if isinstance(err, ApiException):
         return (f"the Kubernetes API answered {err.status} {err.reason}: check the kubeconfig's context and that "
@@ -118,10 +124,10 @@ async def dispatch(args: argparse.Namespace, parser: argparse.ArgumentParser) ->
         lines, code = await run_check(args)
         sys.stdout.write(format_json(lines) if args.output == "json" else format_lines(lines))
         return code
-    from kto.cli.plan import exit_code, format_json, format_text
     from kto.cli.plan_gather import run_plan
 
+    if args.selector and not args.prune:
+        raise CliError("-l/--selector says what --prune removes: add --prune")
     result = await run_plan(args)
-    text = format_json if args.output == "json" else format_text
-    sys.stdout.write(text(result.entries, result.notes))
-    return exit_code(result.entries)
+    sys.stdout.write(result.json() if args.output == "json" else result.text())
+    return result.exit_code()

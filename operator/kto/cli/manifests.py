@@ -15,10 +15,11 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import yaml
 from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
 
 from kto.api import names
 from kto.api.models import KafkaClusterSpec, KafkaTopicSpec, KafkaUserSpec, check_resource_name
@@ -56,7 +57,7 @@ class _Source:
     namespace: str | None  # set by a kustomization's namespace:
 
 
-def load(paths: list[str], default_namespace: str, stdin=None) -> Loaded:
+def load(paths: list[str], default_namespace: str, stdin: TextIO | None = None) -> Loaded:
     """Every kto object of ``paths``; CliError listing every bad manifest, by file and field."""
     notes: list[str] = []
     errors: list[str] = []
@@ -121,7 +122,7 @@ def from_kustomization(path: Path, namespace: str | None, notes: list[str], seen
     return out
 
 
-def documents(source: _Source, stdin, errors: list[str]) -> Iterator[tuple[str, dict[str, Any]]]:
+def documents(source: _Source, stdin: TextIO | None, errors: list[str]) -> Iterator[tuple[str, dict[str, Any]]]:
     """The objects of a file: (where, object); a List's items one by one."""
     name = "<stdin>" if source.path == "-" else source.path
     try:
@@ -151,6 +152,18 @@ def _yaml_problem(err: yaml.YAMLError) -> str:
 
 def check(where: str, doc: dict[str, Any], namespace: str) -> Manifest | None:
     """A kto object, checked as the apiserver and kto would; None for objects of other APIs."""
+    kind = kind_of(where, doc)
+    if kind is None:
+        return None
+    meta = doc.get("metadata")
+    name = name_of(where, kind, meta)
+    spec = spec_of(where, kind, name, doc)
+    body = {**doc, "metadata": {**(meta or {}), "namespace": namespace}}
+    return Manifest(where, kind, namespace, name, body, spec)
+
+
+def kind_of(where: str, doc: dict[str, Any]) -> str | None:
+    """The kto kind of the object, None for another API's; CliError for a wrong kind, apiVersion or field."""
     api, kind = str(doc.get("apiVersion") or ""), str(doc.get("kind") or "")
     group = api.split("/")[0] if "/" in api else ""
     if group != names.GROUP and kind not in SPEC_MODELS:
@@ -164,23 +177,28 @@ def check(where: str, doc: dict[str, Any], namespace: str) -> Manifest | None:
     if unknown:
         raise CliError(f"{where}: {kind}: unknown field {', '.join(unknown)} (an object has apiVersion, kind, "
                        "metadata, spec)")
-    meta = doc.get("metadata")
+    return kind
+
+
+def name_of(where: str, kind: str, meta: Any) -> str:
     name = meta.get("name") if isinstance(meta, dict) else None
     if not isinstance(name, str) or not NAME_PATTERN.match(name) or len(name) > 253:
         raise CliError(f"{where}: {kind}: metadata.name {name!r} must be a Kubernetes name (lowercase letters, "
                        "digits, '-' and '.')")
     if check_resource_name(name):
         raise CliError(f"{where}: {kind} {name}: {check_resource_name(name)}")
+    return name
+
+
+def spec_of(where: str, kind: str, name: str, doc: dict[str, Any]) -> Any:
     try:
-        spec = SPEC_MODELS[kind].model_validate(doc.get("spec") or {})
+        return SPEC_MODELS[kind].model_validate(doc.get("spec") or {})
     except ValidationError as err:
         fields = "; ".join(f"spec.{'.'.join(str(p) for p in e['loc'])}: {_message(e)}" for e in err.errors())
         raise CliError(f"{where}: {kind} {name}: {fields}") from err
-    body = {**doc, "metadata": {**meta, "namespace": namespace}}
-    return Manifest(where, kind, namespace, name, body, spec)
 
 
-def _message(error: dict[str, Any]) -> str:
+def _message(error: ErrorDetails) -> str:
     if error.get("type") == "extra_forbidden":
         return "unknown field"
     if error.get("type") == "missing":

@@ -11,11 +11,12 @@ topic, conflict, paused, observe-only), the planner (``kto.planner.plan_topic``)
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from kto.api.domain import (
+    Action,
     AlterConfigs,
     ChangeReplicationFactor,
     ConfigChange,
@@ -26,6 +27,8 @@ from kto.api.domain import (
     ObservedTopic,
 )
 from kto.api.reasons import Reason
+from kto.cli.plan_fanout import ClusterChange, FieldChange
+from kto.cli.plan_prune import Pruned
 from kto.reconcile.cluster_state import brokers_of
 from kto.reconcile.gates import Gathered, decide
 from kto.reconcile.outcomes import Converge, Observe, Report, Verdict
@@ -54,18 +57,21 @@ class Entry:
     topic: str
     cluster: tuple[str, str]
     outcome: str  # CREATE, UPDATE, ...
-    actions: tuple = ()  # kto.domain actions
+    actions: tuple[Action, ...] = ()
     reason: str | None = None
     message: str | None = None  # kto's own words: the Ready condition it would write
+    via: str | None = None  # an existing KafkaTopic changed by a KafkaCluster manifest: that manifest's file
+    effective: tuple[FieldChange, ...] = ()  # with ``via``: its effective topic, old -> new
 
 
 # --- Deciding (pure) --------------------------------------------------------------------------------
 
 
-def plan_entry(g: Gathered, desired: DesiredTopic | None, seen: ObservedTopic | KafkaFailure | None,
+def plan_entry(g: Gathered, desired: DesiredTopic, seen: ObservedTopic | KafkaFailure | None,
                body: Mapping[str, Any], source: str) -> Entry:
     """What kto would do with one KafkaTopic: the gate first, then the planner and the adoption rule."""
-    base = {"source": source, "namespace": g.key[0], "name": g.key[1], "topic": g.name, "cluster": g.cluster_ref}
+    base: dict[str, Any] = {"source": source, "namespace": g.key[0], "name": g.key[1], "topic": g.name,
+                            "cluster": g.cluster_ref}
     match decide(g, RULES):
         case Report(verdict=v):
             return Entry(**base, outcome=_reported(v), reason=str(v.reason), message=v.message)
@@ -103,18 +109,20 @@ def _converge(base: dict[str, Any], g: Gathered, desired: DesiredTopic, seen: Ob
     return Entry(**base, outcome=UPDATE if plan.actions else UNCHANGED, actions=plan.actions)
 
 
-def exit_code(entries: list[Entry]) -> int:
-    """0: applying changes nothing in Kafka and refuses nothing; 2: something changes; 3: something would be
-    refused or conflicts (whatever else changes). 1 is an error (usage errors included), from ``kto.cli.main``."""
+def exit_code(entries: list[Entry], clusters: Sequence[ClusterChange] = (), pruned: Sequence[Pruned] = ()) -> int:
+    """0: applying changes nothing and refuses nothing; 2: something changes (in Kafka, a KafkaCluster's spec, or
+    a resource pruned); 3: something would be refused or conflicts (whatever else changes). 1 is an error (usage
+    errors included), from ``kto.cli.main``."""
     if any(e.outcome in ATTENTION for e in entries):
         return EXIT_REFUSED
-    return EXIT_CHANGES if any(e.outcome in CHANGES for e in entries) else EXIT_NO_CHANGES
+    changes = any(e.outcome in CHANGES for e in entries) or bool(clusters) or bool(pruned)
+    return EXIT_CHANGES if changes else EXIT_NO_CHANGES
 
 
 # --- Formatting (pure) ------------------------------------------------------------------------------
 
 
-def describe_action(action) -> list[str]:
+def describe_action(action: Action) -> list[str]:
     """The lines a person reads for one action."""
     match action:
         case CreateTopic(partitions=p, replication_factor=rf, config=config):
@@ -137,32 +145,71 @@ def describe_config_change(change: ConfigChange) -> str:
     return f"config {change.key}: {old} -> {change.new}"
 
 
-def format_text(entries: list[Entry], notes: list[str] = ()) -> str:
-    lines = []
+def shown(value: object) -> str:
+    return "(unset)" if value is None else str(value)
+
+
+def describe_field(change: FieldChange) -> str:
+    return f"{change.path}: {shown(change.old)} -> {shown(change.new)}"
+
+
+def format_cluster(c: ClusterChange, entries: Sequence[Entry]) -> list[str]:
+    moved = [e for e in entries if e.via == c.source and e.cluster == c.key]
+    head = "create" if c.created else "update"
+    lines = [f"{SYMBOLS[CREATE] if c.created else SYMBOLS[UPDATE]} {head:<12} KafkaCluster {c.key[0]}/{c.key[1]}  "
+             f"({c.source})"]
+    lines += [f"      {describe_field(f)}" for f in c.changes]
+    lines.append(f"      existing KafkaTopics whose effective spec changes: {len(moved)}")
+    return lines
+
+
+def format_entry(e: Entry) -> list[str]:
+    via = f"via KafkaCluster ({e.via})" if e.via else e.source
+    lines = [f"{SYMBOLS[e.outcome]} {e.outcome:<12} KafkaTopic {e.namespace}/{e.name} -> topic {e.topic} "
+             f"on {e.cluster[0]}/{e.cluster[1]}  ({via})"]
+    lines += [f"      effective {describe_field(f)}" for f in e.effective]
+    lines += [f"      {line}" for a in e.actions for line in describe_action(a)]
+    if e.message:
+        lines.append(f"      {e.reason}: {e.message}")
+    return lines
+
+
+def format_pruned(p: Pruned) -> str:
+    return (f"- prune        {p.kind} {p.namespace}/{p.name} -> {p.effect}: {p.message}  "
+            f"(on {p.cluster[0]}/{p.cluster[1]})")
+
+
+def format_text(entries: list[Entry], notes: Sequence[str] = (), clusters: Sequence[ClusterChange] = (),
+                pruned: Sequence[Pruned] = ()) -> str:
+    lines = [line for c in clusters for line in format_cluster(c, entries)]
     for e in entries:
-        if e.outcome == UNCHANGED:
-            continue
-        lines.append(f"{SYMBOLS[e.outcome]} {e.outcome:<12} KafkaTopic {e.namespace}/{e.name} -> topic {e.topic} "
-                     f"on {e.cluster[0]}/{e.cluster[1]}  ({e.source})")
-        lines += [f"      {line}" for a in e.actions for line in describe_action(a)]
-        if e.message:
-            lines.append(f"      {e.reason}: {e.message}")
+        if e.outcome != UNCHANGED or e.effective:
+            lines += format_entry(e)
+    lines += [format_pruned(p) for p in pruned]
     lines += [f"note: {n}" for n in notes]
-    lines.append(summary(entries))
+    lines.append(summary(entries, clusters, pruned))
     return "\n".join(lines) + "\n"
 
 
-def summary(entries: list[Entry]) -> str:
+LABELS = ((CREATE, "to create"), (UPDATE, "to change"), (TAKE_OVER, "to take over"), (ADOPT, "to adopt unchanged"),
+          (REFUSED, "refused"), (CONFLICT, "in conflict"), (OBSERVE, "observed only"), (PAUSED, "paused"),
+          (UNCHANGED, "unchanged"))
+
+
+def summary(entries: Sequence[Entry], clusters: Sequence[ClusterChange] = (), pruned: Sequence[Pruned] = ()) -> str:
     counts = {o: sum(1 for e in entries if e.outcome == o) for o in SYMBOLS}
-    parts = [f"{counts[o]} {label}" for o, label in ((CREATE, "to create"), (UPDATE, "to change"),
-                                                       (TAKE_OVER, "to take over"), (ADOPT, "to adopt unchanged"),
-                                                       (REFUSED, "refused"), (CONFLICT, "in conflict"),
-                                                       (OBSERVE, "observed only"), (PAUSED, "paused"),
-                                                       (UNCHANGED, "unchanged")) if counts[o]]
+    parts = [f"{counts[o]} {label}" for o, label in LABELS if counts[o]]
+    if clusters:
+        moved = sum(1 for e in entries if e.via)
+        parts.append(f"{len(clusters)} KafkaCluster(s) changed, changing the effective spec of {moved} existing "
+                     "KafkaTopic(s)")
+    if pruned:
+        effects = {p.effect: sum(1 for q in pruned if q.effect == p.effect) for p in pruned}
+        parts.append(f"{len(pruned)} to prune (" + ", ".join(f"{n} {e}" for e, n in sorted(effects.items())) + ")")
     return "Plan: " + (", ".join(parts) if parts else "no KafkaTopics") + "."
 
 
-def action_json(action) -> list[dict[str, Any]]:
+def action_json(action: Action) -> list[dict[str, Any]]:
     match action:
         case CreateTopic(partitions=p, replication_factor=rf, config=config):
             return [{"type": "create", "partitions": p, "replicationFactor": rf, "config": dict(config)}]
@@ -175,17 +222,60 @@ def action_json(action) -> list[dict[str, Any]]:
     return []
 
 
-def format_json(entries: list[Entry], notes: list[str] = ()) -> str:
-    resources = [{"source": e.source, "namespace": e.namespace, "name": e.name, "topic": e.topic,
-                  "cluster": f"{e.cluster[0]}/{e.cluster[1]}", "outcome": e.outcome,
-                  "changes": [c for a in e.actions for c in action_json(a)], "reason": e.reason,
-                  "message": e.message} for e in entries]
+def entry_json(e: Entry) -> dict[str, Any]:
+    out = {"source": e.source, "namespace": e.namespace, "name": e.name, "topic": e.topic,
+           "cluster": f"{e.cluster[0]}/{e.cluster[1]}", "outcome": e.outcome,
+           "changes": [c for a in e.actions for c in action_json(a)], "reason": e.reason, "message": e.message}
+    if e.via:
+        out["via"] = e.via
+        out["effective"] = [{"field": f.path, "from": f.old, "to": f.new} for f in e.effective]
+    return out
+
+
+def format_json(entries: list[Entry], notes: Sequence[str] = (), clusters: Sequence[ClusterChange] = (),
+                pruned: Sequence[Pruned] = ()) -> str:
+    doc = {
+        "resources": [entry_json(e) for e in entries],
+        "clusters": [cluster_json(c, entries) for c in clusters],
+        "prune": [pruned_json(p) for p in pruned],
+        "summary": summary_json(entries, clusters, pruned),
+        "notes": list(notes),
+        "exitCode": exit_code(entries, clusters, pruned),
+    }
+    return json.dumps(doc, indent=2) + "\n"
+
+
+def cluster_json(c: ClusterChange, entries: Sequence[Entry]) -> dict[str, Any]:
+    return {"source": c.source, "namespace": c.key[0], "name": c.key[1], "created": c.created,
+            "changes": [{"field": f.path, "from": f.old, "to": f.new} for f in c.changes],
+            "topics": sum(1 for e in entries if e.via == c.source and e.cluster == c.key)}
+
+
+def pruned_json(p: Pruned) -> dict[str, Any]:
+    return {"kind": p.kind, "namespace": p.namespace, "name": p.name, "kafkaName": p.kafka_name,
+            "cluster": f"{p.cluster[0]}/{p.cluster[1]}", "effect": p.effect, "message": p.message}
+
+
+def summary_json(entries: Sequence[Entry], clusters: Sequence[ClusterChange],
+                 pruned: Sequence[Pruned]) -> dict[str, int]:
     counts = {o: sum(1 for e in entries if e.outcome == o) for o in SYMBOLS}
-    return json.dumps({"resources": resources, "summary": {k: v for k, v in counts.items() if v},
-                       "notes": list(notes), "exitCode": exit_code(entries)}, indent=2) + "\n"
+    counts |= {"clusters": len(clusters), "changedByClusters": sum(1 for e in entries if e.via),
+               "prune": len(pruned)}
+    return {k: v for k, v in counts.items() if v}
 
 
 @dataclass
 class PlanResult:
     entries: list[Entry] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    clusters: list[ClusterChange] = field(default_factory=list)
+    pruned: list[Pruned] = field(default_factory=list)
+
+    def text(self) -> str:
+        return format_text(self.entries, self.notes, self.clusters, self.pruned)
+
+    def json(self) -> str:
+        return format_json(self.entries, self.notes, self.clusters, self.pruned)
+
+    def exit_code(self) -> int:
+        return exit_code(self.entries, self.clusters, self.pruned)

@@ -6,93 +6,162 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from kubernetes.client.rest import ApiException
+from kubernetes.client.exceptions import ApiException
 
 from kto.api import names
-from kto.api.domain import ClusterFacts, KafkaFailure
-from kto.api.models import KafkaClusterSpec
+from kto.api.domain import ClusterFacts, KafkaFailure, ObservedTopic
+from kto.api.models import DeletionPolicy, KafkaClusterSpec, KafkaTopicSpec, KafkaUserSpec
 from kto.api.objects import (
     Key,
     bound_cluster_id,
     cluster_key_of,
+    deletion_policy_of,
     finalizers_of,
     is_established,
     is_paused,
     is_unmanaged,
     topic_name_of,
 )
+from kto.api.reasons import Reason
 from kto.cli.connect import CliError, cluster_target, default_namespace, gateway_of, kube_client
 from kto.cli.manifests import Manifest, load
 from kto.cli.plan import Entry, PlanResult, plan_entry
+from kto.cli.plan_fanout import Affected, ClusterChange, affected_topics, diff_cluster
+from kto.cli.plan_prune import (
+    ARGOCD_ANNOTATION,
+    ARGOCD_LABEL,
+    DELETED,
+    KEPT,
+    Pruned,
+    labels_of,
+    parse_selector,
+    prune_candidates,
+    prune_effect,
+    tracked_app,
+)
+from kto.cli.progress import Progress, in_chunks
+from kto.kube.client import KubeClient
 from kto.reconcile import cluster_state
-from kto.reconcile.gates import Gathered
+from kto.reconcile.gates import Gathered, decide
+from kto.reconcile.outcomes import Verdict
 from kto.reconcile.ownership import Claim, owner_of
 from kto.reconcile.store import claim_of
-from kto.topics.planner import build_desired
-from kto.topics.verdicts import check_topic
+from kto.topics.planner import build_desired, deletion_policy
+from kto.topics.verdicts import RULES, check_topic
+from kto.users.access import RULES as USER_RULES
+from kto.users.access import protected_why, user_deletion_policy, user_name_of
 
 NOT_YET_CREATED = "9999-12-31T23:59:59Z"  # a manifest not in the cluster yet: newer than every existing claim
 
 
 @dataclass
 class World:
-    """What Kubernetes has: every KafkaTopic and KafkaCluster kto would see."""
+    """What Kubernetes has: every KafkaTopic, KafkaCluster (and, for --prune, KafkaUser) kto would see."""
 
     topics: dict[Key, dict[str, Any]]
     clusters: dict[Key, dict[str, Any]]
+    users: dict[Key, dict[str, Any]] = field(default_factory=dict)
 
 
 @dataclass
 class Connected:
-    """One KafkaCluster the manifests name, connected to and described."""
+    """One KafkaCluster the plan needs, connected to and described."""
 
     snapshot: cluster_state.ClusterState | None  # None: the KafkaCluster does not exist
     observed: Mapping[str, Any]  # topic name -> ObservedTopic | KafkaFailure | None
     aliases: list[Key]  # the KafkaClusters that reach the same Kafka cluster (itself first)
 
 
-async def run_plan(args: argparse.Namespace) -> PlanResult:
+@dataclass
+class Folder:
+    """The folder's manifests, by kind."""
+
+    topics: list[Manifest]
+    clusters: dict[Key, Manifest]
+    listed: set[tuple[str, str, str]]  # (kind, namespace, name) of every kto object in it
+
+
+async def run_plan(args: argparse.Namespace, progress: Progress | None = None) -> PlanResult:
     kube = kube_client(args)
+    progress = progress or Progress()
     try:
         loaded = load(args.filename, args.namespace or default_namespace(args))
-        topics = [m for m in loaded.manifests if m.kind == names.TOPIC_KIND]
-        world = await read_world(kube, {m.namespace for m in topics})
-        result = PlanResult(notes=loaded.notes)
-        for ckey in sorted({cluster_key_of(m.body) for m in topics}):
-            mine = [m for m in topics if cluster_key_of(m.body) == ckey]
-            connected = await connect(kube, ckey, world, [m.spec.topicName or m.name for m in mine])
-            result.entries += [entry_of(m, connected, world, topics) for m in mine]
+        folder = Folder([m for m in loaded.manifests if m.kind == names.TOPIC_KIND],
+                        {(m.namespace, m.name): m for m in loaded.manifests if m.kind == names.CLUSTER_KIND},
+                        {(m.kind, m.namespace, m.name) for m in loaded.manifests})
+        world = await read_world(kube, {m.namespace for m in loaded.manifests}, users=args.prune)
+        result = PlanResult(notes=loaded.notes, clusters=cluster_changes(folder, world))
+        fanned = {c.key: affected_topics(_spec(world.clusters.get(c.key)), folder.clusters[c.key].spec,
+                                         bound_topics(c.key, world, folder)) for c in result.clusters}
+        pruned = prune_list(args, folder, world) if args.prune else []
+        keys = {cluster_key_of(m.body) for m in folder.topics} | set(fanned) | {cluster_key_of(b) for _, b in pruned}
+        for ckey in sorted(keys):
+            await plan_cluster(kube, ckey, world, folder, fanned.get(ckey, []), pruned, result, progress)
         return result
     finally:
         kube.close()
 
 
-async def read_world(kube, namespaces: set[str]) -> World:
+async def plan_cluster(kube: KubeClient, ckey: Key, world: World, folder: Folder, fanned: list[Affected],
+                       pruned: list[tuple[str, Mapping[str, Any]]], result: PlanResult, progress: Progress) -> None:
+    """Everything the plan says about one KafkaCluster: its manifests' topics, the existing topics its manifest
+    changes, and what pruning deletes on it."""
+    mine = [m for m in folder.topics if cluster_key_of(m.body) == ckey]
+    theirs = [(kind, body) for kind, body in pruned if cluster_key_of(body) == ckey]
+    planned = folder.clusters.get(ckey)
+    connected = await connect(kube, ckey, world, described(mine, fanned, theirs), planned.spec if planned else None,
+                              progress)
+    entries = [entry_of(m, connected, world, folder.topics) for m in mine]
+    if planned is not None:
+        entries = cluster_part(entries, mine, _spec(world.clusters.get(ckey)), planned)
+    result.entries += entries
+    result.entries += [fanned_entry(a, planned, connected, world, folder.topics) for a in fanned if planned]
+    result.pruned += [pruned_of(kind, body, connected, world) for kind, body in theirs]
+
+
+def described(mine: list[Manifest], fanned: list[Affected], pruned: list[tuple[str, Mapping[str, Any]]]) -> list[str]:
+    """The Kafka topics the plan looks at on one cluster."""
+    return [m.spec.topicName or m.name for m in mine] + [a.desired.name for a in fanned] + \
+        [topic_name_of(b) for kind, b in pruned if kind == names.TOPIC_KIND]
+
+
+def cluster_part(entries: list[Entry], mine: list[Manifest], live: KafkaClusterSpec | None,
+                 planned: Manifest) -> list[Entry]:
+    """The folder's topic entries, each with the part of its effective topic the folder's KafkaCluster changes."""
+    moved = {a.key: a for a in affected_topics(live, planned.spec, [((m.namespace, m.name), m.spec) for m in mine])}
+    return [replace(e, via=planned.source, effective=moved[(e.namespace, e.name)].changes)
+            if (e.namespace, e.name) in moved else e for e in entries]
+
+
+async def read_world(kube: KubeClient, namespaces: set[str], users: bool = False) -> World:
     """Every KafkaTopic and KafkaCluster (or, without the right to list them cluster-wide, those of the manifests'
-    namespaces: claims elsewhere are then not seen, and a note says so)."""
+    namespaces: claims elsewhere are then not seen, and a note says so); with ``users``, the KafkaUsers too."""
+    plurals = [names.TOPIC_PLURAL, names.CLUSTER_PLURAL] + ([names.USER_PLURAL] if users else [])
     try:
-        topics = await kube.list_objects(names.TOPIC_PLURAL, None, missing_ok=True)
-        clusters = await kube.list_objects(names.CLUSTER_PLURAL, None, missing_ok=True)
+        found = [await kube.list_objects(p, None, missing_ok=True) for p in plurals]
     except ApiException as err:
         if err.status != 403:
             raise
-        topics = await kube.list_objects(names.TOPIC_PLURAL, sorted(namespaces), missing_ok=True)
-        clusters = await kube.list_objects(names.CLUSTER_PLURAL, sorted(namespaces), missing_ok=True)
-    if topics is None:
+        found = [await kube.list_objects(p, sorted(namespaces), missing_ok=True) for p in plurals]
+    if found[0] is None:
         raise CliError(f"the apiserver does not know {names.TOPIC_PLURAL}.{names.GROUP}: install kto's CRDs first")
-    return World({_key(t): t for t in topics}, {_key(c): c for c in clusters or []})
+    return World({_key(t): t for t in found[0]}, {_key(c): c for c in found[1] or []},
+                 {_key(u): u for u in (found[2] or [] if users else [])})
 
 
 def _key(body: Mapping[str, Any]) -> Key:
     return body["metadata"].get("namespace", ""), body["metadata"]["name"]
 
 
-async def connect(kube, ckey: Key, world: World, topic_names: list[str]) -> Connected:
-    """Connect as kto does for the KafkaCluster and describe the manifests' topics; a cluster that does not exist
-    is no error (each of its topics is reported ClusterNotFound, as kto would)."""
+async def connect(kube: KubeClient, ckey: Key, world: World, topic_names: list[str],
+                  planned: KafkaClusterSpec | None = None, progress: Progress | None = None) -> Connected:
+    """Connect as kto does for the KafkaCluster and describe the topics; a cluster that does not exist is no error
+    (each of its topics is reported ClusterNotFound, as kto would). With ``planned`` (the folder's manifest of the
+    KafkaCluster), decisions use its spec: it is what kto would see once the folder is applied. The connection
+    is the live KafkaCluster's (its Secrets are read as they are now)."""
     body = world.clusters.get(ckey)
     if body is None:
         return Connected(None, {}, [ckey])
@@ -102,10 +171,11 @@ async def connect(kube, ckey: Key, world: World, topic_names: list[str]) -> Conn
         facts = await gateway.describe_cluster()
         if isinstance(facts, KafkaFailure):
             raise CliError(f"KafkaCluster {ckey[0]}/{ckey[1]}: {facts.message}")
-        observed = await gateway.describe_topics(sorted(set(topic_names)))
+        observed = await in_chunks(gateway.describe_topics, sorted(set(topic_names)), progress or Progress())
     finally:
         gateway.close()
-    snapshot = cluster_state.Connected(ckey, target.spec, facts, gateway, target.conf.get("sasl.username"))
+    # The gateway the topics were described through (closed now): the plan decides and never acts.
+    snapshot = cluster_state.Connected(ckey, planned or target.spec, facts, gateway, target.conf.get("sasl.username"))
     return Connected(snapshot, observed, same_kafka(ckey, facts, world))
 
 
@@ -129,8 +199,11 @@ def claims_of(topic: str, connected: Connected, world: World, planned: list[Mani
         ckey = cluster_key_of(m.body)
         if ckey in specs and (m.namespace, m.name) not in world.topics and (m.spec.topicName or m.name) == topic:
             claims.append(claim_of(m.body, created=f"{NOT_YET_CREATED}#{i:06d}", claimed=topic))
-    return [c for c in claims if c.established or (not c.unmanaged and specs[c.cluster] is not None
-                                                   and specs[c.cluster].allows_namespace(c.cluster[0], c.namespace))]
+    return [c for c in claims if c.established or (not c.unmanaged and _allows(specs[c.cluster], c))]
+
+
+def _allows(spec: KafkaClusterSpec | None, claim: Claim) -> bool:
+    return spec is not None and spec.allows_namespace(claim.cluster[0], claim.namespace)
 
 
 def _spec(body: Mapping[str, Any] | None) -> KafkaClusterSpec | None:
@@ -142,20 +215,143 @@ def _spec(body: Mapping[str, Any] | None) -> KafkaClusterSpec | None:
 
 def entry_of(m: Manifest, connected: Connected, world: World, planned: list[Manifest]) -> Entry:
     """Gather for one manifest what ``Reconciler.gather`` would, and decide."""
-    cluster, ckey = connected.snapshot, cluster_key_of(m.body)
     live = world.topics.get((m.namespace, m.name)) or {}
     # What kto would see once the manifest is applied: its spec and annotations, the live finalizers and status.
     body = {**m.body, "metadata": {**m.body["metadata"], "finalizers": finalizers_of(live)},
             "status": live.get("status") or {}}
-    topic = m.spec.topicName or m.name
+    return decide_topic((m.namespace, m.name), m.spec, body, live, connected, world, planned, m.source)
+
+
+def fanned_entry(a: Affected, cluster: Manifest, connected: Connected, world: World, planned: list[Manifest]) -> Entry:
+    """An existing KafkaTopic (its file may be elsewhere) under the folder's KafkaCluster: decided as kto would,
+    with the effective topic's old -> new values beside what it does in Kafka."""
+    live = world.topics[a.key]
+    spec = KafkaTopicSpec.model_validate(live.get("spec") or {})
+    entry = decide_topic(a.key, spec, live, live, connected, world, planned, f"{a.key[0]}/{a.key[1]} (live)")
+    return replace(entry, via=cluster.source, effective=a.changes)
+
+
+def decide_topic(key: Key, spec: KafkaTopicSpec, body: Mapping[str, Any], live: Mapping[str, Any],
+                 connected: Connected, world: World, planned: list[Manifest], source: str) -> Entry:
+    cluster, ckey = connected.snapshot, connected.aliases[0]  # the KafkaCluster itself comes first
+    topic = spec.topicName or key[1]
     cspec = cluster_state.spec_of(cluster)
     g = Gathered(
-        key=(m.namespace, m.name), name=topic, cluster_ref=ckey, cluster=cluster, spec=m.spec,
+        key=key, name=topic, cluster_ref=ckey, cluster=cluster, spec=spec,
         holds=names.FINALIZER in finalizers_of(live), established=is_established(live) if live else False,
-        allowed=cspec is not None and cspec.allows_namespace(ckey[0], m.namespace),
+        allowed=cspec is not None and cspec.allows_namespace(ckey[0], key[0]),
         owner=owner_of(claims_of(topic, connected, world, planned)) if cspec is not None else None,
-        refusal=check_topic((m.namespace, m.name), topic, cluster)
-        if isinstance(cluster, cluster_state.Connected) else None,
-        paused=is_paused(m.body), unmanaged=is_unmanaged(m.body))
-    desired = build_desired(m.name, m.spec, cspec)
-    return plan_entry(g, desired, connected.observed.get(topic), body, m.source)
+        refusal=check_topic(key, topic, cluster) if isinstance(cluster, cluster_state.Connected) else None,
+        paused=is_paused(body), unmanaged=is_unmanaged(body))
+    desired = build_desired(key[1], spec, cspec)
+    return plan_entry(g, desired, connected.observed.get(topic), body, source)
+
+
+# --- The folder's KafkaClusters, and the topics they change --------------------------------------------------
+
+
+def cluster_changes(folder: Folder, world: World) -> list[ClusterChange]:
+    """The folder's KafkaClusters whose spec is not the live one (or that do not exist yet)."""
+    out = []
+    for key, m in sorted(folder.clusters.items()):
+        live = world.clusters.get(key)
+        changes = diff_cluster(_spec(live), m.spec)
+        if changes:
+            out.append(ClusterChange(m.source, key, changes, created=live is None))
+    return out
+
+
+def bound_topics(ckey: Key, world: World, folder: Folder) -> list[tuple[Key, KafkaTopicSpec]]:
+    """The existing KafkaTopics bound to the KafkaCluster whose files are not in the folder (those that are get
+    planned from their file, under the folder's KafkaCluster), not being deleted, with a valid spec."""
+    listed = {(m.namespace, m.name) for m in folder.topics}
+    out = []
+    for key, body in sorted(world.topics.items()):
+        if key in listed or cluster_key_of(body) != ckey or body["metadata"].get("deletionTimestamp"):
+            continue
+        try:
+            out.append((key, KafkaTopicSpec.model_validate(body.get("spec") or {})))
+        except ValueError:
+            continue  # kto refuses it (InvalidSpec) whatever the KafkaCluster says
+    return out
+
+
+# --- Prune ---------------------------------------------------------------------------------------------------
+
+
+def prune_list(args: argparse.Namespace, folder: Folder, world: World) -> list[tuple[str, Mapping[str, Any]]]:
+    """The live KafkaTopics and KafkaUsers the folder owns (by ``--selector``, else by Argo CD's tracking of the
+    folder's own objects) and no longer lists."""
+    live = [(names.TOPIC_KIND, b) for b in world.topics.values()] + [(names.USER_KIND, b) for b in world.users.values()]
+    if args.selector:
+        try:
+            matches = parse_selector(args.selector)
+        except ValueError as err:
+            raise CliError(str(err)) from err
+        return prune_candidates(live, folder.listed, lambda kind, body: matches(labels_of(body)))
+    mine = {(kind, *_key(b)) for kind, b in live} & folder.listed
+    lookup = {(kind, *_key(b)): b for kind, b in live}
+    apps = {app for k in mine if (app := tracked_app(lookup[k], k[0], names.GROUP))}
+    if not apps:
+        raise CliError("--prune: none of the folder's objects in the cluster carries Argo CD's tracking "
+                       f"({ARGOCD_ANNOTATION} or the label {ARGOCD_LABEL}), so what the folder owns is unknown: "
+                       "say it with -l/--selector")
+    return prune_candidates(live, folder.listed, lambda kind, body: tracked_app(body, kind, names.GROUP) in apps)
+
+
+def pruned_of(kind: str, body: Mapping[str, Any], connected: Connected, world: World) -> Pruned:
+    """What deleting a live resource would do in Kafka: the gate's deletion rules, as kto would decide them."""
+    key, cluster = _key(body), connected.snapshot
+    topic = kind == names.TOPIC_KIND
+    rules = RULES if topic else USER_RULES
+    model = KafkaTopicSpec if topic else KafkaUserSpec
+    name = topic_name_of(body) if topic else user_name_of(body)
+    try:
+        spec = model.model_validate(body.get("spec") or {})
+    except ValueError:
+        spec = None
+    g = deleting(key, name, body, spec, cluster, world, connected, topic)
+    effect, message = prune_effect(decide(g, rules), rules, g.deletion_policy, name)
+    if effect == DELETED and topic:
+        effect, message = not_the_same_topic(body, connected.observed.get(name)) or (effect, message)
+    return Pruned(kind, key[0], key[1], name, connected.aliases[0], effect, message)
+
+
+def deleting(key: Key, name: str, body: Mapping[str, Any], spec: Any, cluster: cluster_state.ClusterState | None,
+             world: World, connected: Connected, topic: bool) -> Gathered:
+    """What ``Reconciler.gather`` would have for the resource once it is deleted (kto's ledger, which only
+    records creations in flight, is not read)."""
+    ckey = connected.aliases[0]  # the KafkaCluster itself comes first
+    if not isinstance(cluster, cluster_state.Connected) or spec is None:
+        policy, allowed, refusal, owner = DeletionPolicy.DELETE, False, None, None
+    elif topic:
+        cspec = cluster.spec
+        policy = deletion_policy_of(spec.deletionPolicy, deletion_policy(spec, cspec), body)
+        allowed = cspec.allows_namespace(ckey[0], key[0])
+        refusal, owner = check_topic(key, name, cluster), owner_of(claims_of(name, connected, world, []))
+    else:
+        policy = user_deletion_policy(spec, body)
+        allowed = cluster.spec.allows_user_namespace(ckey[0], key[0])
+        why = protected_why(name, cluster)
+        refusal = Verdict(False, Reason.PROTECTED, f"Kafka user {name} is protected ({why})") if why else None
+        owner = owner_of(user_claims(name, connected, world))
+    finalizer = names.FINALIZER if topic else names.USER_FINALIZER
+    return Gathered(key=key, name=name, cluster_ref=ckey, cluster=cluster, spec=spec, deleting=True,
+                    holds=finalizer in finalizers_of(body), established=is_established(body), allowed=allowed,
+                    owner=owner, deletion_policy=policy, paused=is_paused(body), unmanaged=is_unmanaged(body),
+                    refusal=refusal)
+
+
+def user_claims(user: str, connected: Connected, world: World) -> list[Claim]:
+    return [claim_of(b, claimed=user) for b in world.users.values()
+            if cluster_key_of(b) in connected.aliases and user_name_of(b) == user]
+
+
+def not_the_same_topic(body: Mapping[str, Any], seen: Any) -> tuple[str, str] | None:
+    """kto deletes only the very topic it made or adopted (``topics.kind.delete_topics``): another topic of the
+    same name is left alone."""
+    recorded = (body.get("status") or {}).get("topicId")
+    if isinstance(seen, ObservedTopic) and recorded is not None and seen.topic_id != recorded:
+        return KEPT, (f"Kafka topic {seen.name} is not the topic kto made for this resource (its id is "
+                      f"{seen.topic_id}, kto recorded {recorded}): it is not deleted")
+    return None

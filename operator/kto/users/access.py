@@ -13,9 +13,15 @@ import hmac
 import os
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
+from kto.api import names
 from kto.api.domain import SCRAM_ITERATIONS, Acl
-from kto.api.models import CLUSTER_RESOURCE_NAME, AclRule, KafkaUserSpec, TenantGrant
+from kto.api.models import CLUSTER_RESOURCE_NAME, AclRule, DeletionPolicy, KafkaUserSpec, TenantGrant
+from kto.api.objects import cluster_key_of, deletion_policy_of
+from kto.api.reasons import EventReason
+from kto.reconcile.cluster_state import Probed
+from kto.reconcile.gates import KindRules
 
 MECHANISMS = ("SCRAM-SHA-256", "SCRAM-SHA-512")
 SECRET_SUFFIX = "-kafka"
@@ -32,11 +38,45 @@ class AclPlan:
         return not self.to_create and not self.to_delete
 
 
+# The kind's gate rules, shared by the reconciler's user kind and ``kto plan --prune``.
+RULES = KindRules(kind=names.USER_KIND, noun="users", thing="Kafka user", retained_reason=EventReason.USER_RETAINED,
+                  retained_what=": credentials and ACLs ", allowed_field="spec.users.allowedNamespaces",
+                  revocable=True)
 RESOURCE_TYPES = {"topic": "TOPIC", "group": "GROUP", "cluster": "CLUSTER", "transactionalId": "TRANSACTIONAL_ID"}
 OPERATIONS = {"All": "ALL", "Read": "READ", "Write": "WRITE", "Create": "CREATE", "Delete": "DELETE",
               "Alter": "ALTER", "Describe": "DESCRIBE", "ClusterAction": "CLUSTER_ACTION",
               "DescribeConfigs": "DESCRIBE_CONFIGS", "AlterConfigs": "ALTER_CONFIGS",
               "IdempotentWrite": "IDEMPOTENT_WRITE"}
+
+
+def user_name_of(body: Mapping[str, Any]) -> str:
+    """The Kafka user a KafkaUser names: spec.userName, else its own name."""
+    name: str = (body.get("spec") or {}).get("userName") or body["metadata"]["name"]
+    return name
+
+
+ANONYMOUS = "ANONYMOUS"
+
+
+def protected_why(name: str, cluster: Probed) -> str | None:
+    """Why no KafkaUser may manage the principal ``name`` on this cluster, or None."""
+    if name == cluster.principal:
+        return "it is the user kto itself connects as"
+    if name == ANONYMOUS:
+        return "it is Kafka's unauthenticated principal"
+    if cluster.facts is not None and name in cluster.facts.super_users:
+        return "it is one of the brokers' super.users"
+    if cluster.spec is not None and cluster.spec.is_protected_principal(name):
+        return "it matches the KafkaCluster's spec.protectedPrincipals"
+    return None
+
+
+def user_deletion_policy(spec: KafkaUserSpec, body: Mapping[str, Any]) -> DeletionPolicy:
+    """A tenant's KafkaUser cannot Retain: the access kto gave never outlives its resource unless the
+    platform (a KafkaUser in the KafkaCluster's own namespace) says so."""
+    policy = deletion_policy_of(spec.deletionPolicy, spec.deletion_policy, body)
+    tenant = cluster_key_of(body)[0] != (body.get("metadata") or {}).get("namespace")
+    return DeletionPolicy.DELETE if tenant and policy == DeletionPolicy.RETAIN else policy
 
 
 def principal(user_name: str) -> str:

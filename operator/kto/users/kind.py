@@ -25,7 +25,7 @@ from typing import Any
 from kto.api import names
 from kto.api.domain import Acl, KafkaFailure
 from kto.api.models import DeletionPolicy, KafkaClusterSpec, KafkaUserSpec, KafkaUserStatus
-from kto.api.objects import ADOPTED, CREATED, Key, annotation, cluster_key_of, deletion_policy_of, ownership_of
+from kto.api.objects import ADOPTED, CREATED, Key, annotation, ownership_of
 from kto.api.quotas import (
     QuotaChange,
     above_defaults,
@@ -41,13 +41,14 @@ from kto.kafka.connection import not_marked_message
 from kto.kube.client import KubeClient
 from kto.reconcile.cluster_state import Connected, Probed
 from kto.reconcile.engine import Guard, Item, KindInfo
-from kto.reconcile.gates import KindRules, prefix_refusal
+from kto.reconcile.gates import prefix_refusal
 from kto.reconcile.outcomes import BACKOFF, FINALIZER_PENDING, Converge, Delete, Note, Outcome, Release, Revoke, Verdict
 from kto.reconcile.status import was_in_sync
 from kto.telemetry import metrics
 from kto.users.access import (
     PASSWORD_KEY,
     RECORD_SCHEME,
+    RULES,
     AclPlan,
     application_secret_data,
     credential_matches,
@@ -57,21 +58,18 @@ from kto.users.access import (
     desired_acls,
     plan_acls,
     principal,
+    protected_why,
     refused_acls,
     refused_rules,
     scram_changes,
     secret_name_of,
+    user_deletion_policy,
+    user_name_of,
 )
 
 # The namespace of the KafkaTopic that owns a Kafka topic on a cluster (None: no KafkaTopic owns it).
 TopicOwner = Callable[[Probed, str], str | None]
 ADOPT_SETTLE_SECONDS = 0.2  # an adopted user is looked at again soon, to add kto's finalizer and apply the spec
-
-
-def user_name_of(body: Mapping[str, Any]) -> str:
-    """The Kafka user a KafkaUser names: spec.userName, else its own name."""
-    name: str = (body.get("spec") or {}).get("userName") or body["metadata"]["name"]
-    return name
 
 
 @dataclass
@@ -99,9 +97,7 @@ class _Work:
 
 
 class UserKind:
-    rules = KindRules(kind=names.USER_KIND, noun="users", thing="Kafka user", retained_reason=EventReason.USER_RETAINED,
-                      retained_what=": credentials and ACLs ", allowed_field="spec.users.allowedNamespaces",
-                      revocable=True)
+    rules = RULES
     info = KindInfo(names.USER_PLURAL, names.USER_FINALIZER, "user", metrics.USER_READY, KafkaUserSpec,
                     KafkaUserStatus, "userName", sticky_fields=("secretName", "acls", "adopted", "quotas", "ownership"),
                     info_gauge=metrics.USER_INFO)
@@ -151,11 +147,7 @@ class UserKind:
 
     def deletion_policy(self, spec: KafkaUserSpec, cluster: KafkaClusterSpec | None, body: Mapping[str, Any]
                         ) -> DeletionPolicy:
-        """A tenant's KafkaUser cannot Retain: the access kto gave never outlives its resource unless the
-        platform (a KafkaUser in the KafkaCluster's own namespace) says so."""
-        policy = deletion_policy_of(spec.deletionPolicy, spec.deletion_policy, body)
-        tenant = cluster_key_of(body)[0] != (body.get("metadata") or {}).get("namespace")
-        return DeletionPolicy.DELETE if tenant and policy == DeletionPolicy.RETAIN else policy
+        return user_deletion_policy(spec, body)
 
     async def act(self, cluster: Connected, items: dict[Key, Item], guard: Guard) -> dict[Key, Outcome]:
         out: dict[Key, Outcome] = {}
@@ -269,22 +261,6 @@ def revoked(item: Item) -> Verdict:
 
 
 # Kafka's name for an unauthenticated client: in super.users on many clusters, never a tenant's.
-ANONYMOUS = "ANONYMOUS"
-
-
-def protected_why(name: str, cluster: Probed) -> str | None:
-    """Why no KafkaUser may manage the principal ``name`` on this cluster, or None."""
-    if name == cluster.principal:
-        return "it is the user kto itself connects as"
-    if name == ANONYMOUS:
-        return "it is Kafka's unauthenticated principal"
-    if cluster.facts is not None and name in cluster.facts.super_users:
-        return "it is one of the brokers' super.users"
-    if cluster.spec is not None and cluster.spec.is_protected_principal(name):
-        return "it matches the KafkaCluster's spec.protectedPrincipals"
-    return None
-
-
 def not_permitted(key: Key, cluster: Probed, refused: list[str]) -> Verdict:
     """A tenant's KafkaUser asks what its namespace may not have: nothing of it is applied."""
     return Verdict(False, Reason.NOT_PERMITTED, f"namespace {key[0]} may not grant what this KafkaUser asks: "
