@@ -53,8 +53,9 @@ bench-50k: venv tools ## Benchmark 50,000 topics on 3 brokers, no floors, one 12
 	  --lag-interval $${BENCH_LAG_INTERVAL:-0} --resync $${BENCH_RESYNC:-120} --idle-intervals 1 \
 	  --merge docs/benchmarks.json --markdown
 
-crds: venv ## Regenerate crds/ (and the editors' JSON schemas in schemas/) from the pydantic models
+crds: venv ## Regenerate crds/ (and the editors' JSON schemas in schemas/) from the pydantic models, and KafkaPolicy's ValidatingAdmissionPolicy
 	$(PY) -m kto.api.crdgen crds/ schemas/
+	$(PY) -m kto.policy.admission crds/
 
 manifests: ## Copy crds/ into the Helm chart and render manifests/install.yaml from it
 	$(PYTHON) hack/manifests.py

@@ -495,7 +495,7 @@ def lag_counters(kto: Kto) -> dict[str, float]:
     text = scrape(kto.metrics)
     ops: dict[str, float] = {}
     for labels, value in kto_samples(text, "kto_kafka_admin_requests_total"):
-        ops[labels["operation"]] = ops.get(labels["operation"], 0) + value
+        ops[labels["api"]] = ops.get(labels["api"], 0) + value  # by Kafka API, not by port operation
     out = {op: ops.get(op, 0) for op in LAG_OPERATIONS}
     # A resync sends DescribeTopics and DescribeConfigs together; a lag collection sends DescribeTopics alone.
     out["describe_topics"] = ops.get("describe_topics", 0) - ops.get("describe_configs", 0)

@@ -11,11 +11,13 @@ from typing import Any
 from kubernetes.client.exceptions import ApiException
 
 from kto.api import names
+from kto.api.objects import cluster_key_of
 from kto.clusters.registry import ClusterRegistry, GatewayFactory
 from kto.kube.client import KubeClient
 from kto.kube.ledger import Ledger
 from kto.ops import gcpolicy
 from kto.ops.lag import MAX_SERIES, LagCollector
+from kto.policy.bindings import PolicyBindings
 from kto.reconcile.engine import Reconciler
 from kto.reconcile.status import Clock, StatusWriter
 from kto.telemetry import logs
@@ -42,11 +44,13 @@ class Operator:
         self._settler: asyncio.Task[None] | None = None
         self.writer = StatusWriter(kube, clock)
         self.clusters = ClusterRegistry(kube, self.writer, gateway_factory)
-        self.topics = Reconciler(TopicKind(), kube, self.clusters, self.writer, batch_window, max_batch,
-                                 ledger=Ledger(kube, state_namespace, "topic"))
+        self.policies = PolicyBindings(kube, clock)
+        self.topics = Reconciler(TopicKind(self.policies.policies_for), kube, self.clusters, self.writer,
+                                 batch_window, max_batch, ledger=Ledger(kube, state_namespace, "topic"))
         self.users = Reconciler(UserKind(kube, self.topics.owner_namespace), kube, self.clusters, self.writer,
                                 batch_window, max_batch, ledger=Ledger(kube, state_namespace, "user"))
         self.clusters.served_topics = self.topics.served
+        self.policies.listeners.append(self._policies_changed)
         # Consumer lag and topic size (kto.ops.lag), per cluster on its own interval; 0: off.
         self.lag: LagCollector | None = None
         if lag_interval > 0:
@@ -66,6 +70,7 @@ class Operator:
             body.setdefault("apiVersion", names.API_VERSION)
             body.setdefault("kind", names.CLUSTER_KIND)
             self.clusters.event(None, body)
+        await self._prime_policies()
         self.topics.prime(await self.kube.list_objects(names.TOPIC_PLURAL, namespaces))
         users = await self.kube.list_objects(names.USER_PLURAL, namespaces, missing_ok=True)
         if users is None:
@@ -77,6 +82,25 @@ class Operator:
         gcpolicy.settle()
         held = lambda: len(self.topics.store) + len(self.users.store)  # noqa: E731
         self._settler = asyncio.get_running_loop().create_task(gcpolicy.keep_settling(held), name="gc")
+
+    def _policies_changed(self) -> None:
+        """A KafkaPolicy changed: every topic is judged again (one batch per KafkaCluster)."""
+        store = self.topics.store
+        for ckey in {cluster_key_of(b) for k in store if (b := store.get(k)) is not None}:
+            self.topics.enqueue_cluster(ckey)
+
+    async def _prime_policies(self) -> None:
+        """The KafkaPolicies in force before the first topic is reconciled, so a Clamp applies from the start."""
+        try:
+            policies = await self.kube.list_objects(names.POLICY_PLURAL, None, missing_ok=True)
+        except ApiException as err:
+            log.warning("Cannot list KafkaPolicies: they are not applied until kto can (give it list and watch on "
+                        "kafkapolicies) error=%s", (err.body or str(err)).strip())
+            return
+        if policies is None:
+            log.warning("The KafkaPolicy CRD is not installed: no policy is applied until it is")
+        for body in policies or []:
+            self.policies.event(None, body)
 
     async def _check_kinds_readable(self) -> None:
         """kto reads its CRDs before deleting anything in Kafka (a CRD being deleted is an uninstall, which never
@@ -121,6 +145,7 @@ class Operator:
         await self.users.stop()
         await self.topics.stop()
         await self.clusters.stop()
+        await self.policies.stop()
         self.kube.close()
 
     def counts(self) -> dict[str, Any]:

@@ -90,3 +90,8 @@ async def cluster_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None
 @kopf.on.event(names.GROUP, names.VERSION, names.USER_PLURAL)
 async def user_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
     operator_of(memo).users.event(event.get("type"), event["object"])
+
+
+@kopf.on.event(names.GROUP, names.VERSION, names.POLICY_PLURAL)
+async def policy_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
+    operator_of(memo).policies.event(event.get("type"), event["object"])

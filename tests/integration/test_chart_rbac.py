@@ -214,6 +214,16 @@ def log_text(proc: KtoProcess) -> str:
     return "\n".join(out)
 
 
+def read_binding(api: client.AdmissionregistrationV1Api, policy: str):
+    """The ValidatingAdmissionPolicyBinding kto keeps for ``policy``, or None."""
+    try:
+        return api.read_validating_admission_policy_binding(f"kto-policy-{policy}")
+    except ApiException as err:
+        if err.status == 404:
+            return None
+        raise
+
+
 def forbidden(verb: str, resource: str, group: str, namespace: str | None) -> re.Pattern:
     """The apiserver's refusal as it appears in kto's log (kopf's request errors, kto's tracebacks)."""
     q = r'\\*"'
@@ -246,7 +256,9 @@ def test_lifecycle_as_the_chart_service_account(env: LocalEnv, install, scope: s
 
 
 KAFKA, APIEXT, COORDINATION = "kafka.kto.dev", "apiextensions.k8s.io", "coordination.k8s.io"
-CLUSTER_SCOPED = {"customresourcedefinitions", "namespaces"}
+ADMISSION = "admissionregistration.k8s.io"
+CLUSTER_SCOPED = {"customresourcedefinitions", "namespaces", "kafkapolicies", "kafkapolicies/status",
+                  "validatingadmissionpolicybindings"}
 IN_RELEASE_NAMESPACE = {"leases", "configmaps"}  # a Role of its own in the release namespace, in both modes
 # Every verb the chart grants, and what is left undone without it when kto has logged the refusal (checked on
 # the served namespace's objects; "log-only": kto works, kopf says what it cannot notice).
@@ -275,6 +287,14 @@ SYMPTOMS = {
     ("", "configmaps", "get"): "topic-not-ready",
     ("", "configmaps", "create"): "topic-not-ready",  # the ledger's ConfigMap is created empty when first read
     ("", "configmaps", "update"): "topic-not-ready",
+    # KafkaPolicies (cluster-scoped) and the admission binding kto keeps for each.
+    (KAFKA, "kafkapolicies", "get"): "binding-not-created",  # the apiserver's condition for writing a binding
+    (KAFKA, "kafkapolicies", "list"): "policy-unserved",
+    (KAFKA, "kafkapolicies", "watch"): "policy-unserved",
+    (KAFKA, "kafkapolicies/status", "patch"): "policy-status-unwritten",
+    (ADMISSION, "validatingadmissionpolicybindings", "get"): "binding-not-created",
+    (ADMISSION, "validatingadmissionpolicybindings", "create"): "binding-not-created",
+    (ADMISSION, "validatingadmissionpolicybindings", "update"): "binding-not-updated",
     # Leader election: without these kto never leads, so it never starts (stands by, healthy, doing nothing).
     (COORDINATION, "leases", "get"): "not-leading",
     (COORDINATION, "leases", "create"): "not-leading",  # no Lease yet
@@ -363,9 +383,12 @@ def test_without_one_rule_kto_fails_and_says_why(env: LocalEnv, install, case: C
     if case.resource == "leases" and case.verb == "update":
         dead_leaders_lease(inst)
     kto = inst.start_kto(wait=False)  # some refusals (e.g. listing at startup) keep it from ever being healthy
-    topic, user, old_pw = unique("t"), unique("app"), unique("pw")
+    topic, user, old_pw, policy = unique("t"), unique("app"), unique("pw"), unique("pol")
+    policies, bindings = client.CustomObjectsApi(inst.api), client.AdmissionregistrationV1Api(inst.api)
     # kto's log names what it was refused ...
-    if case.resource == "events":
+    if case.resource == "kafkapolicies" and case.verb == "get":
+        pattern = re.compile(r'does not have \\*"get\\*" permission on the object referenced by paramRef')
+    elif case.resource == "events":
         pattern = re.compile(rf"Posting an Event failed .*resource={home.ns}/{topic} reason=InvalidConfig .*status=403")
     else:
         pattern = forbidden(case.verb, case.resource, case.group, case.where(inst))
@@ -383,6 +406,9 @@ def test_without_one_rule_kto_fails_and_says_why(env: LocalEnv, install, case: C
         home.secret(f"{user}-pw", {"password": old_pw})
         home.create("kafkausers", kafka_user(user, "kafka", acls=[],
                                              passwordSecretRef={"name": f"{user}-pw", "key": "password"}))
+        policies.create_cluster_custom_object(KAFKA, "v1alpha1", "kafkapolicies", {
+            "apiVersion": f"{KAFKA}/v1alpha1", "kind": "KafkaPolicy", "metadata": {"name": policy},
+            "spec": {"namespaces": [home.ns], "partitions": {"max": 9000}}})
 
     what = f"kto's log to show {pattern.pattern!r} (log: {kto.log})"
     if case.verb == "watch":
@@ -391,6 +417,13 @@ def test_without_one_rule_kto_fails_and_says_why(env: LocalEnv, install, case: C
         objects()
         seen = refusals()
         wait_until(lambda: refusals() >= seen + 2, timeout=30, what=f"two more refusals: {what}")
+    elif case.symptom == "binding-not-updated":
+        # Creating the binding is allowed; changing it when its policy changes is not.
+        objects()
+        wait_until(lambda: read_binding(bindings, policy), timeout=60, what=f"the binding of {policy}")
+        policies.patch_cluster_custom_object(KAFKA, "v1alpha1", "kafkapolicies", policy,
+                                             {"spec": {"namespaces": [home.ns, "another"]}})
+        wait_until(refusals, timeout=60, what=what)
     elif case.symptom == "secret-not-rotated":
         # Creating the application Secret is allowed; replacing it when the password rotates is not.
         objects()
@@ -409,6 +442,7 @@ def test_without_one_rule_kto_fails_and_says_why(env: LocalEnv, install, case: C
     # ... and what needed the rule did not happen.
     cluster_obj, topic_obj = home.get("kafkaclusters", "kafka"), home.get("kafkatopics", topic)
     user_obj = home.get("kafkausers", user)
+    policy_obj = policies.get_cluster_custom_object(KAFKA, "v1alpha1", "kafkapolicies", policy)
     if case.symptom == "topic-untouched":
         assert not topic_obj.get("status") and not topic_obj["metadata"].get("finalizers"), topic_obj
     elif case.symptom == "topic-not-ready":
@@ -444,6 +478,22 @@ def test_without_one_rule_kto_fails_and_says_why(env: LocalEnv, install, case: C
         assert not topic_obj.get("status") and not topic_obj["metadata"].get("finalizers"), topic_obj
         assert not cluster_obj.get("status"), cluster_obj
         assert app_password(home, user) is None
+    elif case.symptom == "policy-unserved":
+        assert not policy_obj.get("status") and read_binding(bindings, policy) is None, policy_obj
+    elif case.symptom == "policy-status-unwritten":
+        assert not policy_obj.get("status"), policy_obj
+    elif case.symptom == "binding-not-created":
+        assert read_binding(bindings, policy) is None
+    elif case.symptom == "binding-not-updated":
+        selector = read_binding(bindings, policy).spec.match_resources.namespace_selector
+        assert selector.match_expressions[0].values == [home.ns], selector
     else:
         assert case.symptom == "log-only"
     kto.stop()
+    for delete, args in ((policies.delete_cluster_custom_object, (KAFKA, "v1alpha1", "kafkapolicies", policy)),
+                         (bindings.delete_validating_admission_policy_binding, (f"kto-policy-{policy}",))):
+        try:
+            delete(*args)
+        except ApiException as err:
+            if err.status != 404:
+                raise

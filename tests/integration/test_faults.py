@@ -474,11 +474,11 @@ def batch_did(seen: Observer, log: KtoLog) -> list[str]:
 
 
 def kafka_requests(kto: KtoProcess, namespace: str, cluster: str) -> dict[str, float]:
-    """kto's Kafka admin requests to one KafkaCluster so far, by operation (from its /metrics)."""
+    """kto's Kafka admin requests to one KafkaCluster so far, by Kafka API (from its /metrics)."""
     out: dict[str, float] = {}
     for line in kto.metrics().splitlines():
         if line.startswith("kto_kafka_admin_requests_total{") and f'cluster="{namespace}/{cluster}"' in line:
-            op = re.search(r'operation="(\w+)"', line).group(1)
+            op = re.search(r'api="(\w+)"', line).group(1)
             out[op] = out.get(op, 0) + float(line.rsplit(" ", 1)[1])
     return out
 

@@ -44,8 +44,8 @@ def test_restart_converges_what_changed_while_down_in_one_batch(env, ns, cluster
     assert kafka_view.topic(drifted)[2] == ids[drifted]
     # Everything that piled up while kto was down went to Kafka together.
     label = f"{ns.ns}/{cluster}"
-    assert metric(kto, "kto_kafka_admin_requests_total", kafka_cluster=label, operation="create_topics") == 1
-    assert metric(kto, "kto_kafka_admin_requests_total", kafka_cluster=label, operation="delete_topics") == 1
+    assert metric(kto, "kto_kafka_admin_requests_total", kafka_cluster=label, api="create_topics") == 1
+    assert metric(kto, "kto_kafka_admin_requests_total", kafka_cluster=label, api="delete_topics") == 1
 
 
 def test_idle_resyncs_write_nothing(ns, cluster, kto) -> None:
@@ -59,10 +59,10 @@ def test_idle_resyncs_write_nothing(ns, cluster, kto) -> None:
                what="the cluster to count its 3 topics")
     cluster_version = ns.get("kafkaclusters", cluster)["metadata"]["resourceVersion"]
     events = len(ns.core.list_namespaced_event(ns.ns).items)
-    describes = metric(kto, "kto_kafka_admin_requests_total", kafka_cluster=label, operation="describe_topics")
+    describes = metric(kto, "kto_kafka_admin_requests_total", kafka_cluster=label, api="describe_topics")
     # Two full resyncs (every 10 s here): each compares every topic with Kafka ...
     wait_until(lambda: metric(kto, "kto_kafka_admin_requests_total", kafka_cluster=label,
-                              operation="describe_topics") >= describes + 2,
+                              api="describe_topics") >= describes + 2,
                timeout=45, what="two resyncs")
     # ... and, with nothing changed, writes nothing: no status, no finalizer, no Event.
     # (kto_kube_writes_total is not used here: it counts every namespace's objects.)

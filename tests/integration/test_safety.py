@@ -125,10 +125,10 @@ def metric(kto, name: str, **labels: str) -> float:
 
 
 def writes(kto, ns: Resources, cluster: str) -> dict[str, float]:
-    """The write requests kto sent through a KafkaCluster, by operation (only those it sent)."""
-    counts = {op: metric(kto, "kto_kafka_admin_requests_total", kafka_cluster=f"{ns.ns}/{cluster}", operation=op)
-              for op in WRITES}
-    return {op: n for op, n in counts.items() if n}
+    """The write requests kto sent through a KafkaCluster, by Kafka API (only those it sent)."""
+    counts = {api: metric(kto, "kto_kafka_admin_requests_total", kafka_cluster=f"{ns.ns}/{cluster}", api=api)
+              for api in WRITES}
+    return {api: n for api, n in counts.items() if n}
 
 
 def resynced(kto, *clusters: tuple[Resources, str], kind: str = "topic") -> None:

@@ -18,7 +18,8 @@ from tests.support.wait import wait_until
 def install_crds(env: LocalEnv) -> None:
     subprocess.run([*env.kubectl(), "apply", "--server-side", "--force-conflicts", "-f", str(REPO / "crds")],
                    check=True, capture_output=True)
-    for crd in ("kafkaclusters.kafka.kto.dev", "kafkatopics.kafka.kto.dev", "kafkausers.kafka.kto.dev"):
+    for crd in ("kafkaclusters.kafka.kto.dev", "kafkatopics.kafka.kto.dev", "kafkausers.kafka.kto.dev",
+                "kafkapolicies.kafka.kto.dev"):
         subprocess.run([*env.kubectl(), "wait", "--for=condition=Established", f"crd/{crd}", "--timeout=60s"],
                        check=True, capture_output=True)
 

@@ -39,8 +39,10 @@ def test_install_yaml_is_the_chart_rendered_with_defaults() -> None:
     docs = [d for d in yaml.safe_load_all(manifests.INSTALL_YAML.read_text()) if d]
     assert docs[0] == {"apiVersion": "v1", "kind": "Namespace",
                        "metadata": {"name": "kto", "labels": {"app.kubernetes.io/part-of": "kto"}}}
-    assert {d["metadata"]["name"] for d in docs if d["kind"] == "CustomResourceDefinition"} == \
-        {yaml.safe_load(p.read_text())["metadata"]["name"] for p in (REPO / "crds").glob("*.yaml")}
+    sources = [yaml.safe_load(p.read_text()) for p in (REPO / "crds").glob("*.yaml")]
+    assert {(d["kind"], d["metadata"]["name"]) for d in docs if d["kind"] in ("CustomResourceDefinition",
+                                                                              "ValidatingAdmissionPolicy")} == \
+        {(d["kind"], d["metadata"]["name"]) for d in sources}
     assert all(d["metadata"].get("namespace") in (None, "kto") for d in docs)
 
 
@@ -225,10 +227,14 @@ def test_rbac_namespaces_scope() -> None:
         (binding,) = chart.find(objects, "RoleBinding", ns)
         assert binding["roleRef"]["kind"] == "Role" and binding["roleRef"]["name"] == role["metadata"]["name"]
         assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "kto", "namespace": "ops"}]
-    # Nothing namespaced is granted cluster-wide: only kopf's reads of namespaces and CRDs.
+    # Nothing namespaced is granted cluster-wide: only kopf's reads of namespaces and CRDs, and the cluster-scoped
+    # KafkaPolicies with their admission bindings.
     (observer,) = chart.find(objects, "ClusterRole")
-    assert {r for rule in observer["rules"] for r in rule["resources"]} == {"namespaces", "customresourcedefinitions"}
-    assert {v for rule in observer["rules"] for v in rule["verbs"]} == {"get", "list", "watch"}
+    assert {r for rule in observer["rules"] for r in rule["resources"]} == {
+        "namespaces", "customresourcedefinitions", "kafkapolicies", "kafkapolicies/status",
+        "validatingadmissionpolicybindings"}
+    reads = [rule for rule in observer["rules"] if rule["resources"][0] in ("namespaces", "customresourcedefinitions")]
+    assert {v for rule in reads for v in rule["verbs"]} == {"get", "list", "watch"}
 
 
 def test_no_wildcards_anywhere_in_rbac() -> None:
@@ -335,7 +341,8 @@ def test_notes_name_the_crd_upgrade_step() -> None:
     notes = (chart.CHART / "templates" / "NOTES.txt").read_text()  # rendered by helm install (integration tier)
     assert "kubectl apply --server-side -f <chart>/crds/" in notes
     # Only resource names that exist: the CRDs' plural names and categories (the e2e tier runs these commands).
-    crds = [yaml.safe_load(p.read_text())["spec"]["names"] for p in (REPO / "crds").glob("*.yaml")]
+    crds = [d["spec"]["names"] for p in (REPO / "crds").glob("*.yaml")
+            if (d := yaml.safe_load(p.read_text()))["kind"] == "CustomResourceDefinition"]
     known = {n["plural"] for n in crds} | {c for n in crds for c in n.get("categories", [])}
     for names in re.findall(r"kubectl get ([a-z,]+) -A", notes):
         assert set(names.split(",")) <= known, names
@@ -344,7 +351,7 @@ def test_notes_name_the_crd_upgrade_step() -> None:
 
 def test_chart_declares_its_kubernetes_and_accepts_global_values() -> None:
     meta = yaml.safe_load((chart.CHART / "Chart.yaml").read_text())
-    assert meta["kubeVersion"] == ">=1.28.0-0"
+    assert meta["kubeVersion"] == ">=1.30.0-0"  # KafkaPolicy's ValidatingAdmissionPolicy (admissionregistration/v1)
     assert chart.render(values={"global": {"imageRegistry": "example", "anything": {"nested": True}}})
 
 

@@ -11,7 +11,7 @@ from kto.api.domain import ClusterFacts, KafkaFailure
 from kto.api.models import KafkaClusterSpec
 from kto.api.reasons import Reason
 from kto.clusters.registry import ClusterRegistry, _Cluster
-from kto.kafka.gateway import super_users_of
+from kto.kafka.cluster import super_users_of
 from kto.reconcile.cluster_state import Connected
 from kto.reconcile.status import StatusWriter
 
@@ -158,19 +158,19 @@ def entry(value: str | None, sensitive: bool = False):
 
 
 async def test_a_readable_super_users_is_parsed(gateway) -> None:
-    gateway._admin = Configs({"super.users": entry("User:admin; User:kto")})
+    gateway.admin.client = Configs({"super.users": entry("User:admin; User:kto")})
     assert await gateway.describe_super_users([3, 1]) == {"admin", "kto"}
-    assert gateway._admin.asked == ["3"]  # one broker asked
+    assert gateway.admin.client.asked == ["3"]  # one broker asked
 
 
 async def test_no_super_users_key_is_none(gateway) -> None:
-    gateway._admin = Configs({"authorizer.class.name": entry("")})
+    gateway.admin.client = Configs({"authorizer.class.name": entry("")})
     assert await gateway.describe_super_users([1]) == frozenset()
 
 
 async def test_a_hidden_super_users_is_unknown_not_empty(gateway) -> None:
     """What stock Kafka answers: the key, marked sensitive, without its value."""
-    gateway._admin = Configs({"super.users": entry(None, sensitive=True)})
+    gateway.admin.client = Configs({"super.users": entry(None, sensitive=True)})
     answer = await gateway.describe_super_users([1])
     assert isinstance(answer, KafkaFailure) and "protectedPrincipals" in answer.message
 
@@ -178,9 +178,9 @@ async def test_a_hidden_super_users_is_unknown_not_empty(gateway) -> None:
 async def test_a_broker_that_fails_is_followed_by_the_next_but_not_a_refusal(gateway) -> None:
     from confluent_kafka import KafkaError, KafkaException
 
-    gateway._admin = Configs(error=KafkaException(KafkaError(KafkaError._TRANSPORT, "down")))
+    gateway.admin.client = Configs(error=KafkaException(KafkaError(KafkaError._TRANSPORT, "down")))
     assert isinstance(await gateway.describe_super_users([1, 2, 3, 4]), KafkaFailure)
-    assert gateway._admin.asked == ["1", "2", "3"]  # at most three brokers
-    gateway._admin = Configs(error=KafkaException(KafkaError(KafkaError.CLUSTER_AUTHORIZATION_FAILED, "no")))
+    assert gateway.admin.client.asked == ["1", "2", "3"]  # at most three brokers
+    gateway.admin.client = Configs(error=KafkaException(KafkaError(KafkaError.CLUSTER_AUTHORIZATION_FAILED, "no")))
     answer = await gateway.describe_super_users([1, 2])
-    assert answer.reason == Reason.AUTHORIZATION_FAILED and gateway._admin.asked == ["1"]
+    assert answer.reason == Reason.AUTHORIZATION_FAILED and gateway.admin.client.asked == ["1"]

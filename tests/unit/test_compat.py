@@ -22,7 +22,8 @@ from kto.kafka.compat import (
     missing_apis,
     support_problem,
 )
-from kto.kafka.gateway import KafkaGateway, classify
+from kto.kafka.errors import classify
+from kto.kafka.gateway import KafkaGateway
 from kto.reconcile.cluster_state import Connected
 from kto.reconcile.status import StatusWriter
 
@@ -99,7 +100,7 @@ async def test_a_topic_marked_for_deletion_is_not_created() -> None:
     """ZooKeeper holds an earlier topic's deletion while a replica's broker is down: CreateTopics answers
     TOPIC_ALREADY_EXISTS, which must not count as the topic being there."""
     gateway = KafkaGateway({"bootstrap.servers": "127.0.0.1:1"}, "test")
-    out = await gateway._outcomes({
+    out = await gateway.admin.outcomes({
         "pending": _failed(KafkaError.TOPIC_ALREADY_EXISTS, "Topic 'pending' is marked for deletion."),
         "there": _failed(KafkaError.TOPIC_ALREADY_EXISTS, "Topic 'there' already exists."),
     }, "creating topic", ok_codes={KafkaError.TOPIC_ALREADY_EXISTS})
@@ -198,8 +199,8 @@ async def test_already_exists_without_the_topic_in_the_metadata_is_a_pending_del
     from kto.api.domain import CreateTopic
 
     gateway = KafkaGateway({"bootstrap.servers": "127.0.0.1:1"}, "test")
-    gateway.apis = BrokerApis(MappingProxyType({LEADER_AND_ISR: (0, 7)} if mode == ZOOKEEPER else {}), None)
-    gateway._admin = _CreateAnswers({"gone": (KafkaError.TOPIC_ALREADY_EXISTS, "Topic 'gone' already exists."),
+    gateway.admin.apis = BrokerApis(MappingProxyType({LEADER_AND_ISR: (0, 7)} if mode == ZOOKEEPER else {}), None)
+    gateway.admin.client = _CreateAnswers({"gone": (KafkaError.TOPIC_ALREADY_EXISTS, "Topic 'gone' already exists."),
                                      "there": (KafkaError.TOPIC_ALREADY_EXISTS, "Topic 'there' already exists."),
                                      "new": None})
     described = []
@@ -208,7 +209,7 @@ async def test_already_exists_without_the_topic_in_the_metadata_is_a_pending_del
         described.append(list(names))
         return {"gone": None, "there": object()}
 
-    gateway.describe_topics = describe_topics
+    gateway.topics.describe_topics = describe_topics
     out = await gateway.create_topics([CreateTopic("gone", 1, 1), CreateTopic("there", 1, 1), CreateTopic("new", 1, 1)])
     assert out["there"] is None and out["new"] is None
     if mode == KRAFT:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from kto.api.domain import KafkaFailure
 from kto.api.reasons import Reason
-from kto.kafka.gateway import MAX_RECORDS, KafkaGateway, chunked
+from kto.kafka.chunking import MAX_RECORDS, chunked, send_in_chunks
 
 
 @pytest.mark.parametrize(("weights", "limit", "max_items", "expected"), [
@@ -25,7 +25,6 @@ def test_twenty_topics_of_600_partitions_are_never_sent_together() -> None:
 
 
 async def test_a_request_failing_as_a_whole_is_split_until_the_bad_item_is_alone() -> None:
-    gateway = KafkaGateway({"bootstrap.servers": "127.0.0.1:1"}, "test")
     sent: list[list[str]] = []
 
     async def send(chunk: list[str]) -> dict[str, KafkaFailure | None]:
@@ -35,8 +34,7 @@ async def test_a_request_failing_as_a_whole_is_split_until_the_bad_item_is_alone
         return dict.fromkeys(chunk, failure if "huge" in chunk else None)
 
     names = [f"t{i}" for i in range(20)] + ["huge"]
-    out = await gateway._chunks(names, lambda _: 1, send)
+    out = await send_in_chunks(names, lambda _: 1, send, lambda n: n)
     assert [n for n, f in out.items() if f is not None] == ["huge"]
     assert all(out[n] is None for n in names if n != "huge")
     assert len(sent) <= 2 * 6  # halving: a handful of requests, not one per topic
-    gateway.close()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from confluent_kafka import KafkaError, KafkaException
 from kto.api.reasons import Reason
-from kto.kafka.gateway import classify
+from kto.kafka.errors import classify
 
 
 @pytest.mark.parametrize(("code", "reason", "retriable"), [

@@ -308,7 +308,7 @@ async def test_a_failing_offset_fetch_is_split_until_the_bad_group_is_alone(gate
             raise GroupAuthorizationFailedError("not allowed")
         return {g: {TopicPartition("a", 0): OffsetAndMetadata(5, "", -1)} for g in specs}
 
-    monkeypatch.setattr(gateway, "_lag_call", lag_call)
+    monkeypatch.setattr(gateway.kpy, "_lag_call", lag_call)
     groups = [f"g{i}" for i in range(7)] + ["secret"]
     out = await gateway.list_committed_offsets(groups)
     assert isinstance(out["secret"], KafkaFailure) and out["secret"].reason == Reason.AUTHORIZATION_FAILED
@@ -327,7 +327,7 @@ async def test_log_dirs_answers_become_one_row_per_replica(gateway, monkeypatch)
         assert method == "describe_log_dirs" and spec == {"a": [0]}
         return answer
 
-    monkeypatch.setattr(gateway, "_lag_call", lag_call)
+    monkeypatch.setattr(gateway.kpy, "_lag_call", lag_call)
     assert await gateway.describe_log_dirs({"a": 1}) == [("a", 0, 606), ("a", 0, 606)]
 
 

@@ -18,17 +18,18 @@ ALLOWED: dict[str, set[str]] = {
     "kafka": {"api", "telemetry"},  # the Kafka port's adapter: the only code that talks to Kafka
     "kube": {"api", "telemetry"},  # the Kubernetes client and kto's ledger
     "reconcile": {"api", "telemetry", "kube"},  # the engine every kind shares: gate, store, status, batching
-    "topics": {"api", "telemetry", "reconcile"},
+    "topics": {"api", "telemetry", "reconcile", "policy"},  # policy.rules only (policy.bindings is an adapter)
     "users": {"api", "telemetry", "kafka", "kube", "reconcile"},
     "clusters": {"api", "telemetry", "kafka", "kube", "reconcile"},
     "ops": {"api", "telemetry", "kube"},  # leader election, health, GC policy, lag
+    "policy": {"api", "telemetry", "kube"},  # KafkaPolicy: admission bindings (I/O) and the pure rules
     "cli": {"api", "telemetry", "kafka", "kube", "reconcile", "topics", "users"},  # never a kind's adapter
 }
 # Third-party clients, each behind one layer.
 CLIENTS = {"kopf": {"handlers.py", "__main__.py"}, "confluent_kafka": {"kafka", "telemetry"}, "kafka": {"kafka"},
            "kubernetes": {"kube", "ops", "cli", "app.py", "__main__.py"}}
 # Modules of a kind that only the kind's adapter (and the wiring above it) may import.
-ADAPTERS = {"topics.kind", "users.kind", "clusters.registry"}
+ADAPTERS = {"topics.kind", "users.kind", "clusters.registry", "policy.bindings"}
 
 
 def _imports(path: Path) -> list[str]:

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
+import re
 import time
+from pathlib import Path
 
 import confluent_kafka
 import pytest
@@ -60,7 +63,7 @@ def test_the_real_gateway_is_timed() -> None:
     from kto.kafka.gateway import KafkaGateway
 
     assert KafkaGateway.describe_topics.__wrapped__ is not None
-    assert not hasattr(KafkaGateway._describe_configs, "__wrapped__")
+    assert not hasattr(KafkaGateway.recent_client_error, "__wrapped__")
 
 
 async def test_the_oldest_age_is_the_running_batch_or_the_longest_due_key() -> None:
@@ -122,3 +125,68 @@ def test_build_info_names_kto_python_and_the_kafka_client() -> None:
               "librdkafka": confluent_kafka.libversion()[0]}
     (line,) = [x for x in generate_latest().decode().splitlines() if x.startswith("kto_build_info{")]
     assert line.endswith(" 1.0") and all(f'{k}="{v}"' in line for k, v in labels.items())
+
+
+# --- one vocabulary of the operation label ----------------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def operation_metrics() -> dict[str, tuple[str, ...]]:
+    """Every kto metric that has an ``operation`` label, with its label names."""
+    return {c._name: c._labelnames for c in list(REGISTRY._collector_to_names)
+            if "operation" in getattr(c, "_labelnames", ())}
+
+
+def test_the_operations_are_exactly_the_gateways_public_calls_and_cover_the_port() -> None:
+    from kto.kafka.gateway import KafkaGateway
+    from kto.reconcile import ports
+
+    public = {n for n, m in vars(KafkaGateway).items() if not n.startswith("_") and inspect.iscoroutinefunction(m)}
+    assert public == set(metrics.KAFKA_OPERATIONS)
+    assert len(metrics.KAFKA_OPERATIONS) == len(set(metrics.KAFKA_OPERATIONS))
+    port = {n for n in vars(ports.TopicPort) | vars(ports.UserPort) | vars(ports.LagPort) if not n.startswith("_")}
+    assert port <= set(metrics.KAFKA_OPERATIONS)
+
+
+def test_every_kafka_metric_names_the_label_operation() -> None:
+    assert set(operation_metrics()) == {"kto_kafka_admin_requests", "kto_kafka_request_duration_seconds",
+                                        "kto_kafka_errors"}
+
+
+def test_a_call_outside_the_vocabulary_is_refused_when_the_gateway_is_defined() -> None:
+    with pytest.raises(TypeError, match="KAFKA_OPERATIONS"):
+        @metrics.timed_calls(KafkaFailure)
+        class Stray:
+            async def alter_things(self) -> None: ...
+
+
+async def test_requests_are_counted_under_the_operation_that_sent_them() -> None:
+    @metrics.timed_calls(KafkaFailure)
+    class Sender:
+        label = "ns/vocabulary"
+
+        async def describe_topics(self) -> None:
+            metrics.count_request(self.label, "describe_topics")
+            metrics.count_request(self.label, "describe_configs")
+
+    await Sender().describe_topics()
+    assert {(api, sample("kto_kafka_admin_requests_total", kafka_cluster="ns/vocabulary",
+                         operation="describe_topics", api=api)) for api in ("describe_topics", "describe_configs")} \
+        == {("describe_topics", 1.0), ("describe_configs", 1.0)}
+    assert sample("kto_kafka_request_duration_seconds_count", kafka_cluster="ns/vocabulary",
+                  operation="describe_topics") == 1
+    with pytest.raises(RuntimeError, match="outside a timed gateway operation"):
+        metrics.count_request("ns/vocabulary", "describe_topics")
+
+
+def test_every_operation_value_in_the_alerts_dashboard_and_their_tests_is_in_the_vocabulary() -> None:
+    files = [ROOT / "helm/kto/templates/prometheusrule.yaml", ROOT / "helm/kto/dashboards/kto.json",
+             *sorted((ROOT / "tests/promrules").glob("*.yaml"))]
+    used = set()
+    for path in files:
+        text = path.read_text()
+        used |= set(re.findall(r'operation\s*[:=~]+\s*\\?"?([a-z_|]+)', text))
+    values = {v for u in used for v in u.split("|")}
+    assert values, "the parsing finds the operation values"
+    assert values <= set(metrics.KAFKA_OPERATIONS), values - set(metrics.KAFKA_OPERATIONS)

@@ -135,9 +135,9 @@ def test_plan_default_quotas(observed, recorded, overwrite, to_set, to_remove, r
     (7, Reason.KAFKA_ERROR, True),  # REQUEST_TIMED_OUT
 ])
 def test_kafka_python_error_codes_are_classified(code: int, reason: Reason, retriable: bool) -> None:
-    from kto.kafka.gateway import _kafka_python_failure
+    from kto.kafka.errors import kafka_python_failure
 
-    failure = _kafka_python_failure(code, "what the broker said", "setting the client quotas of user u")
+    failure = kafka_python_failure(code, "what the broker said", "setting the client quotas of user u")
     assert (failure.reason, failure.retriable) == (reason, retriable)
     assert failure.message.startswith("setting the client quotas of user u: ")
     assert "what the broker said" in failure.message

@@ -1442,3 +1442,56 @@ async def test_a_default_quota_set_in_kafka_since_the_last_probe_still_caps_a_te
     assert ready(w.status(key)) == ("False", "NotPermitted")
     assert "above Kafka's default user quota (1048576)" in message(w.status(key))
     assert "app" not in w.kafka.scram and "app" not in w.kafka.quotas
+
+
+# --- KafkaPolicy: clamps and out of policy, through the topic kind and the engine ---------------------------
+
+
+def policed(**rules: Any) -> World:
+    from kto.api.policy import KafkaPolicySpec
+    from kto.policy.rules import Applied
+
+    w = world()
+    spec = KafkaPolicySpec.model_validate({"namespaces": ["apps"], **rules})
+    w.rec.kind = TopicKind(lambda ns: [Applied("team", spec)] if ns == "apps" else [])
+    return w
+
+
+def in_policy(status: dict[str, Any]) -> tuple[str, str, str]:
+    cond = find(status.get("conditions"), "InPolicy")
+    assert cond is not None, status
+    return cond["status"], cond["reason"], cond["message"]
+
+
+async def test_a_clamp_changes_what_kafka_gets_and_says_so_once() -> None:
+    w = policed(retention={"maxMs": 1000, "action": "Clamp"})
+    key = w.put(topic(partitions=1, config={"retention.ms": 5000}))
+    assert await w.run(key) == {}
+    assert w.kafka.topics["orders"].overrides == {"retention.ms": "1000"}
+    assert ready(w.status(key)) == ("True", "Reconciled")
+    assert in_policy(w.status(key)) == ("True", "Clamped", "retention.ms 5000 lowered to the team policy's maximum "
+                                        "1000 (KafkaPolicy team: retention.maxMs)")
+    assert w.kube.events_of(key) == [("Normal", "PolicyClamped")]
+    w.rec.store.put(key, {**w.rec.store.get(key), "status": w.status(key)})
+    assert await w.run(key) == {}
+    assert w.kube.events_of(key) == [("Normal", "PolicyClamped")]  # not news the second time
+
+
+async def test_a_topic_out_of_policy_is_reported_and_left_as_it_is() -> None:
+    w = policed(partitions={"max": 2})
+    key = w.put(topic(partitions=3))
+    assert await w.run(key) == {}
+    assert len(w.kafka.topics["orders"].replicas) == 3  # a Refuse rule never changes the topic
+    assert ready(w.status(key)) == ("True", "Reconciled")
+    assert in_policy(w.status(key))[:2] == ("False", "OutOfPolicy")
+    assert w.kube.events_of(key) == [("Warning", "OutOfPolicy")]
+    sample = REGISTRY.get_sample_value("kto_topics_out_of_policy", {"kafka_cluster": f"{CLUSTER[0]}/{CLUSTER[1]}",
+                                                                    "policy": "team"})
+    assert sample == 1
+
+
+async def test_a_topic_no_policy_applies_to_has_no_policy_condition() -> None:
+    w = policed(partitions={"max": 2})
+    key = w.put(topic(ns="elsewhere", partitions=3))
+    assert await w.run(key) == {}
+    assert find(w.status(key).get("conditions"), "InPolicy") is None

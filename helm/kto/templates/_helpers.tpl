@@ -112,6 +112,24 @@ tests/integration/test_chart_rbac.py shows what breaks without each).
 - apiGroups: [apiextensions.k8s.io]
   resources: [customresourcedefinitions]
   verbs: [get, list, watch]
+# KafkaPolicies are cluster-scoped and the platform's: kto reads them, writes their status, and keeps one
+# ValidatingAdmissionPolicyBinding per policy (kto-policy-<name>) in step with it. kto never writes a
+# KafkaPolicy's spec and only changes a binding the policy owns; the binding's ownerReference lets Kubernetes'
+# garbage collector delete it with its policy, so kto needs no delete (it deletes no Kubernetes object).
+- apiGroups: [kafka.kto.dev]
+  resources: [kafkapolicies]
+  verbs: [list, watch]
+# The apiserver lets a user create or change a ValidatingAdmissionPolicyBinding only when it may get the object
+# the binding's paramRef names (the KafkaPolicy); kto itself never reads one alone.
+- apiGroups: [kafka.kto.dev]
+  resources: [kafkapolicies]
+  verbs: [get]
+- apiGroups: [kafka.kto.dev]
+  resources: [kafkapolicies/status]
+  verbs: [patch]
+- apiGroups: [admissionregistration.k8s.io]
+  resources: [validatingadmissionpolicybindings]
+  verbs: [get, create, update]
 {{- if eq .Values.rbac.scope "namespaces" }}
 # With a namespace list (KTO_NAMESPACES) kopf lists namespaces before it serves any: without it kto stalls
 # for about a minute at every start; watching them lets kto serve a listed namespace created later.

@@ -12,6 +12,8 @@ TOPIC_KIND = "KafkaTopic"
 TOPIC_PLURAL = "kafkatopics"
 USER_KIND = "KafkaUser"
 USER_PLURAL = "kafkausers"
+POLICY_KIND = "KafkaPolicy"
+POLICY_PLURAL = "kafkapolicies"
 
 PREFIX = "kto.dev"
 FINALIZER = f"{PREFIX}/topic-protection"

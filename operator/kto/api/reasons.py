@@ -66,6 +66,8 @@ class EventReason(StrEnum):
     USER_RETAINED = "UserRetained"  # deletionPolicy Retain (or adopted): the Kafka user kept
     CREDENTIALS_ROTATED = "CredentialsRotated"  # the user's password changed on the brokers
     ACCESS_REVOKED = "AccessRevoked"  # the namespace is no longer allowed: what kto gave the user taken back
+    OUT_OF_POLICY = "OutOfPolicy"  # a topic breaks a KafkaPolicy rule that refuses (its InPolicy condition says which)
+    POLICY_CLAMPED = "PolicyClamped"  # a KafkaPolicy clamped what the topic asks for
     ACLS_REVOKED = "AclsRevoked"  # a narrowed grant: the ACLs it no longer permits removed
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from kto.api import names
 from kto.api.domain import SecretContents
-from kto.api.models import KafkaClusterSpec
+from kto.api.models import KafkaClusterSpec, SaslSpec, TlsSpec
 from kto.api.reasons import Reason
 
 # Reads a Secret by name, or returns None when the Secret does not exist.
@@ -58,31 +58,39 @@ def build_client_config(spec: KafkaClusterSpec, read_secret: SecretReader) -> di
     conf = {"bootstrap.servers": ",".join(spec.bootstrapServers), "security.protocol": spec.protocol}
     sec = spec.security
     if sec and sec.sasl:
-        refuse_cleartext_password(spec)
-        ref = sec.sasl.secretRef
-        conf["sasl.mechanism"] = sec.sasl.mechanism
-        conf["sasl.username"] = _secret_value(read_secret, ref.name, ref.usernameKey or "username", "SASL username")
-        conf["sasl.password"] = _secret_value(read_secret, ref.name, ref.passwordKey or "password", "SASL password")
+        refuse_cleartext_password(spec.protocol, sec.sasl)
+        conf |= _sasl_config(sec.sasl, read_secret)
     if spec.protocol in ("SSL", "SASL_SSL"):
-        tls = sec.tls if sec else None
-        if tls and tls.caSecretRef:
-            conf["ssl.ca.pem"] = _secret_value(read_secret, tls.caSecretRef.name, tls.caSecretRef.key or "ca.crt",
-                                               "CA certificate")
-        if tls and tls.certSecretRef:
-            ref = tls.certSecretRef
-            conf["ssl.certificate.pem"] = _secret_value(read_secret, ref.name, ref.certKey or "tls.crt",
-                                                        "client certificate")
-            conf["ssl.key.pem"] = _secret_value(read_secret, ref.name, ref.keyKey or "tls.key", "client key")
-        verify = tls.verifyHostname if tls and tls.verifyHostname is not None else True
-        conf["ssl.endpoint.identification.algorithm"] = "https" if verify else "none"
+        conf |= _tls_config(sec.tls if sec else None, read_secret)
     return conf
 
 
-def refuse_cleartext_password(spec: KafkaClusterSpec) -> None:
+def _sasl_config(sasl: SaslSpec, read_secret: SecretReader) -> dict[str, str]:
+    ref = sasl.secretRef
+    return {"sasl.mechanism": sasl.mechanism,
+            "sasl.username": _secret_value(read_secret, ref.name, ref.usernameKey or "username", "SASL username"),
+            "sasl.password": _secret_value(read_secret, ref.name, ref.passwordKey or "password", "SASL password")}
+
+
+def _tls_config(tls: TlsSpec | None, read_secret: SecretReader) -> dict[str, str]:
+    conf: dict[str, str] = {}
+    if tls and tls.caSecretRef:
+        conf["ssl.ca.pem"] = _secret_value(read_secret, tls.caSecretRef.name, tls.caSecretRef.key or "ca.crt",
+                                           "CA certificate")
+    if tls and tls.certSecretRef:
+        cert = tls.certSecretRef
+        conf["ssl.certificate.pem"] = _secret_value(read_secret, cert.name, cert.certKey or "tls.crt",
+                                                    "client certificate")
+        conf["ssl.key.pem"] = _secret_value(read_secret, cert.name, cert.keyKey or "tls.key", "client key")
+    verify = tls.verifyHostname if tls and tls.verifyHostname is not None else True
+    conf["ssl.endpoint.identification.algorithm"] = "https" if verify else "none"
+    return conf
+
+
+def refuse_cleartext_password(protocol: str, sasl: SaslSpec) -> None:
     """PLAIN over SASL_PLAINTEXT sends kto's password unencrypted to whatever answers at the bootstrap address:
     only when the KafkaCluster says so (a test cluster on a trusted network)."""
-    sasl = spec.security.sasl
-    if sasl.mechanism == "PLAIN" and spec.protocol == "SASL_PLAINTEXT" and not sasl.allowCleartextPassword:
+    if sasl.mechanism == "PLAIN" and protocol == "SASL_PLAINTEXT" and not sasl.allowCleartextPassword:
         raise ConnectionError_(Reason.INSECURE_CONNECTION,
                                "mechanism PLAIN over protocol SASL_PLAINTEXT would send kto's password unencrypted: "
                                "use SASL_SSL or a SCRAM mechanism, or set security.sasl.allowCleartextPassword: true "

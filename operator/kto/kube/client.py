@@ -306,3 +306,47 @@ class KubeClient:
             log.debug("Posted an Event", extra=where | {"detail": body["message"]})
         except ApiException as err:
             log.warning("Posting an Event failed", extra=where | {"status": err.status})
+
+    # --- KafkaPolicy: its status and its admission binding -----------------------------------------------
+
+    async def _run(self, call: Callable[[], Any]) -> Any:
+        """``call`` in a worker thread (a typed ``_call``: the call carries its own request timeout)."""
+        return await asyncio.get_running_loop().run_in_executor(self._pool, call)
+
+    async def patch_cluster_status(self, plural: str, name: str, status: Mapping[str, Any]) -> str | None:
+        """Merge-patch a cluster-scoped object's status subresource; its new resourceVersion, or None when gone."""
+        try:
+            done = await self._run(lambda: self.objects.patch_cluster_custom_object_status(
+                names.GROUP, names.VERSION, plural, name, {"status": dict(status)},
+                _content_type="application/merge-patch+json", _request_timeout=REQUEST_TIMEOUT))
+        except ApiException as err:
+            if err.status == 404:
+                return None
+            raise
+        return str((done or {}).get("metadata", {}).get("resourceVersion", "")) or "?"
+
+    async def read_policy_binding(self, name: str) -> dict[str, Any] | None:
+        """A ValidatingAdmissionPolicyBinding as a plain dict, or None when there is none."""
+        api = client.AdmissionregistrationV1Api(self.api)
+        try:
+            found = await self._run(lambda: api.read_validating_admission_policy_binding(
+                name, _request_timeout=REQUEST_TIMEOUT))
+        except ApiException as err:
+            if err.status == 404:
+                return None
+            raise
+        serialize: Callable[[Any], dict[str, Any]] = self.api.sanitize_for_serialization
+        return dict(serialize(found))
+
+    async def write_policy_binding(self, body: Mapping[str, Any], resource_version: str | None) -> None:
+        """Create the binding (``resource_version`` None) or replace the one kto read at that version (a
+        concurrent change makes the replace fail, and the next event tries again)."""
+        api = client.AdmissionregistrationV1Api(self.api)
+        meta = {**body["metadata"], **({"resourceVersion": resource_version} if resource_version else {})}
+        plain: Any = {**body, "metadata": meta}  # the client sends a dict as it is
+        if resource_version is None:
+            await self._run(lambda: api.create_validating_admission_policy_binding(
+                plain, _request_timeout=REQUEST_TIMEOUT))
+        else:
+            await self._run(lambda: api.replace_validating_admission_policy_binding(
+                meta["name"], plain, _request_timeout=REQUEST_TIMEOUT))

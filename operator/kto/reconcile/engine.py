@@ -29,7 +29,7 @@ from prometheus_client import Gauge
 from pydantic import BaseModel, ValidationError
 
 from kto.api import names
-from kto.api.conditions import find, now_rfc3339
+from kto.api.conditions import build_condition, find, now_rfc3339, set_condition
 from kto.api.models import DeletionPolicy, KafkaClusterSpec
 from kto.api.objects import (
     Key,
@@ -573,6 +573,9 @@ class Reconciler:
         kept = self.info.sticky_fields + (self.info.status_fields if verdict.keep else ())
         status |= {k: old[k] for k in kept if old.get(k) is not None}
         status |= verdict.status
+        for c in verdict.conditions:
+            status["conditions"] = set_condition(status["conditions"], build_condition(
+                old.get("conditions"), c.status, c.reason, c.message, body["metadata"].get("generation"), now, c.type))
         if verdict.drift and self.info.drift_field:
             status[self.info.drift_field] = {"time": now_rfc3339(now), "message": verdict.drift}
         return status

@@ -52,6 +52,16 @@ class Note:
 
 
 @dataclass(frozen=True)
+class ExtraCondition:
+    """A condition besides Ready that the kind sets (e.g. a KafkaTopic's InPolicy)."""
+
+    type: str
+    status: bool
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True)
 class Verdict:
     """The outcome for one resource of one batch: its Ready condition, the kind's status fields, what to say.
 
@@ -69,6 +79,7 @@ class Verdict:
     applied: str | None = None  # a change the KafkaCluster asked for (its topicDefaults), applied: for metrics
     notes: tuple[Note, ...] = ()
     silent: bool = False  # nothing to report yet: retry without writing status
+    conditions: tuple[ExtraCondition, ...] = ()  # besides Ready; one the verdict does not name is kept
 
 
 # The resource's finalizer could not be added (it changed or is gone): nothing was written, look again.

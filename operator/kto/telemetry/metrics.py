@@ -13,6 +13,7 @@ import platform
 import time
 import weakref
 from collections.abc import Callable, Iterable, Iterator
+from contextvars import ContextVar
 from typing import Any, Protocol
 
 from prometheus_client import REGISTRY, Counter, Gauge, Histogram, disable_created_metrics
@@ -21,7 +22,7 @@ from prometheus_client.core import GaugeMetricFamily
 from kto import __version__
 
 # No *_created series: every counter and histogram would carry one more series that nothing reads.
-disable_created_metrics()
+disable_created_metrics()  # type: ignore[no-untyped-call]  # prometheus_client leaves it untyped
 
 RECONCILES = Counter("kto_reconciles_total", "Resources reconciled, by kind and outcome reason.",
                      ["kind", "kafka_cluster", "reason"])
@@ -38,7 +39,26 @@ DRIFT = Counter("kto_drift_corrections_total", "Out-of-band changes kto correcte
 CLUSTER_CHANGES = Counter("kto_cluster_changes_applied_total", "Changes a KafkaCluster's spec (its topicDefaults) "
                           "asked of resources that were in sync, applied: intent, not drift.",
                           ["kind", "kafka_cluster"])
-KAFKA_REQUESTS = Counter("kto_kafka_admin_requests_total", "Kafka admin requests sent.", ["kafka_cluster", "operation"])
+# The one vocabulary of the ``operation`` label of every Kafka metric: the operations of kto's Kafka port (the
+# public calls of ``kto.kafka.gateway.KafkaGateway``, which ``timed_calls`` refuses to time under another name).
+# One port call may send several Kafka requests of different APIs (describe_topics sends DescribeTopics and
+# DescribeConfigs); the API of each request is the ``api`` label of KAFKA_REQUESTS (DESIGN.md, "Metrics").
+KAFKA_OPERATIONS = (
+    # the cluster
+    "describe_cluster", "describe_super_users", "describe_broker_apis", "describe_broker_defaults",
+    "alter_broker_defaults",
+    # topics
+    "list_topics", "describe_topics", "create_topics", "create_partitions", "alter_configs", "delete_topics",
+    "describe_replica_load", "list_reassignments", "alter_reassignments", "set_replication_throttle",
+    "set_topic_throttle",
+    # users
+    "describe_scram", "list_scram_users", "alter_scram", "describe_acls", "create_acls", "delete_acls",
+    "describe_user_quotas", "alter_user_quotas",
+    # consumer lag and topic size
+    "describe_log_dirs", "list_end_offsets", "list_groups", "list_committed_offsets",
+)
+KAFKA_REQUESTS = Counter("kto_kafka_admin_requests_total", "Kafka admin requests sent, by the port operation that "
+                         "sent them and the request's Kafka API.", ["kafka_cluster", "operation", "api"])
 KAFKA_DURATION = Histogram("kto_kafka_request_duration_seconds", "Duration of one call of kto's Kafka gateway "
                            "(all the admin requests it sends), by operation.", ["kafka_cluster", "operation"],
                            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60))
@@ -52,6 +72,9 @@ TOPIC_INFO = Gauge("kto_topic_info", "Always 1: the KafkaCluster and Kafka topic
                    ["namespace", "name", "kafka_cluster", "topic"])
 USER_INFO = Gauge("kto_user_info", "Always 1: the KafkaCluster and Kafka user a KafkaUser names, to join "
                   "kto_user_ready (namespace, name) with them.", ["namespace", "name", "kafka_cluster", "user"])
+TOPICS_OUT_OF_POLICY = Gauge("kto_topics_out_of_policy", "KafkaTopics that break a rule of a KafkaPolicy (admitted "
+                             "before it tightened, or through the KafkaCluster's defaults): reported, never changed.",
+                             ["kafka_cluster", "policy"])
 CLUSTER_READY = Gauge("kto_cluster_ready", "1 when the KafkaCluster is Ready, else 0.", ["namespace", "name"])
 LEADER = Gauge("kto_leader", "1 while this process leads (holds the leader Lease, or runs without election), else 0.")
 BUILD_INFO = Gauge("kto_build_info", "Always 1; the labels say which kto and Kafka client run.",
@@ -113,20 +136,35 @@ def _failures(result: Any, failure: type) -> int:
     return 0
 
 
+_OPERATION: ContextVar[str | None] = ContextVar("kto_kafka_operation", default=None)
+
+
+def count_request(cluster: str, api: str) -> None:
+    """One Kafka request of ``api`` sent to ``cluster``, counted under the port operation running (a request
+    sent outside one is a bug: every call into Kafka goes through a timed operation)."""
+    operation = _OPERATION.get()
+    if operation is None:
+        raise RuntimeError(f"a Kafka {api} request was sent outside a timed gateway operation")
+    KAFKA_REQUESTS.labels(cluster, operation, api).inc()
+
+
 def timed_calls(failure: type) -> Callable[[type], type]:
     """A class decorator for a Kafka gateway: each public coroutine method observes KAFKA_DURATION, labelled with
-    the instance's ``label`` (the cluster) and the method's name, and counts the ``failure`` values it returns
-    (or a raise) in KAFKA_ERRORS. Methods added later are timed too."""
-    def wrap(name: str, method: Callable) -> Callable:
+    the instance's ``label`` (the cluster) and the method's name (which must be one of ``KAFKA_OPERATIONS``),
+    counts the ``failure`` values it returns (or a raise) in KAFKA_ERRORS, and labels the requests it sends
+    (``count_request``) with its name. Methods added later are timed too."""
+    def wrap(name: str, method: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(method)
-        async def timed(self, *args, **kwargs):
+        async def timed(self: Any, *args: Any, **kwargs: Any) -> Any:
             started = time.monotonic()
             failed = 1
+            token = _OPERATION.set(name)
             try:
                 result = await method(self, *args, **kwargs)
                 failed = _failures(result, failure)
                 return result
             finally:
+                _OPERATION.reset(token)
                 KAFKA_DURATION.labels(self.label, name).observe(time.monotonic() - started)
                 if failed:
                     KAFKA_ERRORS.labels(self.label, name).inc(failed)
@@ -135,6 +173,9 @@ def timed_calls(failure: type) -> Callable[[type], type]:
     def decorate(cls: type) -> type:
         for name, method in list(vars(cls).items()):
             if not name.startswith("_") and inspect.iscoroutinefunction(method):
+                if name not in KAFKA_OPERATIONS:
+                    raise TypeError(f"{cls.__name__}.{name} is not in metrics.KAFKA_OPERATIONS: add it there, the "
+                                    "one vocabulary of the operation label")
                 setattr(cls, name, wrap(name, method))
         return cls
     return decorate
@@ -157,7 +198,7 @@ class QueueCollector:
     """kto_queue_depth and kto_queue_oldest_age_seconds of every live, labelled queue, computed on scrape."""
 
     def __init__(self) -> None:
-        self._queues: weakref.WeakSet = weakref.WeakSet()
+        self._queues: weakref.WeakSet[Queued] = weakref.WeakSet()
 
     def add(self, queue: Queued) -> None:
         self._queues.add(queue)
@@ -179,7 +220,7 @@ class QueueCollector:
         yield depth
         yield age
 
-    def describe(self) -> Iterable:
+    def describe(self) -> Iterable[GaugeMetricFamily]:
         return []  # collected on scrape only: registering must not call collect()
 
 

@@ -12,10 +12,11 @@ import asyncio
 import dataclasses
 import logging
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from kto.api import names
+from kto.api.conditions import find
 from kto.api.domain import (
     AlterConfigs,
     ChangeReplicationFactor,
@@ -29,6 +30,7 @@ from kto.api.domain import (
 from kto.api.models import DeletionPolicy, KafkaClusterSpec, KafkaTopicSpec, KafkaTopicStatus
 from kto.api.objects import Key, deletion_policy_of, topic_name_of
 from kto.api.reasons import EventReason, Reason
+from kto.policy.rules import IN_POLICY, Applied, Judged, OutOfPolicy, judge_topic, policy_condition
 from kto.reconcile.cluster_state import Connected, Probed
 from kto.reconcile.engine import Guard, Item, KindInfo
 from kto.reconcile.outcomes import (
@@ -36,6 +38,7 @@ from kto.reconcile.outcomes import (
     FINALIZER_PENDING,
     Converge,
     Delete,
+    ExtraCondition,
     Note,
     Observe,
     Outcome,
@@ -70,6 +73,10 @@ class TopicKind:
                     drift_field="lastDriftCorrection",
                     claim_space=claim_space, info_gauge=metrics.TOPIC_INFO)
 
+    def __init__(self, policies: Callable[[str], list[Applied]] | None = None):
+        self.policies = policies or (lambda namespace: [])  # the KafkaPolicies in force for a namespace
+        self.out_of_policy = OutOfPolicy(lambda c, p, n: metrics.TOPICS_OUT_OF_POLICY.labels(c, p).set(n))
+
     def claimed_name(self, body: Mapping[str, Any]) -> str:
         return topic_name_of(body)
 
@@ -90,13 +97,41 @@ class TopicKind:
         observed = await gateway.describe_topics(sorted({d.name for d in desired.values()}))
         out: dict[Key, Outcome] = {k: observe_verdict(d, observed.get(d.name)) for k, d in desired.items()
                                    if isinstance(items[k].decision, Observe)}
-        converge = {k: (d, items[k]) for k, d in desired.items() if isinstance(items[k].decision, Converge)}
+        converge = {k: d for k, d in desired.items() if isinstance(items[k].decision, Converge)}
         if converge:
-            out |= await TopicBatch(cluster, converge, observed, guard).run()
+            out |= await self._converge(cluster, converge, items, observed, guard)
         deletions = {k: i for k, i in items.items() if isinstance(i.decision, Delete)}
         if deletions:
+            for key in deletions:
+                self.out_of_policy.set(key, "", None)
             out |= await delete_topics(gateway, deletions)
         return out
+
+    async def _converge(self, cluster: Connected, desired: dict[Key, DesiredTopic], items: dict[Key, Item],
+                        observed: Mapping[str, Seen], guard: Guard) -> dict[Key, Outcome]:
+        """The topics as their KafkaPolicies have them (clamped), made so, and their verdicts with InPolicy."""
+        judged = {k: self._judge(k, d, items[k], observed.get(d.name), cluster) for k, d in desired.items()}
+        out = await TopicBatch(cluster, {k: (j.desired, items[k]) for k, j in judged.items()}, observed, guard).run()
+        return {k: with_policy(v, judged[k], items[k].body) if isinstance(v, Verdict) and not v.silent else v
+                for k, v in out.items()}
+
+    def _judge(self, key: Key, desired: DesiredTopic, item: Item, seen: Any, cluster: Connected) -> Judged:
+        """The topic under the KafkaPolicies of its namespace (``kto.policy.rules``): clamped, and what it breaks."""
+        judged = judge_topic(desired, self.policies(key[0]), frozenset(item.gathered.spec.config or ()),
+                             seen if isinstance(seen, ObservedTopic) else None, cluster.brokers)
+        self.out_of_policy.set(key, f"{cluster.key[0]}/{cluster.key[1]}", judged)
+        return judged
+
+
+def with_policy(verdict: Verdict, judged: Judged, body: Mapping[str, Any]) -> Verdict:
+    """The verdict with the InPolicy condition, and an Event when it is news."""
+    cond = policy_condition(judged, find((body.get("status") or {}).get("conditions"), IN_POLICY))
+    if cond is None:
+        return verdict
+    reason = EventReason.OUT_OF_POLICY if not cond.status else EventReason.POLICY_CLAMPED
+    notes = (Note(cond.event_type, reason, cond.message),) if cond.event_type else ()
+    return dataclasses.replace(verdict, conditions=(ExtraCondition(IN_POLICY, cond.status, cond.reason, cond.message),),
+                               notes=verdict.notes + notes)
 
 
 async def delete_topics(gateway: TopicPort, deletions: dict[Key, Item]) -> dict[Key, Outcome]:
