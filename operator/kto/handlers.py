@@ -77,21 +77,14 @@ async def cleanup(memo: kopf.Memo, **_: Any) -> None:
         await operator.stop()
 
 
-@kopf.on.event(names.GROUP, names.VERSION, names.TOPIC_PLURAL)
-async def topic_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
-    operator_of(memo).topics.event(event.get("type"), event["object"])
+def _feeds(plural: str, reconciler: str) -> None:
+    """A raw-event handler for ``plural`` that hands every event to the Operator's ``reconciler``."""
+
+    @kopf.on.event(names.GROUP, names.VERSION, plural, id=f"{plural}-events")
+    async def feed(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
+        getattr(operator_of(memo), reconciler).event(event.get("type"), event["object"])
 
 
-@kopf.on.event(names.GROUP, names.VERSION, names.CLUSTER_PLURAL)
-async def cluster_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
-    operator_of(memo).clusters.event(event.get("type"), event["object"])
-
-
-@kopf.on.event(names.GROUP, names.VERSION, names.USER_PLURAL)
-async def user_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
-    operator_of(memo).users.event(event.get("type"), event["object"])
-
-
-@kopf.on.event(names.GROUP, names.VERSION, names.POLICY_PLURAL)
-async def policy_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
-    operator_of(memo).policies.event(event.get("type"), event["object"])
+for _plural, _reconciler in ((names.TOPIC_PLURAL, "topics"), (names.CLUSTER_PLURAL, "clusters"),
+                             (names.USER_PLURAL, "users"), (names.POLICY_PLURAL, "policies")):
+    _feeds(_plural, _reconciler)

@@ -156,6 +156,14 @@ class KafkaPython:
     async def _send(self, request: Any) -> Any:
         return await asyncio.to_thread(self._client.send, request)
 
+    async def _request(self, api: str, request: Any, what: str) -> Any:
+        """One raw request, counted under its Kafka ``api``: the response, or the failure it raised, classified."""
+        self._count(api)
+        try:
+            return await self._send(request)
+        except Exception as exc:  # noqa: BLE001 - classified here
+            return classify_kafka_python(exc, what)
+
     async def _lag_call(self, method: str, *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(
             _LAG_THREADS, lambda: self._lag.call(lambda c: getattr(c, method)(*args), wait=self.request_timeout))
@@ -187,12 +195,9 @@ class KafkaPython:
         request = Describe(resources=[Describe.DescribeConfigsResource(
             resource_type=TOPIC_RESOURCE, resource_name=n, configuration_keys=None) for n in names],
             include_synonyms=False, include_documentation=False)
-        self._count("describe_configs")
-        try:
-            response = await self._send(request)
-        except Exception as exc:  # noqa: BLE001 - classified below
-            failure = classify_kafka_python(exc, "describing topic configs")
-            return dict.fromkeys(names, failure)
+        response = await self._request("describe_configs", request, "describing topic configs")
+        if isinstance(response, KafkaFailure):
+            return dict.fromkeys(names, response)
         for result in response.results:
             if result.error_code:
                 out[result.resource_name] = kafka_python_failure(
@@ -218,11 +223,9 @@ class KafkaPython:
             resource_type=BROKER_RESOURCE, resource_name="", configuration_keys=None)], include_synonyms=False,
             include_documentation=False)
         what = "describing the cluster-wide broker configs"
-        self._count("describe_configs")
-        try:
-            response = await self._send(request)
-        except Exception as exc:  # noqa: BLE001 - classified below
-            return classify_kafka_python(exc, what)
+        response = await self._request("describe_configs", request, what)
+        if isinstance(response, KafkaFailure):
+            return response
         out: dict[str, str] = {}
         for result in response.results:
             if result.error_code:
@@ -245,11 +248,9 @@ class KafkaPython:
         request = Alter(resources=[Alter.AlterConfigsResource(resource_type=BROKER_RESOURCE, resource_name="",
                                                               configs=configs)], validate_only=validate_only)
         what = "setting the cluster-wide broker configs"
-        self._count("incremental_alter_configs")
-        try:
-            response = await self._send(request)
-        except Exception as exc:  # noqa: BLE001 - classified below
-            return classify_kafka_python(exc, what)
+        response = await self._request("incremental_alter_configs", request, what)
+        if isinstance(response, KafkaFailure):
+            return response
         for result in response.responses:
             if result.error_code:
                 return kafka_python_failure(result.error_code, result.error_message, what)
@@ -302,11 +303,9 @@ class KafkaPython:
         match = QUOTA_MATCH_DEFAULT if default else QUOTA_MATCH_SPECIFIED
         request = Describe(components=[Describe.ComponentData(entity_type="user", match_type=match, match=None)],
                            strict=default)
-        self._count("describe_client_quotas")
-        try:
-            response = await self._send(request)
-        except Exception as exc:  # noqa: BLE001 - classified below
-            return classify_kafka_python(exc, "describing client quotas")
+        response = await self._request("describe_client_quotas", request, "describing client quotas")
+        if isinstance(response, KafkaFailure):
+            return response
         if response.error_code:
             return kafka_python_failure(response.error_code, response.error_message, "describing client quotas")
         out: dict[str | None, dict[str, float]] = {}
@@ -324,12 +323,10 @@ class KafkaPython:
         changes = [c for c in changes if not c.in_sync]
         if not changes:
             return {}
-        self._count("alter_client_quotas")
-        try:
-            response = await self._send(Alter(entries=[_quota_entry(Alter, c) for c in changes], validate_only=False))
-        except Exception as exc:  # noqa: BLE001 - classified below
-            failure = classify_kafka_python(exc, "setting client quotas")
-            return {c.user: failure for c in changes}
+        response = await self._request("alter_client_quotas", Alter(
+            entries=[_quota_entry(Alter, c) for c in changes], validate_only=False), "setting client quotas")
+        if isinstance(response, KafkaFailure):
+            return {c.user: response for c in changes}
         out: dict[str | None, Outcome] = {c.user: None for c in changes}
         for entry in response.entries:
             user = entry.entity[0].entity_name if entry.entity else None

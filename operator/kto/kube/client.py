@@ -85,6 +85,15 @@ class KubeClient:
         kwargs.setdefault("_request_timeout", REQUEST_TIMEOUT)
         return await asyncio.get_running_loop().run_in_executor(self._pool, lambda: fn(*args, **kwargs))
 
+    async def _found(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """``_call``, with None for an object that is not there (404)."""
+        try:
+            return await self._call(fn, *args, **kwargs)
+        except ApiException as err:
+            if err.status == 404:
+                return None
+            raise
+
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
         close_api(self.api)
@@ -100,12 +109,9 @@ class KubeClient:
 
     async def read_secret_object(self, namespace: str, name: str) -> dict[str, Any] | None:
         """A Secret with its metadata: ``{"data": {key: bytes}, "annotations", "ownerReferences", "labels"}``."""
-        try:
-            secret = await self._call(self.core.read_namespaced_secret, name, namespace)
-        except ApiException as err:
-            if err.status == 404:
-                return None
-            raise
+        secret = await self._found(self.core.read_namespaced_secret, name, namespace)
+        if secret is None:
+            return None
         meta = secret.metadata
         return {"data": {k: base64.b64decode(v) for k, v in (secret.data or {}).items()},
                 "annotations": dict(meta.annotations or {}), "labels": dict(meta.labels or {}),
@@ -132,12 +138,9 @@ class KubeClient:
 
     async def read_config_map(self, namespace: str, name: str) -> tuple[dict[str, str], str] | None:
         """A ConfigMap's data and resourceVersion, or None when it does not exist."""
-        try:
-            found = await self._call(self.core.read_namespaced_config_map, name, namespace)
-        except ApiException as err:
-            if err.status == 404:
-                return None
-            raise
+        found = await self._found(self.core.read_namespaced_config_map, name, namespace)
+        if found is None:
+            return None
         return dict(found.data or {}), str(found.metadata.resource_version)
 
     async def write_config_map(self, namespace: str, name: str, data: Mapping[str, str], labels: Mapping[str, str],
@@ -174,13 +177,10 @@ class KubeClient:
 
     async def get_object(self, plural: str, namespace: str, name: str) -> dict[str, Any] | None:
         """One of kto's objects, or None when it does not exist."""
-        try:
-            found: dict[str, Any] = await self._call(self.objects.get_namespaced_custom_object, names.GROUP,
-                                                     names.VERSION, namespace, plural, name)
-        except ApiException as err:
-            if err.status == 404:
-                return None
-            raise
+        found: dict[str, Any] | None = await self._found(self.objects.get_namespaced_custom_object, names.GROUP,
+                                                         names.VERSION, namespace, plural, name)
+        if found is None:
+            return None
         return found
 
     @overload
@@ -234,15 +234,9 @@ class KubeClient:
 
     async def patch_status(self, plural: str, namespace: str, name: str, status: Mapping[str, Any]) -> str | None:
         """Merge-patch the status subresource; the object's new resourceVersion, or None when it is gone."""
-        try:
-            done = await self._call(self.objects.patch_namespaced_custom_object_status, names.GROUP, names.VERSION,
-                                    namespace, plural, name, {"status": dict(status)},
-                                    _content_type="application/merge-patch+json")
-        except ApiException as err:
-            if err.status == 404:
-                return None
-            raise
-        return str((done or {}).get("metadata", {}).get("resourceVersion", "")) or "?"
+        return _version(await self._found(self.objects.patch_namespaced_custom_object_status, names.GROUP,
+                                          names.VERSION, namespace, plural, name, {"status": dict(status)},
+                                          _content_type="application/merge-patch+json"))
 
     # --- finalizers --------------------------------------------------------------------------------
 
@@ -309,32 +303,18 @@ class KubeClient:
 
     # --- KafkaPolicy: its status and its admission binding -----------------------------------------------
 
-    async def _run(self, call: Callable[[], Any]) -> Any:
-        """``call`` in a worker thread (a typed ``_call``: the call carries its own request timeout)."""
-        return await asyncio.get_running_loop().run_in_executor(self._pool, call)
-
     async def patch_cluster_status(self, plural: str, name: str, status: Mapping[str, Any]) -> str | None:
         """Merge-patch a cluster-scoped object's status subresource; its new resourceVersion, or None when gone."""
-        try:
-            done = await self._run(lambda: self.objects.patch_cluster_custom_object_status(
-                names.GROUP, names.VERSION, plural, name, {"status": dict(status)},
-                _content_type="application/merge-patch+json", _request_timeout=REQUEST_TIMEOUT))
-        except ApiException as err:
-            if err.status == 404:
-                return None
-            raise
-        return str((done or {}).get("metadata", {}).get("resourceVersion", "")) or "?"
+        return _version(await self._found(self.objects.patch_cluster_custom_object_status, names.GROUP, names.VERSION,
+                                          plural, name, {"status": dict(status)},
+                                          _content_type="application/merge-patch+json"))
 
     async def read_policy_binding(self, name: str) -> dict[str, Any] | None:
         """A ValidatingAdmissionPolicyBinding as a plain dict, or None when there is none."""
         api = client.AdmissionregistrationV1Api(self.api)
-        try:
-            found = await self._run(lambda: api.read_validating_admission_policy_binding(
-                name, _request_timeout=REQUEST_TIMEOUT))
-        except ApiException as err:
-            if err.status == 404:
-                return None
-            raise
+        found = await self._found(api.read_validating_admission_policy_binding, name)
+        if found is None:
+            return None
         serialize: Callable[[Any], dict[str, Any]] = self.api.sanitize_for_serialization
         return dict(serialize(found))
 
@@ -345,8 +325,13 @@ class KubeClient:
         meta = {**body["metadata"], **({"resourceVersion": resource_version} if resource_version else {})}
         plain: Any = {**body, "metadata": meta}  # the client sends a dict as it is
         if resource_version is None:
-            await self._run(lambda: api.create_validating_admission_policy_binding(
-                plain, _request_timeout=REQUEST_TIMEOUT))
+            await self._call(api.create_validating_admission_policy_binding, plain)
         else:
-            await self._run(lambda: api.replace_validating_admission_policy_binding(
-                meta["name"], plain, _request_timeout=REQUEST_TIMEOUT))
+            await self._call(api.replace_validating_admission_policy_binding, meta["name"], plain)
+
+
+def _version(patched: dict[str, Any] | None) -> str | None:
+    """The resourceVersion a status patch returned; None when the object was gone."""
+    if patched is None:
+        return None
+    return str(patched.get("metadata", {}).get("resourceVersion", "")) or "?"

@@ -16,7 +16,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from kto.api.domain import DesiredTopic, ObservedTopic
 from kto.api.policy import MIN_ISR_KEY, RETENTION_KEY, KafkaPolicySpec, LabelSelector
@@ -26,9 +26,8 @@ REASON_IN_POLICY, REASON_CLAMPED, REASON_OUT_OF_POLICY = "InPolicy", "Clamped", 
 NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
 
 
-@dataclass(frozen=True)
-class Applied:
-    """A policy in force for a topic's namespace."""
+class Applied(NamedTuple):
+    """A policy in force for a topic's namespace: its name and its spec."""
 
     name: str
     spec: KafkaPolicySpec
@@ -131,6 +130,11 @@ class _Judging:
             return None
         return self.observed.overrides.get(key, self.observed.defaults.get(key))
 
+    def number(self, key: str) -> tuple[str | None, int | None]:
+        """``current(key)`` and its value as a number (None when unset or not a number)."""
+        raw = self.current(key)
+        return raw, (_int(raw) if raw is not None else None)
+
 
 def _names(j: _Judging, spec: KafkaPolicySpec) -> None:
     rule, name = spec.topics, j.desired.name
@@ -196,8 +200,7 @@ def _min_insync(j: _Judging, spec: KafkaPolicySpec) -> None:
     rule = spec.minInsyncReplicas
     if rule is None or rule.min is None:
         return
-    raw = j.current(MIN_ISR_KEY)
-    value = _int(raw) if raw is not None else None
+    raw, value = j.number(MIN_ISR_KEY)
     if rule.refuses:
         if value is not None and value < rule.min:
             j.out("minInsyncReplicas.min", f"min.insync.replicas {raw} is under the team policy's minimum {rule.min}")
@@ -210,8 +213,7 @@ def _retention(j: _Judging, spec: KafkaPolicySpec) -> None:
     rule = spec.retention
     if rule is None or rule.maxMs is None:
         return
-    raw = j.current(RETENTION_KEY)
-    value = _int(raw) if raw is not None else None
+    raw, value = j.number(RETENTION_KEY)
     if value is None or 0 <= value <= rule.maxMs:
         return
     over = f"retention.ms {raw} is over the team policy's maximum {rule.maxMs}"
