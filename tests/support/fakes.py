@@ -34,7 +34,7 @@ from kto.api.objects import Key
 from kto.api.quotas import QuotaChange
 from kto.api.reasons import Reason
 from kto.kafka.compat import REQUIRED_APIS, BrokerApis
-from kto.reconcile.gates import ClusterSnapshot
+from kto.reconcile.cluster_state import ClusterState, Connected, Unreachable
 
 Call = tuple[str, Any]
 
@@ -498,25 +498,25 @@ class FakeClusters:
 
     def __init__(self) -> None:
         self.listeners: list = []
-        self.snapshots: dict[Key, ClusterSnapshot] = {}
+        self.snapshots: dict[Key, ClusterState] = {}
         self.reprobed: list[Key] = []
 
-    def snapshot(self, key: Key) -> ClusterSnapshot | None:
+    def snapshot(self, key: Key) -> ClusterState | None:
         return self.snapshots.get(key)
 
     def reprobe(self, key: Key) -> None:
         self.reprobed.append(key)
 
-    def same_kafka(self, key: Key) -> list[ClusterSnapshot]:
+    def same_kafka(self, key: Key) -> list[ClusterState]:
         """As ClusterRegistry.same_kafka: ``key``'s snapshot first, then those reporting the same cluster id."""
         own = self.snapshots.get(key)
         if own is None:
             return []
-        cid = own.facts.cluster_id if own.facts else None
-        return [own, *(s for k, s in self.snapshots.items() if k != key and cid is not None and s.facts is not None
-                       and s.facts.cluster_id == cid)]
+        cid = cluster_id_of(own)
+        return [own, *(s for k, s in self.snapshots.items() if k != key and cid is not None
+                       and cluster_id_of(s) == cid)]
 
-    def set(self, snapshot: ClusterSnapshot | None, key: Key | None = None) -> None:
+    def set(self, snapshot: ClusterState | None, key: Key | None = None) -> None:
         """Set (or, with None, remove) a cluster's snapshot."""
         if snapshot is None:
             self.snapshots.pop(key, None)
@@ -524,11 +524,14 @@ class FakeClusters:
             self.snapshots[snapshot.key] = snapshot
 
 
-def connected(key: Key, gateway: FakeGateway, **spec: Any) -> ClusterSnapshot:
+def cluster_id_of(cluster: ClusterState) -> str | None:
+    return cluster.facts.cluster_id if isinstance(cluster, Unreachable | Connected) and cluster.facts else None
+
+
+def connected(key: Key, gateway: FakeGateway, **spec: Any) -> Connected:
     """A KafkaCluster probed and connected, with its brokers as the probe saw them."""
-    return ClusterSnapshot(
+    return Connected(
         key, spec=KafkaClusterSpec.model_validate({"bootstrapServers": ["kafka:9092"], **spec}),
-        reason=Reason.CONNECTED, message=f"connected to {len(gateway.brokers)} broker(s) over PLAINTEXT",
         facts=ClusterFacts("fake-cluster", gateway.brokers[0], gateway.brokers,
                            super_users=frozenset(gateway.super_users),
                            default_user_quotas=MappingProxyType(dict(gateway.quotas.get(None) or {}))),

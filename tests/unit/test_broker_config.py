@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,7 +13,7 @@ from kto.api.models import KafkaClusterSpec
 from kto.api.reasons import Reason
 from kto.clusters.broker_config import CLUSTER_WIDE, config_strings, plan_broker_config, refusal_of
 from kto.clusters.registry import ClusterRegistry, _Cluster
-from kto.reconcile.gates import ClusterSnapshot
+from kto.reconcile.cluster_state import Connected
 from kto.reconcile.status import StatusWriter
 
 from tests.support.fakes import FakeGateway, FakeKube
@@ -57,6 +56,11 @@ def test_values_are_strings_for_kafka() -> None:
     # one static key: nothing at all is written, the record is kept
     ({"log.segment.bytes": "1", "log.dirs": "/x"}, {}, ("message.max.bytes",), False, {}, (),
      ("message.max.bytes",), 1),
+    # a static key Kafka has with another value: refused once, as static (not also as set by hand)
+    ({"log.dirs": "/x"}, {"log.dirs": "/y"}, (), False, {}, (), (), 1),
+    # two keys set by hand: each refused
+    ({"log.segment.bytes": "1", "message.max.bytes": "2"}, {"log.segment.bytes": "3", "message.max.bytes": "4"},
+     (), False, {}, (), (), 2),
 ])
 def test_plan_broker_config(desired, observed, recorded, overwrite, to_set, to_delete, keys, refused) -> None:
     plan = plan_broker_config(desired, observed, recorded, overwrite)
@@ -88,11 +92,11 @@ async def refreshed(reg: ClusterRegistry, body: dict[str, Any]):
     """The cluster's state after one refresh with this body (no background task)."""
     state = reg._clusters.get(KEY)
     if state is None:
-        state = reg._clusters[KEY] = _Cluster(KEY, ClusterSnapshot(KEY))
+        state = reg._clusters[KEY] = _Cluster(KEY)
     if state.body is not None:
         body.setdefault("status", state.body.get("status"))  # what the watch delivers: the status kto wrote
     state.body = body
-    state.view = replace(state.view, spec=KafkaClusterSpec.model_validate(body["spec"]))
+    state.spec = KafkaClusterSpec.model_validate(body["spec"])
     await reg.refresh(state)
     return state
 
@@ -113,7 +117,7 @@ async def test_broker_config_is_set_recorded_corrected_and_removed() -> None:
     assert kube.statuses[KEY]["brokerConfigKeys"] == ["log.retention.ms", "log.segment.bytes"]
     # validated first, then applied
     assert [d[2] for m, d in kafka.calls if m == "alter_broker_defaults"] == [True, False]
-    assert state.snapshot().ready
+    assert isinstance(state.state(), Connected)
 
     kafka.broker_defaults["log.segment.bytes"] = "536870912"  # out of band
     await refreshed(reg, body)
@@ -143,7 +147,7 @@ async def test_a_static_key_is_refused_and_nothing_is_written() -> None:
     assert "log.retention.check.interval.ms is not a cluster-wide dynamic broker config" in message
     assert "kto changed no broker config" in message
     assert kube.events_of(KEY) == [("Warning", "BrokerConfigRefused")]
-    assert state.snapshot().ready  # topics and users go on
+    assert isinstance(state.state(), Connected)  # topics and users go on
     await refreshed(reg, cluster_body(gen=2, brokerConfig=SEED))
     assert condition(kube)[:2] == ("True", "Connected")
     assert kafka.broker_defaults == {"log.retention.ms": "604800000", "log.segment.bytes": "1073741824"}
@@ -245,7 +249,7 @@ async def test_a_default_quota_set_by_hand_is_refused_unless_overwrite() -> None
     assert (ready, reason) == ("False", "DefaultQuotasRefused")
     assert "producer_byte_rate of the default user quota was set by hand to 5" in message
     assert kafka.quotas[None] == {"producer_byte_rate": 5.0} and kafka.requests["alter_user_quotas"] == 0
-    assert state.snapshot().ready
+    assert isinstance(state.state(), Connected)
     await refreshed(reg, cluster_body(defaultUserQuotas={"producerByteRate": 1048576},
                                       annotations={names.ANNOTATION_ADOPT: "overwrite"}))
     assert kafka.quotas[None] == {"producer_byte_rate": 1048576.0}

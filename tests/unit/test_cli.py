@@ -55,9 +55,12 @@ from kto.cli.plan import (
     format_text,
     plan_entry,
 )
-from kto.reconcile.gates import ClusterSnapshot, Gathered
+from kto.reconcile.cluster_state import ClusterState, Connected, spec_of
+from kto.reconcile.gates import Gathered
 from kto.reconcile.ownership import Claim
 from kto.topics.planner import build_desired, plan_topic
+
+from tests.support.fakes import FakeGateway
 
 CLUSTER = ("kafka", "main")
 
@@ -186,15 +189,13 @@ def test_user_manifest_names_a_password_secret_to_fill_in() -> None:
 # --- plan: the gate, the planner and the adoption rule ----------------------------------------------------
 
 
-def snapshot(brokers: int = 3, **spec) -> ClusterSnapshot:
-    return ClusterSnapshot(CLUSTER, spec=KafkaClusterSpec.model_validate({"bootstrapServers": ["k:9092"], **spec}),
-                           reason=Reason.CONNECTED, facts=ClusterFacts("c1", 1, tuple(range(1, brokers + 1))),
-                           gateway=object())
+def snapshot(brokers: int = 3, **spec) -> Connected:
+    return Connected(CLUSTER, KafkaClusterSpec.model_validate({"bootstrapServers": ["k:9092"], **spec}),
+                     ClusterFacts("c1", 1, tuple(range(1, brokers + 1))), FakeGateway())
 
 
-def gathered(spec: KafkaTopicSpec, cluster: ClusterSnapshot | None = None, owner: Claim | None = None,
-             holds: bool = False, **fields) -> Gathered:
-    cluster = cluster if cluster is not None else snapshot()
+def gathered(spec: KafkaTopicSpec, owner: Claim | None = None, holds: bool = False, **fields) -> Gathered:
+    cluster: ClusterState | None = fields.pop("cluster") if "cluster" in fields else snapshot()
     return Gathered(key=("team-a", "orders"), name=spec.topicName or "orders", cluster_ref=CLUSTER, cluster=cluster,
                     spec=spec, holds=holds, owner=owner, **fields)
 
@@ -205,7 +206,7 @@ def topic_spec(**fields) -> KafkaTopicSpec:
 
 def entry(spec: KafkaTopicSpec, seen, body=None, **fields) -> Entry:
     g = gathered(spec, **fields)
-    return plan_entry(g, build_desired("orders", spec, g.cluster.spec if g.cluster else None), seen,
+    return plan_entry(g, build_desired("orders", spec, spec_of(g.cluster)), seen,
                       body or {"metadata": {"name": "orders"}}, "topics/orders.yaml")
 
 
@@ -224,7 +225,7 @@ OURS = {"metadata": {"name": "orders"}, "status": {"topicId": "id-1"}}
     (topic_spec(partitions=3), None, None, {"owner": Claim("2020", "team-b", "orders", cluster=CLUSTER)}, CONFLICT,
      "ResourceConflict"),
     (topic_spec(partitions=3), None, None, {"paused": True}, PAUSED, "Paused"),
-    (topic_spec(partitions=3), None, None, {"cluster": ClusterSnapshot(CLUSTER, exists=False)}, REFUSED,
+    (topic_spec(partitions=3), None, None, {"cluster": None}, REFUSED,
      "ClusterNotFound"),
     (topic_spec(partitions=3), None, None, {"allowed": False}, REFUSED, "NamespaceNotAllowed"),
     (topic_spec(topicName="audit.log"), None, None,

@@ -26,10 +26,13 @@ from kto.cli.plan_prune import (
     tracked_app,
 )
 from kto.cli.progress import Progress, in_chunks
-from kto.reconcile.gates import ClusterSnapshot, Gathered, decide
+from kto.reconcile.cluster_state import Connected, Unreachable
+from kto.reconcile.gates import Gathered, decide
 from kto.reconcile.ownership import Claim
 from kto.topics.verdicts import RULES
 from kto.users.access import RULES as USER_RULES
+
+from tests.support.fakes import FakeGateway
 
 CLUSTER = ("kafka", "main")
 
@@ -154,9 +157,8 @@ def test_prune_candidates_are_what_is_owned_unlisted_and_not_already_going() -> 
 # --- what deleting does: the gate's own deletion rules ---------------------------------------------------------
 
 
-def snapshot(**fields) -> ClusterSnapshot:
-    return ClusterSnapshot(CLUSTER, spec=cluster_spec(), reason=Reason.CONNECTED,
-                           facts=ClusterFacts("c1", 1, (1,)), gateway=object(), **fields)
+def snapshot() -> Connected:
+    return Connected(CLUSTER, cluster_spec(), ClusterFacts("c1", 1, (1,)), FakeGateway())
 
 
 USER = KafkaUserSpec.model_validate({"clusterRef": {"name": "main"}, "authentication": {"type": "scram-sha-512"}})
@@ -176,9 +178,9 @@ def going(spec, **fields) -> Gathered:
     (RULES, going(topic_spec(), paused=True), KEPT, "deleted while paused"),
     (RULES, going(topic_spec(), unmanaged=True), KEPT, "the resource does not own it"),
     (RULES, going(topic_spec(), owner=Claim("2020", "team-b", "orders", cluster=CLUSTER)), KEPT, "does not own"),
-    (RULES, going(topic_spec(), cluster=ClusterSnapshot(CLUSTER, exists=False)), KEPT, "no longer exists"),
-    (RULES, going(topic_spec(), cluster=ClusterSnapshot(CLUSTER, spec=cluster_spec(),
-                                                        reason=Reason.UNREACHABLE)), WAITS, "waiting to delete"),
+    (RULES, going(topic_spec(), cluster=None), KEPT, "no longer exists"),
+    (RULES, going(topic_spec(), cluster=Unreachable(CLUSTER, cluster_spec(), Reason.UNREACHABLE,
+                                                                    "timed out")), WAITS, "waiting to delete"),
     (RULES, going(None), KEPT, "invalid spec"),
     (USER_RULES, going(USER), DELETED,
      "Kafka user orders deleted with its credentials, ACLs and quotas"),

@@ -3,7 +3,6 @@ the quotas of Kafka's default user entity; a read that fails keeps what the last
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
@@ -13,7 +12,7 @@ from kto.api.models import KafkaClusterSpec
 from kto.api.reasons import Reason
 from kto.clusters.registry import ClusterRegistry, _Cluster
 from kto.kafka.cluster import super_users_of
-from kto.reconcile.gates import ClusterSnapshot
+from kto.reconcile.cluster_state import Connected
 from kto.reconcile.status import StatusWriter
 
 from tests.support.fakes import FakeGateway, FakeKube
@@ -57,15 +56,15 @@ def registry() -> tuple[ClusterRegistry, FakeGateway]:
 async def probed(reg: ClusterRegistry, **spec) -> ClusterFacts:
     state = reg._clusters.get(KEY)
     if state is None:
-        state = reg._clusters[KEY] = _Cluster(KEY, ClusterSnapshot(KEY))
+        state = reg._clusters[KEY] = _Cluster(KEY)
     body = {"apiVersion": names.API_VERSION, "kind": names.CLUSTER_KIND,
             "metadata": {"name": KEY[1], "namespace": KEY[0], "generation": 1, "uid": "u"},
             "spec": {"bootstrapServers": ["kafka:9092"], **spec}, "status": (state.body or {}).get("status")}
     state.body = body
-    state.view = replace(state.view, spec=KafkaClusterSpec.model_validate(body["spec"]))
+    state.spec = KafkaClusterSpec.model_validate(body["spec"])
     await reg.refresh(state)
     snap = reg.snapshot(KEY)
-    assert snap.reason == Reason.CONNECTED, snap.message
+    assert isinstance(snap, Connected), snap
     return snap.facts
 
 

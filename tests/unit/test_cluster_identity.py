@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,7 +15,7 @@ from kto.api.conditions import find
 from kto.api.models import KafkaClusterSpec
 from kto.api.reasons import Reason
 from kto.clusters.registry import ClusterRegistry, _Cluster, error_text, recorded_cluster_id
-from kto.reconcile.gates import ClusterSnapshot
+from kto.reconcile.cluster_state import Connected
 from kto.reconcile.status import StatusWriter
 
 from tests.support.fakes import FakeGateway, FakeKube
@@ -85,9 +84,9 @@ def cluster_body(key=KEY, cluster_id: str | None = None, **spec: Any) -> dict[st
 async def refreshed(reg: ClusterRegistry, kube: FakeKube, body: dict[str, Any], key=KEY) -> tuple[str, str, str]:
     state = reg._clusters.get(key)
     if state is None:
-        state = reg._clusters[key] = _Cluster(key, ClusterSnapshot(key))
+        state = reg._clusters[key] = _Cluster(key)
     state.body = {**body, "status": dict(kube.statuses.get(key, {}))}
-    state.view = replace(state.view, spec=KafkaClusterSpec.model_validate(body["spec"]))
+    state.spec = KafkaClusterSpec.model_validate(body["spec"])
     await reg.refresh(state)
     cond = find(kube.statuses[key]["conditions"])
     return cond["status"], cond["reason"], cond["message"]
@@ -119,7 +118,7 @@ async def test_an_annotation_the_brokers_confirm_is_recorded() -> None:
 
 async def test_a_changed_cluster_id_annotation_wakes_the_cluster() -> None:
     reg, _kube = registry()
-    reg._clusters[KEY] = state = _Cluster(KEY, ClusterSnapshot(KEY), task=object())  # no background task
+    reg._clusters[KEY] = state = _Cluster(KEY, task=object())  # no background task
     reg.event("MODIFIED", cluster_body())
     state.wake.clear()
     reg.event("MODIFIED", cluster_body())
@@ -164,7 +163,7 @@ async def test_a_refresh_that_raises_before_the_first_probe_says_so_and_holds_no
     reg.event("ADDED", cluster_body(OTHER))
     reg.event("ADDED", cluster_body())
     try:
-        await settled(lambda: (reg.snapshot(KEY).reason, reg.snapshot(OTHER).reason)
+        await settled(lambda: (reg._clusters[KEY].reason, reg._clusters[OTHER].reason)
                       == (Reason.REFRESH_FAILED, Reason.CONNECTED), timeout=5)
         assert reg.same_kafka(OTHER) is not None  # not held by KEY
         assert "RuntimeError: something unforeseen" in find(kube.statuses[KEY]["conditions"])["message"]
@@ -178,7 +177,7 @@ async def test_a_connected_cluster_whose_status_write_fails_stays_connected() ->
     await refreshed(reg, kube, cluster_body())
     state = reg._clusters[KEY]
     await reg._refresh_failed(state, RuntimeError("status write: 500"))
-    assert reg.snapshot(KEY).reason == Reason.CONNECTED and reg.snapshot(KEY).gateway is not None
+    assert reg._clusters[KEY].reason == Reason.CONNECTED and isinstance(reg.snapshot(KEY), Connected)
 
 
 async def test_until_probed_a_cluster_holds_the_others() -> None:
@@ -186,8 +185,7 @@ async def test_until_probed_a_cluster_holds_the_others() -> None:
     same brokers, so the others wait for it (for one refresh, not forever)."""
     reg, kube = registry()
     await refreshed(reg, kube, cluster_body(OTHER), OTHER)
-    reg._clusters[KEY] = _Cluster(KEY, ClusterSnapshot(KEY, spec=KafkaClusterSpec.model_validate(
-        {"bootstrapServers": ["kafka:9092"]})))
+    reg._clusters[KEY] = _Cluster(KEY, spec=KafkaClusterSpec.model_validate({"bootstrapServers": ["kafka:9092"]}))
     assert reg.same_kafka(OTHER) is None
 
 

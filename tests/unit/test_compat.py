@@ -24,6 +24,7 @@ from kto.kafka.compat import (
 )
 from kto.kafka.errors import classify
 from kto.kafka.gateway import KafkaGateway
+from kto.reconcile.cluster_state import Connected
 from kto.reconcile.status import StatusWriter
 
 from tests.support.fakes import FakeKube
@@ -162,7 +163,7 @@ async def test_the_cluster_probe_refuses_unsupported_brokers(versions, release, 
     assert (ready["reason"], ready["status"]) == (reason, "True" if reason == Reason.CONNECTED else "False")
     assert says in ready["message"]
     # Nothing can write to refused brokers: the kinds get no gateway.
-    assert (snapshot.gateway is None) == (reason != Reason.CONNECTED)
+    assert isinstance(snapshot, Connected) == (reason == Reason.CONNECTED)
 
 
 async def _until(check) -> None:

@@ -6,36 +6,35 @@ that its rule comes first. Topic rules honour paused and observe-only; user rule
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 import pytest
 from kto.api import names
 from kto.api.domain import ClusterFacts
-from kto.api.models import KafkaClusterSpec
+from kto.api.models import DeletionPolicy, KafkaClusterSpec
 from kto.api.reasons import Reason
-from kto.reconcile.gates import UNKNOWN_OWNER_UID, ClusterSnapshot, Gathered, KindRules, decide
+from kto.reconcile.cluster_state import Connected, Invalid, NotProbed, Unreachable
+from kto.reconcile.gates import UNKNOWN_OWNER_UID, Gathered, KindRules, decide
 from kto.reconcile.outcomes import BACKOFF, Converge, Decision, Delete, Observe, Release, Report, Revoke, Skip, Verdict
 from kto.reconcile.ownership import Claim
 from kto.topics.kind import TopicKind
 from kto.users.kind import UserKind
 
+from tests.support.fakes import FakeGateway
+
 TOPIC: KindRules = TopicKind.rules
 USER: KindRules = UserKind.rules
-CLUSTER = ClusterSnapshot(("apps", "kafka"), spec=KafkaClusterSpec(bootstrapServers=["kafka:9092"]),
-                          reason=Reason.CONNECTED, message="connected", facts=ClusterFacts("id", 1, (1, 2, 3)),
-                          gateway=object())
+CLUSTER_SPEC = KafkaClusterSpec(bootstrapServers=["kafka:9092"])
+CLUSTER = Connected(("apps", "kafka"), CLUSTER_SPEC, ClusterFacts("id", 1, (1, 2, 3)), FakeGateway())
 BLOCK = Verdict(False, Reason.NOT_SUPPORTED, "Kafka cannot remove partitions", keep=True)
 
 # Conditions, each making one rule apply.
 NO_SPEC = {"spec": None, "spec_error": "spec.partitions: must be at least 1"}
 NO_CLUSTER = {"cluster": None}
-CLUSTER_DELETED = {"cluster": dataclasses.replace(CLUSTER, exists=False)}
-NOT_PROBED = {"cluster": dataclasses.replace(CLUSTER, reason=None, gateway=None)}
-BAD_CLUSTER = {"cluster": dataclasses.replace(CLUSTER, spec=None, spec_error="bootstrapServers: required",
-                                              reason=Reason.INVALID_SPEC, gateway=None)}
-UNREACHABLE = {"cluster": dataclasses.replace(CLUSTER, reason=Reason.UNREACHABLE, message="timed out",
-                                              gateway=None)}
+NOT_PROBED = {"cluster": NotProbed(("apps", "kafka"), CLUSTER_SPEC)}
+BAD_CLUSTER = {"cluster": Invalid(("apps", "kafka"), "bootstrapServers: required")}
+UNREACHABLE = {"cluster": Unreachable(("apps", "kafka"), CLUSTER_SPEC, Reason.UNREACHABLE, "timed out",
+                                      CLUSTER.facts)}
 NOT_ALLOWED = {"allowed": False}
 TAKEN = {"owner": Claim("2025-01-01T00:00:00Z", "apps", "older", cluster=("apps", "kafka"))}
 PAUSED = {"paused": True}
@@ -43,11 +42,11 @@ UNMANAGED = {"unmanaged": True}
 BLOCKED = {"blocked": BLOCK}
 PROTECTED = {"refusal": Verdict(False, Reason.PROTECTED, "Kafka topic orders is protected (it matches ...)")}
 NOT_PERMITTED = {"refusal": Verdict(False, Reason.NOT_PERMITTED, "namespace apps may not grant what ...")}
-ADOPTED = {"deletion_policy": "Adopted"}
+ADOPTED = {"deletion_policy": DeletionPolicy.ADOPTED}
 UNOWNED = {"established": False}  # no record in status that the resource owns its Kafka name
 INTENDED = {"established": False, "intended": True}  # kto's ledger: it was creating the name for the resource
 KIND_DELETED = {"kind_deleted": True}
-RETAIN = {"deletion_policy": "Retain"}
+RETAIN = {"deletion_policy": DeletionPolicy.RETAIN}
 
 
 def gathered(*conditions: dict[str, Any], deleting: bool = False) -> Gathered:
@@ -95,8 +94,6 @@ LIVING = [
      report(Reason.INVALID_SPEC), report(Reason.INVALID_SPEC), "invalid spec: spec.partitions: must be at least 1"),
     ("cluster missing", [NO_CLUSTER, NOT_ALLOWED, TAKEN, PAUSED, UNMANAGED, BLOCKED],
      report(Reason.CLUSTER_NOT_FOUND), report(Reason.CLUSTER_NOT_FOUND), "KafkaCluster apps/kafka does not exist"),
-    ("cluster deleted", [CLUSTER_DELETED, NOT_ALLOWED, TAKEN, PAUSED],
-     report(Reason.CLUSTER_NOT_FOUND), report(Reason.CLUSTER_NOT_FOUND), "create it or fix spec.clusterRef"),
     ("cluster not probed yet: skip", [NOT_PROBED, NOT_ALLOWED, TAKEN, PAUSED, UNMANAGED, BLOCKED],
      ("Skip",), ("Skip",), ""),
     ("invalid cluster spec", [BAD_CLUSTER, NOT_ALLOWED, TAKEN, PAUSED],
@@ -133,8 +130,6 @@ DELETING = [
     ("cluster gone first", [NO_CLUSTER, NO_SPEC, UNMANAGED, PAUSED, NOT_ALLOWED, RETAIN],
      release("Warning", "ClusterNotFound"), release("Warning", "ClusterNotFound"),
      "KafkaCluster apps/kafka no longer exists: finalizer released, Kafka topic orders was not deleted"),
-    ("cluster deleted", [CLUSTER_DELETED, RETAIN],
-     release("Warning", "ClusterNotFound"), release("Warning", "ClusterNotFound"), "no longer exists"),
     ("cluster not probed yet: wait", [NOT_PROBED, NO_SPEC, RETAIN], ("Skip",), ("Skip",), ""),
     ("invalid spec: a topic is kept, a user's access is not", [NO_SPEC, UNMANAGED, PAUSED, NOT_ALLOWED, UNREACHABLE],
      release("Warning", "InvalidSpec"), report(Reason.CLUSTER_NOT_READY), "Kafka topic orders was not deleted"),

@@ -185,3 +185,30 @@ def test_a_finalizer_is_not_a_claim_on_the_name() -> None:
     assert owner_of([forged, platform]) == forged
     assert owner_of([forged, Claim("2026-01-06T00:00:00Z", "platform", "orders-v2", established=True)]).namespace \
         == "platform"
+
+
+# (id, desired, observed, live brokers, reasons of the refusals, kinds of the actions, differences: how many)
+COMBINED = [
+    ("a factor the brokers cannot hold, already in place: left as it is", desired(3, 4), observed(3, 4), 3,
+     (), (), 0),
+    ("broker count unknown: the factor changes", desired(3, 4), observed(3, 1), None, (),
+     (ChangeReplicationFactor,), 1),
+    ("fewer partitions and too few brokers: both refused, partitions first", desired(2, 4), observed(3, 1), 3,
+     (Reason.NOT_SUPPORTED, Reason.INSUFFICIENT_BROKERS), (), 2),
+    ("too few brokers does not hold back partitions and configs", desired(5, 4, **{"retention.ms": "9"}),
+     observed(3, 1), 3, (Reason.INSUFFICIENT_BROKERS,), (CreatePartitions, AlterConfigs), 3),
+    ("below min.insync.replicas does not hold back partitions", desired(5, 1),
+     observed(3, 3, defaults={"min.insync.replicas": "2"}), 3, (Reason.BELOW_MIN_INSYNC_REPLICAS,),
+     (CreatePartitions,), 2),
+    ("a missing topic with too few brokers: refused, not created", desired(3, 4), None, 3,
+     (Reason.INSUFFICIENT_BROKERS,), (), 1),
+]
+
+
+@pytest.mark.parametrize(("want", "seen", "brokers", "refusals", "actions", "differences"),
+                         [c[1:] for c in COMBINED], ids=[c[0] for c in COMBINED])
+def test_each_part_of_a_topic_is_planned_on_its_own(want, seen, brokers, refusals, actions, differences) -> None:
+    plan = plan_topic(want, seen, brokers=brokers)
+    assert tuple(r.reason for r in plan.refusals) == refusals
+    assert tuple(type(a) for a in plan.actions) == actions
+    assert len(plan.differences) == differences

@@ -20,8 +20,8 @@ from kto.api.reasons import Reason
 from kto.app import Operator
 from kto.kube.ledger import Ledger
 from kto.reconcile.batching import Backoff
+from kto.reconcile.cluster_state import NotProbed, Unreachable
 from kto.reconcile.engine import QUIET_SECONDS, Reconciler
-from kto.reconcile.gates import ClusterSnapshot
 from kto.reconcile.status import StatusWriter
 from kto.topics.kind import TopicKind
 from kto.users.access import credential_matches
@@ -85,9 +85,9 @@ def message(status: dict[str, Any]) -> str:
     return find(status["conditions"])["message"]
 
 
-def not_ready(gateway: FakeGateway) -> ClusterSnapshot:
-    return dataclasses.replace(connected(CLUSTER, gateway), reason=Reason.UNREACHABLE,
-                               message="cannot reach the brokers: timed out", gateway=None)
+def not_ready(gateway: FakeGateway) -> Unreachable:
+    was = connected(CLUSTER, gateway)
+    return Unreachable(CLUSTER, was.spec, Reason.UNREACHABLE, "cannot reach the brokers: timed out", was.facts)
 
 
 @dataclass
@@ -175,7 +175,7 @@ async def test_missing_cluster_is_reported_without_kafka() -> None:
 
 async def test_a_cluster_not_probed_yet_writes_nothing_at_all() -> None:
     w = world()
-    w.clusters.set(ClusterSnapshot(CLUSTER, spec=w.clusters.snapshot(CLUSTER).spec, reason=None))
+    w.clusters.set(NotProbed(CLUSTER, w.clusters.snapshot(CLUSTER).spec))
     key = w.put(topic())
     assert await w.run(key) == {}
     assert w.kube.calls == []

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import yaml
+from pydantic import BaseModel
 
 from kto.api import models, names, policy
 
@@ -38,25 +40,8 @@ def _resolve(node: Any, defs: dict[str, Any]) -> Any:
 
 
 def _structural(node: dict[str, Any]) -> dict[str, Any]:
-    node = dict(node)
-    if "anyOf" in node:
-        variants = [v for v in node.pop("anyOf") if v.get("type") != "null"]
-        types = sorted(v.get("type") for v in variants)
-        if types == ["integer", "string"]:
-            node["x-kubernetes-int-or-string"] = True
-        elif len(variants) == 1:
-            node = {**variants[0], **node}
-        else:
-            raise ValueError(f"cannot express {variants} in a structural schema")
-    for bound, flag in (("exclusiveMinimum", "minimum"), ("exclusiveMaximum", "maximum")):
-        # JSON Schema's numeric exclusive bound (pydantic's gt/lt) is OpenAPI v3's bound with a boolean flag.
-        if isinstance(node.get(bound), int | float) and not isinstance(node[bound], bool):
-            node[flag] = node.pop(bound)
-            node[bound] = True
-    if "const" in node:
-        node["enum"] = [node.pop("const")]
-    if "enum" in node and "type" not in node:
-        node["type"] = "string"
+    """A pydantic JSON schema node as a structural OpenAPI v3 schema the apiserver accepts."""
+    node = _openapi_keywords(_without_any_of(node))
     out: dict[str, Any] = {}
     for key in sorted(node, key=_order):
         value = node[key]
@@ -73,6 +58,36 @@ def _structural(node: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _without_any_of(node: dict[str, Any]) -> dict[str, Any]:
+    """``anyOf`` (pydantic's optional and union fields) as one schema: int-or-string, or the one non-null variant."""
+    node = dict(node)
+    if "anyOf" not in node:
+        return node
+    variants = [v for v in node.pop("anyOf") if v.get("type") != "null"]
+    types = sorted(v.get("type") for v in variants)
+    if types == ["integer", "string"]:
+        node["x-kubernetes-int-or-string"] = True
+        return node
+    if len(variants) == 1:
+        return {**variants[0], **node}
+    raise ValueError(f"cannot express {variants} in a structural schema")
+
+
+def _openapi_keywords(node: dict[str, Any]) -> dict[str, Any]:
+    """JSON Schema keywords OpenAPI v3 spells differently: numeric exclusive bounds, ``const``, a typeless enum."""
+    node = dict(node)
+    for bound, flag in (("exclusiveMinimum", "minimum"), ("exclusiveMaximum", "maximum")):
+        # JSON Schema's numeric exclusive bound (pydantic's gt/lt) is OpenAPI v3's bound with a boolean flag.
+        if isinstance(node.get(bound), int | float) and not isinstance(node[bound], bool):
+            node[flag] = node.pop(bound)
+            node[bound] = True
+    if "const" in node:
+        node["enum"] = [node.pop("const")]
+    if "enum" in node and "type" not in node:
+        node["type"] = "string"
+    return node
+
+
 ORDER = ["description", "type", "x-kubernetes-int-or-string", "format", "enum", "pattern", "minimum",
          "exclusiveMinimum", "maximum", "exclusiveMaximum",
          "minLength", "maxLength", "minItems", "maxItems", "required", "properties", "items", "additionalProperties",
@@ -83,7 +98,7 @@ def _order(key: str) -> int:
     return ORDER.index(key) if key in ORDER else len(ORDER)
 
 
-def schema_of(model: type[models.BaseModel]) -> dict[str, Any]:
+def schema_of(model: type[BaseModel]) -> dict[str, Any]:
     raw = model.model_json_schema(mode="validation")
     defs = raw.pop("$defs", {})
     return _structural(_resolve(raw, defs))
@@ -126,8 +141,9 @@ MESSAGE = column("Message", "string", f"{READY}.message", "The Ready condition's
                  "not Ready.", priority=1)
 
 
-def crd(kind: str, plural: str, short: list[str], spec_model, status_model, columns, wide=(), root_rules=(),
-        description: str = "", scope: str = "Namespaced") -> dict[str, Any]:
+def crd(kind: str, plural: str, short: list[str], spec_model: type[BaseModel], status_model: type[BaseModel],
+        columns: Sequence[dict[str, Any]], wide: Sequence[dict[str, Any]] = (),
+        root_rules: Sequence[dict[str, str]] = (), description: str = "", scope: str = "Namespaced") -> dict[str, Any]:
     """One kind's CRD; every kind's metadata.name carries the length rule. Printer columns: the kind's own, then
     Ready, Reason and Age, then ``wide`` and the message (both with -o wide)."""
     columns = [*columns, *condition_columns(), *wide, MESSAGE]

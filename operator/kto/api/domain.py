@@ -51,7 +51,7 @@ class ClusterFacts:
     cluster_id: str | None
     controller_id: int | None
     broker_ids: tuple[int, ...]
-    racks: Mapping[int, str] = field(default_factory=lambda: EMPTY)
+    racks: Mapping[int, str] = field(default_factory=lambda: MappingProxyType({}))
     super_users: frozenset[str] = frozenset()  # user names in the brokers' super.users (User:<name>)
     default_user_quotas: Mapping[str, float] | None = None  # the quotas of Kafka's default user entity, if known
 

@@ -11,7 +11,8 @@ which a schema default would hide. Defaults are applied here, when kto parses a 
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal
+from enum import StrEnum
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -39,7 +40,18 @@ ConfigMap = dict[str, ConfigValue]
 
 SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
 SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
-DeletionPolicy = Literal["Delete", "Retain"]
+DeletionPolicyName = Literal["Delete", "Retain"]  # what a spec may say
+
+
+class DeletionPolicy(StrEnum):
+    """What deleting a resource does to what it made in Kafka: its spec (or its cluster's) says Delete or Retain;
+    Adopted is kto's own word for "kept": kto adopted it and the resource itself does not say Delete."""
+
+    DELETE = "Delete"
+    RETAIN = "Retain"
+    ADOPTED = "Adopted"
+
+
 ScramType = Literal["scram-sha-256", "scram-sha-512"]
 AclResourceType = Literal["topic", "group", "cluster", "transactionalId"]
 AclPatternType = Literal["literal", "prefixed"]
@@ -49,14 +61,14 @@ USER_NAME_PATTERN = r"^[a-zA-Z0-9._@-]+$"
 CLUSTER_RESOURCE_NAME = "kafka-cluster"
 
 
-def rule(expression: str, message: str, reason: str | None = None) -> dict:
+def rule(expression: str, message: str, reason: str | None = None) -> dict[str, str]:
     r = {"rule": expression, "message": message}
     if reason:
         r["reason"] = reason
     return r
 
 
-def validations(*rules: dict) -> dict:
+def validations(*rules: dict[str, str]) -> dict[str, Any]:
     return {"x-kubernetes-validations": list(rules)}
 
 
@@ -266,12 +278,12 @@ NamespaceOrStar = Annotated[str, Field(min_length=1, max_length=63, json_schema_
 Prefix = Annotated[str, Field(min_length=1, max_length=255)]
 
 
-def listing(description: str, max_items: int = 1000):
+def listing(description: str, max_items: int = 1000) -> Any:  # pydantic.Field is typed Any
     """An optional list field of at most ``max_items`` entries."""
     return Field(None, max_length=max_items, description=description)
 
 
-def prefixes(what: str, example: str):
+def prefixes(what: str, example: str) -> Any:
     return listing(f"The namespace's KafkaUsers may have ACLs on {what} with one of these (default: none). "
                    f"Example: [{example}].")
 
@@ -354,7 +366,7 @@ class KafkaClusterSpec(Model):
     topicDefaults: TopicDefaults | None = Field(
         None, description="Partitions, replication factor and configs of the topics that leave them out "
                           "(default: the brokers' own). Example: {replicationFactor: 3}.")
-    deletionPolicy: DeletionPolicy | None = Field(
+    deletionPolicy: DeletionPolicyName | None = Field(
         None, description="What deleting a KafkaTopic does to the Kafka topic, unless the topic says: Delete "
                           "(default) or Retain.")
     allowedNamespaces: list[Annotated[str, Field(min_length=1, max_length=63)]] | None = listing(
@@ -405,8 +417,8 @@ class KafkaClusterSpec(Model):
         return self.stalledAfterSeconds or 300
 
     @property
-    def deletion_policy(self) -> str:
-        return self.deletionPolicy or "Delete"
+    def deletion_policy(self) -> DeletionPolicy:
+        return DeletionPolicy(self.deletionPolicy or DeletionPolicy.DELETE)
 
     def allows_namespace(self, own_namespace: str, namespace: str) -> bool:
         """Whether KafkaTopics of ``namespace`` may use this cluster (which lives in ``own_namespace``)."""
@@ -458,7 +470,7 @@ TOPIC_NAME_RULES = validations(
     rule(f"!self.startsWith('{INTERNAL_TOPIC_PREFIX}')", INTERNAL_TOPIC_MESSAGE),
 )
 
-def immutable_names(kind: str, field: str, instead: str) -> list[dict]:
+def immutable_names(kind: str, field: str, instead: str) -> list[dict[str, str]]:
     """The cluster a resource references, and the Kafka name it gives, never change: moving either would orphan
     what kto made under the old ones."""
     return [rule("self.clusterRef == oldSelf.clusterRef",
@@ -496,7 +508,7 @@ class KafkaTopicSpec(Model):
     config: ConfigField = Field(
         None, description="Topic configs (retention.ms, cleanup.policy, ...); integers or strings. "
                           "Dynamic overrides not listed here are removed.")
-    deletionPolicy: DeletionPolicy | None = Field(
+    deletionPolicy: DeletionPolicyName | None = Field(
         None, description="Delete the Kafka topic with this resource (Delete) or keep it (Retain); "
                           "default: the cluster's deletionPolicy.")
 
@@ -626,13 +638,13 @@ class KafkaUserSpec(Model):
     quotas: UserQuotas | None = Field(
         None, description="Client quotas of the user (default: none set by kto). kto removes only the quotas it "
                           "set (status.quotas).")
-    deletionPolicy: DeletionPolicy | None = Field(
+    deletionPolicy: DeletionPolicyName | None = Field(
         None, description="Delete the user's credentials and ACLs with this resource (Delete, the default) or keep "
                           "them (Retain).")
 
     @property
-    def deletion_policy(self) -> str:
-        return self.deletionPolicy or "Delete"
+    def deletion_policy(self) -> DeletionPolicy:
+        return DeletionPolicy(self.deletionPolicy or DeletionPolicy.DELETE)
 
 
 # ----------------------------------------------------------------------------------------------

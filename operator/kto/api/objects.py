@@ -11,6 +11,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from kto.api import names
+from kto.api.models import DeletionPolicy
 
 _OWN_ANNOTATIONS = f"{names.PREFIX}/"
 
@@ -30,7 +31,8 @@ def cluster_key_of(body: Mapping[str, Any]) -> Key:
 
 def topic_name_of(body: Mapping[str, Any]) -> str:
     """The Kafka topic a KafkaTopic names: spec.topicName, else its own name."""
-    return (body.get("spec") or {}).get("topicName") or body["metadata"]["name"]
+    name: str = (body.get("spec") or {}).get("topicName") or body["metadata"]["name"]
+    return name
 
 
 def annotation(body: Mapping[str, Any], key: str) -> str | None:
@@ -49,7 +51,7 @@ def finalizers_of(body: Mapping[str, Any]) -> list[str]:
     return list((body.get("metadata") or {}).get("finalizers") or [])
 
 
-def relevant_state(body: Mapping[str, Any], finalizer: str) -> tuple:
+def relevant_state(body: Mapping[str, Any], finalizer: str) -> tuple[Any, ...]:
     """What, in a resource, can change what kto does (status and resourceVersion cannot)."""
     meta = body.get("metadata") or {}
     return (meta.get("generation"), annotation(body, names.ANNOTATION_MANAGED),
@@ -92,11 +94,11 @@ def is_adopted(body: Mapping[str, Any]) -> bool:
     return bool((body.get("status") or {}).get("adopted"))
 
 
-def deletion_policy_of(explicit: str | None, inherited: str, body: Mapping[str, Any]) -> str:
+def deletion_policy_of(explicit: str | None, inherited: DeletionPolicy, body: Mapping[str, Any]) -> DeletionPolicy:
     """Delete, Retain, or Adopted (kept: kto adopted it and the resource itself does not say Delete)."""
     if explicit:
-        return explicit
-    return "Adopted" if is_adopted(body) else inherited
+        return DeletionPolicy(explicit)
+    return DeletionPolicy.ADOPTED if is_adopted(body) else inherited
 
 
 def is_older(body: Mapping[str, Any], known: Mapping[str, Any] | None) -> bool:
@@ -132,8 +134,8 @@ def ownership_of(body: Mapping[str, Any]) -> str | None:
     permission, and the apiserver drops status on create); finalizers, labels and annotations prove nothing."""
     status = body.get("status") or {}
     recorded = status.get("ownership")
-    if recorded in (CREATED, ADOPTED):
-        return recorded
+    if recorded == CREATED or recorded == ADOPTED:
+        return str(recorded)
     if status.get("adopted"):
         return ADOPTED
     if _ready(status).get("reason") in _CONVERGED:

@@ -117,7 +117,9 @@ def plan_default_quotas(desired: Mapping[str, float], observed: Mapping[str, flo
 
 def recorded_quotas(status: Mapping[str, object] | None) -> set[str]:
     """The quota keys kto set for a KafkaUser, as its status records them."""
-    entries = (status or {}).get("quotas") or []
+    entries = (status or {}).get("quotas")
+    if not isinstance(entries, list):
+        return set()
     return {e["key"] for e in entries if isinstance(e, Mapping) and "key" in e}
 
 

@@ -49,6 +49,28 @@ class Reason(StrEnum):
     AUTHORIZER_NOT_ENABLED = "AuthorizerNotEnabled"  # the brokers have no authorizer: ACLs cannot be set
 
 
+class EventReason(StrEnum):
+    """The reasons of Events that are never a condition's (an Event may also carry a ``Reason``). Kept apart
+    from ``Reason``: every ``Reason`` is a condition reason the Argo CD health checks map."""
+
+    KIND_DELETED = "KindDeleted"  # a kind's CRD is being deleted: finalizer released, Kafka untouched
+    DRIFT_CORRECTED = "DriftCorrected"  # an out-of-band change in Kafka set back to the spec
+    CLUSTER_DEFAULTS_APPLIED = "ClusterDefaultsApplied"  # a change of the KafkaCluster's topicDefaults applied
+    TOPIC_RECREATED = "TopicRecreated"  # a topic kto made was deleted behind its back and made again
+    TOPIC_ADOPTED = "TopicAdopted"  # an existing topic matching the spec: kto manages it now
+    TOPIC_TAKEN_OVER = "TopicTakenOver"  # an existing topic that differs: the resource said overwrite
+    TOPIC_NOT_DELETED = "TopicNotDeleted"  # the Kafka topic is not the one kto made for the resource
+    TOPIC_RETAINED = "TopicRetained"  # deletionPolicy Retain (or adopted): the Kafka topic kept
+    USER_ADOPTED = "UserAdopted"  # an existing Kafka user: kto manages it now
+    USER_DELETED = "UserDeleted"  # credentials, ACLs and quotas kto set deleted with the resource
+    USER_RETAINED = "UserRetained"  # deletionPolicy Retain (or adopted): the Kafka user kept
+    CREDENTIALS_ROTATED = "CredentialsRotated"  # the user's password changed on the brokers
+    ACCESS_REVOKED = "AccessRevoked"  # the namespace is no longer allowed: what kto gave the user taken back
+    OUT_OF_POLICY = "OutOfPolicy"  # a topic breaks a KafkaPolicy rule that refuses (its InPolicy condition says which)
+    POLICY_CLAMPED = "PolicyClamped"  # a KafkaPolicy clamped what the topic asks for
+    ACLS_REVOKED = "AclsRevoked"  # a narrowed grant: the ACLs it no longer permits removed
+
+
 # Waiting for a change of spec (or of the cluster) fixes these; retrying does not.
 PERMANENT = frozenset({
     Reason.INVALID_SPEC,

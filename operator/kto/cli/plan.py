@@ -29,6 +29,7 @@ from kto.api.domain import (
 from kto.api.reasons import Reason
 from kto.cli.plan_fanout import ClusterChange, FieldChange
 from kto.cli.plan_prune import Pruned
+from kto.reconcile.cluster_state import brokers_of
 from kto.reconcile.gates import Gathered, decide
 from kto.reconcile.outcomes import Converge, Observe, Report, Verdict
 from kto.topics.planner import plan_topic
@@ -92,7 +93,7 @@ def _converge(base: dict[str, Any], g: Gathered, desired: DesiredTopic, seen: Ob
               body: Mapping[str, Any]) -> Entry:
     if isinstance(seen, KafkaFailure):
         return Entry(**base, outcome=REFUSED, reason=str(seen.reason), message=seen.message)
-    plan = plan_topic(desired, seen, brokers=g.cluster.brokers if g.cluster is not None else None)
+    plan = plan_topic(desired, seen, brokers=brokers_of(g.cluster))
     adoption = plan_adoption(desired, body, g.owns, seen, plan)
     if adoption is not None and adoption.reason == Reason.ADOPTING:
         return Entry(**base, outcome=TAKE_OVER, actions=plan.actions, reason=str(adoption.reason),

@@ -7,13 +7,13 @@ from __future__ import annotations
 import argparse
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any, cast
+from typing import Any
 
 from kubernetes.client.exceptions import ApiException
 
 from kto.api import names
 from kto.api.domain import ClusterFacts, KafkaFailure, ObservedTopic
-from kto.api.models import KafkaClusterSpec, KafkaTopicSpec, KafkaUserSpec
+from kto.api.models import DeletionPolicy, KafkaClusterSpec, KafkaTopicSpec, KafkaUserSpec
 from kto.api.objects import (
     Key,
     bound_cluster_id,
@@ -44,10 +44,10 @@ from kto.cli.plan_prune import (
 )
 from kto.cli.progress import Progress, in_chunks
 from kto.kube.client import KubeClient
-from kto.reconcile.gates import ClusterSnapshot, Gathered, decide
+from kto.reconcile import cluster_state
+from kto.reconcile.gates import Gathered, decide
 from kto.reconcile.outcomes import Verdict
 from kto.reconcile.ownership import Claim, owner_of
-from kto.reconcile.ports import KafkaPort
 from kto.reconcile.store import claim_of
 from kto.topics.planner import build_desired, deletion_policy
 from kto.topics.verdicts import RULES, check_topic
@@ -55,8 +55,6 @@ from kto.users.access import RULES as USER_RULES
 from kto.users.access import protected_why, user_deletion_policy, user_name_of
 
 NOT_YET_CREATED = "9999-12-31T23:59:59Z"  # a manifest not in the cluster yet: newer than every existing claim
-# The gate needs a gateway to call a KafkaCluster connected; the plan decides and never acts, so none is called.
-PLANNING = cast(KafkaPort, object())
 
 
 @dataclass
@@ -72,7 +70,7 @@ class World:
 class Connected:
     """One KafkaCluster the plan needs, connected to and described."""
 
-    snapshot: ClusterSnapshot
+    snapshot: cluster_state.ClusterState | None  # None: the KafkaCluster does not exist
     observed: Mapping[str, Any]  # topic name -> ObservedTopic | KafkaFailure | None
     aliases: list[Key]  # the KafkaClusters that reach the same Kafka cluster (itself first)
 
@@ -166,7 +164,7 @@ async def connect(kube: KubeClient, ckey: Key, world: World, topic_names: list[s
     is the live KafkaCluster's (its Secrets are read as they are now)."""
     body = world.clusters.get(ckey)
     if body is None:
-        return Connected(ClusterSnapshot(ckey, exists=False), {}, [ckey])
+        return Connected(None, {}, [ckey])
     target = await cluster_target(kube, ckey)
     gateway = gateway_of(target)
     try:
@@ -176,8 +174,8 @@ async def connect(kube: KubeClient, ckey: Key, world: World, topic_names: list[s
         observed = await in_chunks(gateway.describe_topics, sorted(set(topic_names)), progress or Progress())
     finally:
         gateway.close()
-    snapshot = ClusterSnapshot(ckey, spec=planned or target.spec, reason=Reason.CONNECTED, facts=facts,
-                               gateway=PLANNING, principal=target.conf.get("sasl.username"))
+    # The gateway the topics were described through (closed now): the plan decides and never acts.
+    snapshot = cluster_state.Connected(ckey, planned or target.spec, facts, gateway, target.conf.get("sasl.username"))
     return Connected(snapshot, observed, same_kafka(ckey, facts, world))
 
 
@@ -235,15 +233,15 @@ def fanned_entry(a: Affected, cluster: Manifest, connected: Connected, world: Wo
 
 def decide_topic(key: Key, spec: KafkaTopicSpec, body: Mapping[str, Any], live: Mapping[str, Any],
                  connected: Connected, world: World, planned: list[Manifest], source: str) -> Entry:
-    cluster = connected.snapshot
+    cluster, ckey = connected.snapshot, connected.aliases[0]  # the KafkaCluster itself comes first
     topic = spec.topicName or key[1]
-    cspec = cluster.spec
+    cspec = cluster_state.spec_of(cluster)
     g = Gathered(
-        key=key, name=topic, cluster_ref=cluster.key, cluster=cluster, spec=spec,
+        key=key, name=topic, cluster_ref=ckey, cluster=cluster, spec=spec,
         holds=names.FINALIZER in finalizers_of(live), established=is_established(live) if live else False,
-        allowed=cspec is not None and cspec.allows_namespace(cluster.key[0], key[0]),
+        allowed=cspec is not None and cspec.allows_namespace(ckey[0], key[0]),
         owner=owner_of(claims_of(topic, connected, world, planned)) if cspec is not None else None,
-        refusal=check_topic(key, topic, cluster) if cspec is not None else None,
+        refusal=check_topic(key, topic, cluster) if isinstance(cluster, cluster_state.Connected) else None,
         paused=is_paused(body), unmanaged=is_unmanaged(body))
     desired = build_desired(key[1], spec, cspec)
     return plan_entry(g, desired, connected.observed.get(topic), body, source)
@@ -316,28 +314,29 @@ def pruned_of(kind: str, body: Mapping[str, Any], connected: Connected, world: W
     effect, message = prune_effect(decide(g, rules), rules, g.deletion_policy, name)
     if effect == DELETED and topic:
         effect, message = not_the_same_topic(body, connected.observed.get(name)) or (effect, message)
-    return Pruned(kind, key[0], key[1], name, cluster.key, effect, message)
+    return Pruned(kind, key[0], key[1], name, connected.aliases[0], effect, message)
 
 
-def deleting(key: Key, name: str, body: Mapping[str, Any], spec: Any, cluster: ClusterSnapshot, world: World,
-             connected: Connected, topic: bool) -> Gathered:
+def deleting(key: Key, name: str, body: Mapping[str, Any], spec: Any, cluster: cluster_state.ClusterState | None,
+             world: World, connected: Connected, topic: bool) -> Gathered:
     """What ``Reconciler.gather`` would have for the resource once it is deleted (kto's ledger, which only
     records creations in flight, is not read)."""
-    cspec = cluster.spec
-    if cspec is None or spec is None:
-        policy, allowed, refusal, owner = "Delete", False, None, None
+    ckey = connected.aliases[0]  # the KafkaCluster itself comes first
+    if not isinstance(cluster, cluster_state.Connected) or spec is None:
+        policy, allowed, refusal, owner = DeletionPolicy.DELETE, False, None, None
     elif topic:
+        cspec = cluster.spec
         policy = deletion_policy_of(spec.deletionPolicy, deletion_policy(spec, cspec), body)
-        allowed = cspec.allows_namespace(cluster.key[0], key[0])
+        allowed = cspec.allows_namespace(ckey[0], key[0])
         refusal, owner = check_topic(key, name, cluster), owner_of(claims_of(name, connected, world, []))
     else:
         policy = user_deletion_policy(spec, body)
-        allowed = cspec.allows_user_namespace(cluster.key[0], key[0])
+        allowed = cluster.spec.allows_user_namespace(ckey[0], key[0])
         why = protected_why(name, cluster)
         refusal = Verdict(False, Reason.PROTECTED, f"Kafka user {name} is protected ({why})") if why else None
         owner = owner_of(user_claims(name, connected, world))
     finalizer = names.FINALIZER if topic else names.USER_FINALIZER
-    return Gathered(key=key, name=name, cluster_ref=cluster.key, cluster=cluster, spec=spec, deleting=True,
+    return Gathered(key=key, name=name, cluster_ref=ckey, cluster=cluster, spec=spec, deleting=True,
                     holds=finalizer in finalizers_of(body), established=is_established(body), allowed=allowed,
                     owner=owner, deletion_policy=policy, paused=is_paused(body), unmanaged=is_unmanaged(body),
                     refusal=refusal)

@@ -73,11 +73,9 @@ def plan_broker_config(desired: Mapping[str, str], observed: Mapping[str, str], 
     ``recorded``: the keys kto set before; ``overwrite``: the KafkaCluster may take over keys set by hand."""
     recorded = set(recorded)
     refused = [why for k in sorted(desired) if (why := refusal_of(k))]
-    for key in sorted(desired):
-        if key in observed and observed[key] != desired[key] and key not in recorded and not overwrite \
-                and refusal_of(key) is None:
-            refused.append(f"{key} was set by hand to {observed[key]} (kto did not set it): annotate the "
-                           "KafkaCluster kto.dev/adopt=overwrite to let kto replace it, or remove it from the spec")
+    if not overwrite:
+        refused += [_set_by_hand(key, observed[key]) for key in sorted(desired)
+                    if _is_set_by_hand(key, desired[key], observed, recorded)]
     to_set = {k: v for k, v in desired.items() if observed.get(k) != v}
     to_delete = tuple(sorted(k for k in recorded - set(desired) if k in observed))
     drift = {k: observed.get(k) for k in sorted(set(to_set) & recorded)}
@@ -86,6 +84,16 @@ def plan_broker_config(desired: Mapping[str, str], observed: Mapping[str, str], 
     if refused:
         return BrokerConfigPlan(refused=tuple(refused), keys=tuple(sorted(recorded)))
     return BrokerConfigPlan(to_set, to_delete, (), drift, keys)
+
+
+def _is_set_by_hand(key: str, value: str, observed: Mapping[str, str], recorded: set[str]) -> bool:
+    """A valid key Kafka has with another value, that kto did not set."""
+    return key in observed and observed[key] != value and key not in recorded and refusal_of(key) is None
+
+
+def _set_by_hand(key: str, value: str) -> str:
+    return (f"{key} was set by hand to {value} (kto did not set it): annotate the KafkaCluster "
+            "kto.dev/adopt=overwrite to let kto replace it, or remove it from the spec")
 
 
 def describe_drift(drift: Mapping[str, str | None], desired: Mapping[str, str]) -> str:

@@ -1,5 +1,6 @@
 """KafkaClusters as live connections: one task per cluster connects, probes, writes the cluster's status and
-ticks the resync of every kind on it; the reconcilers get read-only ``ClusterSnapshot``s.
+ticks the resync of every kind on it; the reconcilers get its state as a frozen value
+(``kto.reconcile.cluster_state``: ``NotProbed | Invalid | Unreachable | Connected``).
 
 Connect: read the referenced Secrets, build the client config (``kto.connection``), and replace the admin
 client when the config's fingerprint changed (spec or Secret contents: credential rotation needs no
@@ -20,7 +21,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from types import MappingProxyType
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydantic import ValidationError
 
@@ -30,13 +31,13 @@ from kto.api.domain import ClusterFacts, KafkaFailure, SecretContents
 from kto.api.models import KafkaClusterSpec, KafkaClusterStatus
 from kto.api.objects import Key, annotation, bound_cluster_id, key_of, own, validation_message
 from kto.api.quotas import describe_quota_change, desired_quotas, plan_default_quotas
-from kto.api.reasons import Reason
+from kto.api.reasons import EventReason, Reason
 from kto.clusters.broker_config import config_strings, describe_drift, plan_broker_config
 from kto.kafka.compat import support_problem
 from kto.kafka.connection import ConnectionError_, build_client_config, fingerprint, referenced_secrets
 from kto.kafka.gateway import KafkaGateway
 from kto.kube.client import KubeClient
-from kto.reconcile.gates import ClusterSnapshot
+from kto.reconcile.cluster_state import ClusterState, cluster_state
 from kto.reconcile.status import StatusWriter, condition_status
 from kto.telemetry import logs, metrics
 
@@ -46,47 +47,67 @@ GatewayFactory = Callable[[dict[str, str], str], KafkaGateway]
 Listener = Callable[[Key], None]
 
 
+class Problem(NamedTuple):
+    """Why a connected cluster's spec.brokerConfig or spec.defaultUserQuotas is not in place."""
+
+    reason: Reason
+    message: str
+
+
+class Shown(NamedTuple):
+    """The KafkaCluster's Ready condition as kto writes it."""
+
+    ready: bool
+    reason: Reason | str
+    message: str
+
+
+NOT_PROBED = "NotProbed"  # the reason a Ready condition would show before the first probe (never written)
+
+
 @dataclass
 class _Cluster:
-    """One KafkaCluster's mutable state; only this module changes it. ``view`` (spec, readiness, facts) is
-    replaced, never mutated, so a snapshot handed out stays as it was."""
+    """One KafkaCluster's working record; only this module changes it. What its last event said (``spec`` or
+    ``spec_error``) and what its last probe said (``reason``, ``message``, ``facts``, ``principal``) change at
+    different times; ``state()`` turns them into the frozen value the reconcilers get."""
 
     key: Key
-    view: ClusterSnapshot
+    spec: KafkaClusterSpec | None = None
+    spec_error: str = ""
+    reason: Reason | None = None  # None: not probed yet
+    message: str = ""
+    facts: ClusterFacts | None = None  # the last probe's (kept while the cluster cannot be reached)
+    principal: str | None = None  # the Kafka user kto connects as (SASL)
     body: dict[str, Any] | None = None
     gateway: KafkaGateway | None = None
     conf_fingerprint: str | None = None
     wake: asyncio.Event = field(default_factory=asyncio.Event)
-    task: asyncio.Task | None = None
+    task: asyncio.Task[None] | None = None
     broker_keys: tuple[str, ...] | None = None  # the brokerConfig keys kto set (None: read status.brokerConfigKeys)
-    config_problem: tuple[Reason, str] | None = None  # why spec.brokerConfig is not in place, when it is not
+    config_problem: Problem | None = None  # why spec.brokerConfig is not in place, when it is not
     quota_keys: tuple[str, ...] | None = None  # the default user quota keys kto set (None: read status)
-    quota_problem: tuple[Reason, str] | None = None  # why spec.defaultUserQuotas is not in place, when it is not
+    quota_problem: Problem | None = None  # why spec.defaultUserQuotas is not in place, when it is not
     quotas_read: Mapping[str, float] | None = None  # the default user quotas this refresh's probe read (None: failed)
-
-    @property
-    def spec(self) -> KafkaClusterSpec | None:
-        return self.view.spec
-
-    @property
-    def reason(self) -> Reason | None:
-        return self.view.reason
 
     @property
     def identity(self) -> str | None:
         """The Kafka cluster id this KafkaCluster stands for."""
-        return bound_cluster_id(self.body) or (self.view.facts.cluster_id if self.view.facts else None)
+        return bound_cluster_id(self.body) or (self.facts.cluster_id if self.facts else None)
 
-    def shown(self) -> tuple[bool, Reason | None, str]:
+    @property
+    def connected(self) -> bool:
+        return self.reason == Reason.CONNECTED
+
+    def shown(self) -> Shown:
         """The KafkaCluster's Ready condition: the connection, then whether its brokerConfig is in place."""
         problem = self.config_problem or self.quota_problem
-        if self.view.reason == Reason.CONNECTED and problem is not None:
-            return False, *problem
-        return self.view.reason == Reason.CONNECTED, self.view.reason, self.view.message
+        if self.connected and problem is not None:
+            return Shown(False, problem.reason, problem.message)
+        return Shown(self.connected, self.reason or NOT_PROBED, self.message)
 
-    def snapshot(self) -> ClusterSnapshot:
-        connected = self.view.reason == Reason.CONNECTED
-        return replace(self.view, exists=self.body is not None, gateway=self.gateway if connected else None)
+    def state(self) -> ClusterState:
+        return cluster_state(self.key, self.spec, self.spec_error, self.reason, self.message, self.facts,
+                             self.gateway if self.connected else None, self.principal)
 
 
 class ClusterRegistry:
@@ -101,14 +122,15 @@ class ClusterRegistry:
         # How many KafkaTopics a cluster serves, for its status (set by the topic reconciler).
         self.served_topics: Callable[[Key, KafkaClusterSpec], int] = lambda key, spec: 0
 
-    def snapshot(self, key: Key) -> ClusterSnapshot | None:
+    def snapshot(self, key: Key) -> ClusterState | None:
+        """The KafkaCluster's state now; None when kto does not know it (it does not exist)."""
         state = self._clusters.get(key)
-        return state.snapshot() if state is not None else None
+        return state.state() if state is not None and state.body is not None else None
 
     def __len__(self) -> int:
         return len(self._clusters)
 
-    def same_kafka(self, key: Key) -> list[ClusterSnapshot] | None:
+    def same_kafka(self, key: Key) -> list[ClusterState] | None:
         """Every KafkaCluster that reaches the same Kafka cluster as ``key``, ``key``'s own first. A cluster's
         identity is the id it is bound to (its status or annotation: known even while its brokers are down),
         else the id its last probe saw. None while another KafkaCluster has not been probed even once (right
@@ -119,9 +141,9 @@ class ClusterRegistry:
         if any(_unknown(c) for k, c in self._clusters.items() if k != key):
             return None
         identity = own.identity
-        others = [c.snapshot() for k, c in self._clusters.items()
+        others = [c.state() for k, c in self._clusters.items()
                   if k != key and identity is not None and c.identity == identity]
-        return [own.snapshot(), *others]
+        return [own.state(), *others]
 
     # --- events ------------------------------------------------------------------------------------
 
@@ -134,17 +156,16 @@ class ClusterRegistry:
             return
         body = own(body)
         if state is None:
-            state = self._clusters[key] = _Cluster(key, ClusterSnapshot(key))
+            state = self._clusters[key] = _Cluster(key)
         changed = state.body is None or state.body["metadata"].get("generation") != body["metadata"].get("generation") \
             or any(annotation(state.body, a) != annotation(body, a)
                    for a in (names.ANNOTATION_ADOPT, names.ANNOTATION_CLUSTER_ID))
         state.body = body
         if changed:
             try:
-                state.view = replace(state.view, spec=KafkaClusterSpec.model_validate(body.get("spec") or {}),
-                                     spec_error=None)
+                state.spec, state.spec_error = KafkaClusterSpec.model_validate(body.get("spec") or {}), ""
             except ValidationError as err:
-                state.view = replace(state.view, spec=None, spec_error=validation_message(err))
+                state.spec, state.spec_error = None, validation_message(err)
             state.wake.set()
         if state.task is None:
             state.task = asyncio.get_running_loop().create_task(self._run(state), name=f"cluster-{key}")
@@ -206,33 +227,34 @@ class ClusterRegistry:
     async def refresh(self, state: _Cluster) -> None:
         """Rebuild the client when the spec or its Secrets changed, probe the brokers, write status."""
         previous = state.shown()
-        if state.spec is None:
-            self._set(state, Reason.INVALID_SPEC, f"invalid spec: {state.view.spec_error}")
+        spec = state.spec  # this refresh's (a spec that changes meanwhile wakes the next one)
+        if spec is None:
+            self._set(state, Reason.INVALID_SPEC, f"invalid spec: {state.spec_error}")
         else:
-            await self._connect_or_say_why(state)
+            await self._connect_or_say_why(state, spec)
             if state.gateway is not None:
-                await self._probe(state)
-            if state.reason == Reason.CONNECTED:
-                await self._converge_broker_config(state)
-                await self._converge_default_quotas(state)
+                await self._probe(state, spec, state.gateway)
+            if state.connected and state.gateway is not None:
+                await self._converge_broker_config(state, spec, state.gateway)
+                await self._converge_default_quotas(state, spec, state.gateway)
         ready, reason, message = state.shown()
         metrics.CLUSTER_READY.labels(*state.key).set(1 if ready else 0)
-        if state.reason == Reason.CONNECTED and (state.spec.brokerConfig or state.broker_keys
-                                                 or state.spec.defaultUserQuotas or state.quota_keys):
+        if state.connected and spec is not None and (spec.brokerConfig or state.broker_keys
+                                                     or spec.defaultUserQuotas or state.quota_keys):
             # kto_reconciles_total{kind="cluster"}: Connected, or why spec.brokerConfig is not in place
             metrics.count_verdict("cluster", f"{state.key[0]}/{state.key[1]}", str(reason), ready)
         await self._write_status(state)
-        if previous[1] != reason:
+        if previous.reason != reason:
             log.info("Cluster state", extra=logs.fields(names.CLUSTER_KIND, state.key, state.key, reason,
                                                         detail=message))
             if not ready and state.body is not None:
                 await self.kube.post_event(state.body, "Warning", str(reason), message)
 
-    async def _connect_or_say_why(self, state: _Cluster) -> None:
+    async def _connect_or_say_why(self, state: _Cluster, spec: KafkaClusterSpec) -> None:
         """``_connect``; when reading the Secrets raises (the apiserver refuses, not a 404), the cluster says so
         (RefreshFailed: the refresh shows it in status and an Event) and is tried again with backoff."""
         try:
-            await self._connect(state)
+            await self._connect(state, spec)
         except Exception as err:  # e.g. 403 Forbidden, 500, a timeout
             log.debug("Reading the cluster's Secrets failed", exc_info=True,
                       extra=logs.fields(names.CLUSTER_KIND, state.key, state.key))
@@ -244,21 +266,21 @@ class ClusterRegistry:
         """A refresh that raised: a cluster never probed says so (RefreshFailed, in status and an Event) instead of
         staying unknown, which would hold every other cluster's ownership decisions; a connected one stays
         connected (the brokers answered; what failed was after them, e.g. a status write)."""
-        if state.view.reason == Reason.CONNECTED and state.gateway is not None:
+        if state.connected and state.gateway is not None:
             return
-        first = state.view.reason != Reason.REFRESH_FAILED
+        first = state.reason != Reason.REFRESH_FAILED
         self._set(state, Reason.REFRESH_FAILED, f"kto could not refresh this KafkaCluster: {error_text(err)}; tried "
                                                 "again with backoff")
         try:
             await self._write_status(state)
             if first and state.body is not None:
-                await self.kube.post_event(state.body, "Warning", str(Reason.REFRESH_FAILED), state.view.message)
+                await self.kube.post_event(state.body, "Warning", Reason.REFRESH_FAILED, state.message)
         except Exception:  # the apiserver may be what fails: the log says it, the next try too
             log.warning("Reporting the failed refresh failed", exc_info=True,
                         extra=logs.fields(names.CLUSTER_KIND, state.key, state.key))
 
-    async def _probe(self, state: _Cluster) -> None:
-        facts = await state.gateway.describe_cluster()
+    async def _probe(self, state: _Cluster, spec: KafkaClusterSpec, gateway: KafkaGateway) -> None:
+        facts = await gateway.describe_cluster()
         if isinstance(facts, KafkaFailure) and facts.reason != Reason.UNSUPPORTED_KAFKA_VERSION:
             self._set(state, facts.reason, facts.message)
             if facts.reason == Reason.UNREACHABLE:
@@ -266,31 +288,35 @@ class ClusterRegistry:
                 # waits (kto.pending): the next probe builds a fresh one, which backs off.
                 self._close_gateway(state)
             return
-        refusal = await self._supported(state.gateway)
-        if refusal is not None or isinstance(facts, KafkaFailure):
-            refusal = refusal or facts
+        refusal = await self._supported(gateway)
+        if refusal is None and isinstance(facts, KafkaFailure):
+            refusal = facts
+        if refusal is not None:
             self._set(state, refusal.reason, refusal.message)
             return
-        state.view = replace(state.view, facts=await self._live_facts(state, facts))
+        if isinstance(facts, KafkaFailure):  # UnsupportedKafkaVersion, yet every API kto needs is there
+            self._set(state, facts.reason, facts.message)
+            return
+        state.facts = await self._live_facts(state, gateway, facts)
         bound = bound_cluster_id(state.body)
         if bound is not None and facts.cluster_id is not None and facts.cluster_id != bound:
-            self._set(state, Reason.CLUSTER_ID_CHANGED, cluster_id_changed_message(state.key, state.spec, bound,
+            self._set(state, Reason.CLUSTER_ID_CHANGED, cluster_id_changed_message(state.key, spec, bound,
                                                                                    facts.cluster_id))
             return
-        self._set(state, Reason.CONNECTED, f"connected to {facts.brokers} broker(s) over {state.spec.protocol}")
+        self._set(state, Reason.CONNECTED, f"connected to {facts.brokers} broker(s) over {spec.protocol}")
 
-    async def _live_facts(self, state: _Cluster, facts: ClusterFacts) -> ClusterFacts:
+    async def _live_facts(self, state: _Cluster, gateway: KafkaGateway, facts: ClusterFacts) -> ClusterFacts:
         """``facts`` with the brokers' super users and the default user entity's quotas, as Kafka has them now. A
         read that fails fails no probe: the value the last probe read stays (logged at debug)."""
-        previous = state.view.facts
+        previous = state.facts
         if previous is not None and previous.cluster_id != facts.cluster_id:
             previous = None  # another Kafka cluster's: nothing of it holds here
-        super_users = await state.gateway.describe_super_users(facts.broker_ids)
+        super_users = await gateway.describe_super_users(facts.broker_ids)
         if isinstance(super_users, KafkaFailure):
             log.debug("Reading super.users failed", extra=logs.fields(
                 names.CLUSTER_KIND, state.key, state.key, super_users.reason, detail=super_users.message))
             super_users = previous.super_users if previous is not None else frozenset()
-        quotas = await state.gateway.describe_user_quotas(default=True)
+        quotas = await gateway.describe_user_quotas(default=True)
         if isinstance(quotas, KafkaFailure):
             log.debug("Reading the default user quotas failed", extra=logs.fields(
                 names.CLUSTER_KIND, state.key, state.key, quotas.reason, detail=quotas.message))
@@ -302,9 +328,8 @@ class ClusterRegistry:
 
     def _quotas_fact(self, state: _Cluster, quotas: Mapping[str, float]) -> None:
         """The default user quotas kto just set are what Kafka has now."""
-        if state.view.facts is not None:
-            state.view = replace(state.view, facts=replace(state.view.facts,
-                                                           default_user_quotas=MappingProxyType(dict(quotas))))
+        if state.facts is not None:
+            state.facts = replace(state.facts, default_user_quotas=MappingProxyType(dict(quotas)))
 
     async def _supported(self, gateway: KafkaGateway) -> KafkaFailure | None:
         """Why kto must not work with these brokers (too old, or an API it needs missing), or None. Asked once per
@@ -317,43 +342,44 @@ class ClusterRegistry:
             return KafkaFailure(Reason.UNSUPPORTED_KAFKA_VERSION, problem, retriable=False)
         return None
 
-    async def _converge_broker_config(self, state: _Cluster) -> None:
+    async def _converge_broker_config(self, state: _Cluster, spec: KafkaClusterSpec, gateway: KafkaGateway) -> None:
         """spec.brokerConfig on the default broker resource: validated as a whole by the brokers first, so a
         refused key or value leaves every broker config as it was."""
-        desired = config_strings(state.spec.brokerConfig)
+        desired = config_strings(spec.brokerConfig)
         if state.broker_keys is None:
             state.broker_keys = _recorded(state.body, "brokerConfigKeys")
         state.config_problem = None
         if not desired and not state.broker_keys:
             return
-        observed = await state.gateway.describe_broker_defaults()
+        observed = await gateway.describe_broker_defaults()
         if isinstance(observed, KafkaFailure):
-            state.config_problem = (observed.reason, f"connected, but spec.brokerConfig cannot be checked: "
-                                                     f"{observed.message}")
+            state.config_problem = Problem(observed.reason, f"connected, but spec.brokerConfig cannot be checked: "
+                                                            f"{observed.message}")
             return
-        overwrite = annotation(state.body, names.ANNOTATION_ADOPT) == names.ADOPT_OVERWRITE
+        overwrite = annotation(state.body or {}, names.ANNOTATION_ADOPT) == names.ADOPT_OVERWRITE
         plan = plan_broker_config(desired, observed, state.broker_keys, overwrite)
         if plan.refused:
-            state.config_problem = (Reason.BROKER_CONFIG_REFUSED, f"spec.brokerConfig refused: "
-                                    f"{'; '.join(plan.refused)}. kto changed no broker config")
+            state.config_problem = Problem(Reason.BROKER_CONFIG_REFUSED, f"spec.brokerConfig refused: "
+                                           f"{'; '.join(plan.refused)}. kto changed no broker config")
             return
         if not plan.in_sync:
-            failure = await state.gateway.alter_broker_defaults(dict(plan.to_set), plan.to_delete, validate_only=True)
+            failure = await gateway.alter_broker_defaults(dict(plan.to_set), plan.to_delete, validate_only=True)
             if failure is None:
-                failure = await state.gateway.alter_broker_defaults(dict(plan.to_set), plan.to_delete)
+                failure = await gateway.alter_broker_defaults(dict(plan.to_set), plan.to_delete)
             if failure is not None:
-                state.config_problem = (Reason.BROKER_CONFIG_REFUSED, f"the brokers refuse spec.brokerConfig: "
-                                        f"{failure.message}. kto changed no broker config") if not failure.retriable \
-                    else (failure.reason, f"connected, but spec.brokerConfig is not in place: {failure.message}")
+                state.config_problem = Problem(Reason.BROKER_CONFIG_REFUSED, f"the brokers refuse spec.brokerConfig: "
+                                               f"{failure.message}. kto changed no broker config") \
+                    if not failure.retriable else \
+                    Problem(failure.reason, f"connected, but spec.brokerConfig is not in place: {failure.message}")
                 return
             if plan.drift:
                 await self._corrected(state, f"cluster-wide broker configs corrected: "
                                              f"{describe_drift(plan.drift, desired)}")
         state.broker_keys = plan.keys
 
-    async def _converge_default_quotas(self, state: _Cluster) -> None:
+    async def _converge_default_quotas(self, state: _Cluster, spec: KafkaClusterSpec, gateway: KafkaGateway) -> None:
         """spec.defaultUserQuotas on Kafka's default user entity: one describe, at most one alter."""
-        desired = desired_quotas(state.spec.defaultUserQuotas)
+        desired = desired_quotas(spec.defaultUserQuotas)
         if state.quota_keys is None:
             state.quota_keys = _recorded(state.body, "defaultUserQuotaKeys")
         state.quota_problem = None
@@ -361,25 +387,26 @@ class ClusterRegistry:
             return
         read, state.quotas_read = state.quotas_read, None
         if read is None:  # the probe could not read them: ask once more, and say why when it fails again
-            observed = await state.gateway.describe_user_quotas(default=True)
+            observed = await gateway.describe_user_quotas(default=True)
             if isinstance(observed, KafkaFailure):
-                state.quota_problem = (observed.reason, f"connected, but spec.defaultUserQuotas cannot be checked: "
-                                                        f"{observed.message}")
+                state.quota_problem = Problem(observed.reason, f"connected, but spec.defaultUserQuotas cannot be "
+                                                               f"checked: {observed.message}")
                 return
             read = observed.get(None, {})
             self._quotas_fact(state, read)
         current = dict(read)
-        overwrite = annotation(state.body, names.ANNOTATION_ADOPT) == names.ADOPT_OVERWRITE
+        overwrite = annotation(state.body or {}, names.ANNOTATION_ADOPT) == names.ADOPT_OVERWRITE
         plan = plan_default_quotas(desired, current, state.quota_keys, overwrite)
         if plan.refused:
-            state.quota_problem = (Reason.DEFAULT_QUOTAS_REFUSED, f"spec.defaultUserQuotas refused: "
-                                   f"{'; '.join(plan.refused)}. kto changed no quota")
+            state.quota_problem = Problem(Reason.DEFAULT_QUOTAS_REFUSED, f"spec.defaultUserQuotas refused: "
+                                          f"{'; '.join(plan.refused)}. kto changed no quota")
             return
-        failure = (await state.gateway.alter_user_quotas([plan.change])).get(None)
+        failure = (await gateway.alter_user_quotas([plan.change])).get(None)
         if failure is not None:
-            state.quota_problem = (Reason.DEFAULT_QUOTAS_REFUSED, f"the brokers refuse spec.defaultUserQuotas: "
-                                   f"{failure.message}") if not failure.retriable \
-                else (failure.reason, f"connected, but spec.defaultUserQuotas is not in place: {failure.message}")
+            state.quota_problem = Problem(Reason.DEFAULT_QUOTAS_REFUSED, f"the brokers refuse spec.defaultUserQuotas: "
+                                          f"{failure.message}") if not failure.retriable \
+                else Problem(failure.reason,
+                             f"connected, but spec.defaultUserQuotas is not in place: {failure.message}")
             return
         self._quotas_fact(state, {k: v for k, v in {**current, **plan.change.to_set}.items()
                                   if k not in plan.change.to_remove})
@@ -391,24 +418,24 @@ class ClusterRegistry:
         """An out-of-band change of a cluster-wide setting kto set back: counted, and said in an Event."""
         metrics.DRIFT.labels("cluster", f"{state.key[0]}/{state.key[1]}").inc()
         if state.body is not None:
-            await self.kube.post_event(state.body, "Normal", "DriftCorrected", message)
+            await self.kube.post_event(state.body, "Normal", EventReason.DRIFT_CORRECTED, message)
 
     def _set(self, state: _Cluster, reason: Reason, message: str) -> None:
-        state.view = replace(state.view, reason=reason, message=message)
+        state.reason, state.message = reason, message
         metrics.CLUSTER_READY.labels(*state.key).set(1 if reason == Reason.CONNECTED else 0)
 
-    async def _connect(self, state: _Cluster) -> None:
+    async def _connect(self, state: _Cluster, spec: KafkaClusterSpec) -> None:
         ns = state.key[0]
         secrets: dict[str, SecretContents | None] = {}
-        for secret_name in referenced_secrets(state.spec):
+        for secret_name in referenced_secrets(spec):
             secrets[secret_name] = await self.kube.read_secret(ns, secret_name)
         try:
-            conf = build_client_config(state.spec, lambda n: secrets.get(n))
+            conf = build_client_config(spec, lambda n: secrets.get(n))
         except ConnectionError_ as err:
             self._close_gateway(state)
             self._set(state, err.reason, err.message)
             return
-        state.view = replace(state.view, principal=conf.get("sasl.username"))
+        state.principal = conf.get("sasl.username")
         fp = fingerprint(conf)
         if fp != state.conf_fingerprint or state.gateway is None:
             if state.gateway is not None:
@@ -442,7 +469,7 @@ class ClusterRegistry:
         quota_keys = state.quota_keys if state.quota_keys is not None else old.get("defaultUserQuotaKeys")
         status["defaultUserQuotaKeys"] = list(quota_keys) if quota_keys else None
         status["topics"] = self.served_topics(state.key, state.spec) if state.spec is not None else 0
-        facts = state.view.facts
+        facts = state.facts
         status["clusterId"] = recorded_cluster_id(body, facts.cluster_id if facts is not None else None)
         if facts is not None:
             status |= {"controllerId": facts.controller_id, "brokers": facts.brokers}
@@ -503,4 +530,4 @@ def cluster_id_changed_message(key: Key, spec: KafkaClusterSpec, bound: str, rep
 
 def _unknown(cluster: _Cluster) -> bool:
     """A KafkaCluster whose Kafka cluster id is not known yet and whose first probe is still to come."""
-    return cluster.identity is None and cluster.view.reason is None and cluster.view.spec is not None
+    return cluster.identity is None and cluster.reason is None and cluster.spec is not None

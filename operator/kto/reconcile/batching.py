@@ -26,7 +26,7 @@ Processor = Callable[[list[K]], Awaitable[dict[K, float]]]
 
 
 class BatchQueue(Generic[K]):
-    def __init__(self, name: str, process: Processor, window: float = 0.1, max_batch: int = 1000,
+    def __init__(self, name: str, process: Processor[K], window: float = 0.1, max_batch: int = 1000,
                  labels: tuple[str, str] | None = None):
         self.name = name
         self.labels = labels
@@ -35,7 +35,7 @@ class BatchQueue(Generic[K]):
         self.max_batch = max_batch
         self._due: dict[K, float] = {}
         self._wake = asyncio.Event()
-        self._task: asyncio.Task | None = None
+        self._task: asyncio.Task[None] | None = None
         self.busy_since: float | None = None  # monotonic time the running batch started, if one runs
 
     def start(self) -> None:
@@ -132,7 +132,7 @@ class Backoff:
         n = self._attempts.get(key, 0)
         self._attempts[key] = n + 1
         delay = min(self.cap, self.base * (2 ** n))
-        return delay * random.uniform(1 - self.jitter, 1 + self.jitter) if self.jitter else delay
+        return float(delay * random.uniform(1 - self.jitter, 1 + self.jitter)) if self.jitter else float(delay)
 
     def reset(self, key: Hashable) -> None:
         self._attempts.pop(key, None)

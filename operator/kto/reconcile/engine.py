@@ -6,7 +6,7 @@ status diff-and-patch through the typed models, Events, metrics, backoff and blo
 adapter (``Kind``) plus its pure logic: ``kto.topics`` and ``kto.users``.
 
 A batch, for the keys of one cluster:
-1. gather an immutable ``Gathered`` per resource (parsed spec, annotations, cluster snapshot, owner, block);
+1. gather an immutable ``Gathered`` per resource (parsed spec, annotations, the cluster's state, owner, block);
 2. decide with the pure gate (``kto.gates.decide``): skip, report, release, delete, observe or converge;
 3. the kind acts on everything that needs Kafka, with one request per kind of change, and returns a
    ``Verdict`` or a ``Release`` per resource. It looks at Kafka first (adoption is decided on what is there)
@@ -22,6 +22,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import Any, Protocol
 
 from prometheus_client import Gauge
@@ -29,7 +30,7 @@ from pydantic import BaseModel, ValidationError
 
 from kto.api import names
 from kto.api.conditions import build_condition, find, now_rfc3339, set_condition
-from kto.api.models import KafkaClusterSpec
+from kto.api.models import DeletionPolicy, KafkaClusterSpec
 from kto.api.objects import (
     Key,
     cluster_key_of,
@@ -47,9 +48,11 @@ from kto.api.reasons import Reason, is_permanent
 from kto.kube.client import KubeClient, is_unavailable
 from kto.kube.ledger import Ledger
 from kto.reconcile.batching import Backoff, BatchQueue
-from kto.reconcile.gates import UNKNOWN_OWNER_UID, ClusterSnapshot, Connected, Gathered, KindRules, decide
+from kto.reconcile.cluster_state import ClusterState, Connected, Probed, Unreachable, brokers_of, spec_of
+from kto.reconcile.gates import UNKNOWN_OWNER_UID, Gathered, KindRules, decide
 from kto.reconcile.outcomes import (
     BACKOFF,
+    AfterBackoff,
     Converge,
     Decision,
     Delete,
@@ -72,6 +75,23 @@ log = logging.getLogger("kto.reconcile.engine")
 UNKNOWN_OWNER = Claim("", "", "", uid=UNKNOWN_OWNER_UID)
 # Transient failures of a resource that was in sync are retried without a status write for this long.
 QUIET_SECONDS = 60.0
+
+
+@dataclass(frozen=True)
+class Blocked:
+    """A permanent failure remembered until the resource's generation or the cluster's broker count changes."""
+
+    generation: Any
+    brokers: int | None
+    verdict: Verdict
+
+
+@dataclass(frozen=True)
+class KindCheck:
+    """When the kind's CRD was last looked at (the reconciler's clock), and whether it was being deleted."""
+
+    at: float
+    deleted: bool
 
 
 @dataclass(frozen=True)
@@ -112,9 +132,10 @@ class Clusters(Protocol):
 
     listeners: list[Callable[[Key], None]]  # told a cluster's key when it was probed or is gone
 
-    def snapshot(self, key: Key) -> ClusterSnapshot | None: ...
+    def snapshot(self, key: Key) -> ClusterState | None:
+        """The KafkaCluster's state now (None: it does not exist)."""
 
-    def same_kafka(self, key: Key) -> list[ClusterSnapshot] | None:
+    def same_kafka(self, key: Key) -> list[ClusterState] | None:
         """The KafkaClusters reaching the same Kafka cluster as ``key`` (None: one is not probed yet)."""
 
     def reprobe(self, key: Key) -> None: ...
@@ -130,11 +151,12 @@ class Kind(Protocol):
 
     def allows(self, cluster: KafkaClusterSpec, cluster_namespace: str, namespace: str) -> bool: ...
 
-    def check(self, key: Key, spec: Any, name: str, cluster: ClusterSnapshot) -> Verdict | None:
+    def check(self, key: Key, spec: Any, name: str, cluster: Probed) -> Verdict | None:
         """What the KafkaCluster forbids this resource (a protected name, a grant its namespace lacks), if
-        anything; the cluster's spec is valid."""
+        anything."""
 
-    def deletion_policy(self, spec: Any, cluster: KafkaClusterSpec | None, body: Mapping[str, Any]) -> str:
+    def deletion_policy(self, spec: Any, cluster: KafkaClusterSpec | None, body: Mapping[str, Any]
+                        ) -> DeletionPolicy:
         """Delete, Retain or Adopted (``objects.deletion_policy_of``)."""
 
     async def act(self, cluster: Connected, items: dict[Key, Item], guard: Guard) -> dict[Key, Outcome]:
@@ -154,13 +176,13 @@ class Reconciler:
         self.max_batch = max_batch
         self.store = Store(kind.claimed_name, kind.info.claim_space)
         self.ledger = ledger  # None: no ledger (unit tests of other concerns); intents are then never recorded
-        self._kind_checked: tuple[float, bool] = (-1e9, False)  # when the kind's CRD was last looked at
+        self._kind_checked = KindCheck(-1e9, False)
         self.queues: dict[Key, BatchQueue[Key]] = {}
-        self._handled: dict[Key, tuple] = {}
+        self._handled: dict[Key, tuple[Any, ...]] = {}
         self._backoff = backoff or Backoff(jitter=0.2)
         self.clock = time.monotonic
         # Permanent failures wait for the spec (generation) or the broker count to change.
-        self._blocked: dict[Key, tuple[Any, int | None, Verdict]] = {}
+        self._blocked: dict[Key, Blocked] = {}
         self._behind: dict[Key, str | None] = {}  # objects the last sweep's LIST showed newer than the store
         self.watch_missed = 0  # sweeps in a row that found changes the watch did not deliver
         self._quiet_since: dict[Key, float] = {}  # when each in-sync resource's transient failures began
@@ -232,7 +254,7 @@ class Reconciler:
         self._check_watch(before, listed)
         return gone
 
-    def _check_watch(self, before: dict[Key, tuple], listed: dict[Key, tuple]) -> None:
+    def _check_watch(self, before: dict[Key, tuple[Any, ...]], listed: dict[Key, tuple[Any, ...]]) -> None:
         """A change the LIST shows and the store lacks is normal for an instant (the watch is a moment behind),
         not for a whole sweep interval: objects behind at the previous sweep, still behind now, whose copy did not
         change in between, are changes the watch missed. Two sweeps in a row with such misses make ``/healthz``
@@ -255,12 +277,12 @@ class Reconciler:
         q = self.queues.get(ckey)
         if q is None:
             q = self.queues[ckey] = BatchQueue(
-                f"{self.info.metric} {ckey[0]}/{ckey[1]}", lambda keys, c=ckey: self.reconcile(c, keys),
+                f"{self.info.metric} {ckey[0]}/{ckey[1]}", partial(self.reconcile, ckey),
                 window=self.batch_window, max_batch=self.max_batch, labels=(self.info.metric, f"{ckey[0]}/{ckey[1]}"))
             q.start()
         return q
 
-    def owner_namespace(self, cluster: ClusterSnapshot | Connected, name: str) -> str | None:
+    def owner_namespace(self, cluster: ClusterState, name: str) -> str | None:
         """The namespace of the resource whose status records that it owns ``name`` on ``cluster``'s Kafka
         cluster and that kto manages (not observe-only), if one does: what grants a tenant ACLs on a topic. A
         claim that is new, refused, observe-only or waiting for adoption owns nothing here."""
@@ -289,7 +311,7 @@ class Reconciler:
         started = time.monotonic()
         cluster = self.clusters.snapshot(ckey)
         deleting = any((b := self.store.get(k)) is not None and b["metadata"].get("deletionTimestamp") for k in keys)
-        if self.ledger is not None and (deleting or (cluster is not None and cluster.ready)):
+        if self.ledger is not None and (deleting or isinstance(cluster, Connected)):
             await self.ledger.load(ckey)  # read once per process; needed before acting or deleting
         kind_deleted = deleting and await self._kind_deleted()
         items: dict[Key, Item] = {}
@@ -308,13 +330,11 @@ class Reconciler:
     async def _kind_deleted(self) -> bool:
         """Whether the kind's CRD is being deleted (looked at most once a second): an uninstall deletes every
         object of the kind, and that must never delete what they made in Kafka."""
-        checked, deleted = self._kind_checked
-        if self.clock() - checked > 1.0:
-            deleted = await self.kube.is_crd_terminating(self.info.plural)
-            self._kind_checked = (self.clock(), deleted)
-        return deleted
+        if self.clock() - self._kind_checked.at > 1.0:
+            self._kind_checked = KindCheck(self.clock(), await self.kube.is_crd_terminating(self.info.plural))
+        return self._kind_checked.deleted
 
-    def gather(self, key: Key, body: Mapping[str, Any], cluster: ClusterSnapshot | None,
+    def gather(self, key: Key, body: Mapping[str, Any], cluster: ClusterState | None,
                kind_deleted: bool = False) -> Gathered:
         meta = body["metadata"]
         try:
@@ -322,22 +342,24 @@ class Reconciler:
         except ValidationError as err:
             spec, error = None, validation_message(err)
         ckey = cluster_key_of(body)
-        cspec = cluster.spec if cluster is not None else None
+        cspec = spec_of(cluster)
         allowed = cspec is not None and self.kind.allows(cspec, ckey[0], key[0])
         name = self.kind.claimed_name(body)
         owner = self._owner(name, cluster) if cspec is not None else None
-        refusal = self.kind.check(key, spec, name, cluster) if cspec is not None and spec is not None else None
+        # A cluster not probed yet decides nothing (the gate skips it), so nothing is checked against it.
+        refusal = self.kind.check(key, spec, name, cluster) \
+            if isinstance(cluster, Unreachable | Connected) and spec is not None else None
         return Gathered(
             key=key, name=name, cluster_ref=ckey, cluster=cluster, spec=spec, refusal=refusal,
             spec_error=error, deleting=bool(meta.get("deletionTimestamp")),
             holds=self.info.finalizer in finalizers_of(body), established=is_established(body), allowed=allowed,
             intended=self.ledger is not None and self.ledger.intended(ckey, meta.get("uid", ""), name),
             kind_deleted=kind_deleted, owner=owner,
-            deletion_policy=self.kind.deletion_policy(spec, cspec, body) if spec is not None else "Delete",
+            deletion_policy=self.kind.deletion_policy(spec, cspec, body) if spec is not None else DeletionPolicy.DELETE,
             paused=is_paused(body), unmanaged=is_unmanaged(body), blocked=self._block_of(key, body, cluster),
             in_sync=was_in_sync(body))
 
-    def _owner(self, name: str, cluster: ClusterSnapshot | Connected | None) -> Claim | None:
+    def _owner(self, name: str, cluster: ClusterState | None) -> Claim | None:
         """The claim that owns ``name`` on the Kafka cluster: KafkaClusters that reach the same brokers share one
         claim space. A claim counts when its status records that it owns the name (ownership never moves by
         itself), or when its namespace is allowed on the KafkaCluster it references and kto manages it (not
@@ -349,20 +371,21 @@ class Reconciler:
             return UNKNOWN_OWNER
         claims = []
         for alias in aliases:
-            if alias.spec is None:
+            aspec = spec_of(alias)
+            if aspec is None:
                 continue
             claims += [c for c in self.store.claims(self.store.claim_key_of(alias.key, name)) if c.established
-                       or (not c.unmanaged and self.kind.allows(alias.spec, alias.key[0], c.namespace))]
+                       or (not c.unmanaged and self.kind.allows(aspec, alias.key[0], c.namespace))]
         return owner_of(claims)
 
-    def _block_of(self, key: Key, body: Mapping[str, Any], cluster: ClusterSnapshot | None) -> Verdict | None:
+    def _block_of(self, key: Key, body: Mapping[str, Any], cluster: ClusterState | None) -> Verdict | None:
         held = self._blocked.get(key)
         if held is None or cluster is None:
             return None
-        generation, brokers, verdict = held
-        return verdict if (generation, brokers) == (body["metadata"].get("generation"), cluster.brokers) else None
+        same = (held.generation, held.brokers) == (body["metadata"].get("generation"), brokers_of(cluster))
+        return held.verdict if same else None
 
-    async def _act(self, cluster: ClusterSnapshot | None, items: dict[Key, Item]) -> dict[Key, Outcome]:
+    async def _act(self, cluster: ClusterState | None, items: dict[Key, Item]) -> dict[Key, Outcome]:
         outcomes: dict[Key, Outcome] = {}
         for key, item in items.items():
             match item.decision:
@@ -371,12 +394,12 @@ class Reconciler:
                 case Release():
                     outcomes[key] = item.decision
         work = {k: i for k, i in items.items() if isinstance(i.decision, Converge | Observe | Delete | Revoke)}
-        connected = cluster.connected() if cluster is not None else None
+        connected = cluster if isinstance(cluster, Connected) else None
         if work and connected is None:
             # Only a revocation gets here with a cluster kto cannot reach (the gate checks reachability after what
             # a KafkaCluster forbids): it says the refusal, and is tried again until the cluster can be reached.
-            return outcomes | {k: replace(i.decision.verdict, retry=BACKOFF) for k, i in work.items()
-                               if isinstance(i.decision, Revoke)}
+            return outcomes | {k: replace(d.verdict, retry=BACKOFF) for k, i in work.items()
+                               if isinstance(d := i.decision, Revoke)}
         if work and connected is not None:
             for key, outcome in (await self._act_isolated(connected, work)).items():
                 outcomes[key] = outcome
@@ -403,13 +426,14 @@ class Reconciler:
         first = await self._act_isolated(cluster, {k: work[k] for k in keys[:half]})
         return first | await self._act_isolated(cluster, {k: work[k] for k in keys[half:]})
 
-    def _remember_block(self, key: Key, body: Mapping[str, Any], cluster: ClusterSnapshot | None,
+    def _remember_block(self, key: Key, body: Mapping[str, Any], cluster: ClusterState | None,
                         outcome: Outcome) -> None:
         """A permanent failure is remembered until the spec or the broker count changes; any other outcome of
         acting forgets an earlier one."""
         if isinstance(outcome, Verdict) and outcome.ready is False and outcome.retry is None \
                 and is_permanent(outcome.reason) and cluster is not None:
-            self._blocked[key] = (body["metadata"].get("generation"), cluster.brokers, _blocked_copy(outcome))
+            self._blocked[key] = Blocked(body["metadata"].get("generation"), brokers_of(cluster),
+                                         _blocked_copy(outcome))
         else:
             self._blocked.pop(key, None)
 
@@ -440,11 +464,14 @@ class Reconciler:
         return {k for k, ok in zip(keys, done, strict=True) if not ok}
 
     async def _record_intents(self, keys: list[Key]) -> None:
-        ckey = cluster_key_of(self.store.get(keys[0]))
+        first, ledger = self.store.get(keys[0]), self.ledger
+        if first is None or ledger is None:  # the caller passes keys it has, with a ledger
+            return
+        ckey = cluster_key_of(first)
         entries = [self._entry(k) for k in keys]
         pending = [self._entry(k) for k in self.store.of_cluster(ckey)
                    if not is_established(self.store.get(k) or {})]
-        if await self.ledger.record(ckey, entries, pending):
+        if await ledger.record(ckey, entries, pending):
             metrics.KUBE_WRITES.labels("ledger").inc()
 
     def _entry(self, key: Key) -> tuple[str, str]:
@@ -466,10 +493,11 @@ class Reconciler:
             metrics.count_verdict(self.info.metric, label, str(v.reason), v.ready)
             if v.ready is True:
                 self._backoff.reset(key)
-            if v.retry == BACKOFF:
-                retries[key] = self._backoff.next(key)
-            elif v.retry is not None:
-                retries[key] = float(v.retry)
+            match v.retry:
+                case AfterBackoff.BACKOFF:
+                    retries[key] = self._backoff.next(key)
+                case float() | int() as seconds:
+                    retries[key] = float(seconds)
         return retries
 
     def _quiet(self, key: Key, verdict: Verdict) -> Verdict:
@@ -509,7 +537,8 @@ class Reconciler:
         for note in verdict.notes:
             await self.kube.post_event(body, note.type, note.reason, note.message)
         self.info.ready_gauge.labels(*key).set(1 if verdict.ready else 0)
-        if is_news(verdict, find(old.get("conditions")), find(status["conditions"])):
+        new = find(status["conditions"])
+        if new is not None and is_news(verdict, find(old.get("conditions")), new):
             # Logged (and posted) when it is new, not at every resync of a resource that waits for a change.
             await self.kube.post_event(body, "Warning", str(verdict.reason), verdict.message)
             log.info("Not ready", extra=logs.fields(self.kind.rules.kind, key, ckey, verdict.reason,

@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from kto.api import names
-from kto.api.domain import ClusterFacts
-from kto.api.models import KafkaClusterSpec
+from kto.api.models import DeletionPolicy
 from kto.api.objects import Key
-from kto.api.reasons import Reason
+from kto.api.reasons import EventReason, Reason
+from kto.reconcile.cluster_state import ClusterState, Connected, Invalid, NotProbed, Probed, Unreachable
 from kto.reconcile.outcomes import (
     BACKOFF,
     Converge,
@@ -25,60 +25,14 @@ from kto.reconcile.outcomes import (
     Observe,
     Release,
     Report,
+    Retry,
     Revoke,
     Skip,
     Verdict,
 )
 from kto.reconcile.ownership import Claim
-from kto.reconcile.ports import KafkaPort
 
 UNKNOWN_OWNER_UID = "(unknown: a KafkaCluster is not probed yet)"
-
-
-@dataclass(frozen=True)
-class Connected:
-    """A KafkaCluster kto can reach now, as a kind acts on it: nothing here is missing."""
-
-    key: Key
-    spec: KafkaClusterSpec
-    facts: ClusterFacts
-    gateway: KafkaPort
-    principal: str | None = None  # the Kafka user kto connects as (SASL), always protected
-
-    @property
-    def brokers(self) -> int:
-        return self.facts.brokers
-
-
-@dataclass(frozen=True)
-class ClusterSnapshot:
-    """A KafkaCluster as the gate sees it during one batch (read-only): it may be missing, not probed yet,
-    invalid or unreachable; ``connected`` is what a kind acts on."""
-
-    key: Key
-    exists: bool = True
-    spec: KafkaClusterSpec | None = None
-    spec_error: str | None = None
-    reason: Reason | None = None  # None: not probed yet
-    message: str = ""
-    facts: ClusterFacts | None = None
-    gateway: KafkaPort | None = None  # the cluster's Kafka gateway, when connected
-    principal: str | None = None  # the Kafka user kto connects as (SASL), always protected
-
-    @property
-    def ready(self) -> bool:
-        return self.connected() is not None
-
-    def connected(self) -> Connected | None:
-        """The cluster as a kind acts on it, when kto can reach it now."""
-        if not (self.exists and self.reason == Reason.CONNECTED and self.gateway is not None
-                and self.spec is not None and self.facts is not None):
-            return None
-        return Connected(self.key, self.spec, self.facts, self.gateway, self.principal)
-
-    @property
-    def brokers(self) -> int | None:
-        return self.facts.brokers if self.facts else None
 
 
 @dataclass(frozen=True)
@@ -88,7 +42,7 @@ class KindRules:
     kind: str  # KafkaTopic
     noun: str  # topics
     thing: str  # Kafka topic
-    retained_reason: str  # the Event reason when deletionPolicy Retain releases a resource
+    retained_reason: EventReason  # the Event reason when deletionPolicy Retain releases a resource
     retained_what: str  # what was kept, after the thing's name (" " or ": credentials and ACLs ")
     allowed_field: str = "spec.allowedNamespaces"  # the KafkaCluster's list of namespaces that may use it
     pausable: bool = False  # honours kto.dev/paused
@@ -103,7 +57,7 @@ class Gathered:
     key: Key
     name: str  # the Kafka name the resource claims (topic or user name)
     cluster_ref: Key
-    cluster: ClusterSnapshot | None
+    cluster: ClusterState | None  # None: the KafkaCluster does not exist
     spec: Any = None  # the parsed spec, None when invalid
     spec_error: str | None = None
     deleting: bool = False
@@ -113,7 +67,7 @@ class Gathered:
     kind_deleted: bool = False  # the kind's CustomResourceDefinition is being deleted (an uninstall)
     allowed: bool = True  # the cluster allows the resource's namespace
     owner: Claim | None = None  # the claim that owns the Kafka name (None: no claim is allowed)
-    deletion_policy: str = "Delete"  # Delete, Retain, or Adopted (kept unless the resource says Delete)
+    deletion_policy: DeletionPolicy = DeletionPolicy.DELETE  # Adopted: kept unless the resource says Delete
     paused: bool = False
     unmanaged: bool = False
     blocked: Verdict | None = None  # a permanent failure at this generation and broker count
@@ -134,7 +88,7 @@ class Gathered:
         return self.owner is None or (self.owner.namespace, self.owner.name) == self.key
 
 
-def prefix_refusal(thing: str, name: str, namespace: str, cluster: ClusterSnapshot) -> Verdict | None:
+def prefix_refusal(thing: str, name: str, namespace: str, cluster: Probed) -> Verdict | None:
     """A tenant's name outside the prefixes its KafkaCluster requires of it (users.grants[].requiredNamePrefixes)."""
     if namespace == cluster.key[0]:
         return None
@@ -161,7 +115,7 @@ def decide_deletion(g: Gathered, rules: KindRules) -> Decision:
     if not g.holds:
         return Skip()  # not ours to hold up
     if g.kind_deleted:
-        return Release(Note("Warning", "KindDeleted", f"the {rules.kind} CustomResourceDefinition is being "
+        return Release(Note("Warning", EventReason.KIND_DELETED, f"the {rules.kind} CustomResourceDefinition is being "
                             f"deleted: finalizer released, {rules.thing} {g.name} was not deleted"),
                        detail=f"{rules.kind} CRD deleted: {rules.thing} {g.name} left in Kafka")
     for check in _DELETION_RULES:
@@ -186,14 +140,15 @@ def cluster_usable(g: Gathered, rules: KindRules) -> Decision | None:
     """A missing cluster, one not probed yet (skip: its first probe enqueues everything), an invalid
     cluster spec, a namespace the cluster does not allow."""
     ns, name = g.cluster_ref
-    if g.cluster is None or not g.cluster.exists:
-        return Report(Verdict(False, Reason.CLUSTER_NOT_FOUND,
-                              f"KafkaCluster {ns}/{name} does not exist: create it or fix spec.clusterRef"))
-    if g.cluster.reason is None:
-        return Skip()
-    if g.cluster.spec is None:
-        return Report(Verdict(False, Reason.CLUSTER_NOT_READY,
-                              f"KafkaCluster {ns}/{name} has an invalid spec: {g.cluster.spec_error}"))
+    match g.cluster:
+        case None:
+            return Report(Verdict(False, Reason.CLUSTER_NOT_FOUND,
+                                  f"KafkaCluster {ns}/{name} does not exist: create it or fix spec.clusterRef"))
+        case NotProbed():
+            return Skip()
+        case Invalid(error=error):
+            return Report(Verdict(False, Reason.CLUSTER_NOT_READY,
+                                  f"KafkaCluster {ns}/{name} has an invalid spec: {error}"))
     if not g.allowed:
         verdict = Verdict(
             False, Reason.NAMESPACE_NOT_ALLOWED,
@@ -215,12 +170,12 @@ def forbidden(g: Gathered, rules: KindRules) -> Decision | None:
 
 
 def conflict(g: Gathered, rules: KindRules) -> Decision | None:
-    if g.is_owner:
+    owner = g.owner
+    if owner is None or g.is_owner:
         return None
     if g.owner_unknown:
         return _WAIT_FOR_PROBES
     ns, name = g.cluster_ref
-    owner = g.owner
     via = "" if owner.cluster == g.cluster_ref else \
         f" (through KafkaCluster {owner.cluster[0]}/{owner.cluster[1]}, which reaches the same Kafka cluster)"
     if owner.claimed and owner.claimed != g.name:
@@ -246,15 +201,29 @@ def cluster_ready(g: Gathered, rules: KindRules) -> Decision | None:
     """A cluster that cannot be reached now. A resource that was in sync keeps its status: the outage is the
     KafkaCluster's to report (its status and one Event), not one write and one Event per resource; the cluster's
     next probe looks at everything again. A resource waiting for a change says why it waits."""
-    if g.cluster.ready:
+    if isinstance(g.cluster, Connected):
         return None
     return Report(_not_ready(g, "", silent=g.in_sync))
 
 
-def _not_ready(g: Gathered, doing: str, **fields) -> Verdict:
+def _not_ready(g: Gathered, doing: str, retry: Retry = None, silent: bool = False) -> Verdict:
     ns, name = g.cluster_ref
     return Verdict(False, Reason.CLUSTER_NOT_READY, f"{doing}KafkaCluster {ns}/{name} is not ready "
-                   f"({g.cluster.reason}): {g.cluster.message}", keep=True, **fields)
+                   f"{_why_not_ready(g.cluster)}", keep=True, retry=retry, silent=silent)
+
+
+def _why_not_ready(cluster: ClusterState | None) -> str:
+    """The reason and message of a cluster that is not Connected (the earlier rules leave only Unreachable)."""
+    match cluster:
+        case Unreachable(reason=reason, message=message):
+            return f"({reason}): {message}"
+        case Invalid(error=error):
+            return f"({Reason.INVALID_SPEC}): invalid spec: {error}"
+        case NotProbed():
+            return "(not probed yet)"
+        case Connected():
+            return f"({Reason.CONNECTED})"
+    return f"({Reason.CLUSTER_NOT_FOUND})"
 
 
 def observe_only(g: Gathered, rules: KindRules) -> Decision | None:
@@ -274,20 +243,21 @@ _RULES: tuple[Rule, ...] = (invalid_spec, cluster_usable, forbidden, conflict, p
 
 def cluster_gone(g: Gathered, rules: KindRules) -> Decision | None:
     """A vanished cluster never blocks a deletion: release with a warning. One not probed yet: wait."""
-    if g.cluster is None or not g.cluster.exists:
-        ns, name = g.cluster_ref
-        return Release(Note("Warning", str(Reason.CLUSTER_NOT_FOUND),
-                            f"KafkaCluster {ns}/{name} no longer exists: finalizer released, {rules.thing} "
-                            f"{g.name} was not deleted"))
-    if g.cluster.reason is None:
-        return Skip()  # its first probe enqueues everything of the cluster
+    match g.cluster:
+        case None:
+            ns, name = g.cluster_ref
+            return Release(Note("Warning", Reason.CLUSTER_NOT_FOUND,
+                                f"KafkaCluster {ns}/{name} no longer exists: finalizer released, {rules.thing} "
+                                f"{g.name} was not deleted"))
+        case NotProbed():
+            return Skip()  # its first probe enqueues everything of the cluster
     return None
 
 
 def invalid_spec_kept(g: Gathered, rules: KindRules) -> Decision | None:
     """An invalid spec keeps the Kafka object, except what kto gave a user: access never outlives its resource."""
     if g.spec is None and not (rules.revocable and g.established):
-        return Release(Note("Warning", str(Reason.INVALID_SPEC),
+        return Release(Note("Warning", Reason.INVALID_SPEC,
                             f"invalid spec: {rules.thing} {g.name} was not deleted"))
     return None
 
@@ -295,7 +265,7 @@ def invalid_spec_kept(g: Gathered, rules: KindRules) -> Decision | None:
 def protected_kept(g: Gathered, rules: KindRules) -> Decision | None:
     """A protected name is never deleted, whoever asks."""
     if g.refusal is not None and g.refusal.reason == Reason.PROTECTED:
-        return Release(Note("Warning", str(Reason.PROTECTED), f"{g.refusal.message}; {rules.thing} {g.name} was "
+        return Release(Note("Warning", Reason.PROTECTED, f"{g.refusal.message}; {rules.thing} {g.name} was "
                             "not deleted"))
     return None
 
@@ -306,7 +276,7 @@ def observed_only_kept(g: Gathered, rules: KindRules) -> Decision | None:
 
 def paused_kept(g: Gathered, rules: KindRules) -> Decision | None:
     if rules.pausable and g.paused:
-        return Release(Note("Warning", str(Reason.PAUSED), f"deleted while paused: {rules.thing} {g.name} was not "
+        return Release(Note("Warning", Reason.PAUSED, f"deleted while paused: {rules.thing} {g.name} was not "
                             "deleted"))
     return None
 
@@ -314,7 +284,7 @@ def paused_kept(g: Gathered, rules: KindRules) -> Decision | None:
 def not_ours_kept(g: Gathered, rules: KindRules) -> Decision | None:
     """Not allowed on the cluster, or another resource owns the name: Kafka is not touched. A user kto gave
     access while its namespace was allowed is the exception: that access is taken back."""
-    if g.cluster.spec is None:
+    if isinstance(g.cluster, Invalid):
         return Release()
     if not g.allowed and not (rules.revocable and g.established):
         return Release()
@@ -338,9 +308,9 @@ _WAIT_FOR_PROBES = Report(Verdict(False, Reason.CLUSTER_NOT_READY, "waiting for 
 
 def retained(g: Gathered, rules: KindRules) -> Decision | None:
     kept = f"{rules.thing} {g.name}{rules.retained_what}kept"
-    if g.deletion_policy == "Retain":
+    if g.deletion_policy == DeletionPolicy.RETAIN:
         return Release(Note("Normal", rules.retained_reason, f"{kept} (deletionPolicy Retain)"))
-    if g.deletion_policy == "Adopted":
+    if g.deletion_policy == DeletionPolicy.ADOPTED:
         return Release(Note("Normal", rules.retained_reason, f"{kept}: kto adopted it, and this resource does not "
                             "itself say deletionPolicy: Delete"))
     return None
@@ -348,7 +318,7 @@ def retained(g: Gathered, rules: KindRules) -> Decision | None:
 
 def wait_for_cluster(g: Gathered, rules: KindRules) -> Decision | None:
     """The user asked for a deletion: wait for the cluster rather than skip it."""
-    if g.cluster.ready:
+    if isinstance(g.cluster, Connected):
         return None
     return Report(_not_ready(g, f"waiting to delete {rules.thing} {g.name}: ", retry=BACKOFF))
 

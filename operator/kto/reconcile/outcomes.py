@@ -1,19 +1,45 @@
 """What the reconciler decides about one resource, as typed values (never string tags or tuples).
 
-A gate (``kto.gates``) turns what was gathered about a resource into a ``Decision``; a kind's ``act`` turns
+A gate (``kto.reconcile.gates``) turns what was gathered about a resource into a ``Decision``; a kind's ``act`` turns
 the decisions that need Kafka into a ``Verdict`` or a ``Release``; the reconciler writes them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from enum import Enum
+from typing import Literal, TypedDict
 
-from kto.api.reasons import Reason
+from kto.api.reasons import EventReason, Reason
 
-BACKOFF: Literal["backoff"] = "backoff"  # retry after the resource's next exponential backoff delay
-Retry = float | Literal["backoff"] | None
+
+class AfterBackoff(Enum):
+    """Retry after the resource's next exponential backoff delay (``Verdict.retry``)."""
+
+    BACKOFF = "backoff"
+
+
+BACKOFF = AfterBackoff.BACKOFF
+Retry = float | AfterBackoff | None  # seconds, the resource's backoff, or no retry
+
+
+class StatusFields(TypedDict, total=False):
+    """A kind's own status fields a verdict sets, with the CRD's names (``api.models.KafkaTopicStatus`` and
+    ``KafkaUserStatus``); None clears a field. The engine writes them as given."""
+
+    # KafkaTopic
+    topicId: str | None
+    partitions: int | None
+    replicationFactor: int | None
+    replicasChange: dict[str, object] | None
+    desiredHash: str | None
+    # KafkaUser
+    secretName: str | None
+    acls: int | None
+    quotas: list[dict[str, object]] | None
+    # both
+    adopted: bool | None
+    ownership: str | None  # Created or Adopted (api.objects.CREATED, ADOPTED)
 
 
 @dataclass(frozen=True)
@@ -21,7 +47,7 @@ class Note:
     """A Kubernetes Event to post about the resource."""
 
     type: Literal["Normal", "Warning"]
-    reason: str
+    reason: Reason | EventReason
     message: str
 
 
@@ -46,7 +72,7 @@ class Verdict:
     ready: bool | None
     reason: Reason
     message: str
-    status: Mapping[str, Any] = field(default_factory=dict)
+    status: StatusFields = field(default_factory=lambda: StatusFields())
     keep: bool = False
     retry: Retry = None
     drift: str | None = None  # an out-of-band change kto corrected, for status and metrics

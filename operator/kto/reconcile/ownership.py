@@ -36,7 +36,7 @@ class Claim:
         return 2 if self.refused == "ResourceConflict" else 3
 
     @property
-    def rank(self) -> tuple:
+    def rank(self) -> tuple[int, str, str, str]:
         return self.tier, self.created, self.namespace, self.name
 
 

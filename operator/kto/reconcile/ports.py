@@ -1,7 +1,7 @@
 """The Kafka port: what the kinds and the lag collector ask of a Kafka cluster, as a typed ``Protocol``.
 
-``kto.kafka.gateway.KafkaGateway`` implements it (checked by mypy where the registry hands a gateway to a
-``ClusterSnapshot``); tests implement it in memory (``tests/support/fakes.FakeGateway``). Every call is
+``kto.kafka.gateway.KafkaGateway`` implements it (checked by mypy where the registry builds a ``Connected``
+cluster state); tests implement it in memory (``tests/support/fakes.FakeGateway``). Every call is
 batch-first and idempotent: it takes many names and answers per name, ``None`` for success or a
 ``KafkaFailure`` already classified into kto's reasons; a failure of the whole call is a ``KafkaFailure``.
 """
@@ -79,4 +79,4 @@ class LagPort(Protocol):
 
 
 class KafkaPort(TopicPort, UserPort, LagPort, Protocol):
-    """Everything a connected cluster's snapshot offers."""
+    """Everything a ``Connected`` cluster's gateway offers."""

@@ -27,12 +27,12 @@ from kto.api.domain import (
     ObservedTopic,
     TopicPlan,
 )
-from kto.api.models import KafkaClusterSpec, KafkaTopicSpec, KafkaTopicStatus
+from kto.api.models import DeletionPolicy, KafkaClusterSpec, KafkaTopicSpec, KafkaTopicStatus
 from kto.api.objects import Key, deletion_policy_of, topic_name_of
-from kto.api.reasons import Reason
+from kto.api.reasons import EventReason, Reason
 from kto.policy.rules import IN_POLICY, Applied, Judged, OutOfPolicy, judge_topic, policy_condition
+from kto.reconcile.cluster_state import Connected, Probed
 from kto.reconcile.engine import Guard, Item, KindInfo
-from kto.reconcile.gates import ClusterSnapshot, Connected
 from kto.reconcile.outcomes import (
     BACKOFF,
     FINALIZER_PENDING,
@@ -83,10 +83,11 @@ class TopicKind:
     def allows(self, cluster: KafkaClusterSpec, cluster_namespace: str, namespace: str) -> bool:
         return cluster.allows_namespace(cluster_namespace, namespace)
 
-    def check(self, key: Key, spec: KafkaTopicSpec, name: str, cluster: ClusterSnapshot) -> Verdict | None:
+    def check(self, key: Key, spec: KafkaTopicSpec, name: str, cluster: Probed) -> Verdict | None:
         return check_topic(key, name, cluster)
 
-    def deletion_policy(self, spec: KafkaTopicSpec, cluster: KafkaClusterSpec | None, body: Mapping[str, Any]) -> str:
+    def deletion_policy(self, spec: KafkaTopicSpec, cluster: KafkaClusterSpec | None, body: Mapping[str, Any]
+                        ) -> DeletionPolicy:
         return deletion_policy_of(spec.deletionPolicy, deletion_policy(spec, cluster), body)
 
     async def act(self, cluster: Connected, items: dict[Key, Item], guard: Guard) -> dict[Key, Outcome]:
@@ -127,8 +128,8 @@ def with_policy(verdict: Verdict, judged: Judged, body: Mapping[str, Any]) -> Ve
     cond = policy_condition(judged, find((body.get("status") or {}).get("conditions"), IN_POLICY))
     if cond is None:
         return verdict
-    notes = (Note(cond.event_type, "OutOfPolicy" if not cond.status else "PolicyClamped", cond.message),) \
-        if cond.event_type else ()
+    reason = EventReason.OUT_OF_POLICY if not cond.status else EventReason.POLICY_CLAMPED
+    notes = (Note(cond.event_type, reason, cond.message),) if cond.event_type else ()
     return dataclasses.replace(verdict, conditions=(ExtraCondition(IN_POLICY, cond.status, cond.reason, cond.message),),
                                notes=verdict.notes + notes)
 
@@ -145,7 +146,8 @@ async def delete_topics(gateway: TopicPort, deletions: dict[Key, Item]) -> dict[
         recorded = (deletions[key].body.get("status") or {}).get("topicId")
         now = seen.get(topic)
         if isinstance(now, ObservedTopic) and recorded is not None and now.topic_id != recorded:
-            out[key] = Release(Note("Warning", "TopicNotDeleted", f"Kafka topic {topic} is not the topic kto made "
+            out[key] = Release(Note("Warning", EventReason.TOPIC_NOT_DELETED,
+                                    f"Kafka topic {topic} is not the topic kto made "
                                     f"for this resource (its id is {now.topic_id}, kto recorded {recorded}): "
                                     "finalizer released, the topic was not deleted"))
         else:
@@ -271,11 +273,12 @@ async def move_replicas(gateway: TopicPort, cluster: Connected, topics: dict[str
     ongoing = await gateway.list_reassignments()
     if isinstance(ongoing, KafkaFailure):
         return dict.fromkeys(topics, ongoing)
-    load = None
+    load: dict[int, int] | None = None
     if needs_placement(topics, ongoing):
-        load = await gateway.describe_replica_load()
-        if isinstance(load, KafkaFailure):
-            return dict.fromkeys(topics, load)
+        read = await gateway.describe_replica_load()
+        if isinstance(read, KafkaFailure):
+            return dict.fromkeys(topics, read)
+        load = read
     brokers = list(cluster.facts.broker_ids)
     try:
         plan = plan_reassignments(topics, ongoing, brokers, cluster.facts.racks, load)

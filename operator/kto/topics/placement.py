@@ -34,28 +34,31 @@ def plan_replicas(
     fair_leaders = -(-len(current) // len(brokers))  # ceil(partitions / brokers)
     out: dict[int, list[int]] = {}
     for partition, replicas in enumerate(current):
-        replicas = [b for b in replicas]
-        if len(replicas) == target:
-            continue
         if len(replicas) < target:
-            new = _grow(replicas, target, brokers, racks, counts)
-            leader = new[0]
-            if leaders[leader] > fair_leaders:
-                # Move the preferred leader to the least-leading replica of the new set.
-                candidate = min(new, key=lambda b: (leaders[b], counts[b], b))
-                if leaders[candidate] + 1 < leaders[leader]:
-                    new.remove(candidate)
-                    new.insert(0, candidate)
-                    leaders[leader] -= 1
-                    leaders[candidate] += 1
-        else:
-            new = _shrink(replicas, target, racks, counts)
-        out[partition] = new
+            out[partition] = _spread_leader(_grow(list(replicas), target, brokers, racks, counts), leaders, counts,
+                                            fair_leaders)
+        elif len(replicas) > target:
+            out[partition] = _shrink(list(replicas), target, racks, counts)
     return out
 
 
+def _spread_leader(new: list[int], leaders: Counter[int], counts: Counter[int], fair_leaders: int) -> list[int]:
+    """A grown replica list whose preferred leader leads more than its share: the least-leading replica of the
+    new set leads instead, when that evens the leaders out (``leaders`` is updated)."""
+    leader = new[0]
+    if leaders[leader] <= fair_leaders:
+        return new
+    candidate = min(new, key=lambda b: (leaders[b], counts[b], b))
+    if leaders[candidate] + 1 < leaders[leader]:
+        new.remove(candidate)
+        new.insert(0, candidate)
+        leaders[leader] -= 1
+        leaders[candidate] += 1
+    return new
+
+
 def _grow(replicas: list[int], target: int, brokers: Sequence[int], racks: Mapping[int, str | None],
-          counts: Counter) -> list[int]:
+          counts: Counter[int]) -> list[int]:
     new = list(replicas)
     while len(new) < target:
         used_racks = {racks.get(b) for b in new if racks.get(b)}
@@ -66,7 +69,7 @@ def _grow(replicas: list[int], target: int, brokers: Sequence[int], racks: Mappi
     return new
 
 
-def _shrink(replicas: list[int], target: int, racks: Mapping[int, str | None], counts: Counter) -> list[int]:
+def _shrink(replicas: list[int], target: int, racks: Mapping[int, str | None], counts: Counter[int]) -> list[int]:
     new = list(replicas)
     while len(new) > target:
         droppable = new[1:] if len(new) > 1 else new

@@ -22,7 +22,7 @@ from kto.api.domain import (
     Refusal,
     TopicPlan,
 )
-from kto.api.models import ConfigMap, KafkaClusterSpec, KafkaTopicSpec
+from kto.api.models import ConfigMap, DeletionPolicy, KafkaClusterSpec, KafkaTopicSpec
 from kto.api.reasons import Reason
 
 
@@ -46,64 +46,85 @@ def build_desired(resource_name: str, spec: KafkaTopicSpec, cluster: KafkaCluste
     )
 
 
-def deletion_policy(spec: KafkaTopicSpec, cluster: KafkaClusterSpec | None) -> str:
+def deletion_policy(spec: KafkaTopicSpec, cluster: KafkaClusterSpec | None) -> DeletionPolicy:
     if spec.deletionPolicy:
-        return spec.deletionPolicy
-    return cluster.deletion_policy if cluster else "Delete"
+        return DeletionPolicy(spec.deletionPolicy)
+    return cluster.deletion_policy if cluster else DeletionPolicy.DELETE
 
 
 def plan_topic(desired: DesiredTopic, observed: ObservedTopic | None, brokers: int | None = None) -> TopicPlan:
     """What to do to make Kafka's topic match ``desired``; ``brokers`` is the live broker count, if known."""
-    rf = desired.replication_factor
-    if rf is not None and brokers is not None and rf > brokers and (observed is None
-                                                                    or observed.replication_factor != rf):
-        refusal = Refusal(
-            Reason.INSUFFICIENT_BROKERS,
-            f"the spec asks for replication factor {rf} and the cluster has {brokers} live broker(s): lower "
-            "spec.replicationFactor or add brokers")
-        if observed is None:
-            return TopicPlan(refusals=(refusal,), differences=("topic does not exist in Kafka",))
-    else:
-        refusal = None
+    short = _insufficient_brokers(desired, observed, brokers)
     if observed is None:
+        if short is not None:
+            return TopicPlan(refusals=(short,), differences=("topic does not exist in Kafka",))
         return TopicPlan(
             actions=(CreateTopic(desired.name, desired.partitions, desired.replication_factor, desired.config),),
             differences=("topic does not exist in Kafka",),
         )
-    actions: list = []
-    refusals: list[Refusal] = []
-    differences: list[str] = []
+    parts = (_plan_partitions(desired, observed), _plan_replication_factor(desired, observed, short),
+             _plan_configs(desired, observed))
+    return TopicPlan(actions=tuple(a for p in parts for a in p.actions),
+                     refusals=tuple(r for p in parts for r in p.refusals),
+                     differences=tuple(d for p in parts for d in p.differences))
 
-    if desired.partitions is not None and desired.partitions != observed.partitions:
-        differences.append(f"partitions {observed.partitions} (spec {desired.partitions})")
-        if observed.partitions > desired.partitions:
-            refusals.append(Refusal(
-                Reason.NOT_SUPPORTED,
-                f"Kafka has {observed.partitions} partitions and the spec asks for {desired.partitions}: Kafka cannot "
-                f"remove partitions; set spec.partitions to {observed.partitions} or more",
-            ))
-        else:
-            actions.append(CreatePartitions(desired.name, observed.partitions, desired.partitions))
 
-    if rf is not None and rf != observed.replication_factor:
-        differences.append(f"replication factor {observed.replication_factor} (spec {rf})")
-        min_isr = _min_insync_replicas(desired, observed)
-        if refusal is not None:
-            refusals.append(refusal)
-        elif min_isr is not None and rf < min_isr:
-            refusals.append(Refusal(
-                Reason.BELOW_MIN_INSYNC_REPLICAS,
-                f"replication factor {rf} is below the topic's min.insync.replicas {min_isr}: producers with "
-                f"acks=all would fail; lower min.insync.replicas in spec.config first, or keep replication factor "
-                f"{observed.replication_factor}"))
-        else:
-            actions.append(ChangeReplicationFactor(desired.name, observed.replication_factor, rf))
+def _insufficient_brokers(desired: DesiredTopic, observed: ObservedTopic | None, brokers: int | None
+                          ) -> Refusal | None:
+    """A replication factor the live brokers cannot hold, when it is a change (a topic that has it already is
+    left as it is)."""
+    rf = desired.replication_factor
+    if rf is None or brokers is None or rf <= brokers:
+        return None
+    if observed is not None and observed.replication_factor == rf:
+        return None
+    return Refusal(
+        Reason.INSUFFICIENT_BROKERS,
+        f"the spec asks for replication factor {rf} and the cluster has {brokers} live broker(s): lower "
+        "spec.replicationFactor or add brokers")
 
+
+def _plan_partitions(desired: DesiredTopic, observed: ObservedTopic) -> TopicPlan:
+    """More partitions are added; fewer are refused (Kafka cannot remove partitions)."""
+    if desired.partitions is None or desired.partitions == observed.partitions:
+        return TopicPlan()
+    difference = (f"partitions {observed.partitions} (spec {desired.partitions})",)
+    if observed.partitions > desired.partitions:
+        return TopicPlan(refusals=(Refusal(
+            Reason.NOT_SUPPORTED,
+            f"Kafka has {observed.partitions} partitions and the spec asks for {desired.partitions}: Kafka cannot "
+            f"remove partitions; set spec.partitions to {observed.partitions} or more",
+        ),), differences=difference)
+    return TopicPlan(actions=(CreatePartitions(desired.name, observed.partitions, desired.partitions),),
+                     differences=difference)
+
+
+def _plan_replication_factor(desired: DesiredTopic, observed: ObservedTopic, short: Refusal | None) -> TopicPlan:
+    """A new replication factor, unless the brokers are too few (``short``) or it goes below
+    min.insync.replicas."""
+    rf = desired.replication_factor
+    if rf is None or rf == observed.replication_factor:
+        return TopicPlan()
+    difference = (f"replication factor {observed.replication_factor} (spec {rf})",)
+    min_isr = _min_insync_replicas(desired, observed)
+    if short is not None:
+        return TopicPlan(refusals=(short,), differences=difference)
+    if min_isr is not None and rf < min_isr:
+        return TopicPlan(refusals=(Refusal(
+            Reason.BELOW_MIN_INSYNC_REPLICAS,
+            f"replication factor {rf} is below the topic's min.insync.replicas {min_isr}: producers with "
+            f"acks=all would fail; lower min.insync.replicas in spec.config first, or keep replication factor "
+            f"{observed.replication_factor}"),), differences=difference)
+    return TopicPlan(actions=(ChangeReplicationFactor(desired.name, observed.replication_factor, rf),),
+                     differences=difference)
+
+
+def _plan_configs(desired: DesiredTopic, observed: ObservedTopic) -> TopicPlan:
     changes = diff_configs(desired.config, observed)
-    if changes:
-        actions.append(AlterConfigs(desired.name, changes))
-        differences.extend(describe_change(c) for c in changes)
-    return TopicPlan(actions=tuple(actions), refusals=tuple(refusals), differences=tuple(differences))
+    if not changes:
+        return TopicPlan()
+    return TopicPlan(actions=(AlterConfigs(desired.name, changes),),
+                     differences=tuple(describe_change(c) for c in changes))
 
 
 def _min_insync_replicas(desired: DesiredTopic, observed: ObservedTopic) -> int | None:

@@ -21,9 +21,10 @@ from kto.api.domain import (
 )
 from kto.api.models import INTERNAL_TOPIC_PREFIX
 from kto.api.objects import ADOPTED, CREATED, Key, annotation, ownership_of
-from kto.api.reasons import Reason
-from kto.reconcile.gates import ClusterSnapshot, KindRules, prefix_refusal
-from kto.reconcile.outcomes import BACKOFF, Note, Verdict
+from kto.api.reasons import EventReason, Reason
+from kto.reconcile.cluster_state import Probed
+from kto.reconcile.gates import KindRules, prefix_refusal
+from kto.reconcile.outcomes import BACKOFF, Note, StatusFields, Verdict
 from kto.reconcile.status import was_in_sync
 from kto.topics.planner import describe_drift, describe_takeover, is_ours, plan_topic
 from kto.topics.replicas import ReplicaProgress
@@ -32,7 +33,7 @@ REPLICA_POLL_SECONDS = 2.0  # how often a moving topic is looked at again
 ADOPT_SETTLE_SECONDS = 0.2  # an adopted topic is looked at again soon, to add kto's finalizer
 Seen = ObservedTopic | KafkaFailure | None
 
-RULES = KindRules(kind=names.TOPIC_KIND, noun="topics", thing="Kafka topic", retained_reason="TopicRetained",
+RULES = KindRules(kind=names.TOPIC_KIND, noun="topics", thing="Kafka topic", retained_reason=EventReason.TOPIC_RETAINED,
                   retained_what=" ", pausable=True, observable=True)
 
 
@@ -41,7 +42,7 @@ def claim_space(topic: str) -> str:
     return topic.replace(".", "_")
 
 
-def check_topic(key: Key, name: str, cluster: ClusterSnapshot) -> Verdict | None:
+def check_topic(key: Key, name: str, cluster: Probed) -> Verdict | None:
     """What the KafkaCluster forbids a KafkaTopic: an internal or protected topic, a name outside the prefixes
     it requires of the namespace."""
     if not cluster.spec.is_protected_topic(name):
@@ -60,7 +61,7 @@ def failure_verdict(failure: KafkaFailure, **fields: Any) -> Verdict:
     return Verdict(False, failure.reason, failure.message, retry=BACKOFF if failure.retriable else None, **fields)
 
 
-def observed_fields(seen: ObservedTopic | None) -> dict[str, Any]:
+def observed_fields(seen: ObservedTopic | None) -> StatusFields:
     if seen is None:
         return {}
     return {"topicId": seen.topic_id, "partitions": seen.partitions, "replicationFactor": seen.replication_factor}
@@ -90,14 +91,16 @@ def change_of(desired: DesiredTopic, body: Mapping[str, Any], plan: TopicPlan) -
         return Change()
     if any(isinstance(a, CreateTopic) for a in plan.actions):
         drift = "topic was deleted outside kto and has been recreated"
-        return Change(drift=drift, notes=(Note("Warning", "TopicRecreated", f"Kafka topic {desired.name}: {drift}"),))
+        return Change(drift=drift, notes=(Note("Warning", EventReason.TOPIC_RECREATED,
+                                               f"Kafka topic {desired.name}: {drift}"),))
     recorded = (body.get("status") or {}).get("desiredHash")
     if recorded is not None and recorded != desired_hash(desired):
         applied = f"applied the KafkaCluster's changed topicDefaults: {describe_drift(plan)}"
-        return Change(applied=applied, notes=(Note("Normal", "ClusterDefaultsApplied",
+        return Change(applied=applied, notes=(Note("Normal", EventReason.CLUSTER_DEFAULTS_APPLIED,
                                                    f"Kafka topic {desired.name}: {applied}"),))
     drift = f"corrected out-of-band changes: {describe_drift(plan)}"
-    return Change(drift=drift, notes=(Note("Normal", "DriftCorrected", f"Kafka topic {desired.name}: {drift}"),))
+    return Change(drift=drift, notes=(Note("Normal", EventReason.DRIFT_CORRECTED,
+                                           f"Kafka topic {desired.name}: {drift}"),))
 
 
 def topic_verdict(desired: DesiredTopic, body: Mapping[str, Any], plan: TopicPlan,
@@ -116,17 +119,19 @@ def topic_verdict(desired: DesiredTopic, body: Mapping[str, Any], plan: TopicPla
         return Verdict(False, Reason.KAFKA_ERROR, f"waiting for topic {desired.name} to appear in the cluster "
                        "metadata", keep=True, retry=1.0, silent=True)
     change = change_of(desired, body, plan)
-    said = {"drift": change.drift, "applied": change.applied, "notes": change.notes}
     if plan.refusals:
         message = "; ".join(r.message for r in plan.refusals)
-        return Verdict(False, plan.refusals[0].reason, message, status=observed, **said)
+        return Verdict(False, plan.refusals[0].reason, message, status=observed, drift=change.drift,
+                       applied=change.applied, notes=change.notes)
     if isinstance(moving, KafkaFailure):
         return failure_verdict(moving, status=observed, keep=True)
-    made = observed | {"desiredHash": desired_hash(desired)}
+    made: StatusFields = {**observed, "desiredHash": desired_hash(desired)}
     if moving is not None:
         return Verdict(False, Reason.REPLICAS_CHANGING, moving.message,
-                       status=made | {"replicasChange": moving.as_status()}, retry=REPLICA_POLL_SECONDS, **said)
-    return Verdict(True, Reason.RECONCILED, in_sync_message(seen), status=made, **said)
+                       status={**made, "replicasChange": moving.as_status()}, retry=REPLICA_POLL_SECONDS,
+                       drift=change.drift, applied=change.applied, notes=change.notes)
+    return Verdict(True, Reason.RECONCILED, in_sync_message(seen), status=made, drift=change.drift,
+                   applied=change.applied, notes=change.notes)
 
 
 def plan_adoption(desired: DesiredTopic, body: Mapping[str, Any], owned: bool, seen: ObservedTopic | None,
@@ -145,10 +150,11 @@ def adoption_verdict(desired: DesiredTopic, seen: ObservedTopic, plan: TopicPlan
     says overwrite: this pass only records the adoption (status ``adopted`` and the topic id, nothing written to
     Kafka); the next pass adds kto's finalizer and applies the spec, so a stop in between never leaves a topic
     kto would mistake for its own creation. Otherwise refused, with every difference and the two ways on."""
-    status = observed_fields(seen) | {"adopted": True, "ownership": ADOPTED}
+    status: StatusFields = {**observed_fields(seen), "adopted": True, "ownership": ADOPTED}
     if plan.in_sync:
         return Verdict(True, Reason.RECONCILED, in_sync_message(seen), status=status, retry=ADOPT_SETTLE_SECONDS,
-                       notes=(Note("Normal", "TopicAdopted", f"Kafka topic {desired.name} existed and matches the "
+                       notes=(Note("Normal", EventReason.TOPIC_ADOPTED,
+                                   f"Kafka topic {desired.name} existed and matches the "
                                    "spec: kto manages it now, and deletes it with this resource only if the "
                                    "resource itself says deletionPolicy: Delete"),))
     change = describe_takeover(plan)
@@ -156,7 +162,8 @@ def adoption_verdict(desired: DesiredTopic, seen: ObservedTopic, plan: TopicPlan
         return Verdict(False, Reason.ADOPTING, f"taking over the existing Kafka topic {desired.name} "
                        f"({names.ANNOTATION_ADOPT}={names.ADOPT_OVERWRITE}): {change}", status=status,
                        retry=ADOPT_SETTLE_SECONDS,
-                       notes=(Note("Normal", "TopicTakenOver", f"Kafka topic {desired.name} existed and differs from "
+                       notes=(Note("Normal", EventReason.TOPIC_TAKEN_OVER,
+                                   f"Kafka topic {desired.name} existed and differs from "
                                    f"the spec; taken over as the resource asks: {change}"),))
     # Status keeps the topic id kto recorded (if any): the one seen here is somebody else's topic.
     return Verdict(False, Reason.ADOPTION_REQUIRED,

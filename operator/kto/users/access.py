@@ -17,9 +17,11 @@ from typing import Any
 
 from kto.api import names
 from kto.api.domain import SCRAM_ITERATIONS, Acl
-from kto.api.models import CLUSTER_RESOURCE_NAME, AclRule, KafkaUserSpec, TenantGrant
+from kto.api.models import CLUSTER_RESOURCE_NAME, AclRule, DeletionPolicy, KafkaUserSpec, TenantGrant
 from kto.api.objects import cluster_key_of, deletion_policy_of
-from kto.reconcile.gates import ClusterSnapshot, KindRules
+from kto.api.reasons import EventReason
+from kto.reconcile.cluster_state import Probed
+from kto.reconcile.gates import KindRules
 
 MECHANISMS = ("SCRAM-SHA-256", "SCRAM-SHA-512")
 SECRET_SUFFIX = "-kafka"
@@ -37,7 +39,7 @@ class AclPlan:
 
 
 # The kind's gate rules, shared by the reconciler's user kind and ``kto plan --prune``.
-RULES = KindRules(kind=names.USER_KIND, noun="users", thing="Kafka user", retained_reason="UserRetained",
+RULES = KindRules(kind=names.USER_KIND, noun="users", thing="Kafka user", retained_reason=EventReason.USER_RETAINED,
                   retained_what=": credentials and ACLs ", allowed_field="spec.users.allowedNamespaces",
                   revocable=True)
 RESOURCE_TYPES = {"topic": "TOPIC", "group": "GROUP", "cluster": "CLUSTER", "transactionalId": "TRANSACTIONAL_ID"}
@@ -56,7 +58,7 @@ def user_name_of(body: Mapping[str, Any]) -> str:
 ANONYMOUS = "ANONYMOUS"
 
 
-def protected_why(name: str, cluster: ClusterSnapshot) -> str | None:
+def protected_why(name: str, cluster: Probed) -> str | None:
     """Why no KafkaUser may manage the principal ``name`` on this cluster, or None."""
     if name == cluster.principal:
         return "it is the user kto itself connects as"
@@ -69,12 +71,12 @@ def protected_why(name: str, cluster: ClusterSnapshot) -> str | None:
     return None
 
 
-def user_deletion_policy(spec: KafkaUserSpec, body: Mapping[str, Any]) -> str:
+def user_deletion_policy(spec: KafkaUserSpec, body: Mapping[str, Any]) -> DeletionPolicy:
     """A tenant's KafkaUser cannot Retain: the access kto gave never outlives its resource unless the
     platform (a KafkaUser in the KafkaCluster's own namespace) says so."""
     policy = deletion_policy_of(spec.deletionPolicy, spec.deletion_policy, body)
     tenant = cluster_key_of(body)[0] != (body.get("metadata") or {}).get("namespace")
-    return "Delete" if tenant and policy == "Retain" else policy
+    return DeletionPolicy.DELETE if tenant and policy == DeletionPolicy.RETAIN else policy
 
 
 def principal(user_name: str) -> str:

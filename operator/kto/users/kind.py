@@ -24,7 +24,7 @@ from typing import Any
 
 from kto.api import names
 from kto.api.domain import Acl, KafkaFailure
-from kto.api.models import KafkaClusterSpec, KafkaUserSpec, KafkaUserStatus
+from kto.api.models import DeletionPolicy, KafkaClusterSpec, KafkaUserSpec, KafkaUserStatus
 from kto.api.objects import ADOPTED, CREATED, Key, annotation, ownership_of
 from kto.api.quotas import (
     QuotaChange,
@@ -36,11 +36,12 @@ from kto.api.quotas import (
     recorded_quotas,
     status_quotas,
 )
-from kto.api.reasons import Reason
+from kto.api.reasons import EventReason, Reason
 from kto.kafka.connection import not_marked_message
 from kto.kube.client import KubeClient
+from kto.reconcile.cluster_state import Connected, Probed
 from kto.reconcile.engine import Guard, Item, KindInfo
-from kto.reconcile.gates import ClusterSnapshot, Connected, prefix_refusal
+from kto.reconcile.gates import prefix_refusal
 from kto.reconcile.outcomes import BACKOFF, FINALIZER_PENDING, Converge, Delete, Note, Outcome, Release, Revoke, Verdict
 from kto.reconcile.status import was_in_sync
 from kto.telemetry import metrics
@@ -67,7 +68,7 @@ from kto.users.access import (
 )
 
 # The namespace of the KafkaTopic that owns a Kafka topic on a cluster (None: no KafkaTopic owns it).
-TopicOwner = Callable[[ClusterSnapshot | Connected, str], str | None]
+TopicOwner = Callable[[Probed, str], str | None]
 ADOPT_SETTLE_SECONDS = 0.2  # an adopted user is looked at again soon, to add kto's finalizer and apply the spec
 
 
@@ -124,7 +125,7 @@ class UserKind:
     def allows(self, cluster: KafkaClusterSpec, cluster_namespace: str, namespace: str) -> bool:
         return cluster.allows_user_namespace(cluster_namespace, namespace)
 
-    def check(self, key: Key, spec: KafkaUserSpec, name: str, cluster: ClusterSnapshot) -> Verdict | None:
+    def check(self, key: Key, spec: KafkaUserSpec, name: str, cluster: Probed) -> Verdict | None:
         """kto's own user, the brokers' super users, ANONYMOUS and protected principals are nobody's; a tenant
         (a namespace other than the KafkaCluster's) may grant only what the KafkaCluster grants it."""
         why = protected_why(name, cluster)
@@ -144,7 +145,8 @@ class UserKind:
                                   cluster.facts.default_user_quotas if cluster.facts else None)
         return not_permitted(key, cluster, refused) if refused else None
 
-    def deletion_policy(self, spec: KafkaUserSpec, cluster: KafkaClusterSpec | None, body: Mapping[str, Any]) -> str:
+    def deletion_policy(self, spec: KafkaUserSpec, cluster: KafkaClusterSpec | None, body: Mapping[str, Any]
+                        ) -> DeletionPolicy:
         return user_deletion_policy(spec, body)
 
     async def act(self, cluster: Connected, items: dict[Key, Item], guard: Guard) -> dict[Key, Outcome]:
@@ -183,7 +185,7 @@ class UserKind:
             out[key] = replace(verdict, status={"ownership": None, "acls": 0, "quotas": None, "adopted": None},
                                message=f"{verdict.message}. The access kto gave Kafka user {item.gathered.name} "
                                "(credentials, ACLs, quotas) is revoked",
-                               notes=(Note("Warning", "AccessRevoked", f"Kafka user {item.gathered.name}: "
+                               notes=(Note("Warning", EventReason.ACCESS_REVOKED, f"Kafka user {item.gathered.name}: "
                                            f"credentials, ACLs and quotas revoked: namespace {key[0]} is no longer "
                                            "allowed to have users on the cluster"),))
         return out
@@ -206,7 +208,7 @@ class UserKind:
             verdict = revoked(item)
             out[key] = replace(verdict, message=verdict.message + ". The bindings of these rules that kto applied "
                                "before the grant was narrowed are revoked",
-                               notes=(Note("Warning", "AclsRevoked", f"Kafka user {item.gathered.name}: "
+                               notes=(Note("Warning", EventReason.ACLS_REVOKED, f"Kafka user {item.gathered.name}: "
                                            f"{len(revoke[p])} ACL binding(s) revoked: namespace {key[0]} may no "
                                            "longer grant them"),) if revoke[p] else ())
         return out
@@ -231,7 +233,8 @@ class UserKind:
             return Verdict(False, failure.reason, f"deleting Kafka user {user} failed: {failure.message}",
                            retry=BACKOFF)
         self.applied.pop((cluster.key, user), None)
-        return Release(Note("Normal", "UserDeleted", f"Kafka user {user}: credentials, ACLs and the quotas kto set "
+        return Release(Note("Normal", EventReason.USER_DELETED,
+                            f"Kafka user {user}: credentials, ACLs and the quotas kto set "
                             "deleted (deletionPolicy Delete)"))
 
 
@@ -258,7 +261,7 @@ def revoked(item: Item) -> Verdict:
 
 
 # Kafka's name for an unauthenticated client: in super.users on many clusters, never a tenant's.
-def not_permitted(key: Key, cluster: ClusterSnapshot | Connected, refused: list[str]) -> Verdict:
+def not_permitted(key: Key, cluster: Probed, refused: list[str]) -> Verdict:
     """A tenant's KafkaUser asks what its namespace may not have: nothing of it is applied."""
     return Verdict(False, Reason.NOT_PERMITTED, f"namespace {key[0]} may not grant what this KafkaUser asks: "
                    f"{'; '.join(refused)}. kto applies none of its changes: remove these rules, or ask the owner "
@@ -333,7 +336,8 @@ class UserBatch:
                 (not creds and set(acls) == set(desired_acls(w.spec))):
             self.out[w.key] = Verdict(False, Reason.ADOPTING, f"taking over the existing Kafka user {w.user} ({what})",
                                       status={"adopted": True, "ownership": ADOPTED}, retry=ADOPT_SETTLE_SECONDS,
-                                      notes=(Note("Normal", "UserAdopted", f"Kafka user {w.user} existed ({what}): "
+                                      notes=(Note("Normal", EventReason.USER_ADOPTED,
+                                                  f"Kafka user {w.user} existed ({what}): "
                                                   "kto manages it now, as the resource says"),))
             return
         self.out[w.key] = Verdict(
@@ -525,11 +529,13 @@ class UserBatch:
     def _ready(self, w: _Work, drift: str | None, quota_drift: str | None = None) -> Verdict:
         notes = []
         if w.key in self.rotated:
-            notes.append(Note("Normal", "CredentialsRotated", f"Kafka user {w.user}: password changed on the brokers"))
+            notes.append(Note("Normal", EventReason.CREDENTIALS_ROTATED,
+                              f"Kafka user {w.user}: password changed on the brokers"))
         if drift:
-            notes.append(Note("Normal", "DriftCorrected", f"Kafka user {w.user}: ACLs corrected: {drift}"))
+            notes.append(Note("Normal", EventReason.DRIFT_CORRECTED, f"Kafka user {w.user}: ACLs corrected: {drift}"))
         if quota_drift:
-            notes.append(Note("Normal", "DriftCorrected", f"Kafka user {w.user}: quotas corrected: {quota_drift}"))
+            notes.append(Note("Normal", EventReason.DRIFT_CORRECTED,
+                              f"Kafka user {w.user}: quotas corrected: {quota_drift}"))
         n = w.acls or 0
         quotas = f", {len(w.quotas)} quota(s)" if w.quotas else ""
         return Verdict(True, Reason.RECONCILED,
