@@ -88,8 +88,9 @@ test-unit: venv ## Run the unit tier only (no processes)
 test-integration: venv tools ## Run the integration tier only
 	$(PY) -m pytest -m integration $(PYTEST_ARGS)
 
-lint: venv ## ruff
+lint: venv ## ruff, and mypy on operator/kto (strict on the pure core: [tool.mypy] in pyproject.toml)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 
 clean: ## Remove the virtualenv and local state (not the ~/.cache/kto builds)
 	-$(PYTHON) hack/env.py down

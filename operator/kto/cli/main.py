@@ -11,13 +11,15 @@ import argparse
 import asyncio
 import logging
 import sys
+from typing import TypeVar
 
 from kto.cli.connect import CliError, add_kafka_args, add_kube_args
 
 COMMANDS = ("import", "plan", "check", "completion")
+P = TypeVar("P", bound=argparse.ArgumentParser)  # `kto`'s own parser class: usage errors exit 1
 
 
-def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def add_parsers(sub: argparse._SubParsersAction[P]) -> None:
     imp = sub.add_parser("import", help="write KafkaTopic (and KafkaUser) manifests for what a Kafka cluster has",
                          description="Write one KafkaTopic per topic (partitions, replication factor, dynamic "
                                      "overrides: exactly what kto adopts without a write) and a kustomization.yaml.")

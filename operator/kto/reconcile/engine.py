@@ -22,6 +22,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
+from datetime import datetime
 from functools import partial
 from typing import Any, Protocol
 
@@ -186,7 +187,7 @@ class Reconciler:
         self._behind: dict[Key, str | None] = {}  # objects the last sweep's LIST showed newer than the store
         self.watch_missed = 0  # sweeps in a row that found changes the watch did not deliver
         self._quiet_since: dict[Key, float] = {}  # when each in-sync resource's transient failures began
-        self._info: dict[Key, tuple[str, ...]] = {}  # the info series each resource has, to replace or drop it
+        self._info = metrics.InfoSeries(kind.info.info_gauge)  # kto_<kind>_info: one series per owning resource
         clusters.listeners.append(self.enqueue_cluster)
 
     # --- events -------------------------------------------------------------------------------------
@@ -226,8 +227,7 @@ class Reconciler:
         self._quiet_since.pop(key, None)
         self._backoff.reset(key)
         metrics.forget(self.info.ready_gauge, key)
-        if self.info.info_gauge is not None and key in self._info:
-            metrics.forget(self.info.info_gauge, self._info.pop(key))
+        self._info.set(key, None)
         if body is not None:
             self._enqueue_rivals(key, body)  # another claimant of the same Kafka name may own it now
 
@@ -529,7 +529,7 @@ class Reconciler:
         if body is None or verdict.silent:
             return
         old = body.get("status") or {}
-        status = self.build_status(body, verdict)
+        status = build_status(self.info, self.kind.claimed_name(body), body, verdict, self.writer.clock())
         if verdict.drift:
             metrics.DRIFT.labels(self.info.metric, f"{ckey[0]}/{ckey[1]}").inc()
         if verdict.applied:
@@ -547,41 +547,31 @@ class Reconciler:
         self._set_info(key, ckey, body)  # after the patch: the status now records what the resource owns
 
     def _set_info(self, key: Key, ckey: Key, body: Mapping[str, Any]) -> None:
-        if self.info.info_gauge is None:
-            return
-        previous = self._info.get(key)
-        if not is_established(body) or is_unmanaged(body):
-            # Only a resource that owns its Kafka name shows which one: a refused or observe-only claim reveals
-            # nothing in /metrics.
-            if previous is not None:
-                metrics.forget(self.info.info_gauge, self._info.pop(key))
-            return
-        labels = (*key, f"{ckey[0]}/{ckey[1]}", self.kind.claimed_name(body))
-        if previous == labels:
-            return
-        if previous is not None:
-            metrics.forget(self.info.info_gauge, previous)
-        self.info.info_gauge.labels(*labels).set(1)
-        self._info[key] = labels
+        # Only a resource that owns its Kafka name shows which one: a refused or observe-only claim reveals
+        # nothing in /metrics.
+        owns = is_established(body) and not is_unmanaged(body)
+        self._info.set(key, (*key, f"{ckey[0]}/{ckey[1]}", self.kind.claimed_name(body)) if owns else None)
 
-    def build_status(self, body: Mapping[str, Any], verdict: Verdict) -> dict[str, Any]:
-        """The resource's new status: the condition, the kind's base fields, what the verdict says and keeps."""
-        old = body.get("status") or {}
-        now = self.writer.clock()
-        status = condition_status(old, body, verdict.ready, verdict.reason, verdict.message, now)
-        status[self.info.name_field] = self.kind.claimed_name(body)
-        kept = self.info.sticky_fields + (self.info.status_fields if verdict.keep else ())
-        status |= {k: old[k] for k in kept if old.get(k) is not None}
-        status |= verdict.status
-        for c in verdict.conditions:
-            status["conditions"] = set_condition(status["conditions"], build_condition(
-                old.get("conditions"), c.status, c.reason, c.message, body["metadata"].get("generation"), now, c.type))
-        if verdict.drift and self.info.drift_field:
-            status[self.info.drift_field] = {"time": now_rfc3339(now), "message": verdict.drift}
-        return status
 
 
 def _blocked_copy(verdict: Verdict) -> Verdict:
     """What a blocked resource shows until its spec or the cluster changes: the failure, the rest kept."""
     return Verdict(False, verdict.reason, verdict.message, keep=True)
 
+
+def build_status(info: KindInfo, claimed: str, body: Mapping[str, Any], verdict: Verdict,
+                 now: datetime) -> dict[str, Any]:
+    """A resource's new status: the condition, the kind's base fields (``claimed``: the Kafka name it claims),
+    what the verdict says and keeps."""
+    old = body.get("status") or {}
+    status = condition_status(old, body, verdict.ready, verdict.reason, verdict.message, now)
+    status[info.name_field] = claimed
+    kept = info.sticky_fields + (info.status_fields if verdict.keep else ())
+    status |= {k: old[k] for k in kept if old.get(k) is not None}
+    status |= verdict.status
+    for c in verdict.conditions:
+        status["conditions"] = set_condition(status["conditions"], build_condition(
+            old.get("conditions"), c.status, c.reason, c.message, body["metadata"].get("generation"), now, c.type))
+    if verdict.drift and info.drift_field:
+        status[info.drift_field] = {"time": now_rfc3339(now), "message": verdict.drift}
+    return status

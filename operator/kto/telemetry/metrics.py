@@ -12,7 +12,7 @@ import inspect
 import platform
 import time
 import weakref
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Hashable, Iterable, Iterator
 from contextvars import ContextVar
 from typing import Any, Protocol
 
@@ -105,6 +105,25 @@ def forget(gauge: Gauge, labels: tuple[str, ...]) -> None:
         gauge.remove(*labels)
     except KeyError:
         pass
+
+
+class InfoSeries:
+    """One series of an info gauge per resource, by key: set, replaced when its labels change, dropped."""
+
+    def __init__(self, gauge: Gauge | None):
+        self.gauge = gauge
+        self._labels: dict[Hashable, tuple[str, ...]] = {}
+
+    def set(self, key: Hashable, labels: tuple[str, ...] | None) -> None:
+        """The resource's series has ``labels`` (None: it has none)."""
+        previous = self._labels.get(key)
+        if self.gauge is None or previous == labels:
+            return
+        if previous is not None:
+            forget(self.gauge, self._labels.pop(key))
+        if labels is not None:
+            self.gauge.labels(*labels).set(1)
+            self._labels[key] = labels
 
 
 def count_verdict(kind: str, cluster: str, reason: str, ready: bool | None) -> None:
