@@ -20,8 +20,9 @@ from kto.users.access import (
     refused_rules,
     scram_changes,
     secret_name_of,
+    user_name_of,
 )
-from kto.users.kind import scram_removals, user_name_of
+from kto.users.kind import scram_removals
 from pydantic import ValidationError
 
 

@@ -11,7 +11,9 @@ from typing import Any
 from pydantic import ValidationError
 
 from kto.api import names
+from kto.api.conditions import find
 from kto.api.models import DeletionPolicy
+from kto.api.reasons import Reason
 
 _OWN_ANNOTATIONS = f"{names.PREFIX}/"
 
@@ -161,3 +163,12 @@ def bound_cluster_id(body: Mapping[str, Any] | None) -> str | None:
     if body is None:
         return None
     return annotation(body, names.ANNOTATION_CLUSTER_ID) or (body.get("status") or {}).get("clusterId")
+
+
+def was_in_sync(body: Mapping[str, Any]) -> bool:
+    """The resource was Ready/Reconciled at its current generation: a difference now is drift, not a spec
+    change. The state lives in the resource's status, so this survives restarts."""
+    status = body.get("status") or {}
+    cond = find(status.get("conditions"))
+    return (cond is not None and cond.get("status") == "True" and cond.get("reason") == str(Reason.RECONCILED)
+            and status.get("observedGeneration") == body["metadata"].get("generation"))

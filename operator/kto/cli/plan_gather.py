@@ -13,19 +13,14 @@ from kubernetes.client.exceptions import ApiException
 
 from kto.api import names
 from kto.api.domain import ClusterFacts, KafkaFailure, ObservedTopic
-from kto.api.models import DeletionPolicy, KafkaClusterSpec, KafkaTopicSpec, KafkaUserSpec
+from kto.api.models import KafkaClusterSpec, KafkaTopicSpec, KafkaUserSpec
 from kto.api.objects import (
     Key,
     bound_cluster_id,
     cluster_key_of,
-    deletion_policy_of,
     finalizers_of,
-    is_established,
-    is_paused,
-    is_unmanaged,
     topic_name_of,
 )
-from kto.api.reasons import Reason
 from kto.cli.connect import CliError, cluster_target, default_namespace, gateway_of, kube_client
 from kto.cli.manifests import Manifest, load
 from kto.cli.plan import Entry, PlanResult, plan_entry
@@ -45,14 +40,13 @@ from kto.cli.plan_prune import (
 from kto.cli.progress import Progress, in_chunks
 from kto.kube.client import KubeClient
 from kto.reconcile import cluster_state
-from kto.reconcile.gates import Gathered, decide
-from kto.reconcile.outcomes import Verdict
+from kto.reconcile.gates import Gathered, decide, gather
 from kto.reconcile.ownership import Claim, owner_of
 from kto.reconcile.store import claim_of
-from kto.topics.planner import build_desired, deletion_policy
-from kto.topics.verdicts import RULES, check_topic
+from kto.topics.planner import build_desired
+from kto.topics.verdicts import RULES, TopicFacts
 from kto.users.access import RULES as USER_RULES
-from kto.users.access import protected_why, user_deletion_policy, user_name_of
+from kto.users.access import UserFacts, user_name_of
 
 NOT_YET_CREATED = "9999-12-31T23:59:59Z"  # a manifest not in the cluster yet: newer than every existing claim
 
@@ -219,7 +213,8 @@ def entry_of(m: Manifest, connected: Connected, world: World, planned: list[Mani
     # What kto would see once the manifest is applied: its spec and annotations, the live finalizers and status.
     body = {**m.body, "metadata": {**m.body["metadata"], "finalizers": finalizers_of(live)},
             "status": live.get("status") or {}}
-    return decide_topic((m.namespace, m.name), m.spec, body, live, connected, world, planned, m.source)
+    body["metadata"].setdefault("namespace", m.namespace)
+    return decide_topic((m.namespace, m.name), m.spec, body, connected, world, planned, m.source)
 
 
 def fanned_entry(a: Affected, cluster: Manifest, connected: Connected, world: World, planned: list[Manifest]) -> Entry:
@@ -227,24 +222,20 @@ def fanned_entry(a: Affected, cluster: Manifest, connected: Connected, world: Wo
     with the effective topic's old -> new values beside what it does in Kafka."""
     live = world.topics[a.key]
     spec = KafkaTopicSpec.model_validate(live.get("spec") or {})
-    entry = decide_topic(a.key, spec, live, live, connected, world, planned, f"{a.key[0]}/{a.key[1]} (live)")
+    entry = decide_topic(a.key, spec, live, connected, world, planned, f"{a.key[0]}/{a.key[1]} (live)")
     return replace(entry, via=cluster.source, effective=a.changes)
 
 
-def decide_topic(key: Key, spec: KafkaTopicSpec, body: Mapping[str, Any], live: Mapping[str, Any],
-                 connected: Connected, world: World, planned: list[Manifest], source: str) -> Entry:
-    cluster, ckey = connected.snapshot, connected.aliases[0]  # the KafkaCluster itself comes first
-    topic = spec.topicName or key[1]
+def decide_topic(key: Key, spec: KafkaTopicSpec, body: Mapping[str, Any], connected: Connected, world: World,
+                 planned: list[Manifest], source: str) -> Entry:
+    """``body``: the resource as kto would see it once applied (the manifest's spec and annotations, the live
+    finalizers and status)."""
+    cluster = connected.snapshot
     cspec = cluster_state.spec_of(cluster)
-    g = Gathered(
-        key=key, name=topic, cluster_ref=ckey, cluster=cluster, spec=spec,
-        holds=names.FINALIZER in finalizers_of(live), established=is_established(live) if live else False,
-        allowed=cspec is not None and cspec.allows_namespace(ckey[0], key[0]),
-        owner=owner_of(claims_of(topic, connected, world, planned)) if cspec is not None else None,
-        refusal=check_topic(key, topic, cluster) if isinstance(cluster, cluster_state.Connected) else None,
-        paused=is_paused(body), unmanaged=is_unmanaged(body))
+    g = gather(TopicFacts(), key, body, spec, None, cluster,
+               lambda topic: owner_of(claims_of(topic, connected, world, planned)))
     desired = build_desired(key[1], spec, cspec)
-    return plan_entry(g, desired, connected.observed.get(topic), body, source)
+    return plan_entry(g, desired, connected.observed.get(g.name), body, source)
 
 
 # --- The folder's KafkaClusters, and the topics they change --------------------------------------------------
@@ -301,7 +292,7 @@ def prune_list(args: argparse.Namespace, folder: Folder, world: World) -> list[t
 
 def pruned_of(kind: str, body: Mapping[str, Any], connected: Connected, world: World) -> Pruned:
     """What deleting a live resource would do in Kafka: the gate's deletion rules, as kto would decide them."""
-    key, cluster = _key(body), connected.snapshot
+    key = _key(body)
     topic = kind == names.TOPIC_KIND
     rules = RULES if topic else USER_RULES
     model = KafkaTopicSpec if topic else KafkaUserSpec
@@ -310,36 +301,32 @@ def pruned_of(kind: str, body: Mapping[str, Any], connected: Connected, world: W
         spec = model.model_validate(body.get("spec") or {})
     except ValueError:
         spec = None
-    g = deleting(key, name, body, spec, cluster, world, connected, topic)
+    g = deleting(key, body, spec, world, connected, topic)
     effect, message = prune_effect(decide(g, rules), rules, g.deletion_policy, name)
     if effect == DELETED and topic:
         effect, message = not_the_same_topic(body, connected.observed.get(name)) or (effect, message)
     return Pruned(kind, key[0], key[1], name, connected.aliases[0], effect, message)
 
 
-def deleting(key: Key, name: str, body: Mapping[str, Any], spec: Any, cluster: cluster_state.ClusterState | None,
-             world: World, connected: Connected, topic: bool) -> Gathered:
+def deleting(key: Key, body: Mapping[str, Any], spec: Any, world: World, connected: Connected,
+             topic: bool) -> Gathered:
     """What ``Reconciler.gather`` would have for the resource once it is deleted (kto's ledger, which only
     records creations in flight, is not read)."""
-    ckey = connected.aliases[0]  # the KafkaCluster itself comes first
-    if not isinstance(cluster, cluster_state.Connected) or spec is None:
-        policy, allowed, refusal, owner = DeletionPolicy.DELETE, False, None, None
-    elif topic:
-        cspec = cluster.spec
-        policy = deletion_policy_of(spec.deletionPolicy, deletion_policy(spec, cspec), body)
-        allowed = cspec.allows_namespace(ckey[0], key[0])
-        refusal, owner = check_topic(key, name, cluster), owner_of(claims_of(name, connected, world, []))
-    else:
-        policy = user_deletion_policy(spec, body)
-        allowed = cluster.spec.allows_user_namespace(ckey[0], key[0])
-        why = protected_why(name, cluster)
-        refusal = Verdict(False, Reason.PROTECTED, f"Kafka user {name} is protected ({why})") if why else None
-        owner = owner_of(user_claims(name, connected, world))
-    finalizer = names.FINALIZER if topic else names.USER_FINALIZER
-    return Gathered(key=key, name=name, cluster_ref=ckey, cluster=cluster, spec=spec, deleting=True,
-                    holds=finalizer in finalizers_of(body), established=is_established(body), allowed=allowed,
-                    owner=owner, deletion_policy=policy, paused=is_paused(body), unmanaged=is_unmanaged(body),
-                    refusal=refusal)
+    body = {**body, "metadata": {**body["metadata"], "deletionTimestamp": "planned"}}
+    if topic:
+        return gather(TopicFacts(), key, body, spec, None, connected.snapshot,
+                      lambda name: owner_of(claims_of(name, connected, world, [])))
+    return gather(UserFacts(lambda cluster, topic: topic_owner(topic, connected, world)), key, body, spec, None,
+                  connected.snapshot, lambda name: owner_of(user_claims(name, connected, world)))
+
+
+def topic_owner(topic: str, connected: Connected, world: World) -> str | None:
+    """The namespace of the KafkaTopic that owns ``topic`` (what grants a tenant's KafkaUser ACLs on it), as
+    ``Reconciler.owner_namespace`` says: an established, managed claim."""
+    owner = owner_of(claims_of(topic, connected, world, []))
+    if owner is None or not owner.established or owner.unmanaged:
+        return None
+    return owner.namespace
 
 
 def user_claims(user: str, connected: Connected, world: World) -> list[Claim]:

@@ -31,26 +31,26 @@ from pydantic import BaseModel, ValidationError
 
 from kto.api import names
 from kto.api.conditions import build_condition, find, now_rfc3339, set_condition
-from kto.api.models import DeletionPolicy, KafkaClusterSpec
+from kto.api.models import KafkaClusterSpec
 from kto.api.objects import (
     Key,
     cluster_key_of,
     finalizers_of,
     is_established,
     is_older,
-    is_paused,
     is_unmanaged,
     key_of,
     own,
     relevant_state,
     validation_message,
+    was_in_sync,
 )
 from kto.api.reasons import Reason, is_permanent
 from kto.kube.client import KubeClient, is_unavailable
 from kto.kube.ledger import Ledger
 from kto.reconcile.batching import Backoff, BatchQueue
-from kto.reconcile.cluster_state import ClusterState, Connected, Probed, Unreachable, brokers_of, spec_of
-from kto.reconcile.gates import UNKNOWN_OWNER_UID, Gathered, KindRules, decide
+from kto.reconcile.cluster_state import ClusterState, Connected, brokers_of, spec_of
+from kto.reconcile.gates import UNKNOWN_OWNER_UID, Gathered, KindFacts, KindRules, decide, gather
 from kto.reconcile.outcomes import (
     BACKOFF,
     AfterBackoff,
@@ -65,7 +65,7 @@ from kto.reconcile.outcomes import (
     Verdict,
 )
 from kto.reconcile.ownership import Claim, owner_of
-from kto.reconcile.status import StatusWriter, condition_status, is_news, was_in_sync
+from kto.reconcile.status import StatusWriter, condition_status, is_news
 from kto.reconcile.store import Store
 from kto.telemetry import logs, metrics
 
@@ -142,23 +142,12 @@ class Clusters(Protocol):
     def reprobe(self, key: Key) -> None: ...
 
 
-class Kind(Protocol):
-    """What a kind plugs into the reconciler."""
+class Kind(KindFacts, Protocol):
+    """What a kind plugs into the reconciler: its facts (``gates.KindFacts``, what the gather step asks), its
+    rules for the gate, its storage and status, and ``act``."""
 
     rules: KindRules
     info: KindInfo
-
-    def claimed_name(self, body: Mapping[str, Any]) -> str: ...
-
-    def allows(self, cluster: KafkaClusterSpec, cluster_namespace: str, namespace: str) -> bool: ...
-
-    def check(self, key: Key, spec: Any, name: str, cluster: Probed) -> Verdict | None:
-        """What the KafkaCluster forbids this resource (a protected name, a grant its namespace lacks), if
-        anything."""
-
-    def deletion_policy(self, spec: Any, cluster: KafkaClusterSpec | None, body: Mapping[str, Any]
-                        ) -> DeletionPolicy:
-        """Delete, Retain or Adopted (``objects.deletion_policy_of``)."""
 
     async def act(self, cluster: Connected, items: dict[Key, Item], guard: Guard) -> dict[Key, Outcome]:
         """Do the batch's Kafka work; call ``guard`` with the resources about to be written for first."""
@@ -336,28 +325,14 @@ class Reconciler:
 
     def gather(self, key: Key, body: Mapping[str, Any], cluster: ClusterState | None,
                kind_deleted: bool = False) -> Gathered:
-        meta = body["metadata"]
         try:
             spec, error = self.info.spec_model.model_validate(body.get("spec") or {}), None
         except ValidationError as err:
             spec, error = None, validation_message(err)
-        ckey = cluster_key_of(body)
-        cspec = spec_of(cluster)
-        allowed = cspec is not None and self.kind.allows(cspec, ckey[0], key[0])
-        name = self.kind.claimed_name(body)
-        owner = self._owner(name, cluster) if cspec is not None else None
-        # A cluster not probed yet decides nothing (the gate skips it), so nothing is checked against it.
-        refusal = self.kind.check(key, spec, name, cluster) \
-            if isinstance(cluster, Unreachable | Connected) and spec is not None else None
-        return Gathered(
-            key=key, name=name, cluster_ref=ckey, cluster=cluster, spec=spec, refusal=refusal,
-            spec_error=error, deleting=bool(meta.get("deletionTimestamp")),
-            holds=self.info.finalizer in finalizers_of(body), established=is_established(body), allowed=allowed,
-            intended=self.ledger is not None and self.ledger.intended(ckey, meta.get("uid", ""), name),
-            kind_deleted=kind_deleted, owner=owner,
-            deletion_policy=self.kind.deletion_policy(spec, cspec, body) if spec is not None else DeletionPolicy.DELETE,
-            paused=is_paused(body), unmanaged=is_unmanaged(body), blocked=self._block_of(key, body, cluster),
-            in_sync=was_in_sync(body))
+        intended = self.ledger is not None and self.ledger.intended(
+            cluster_key_of(body), body["metadata"].get("uid", ""), self.kind.claimed_name(body))
+        return gather(self.kind, key, body, spec, error, cluster, lambda name: self._owner(name, cluster),
+                      intended=intended, kind_deleted=kind_deleted, blocked=self._block_of(key, body, cluster))
 
     def _owner(self, name: str, cluster: ClusterState | None) -> Claim | None:
         """The claim that owns ``name`` on the Kafka cluster: KafkaClusters that reach the same brokers share one

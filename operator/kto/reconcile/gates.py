@@ -7,15 +7,23 @@ or observed) and by the facts the reconciler gathers for them.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from kto.api import names
-from kto.api.models import DeletionPolicy
-from kto.api.objects import Key
+from kto.api.models import DeletionPolicy, KafkaClusterSpec
+from kto.api.objects import (
+    Key,
+    cluster_key_of,
+    finalizers_of,
+    is_established,
+    is_paused,
+    is_unmanaged,
+    was_in_sync,
+)
 from kto.api.reasons import EventReason, Reason
-from kto.reconcile.cluster_state import ClusterState, Connected, Invalid, NotProbed, Probed, Unreachable
+from kto.reconcile.cluster_state import ClusterState, Connected, Invalid, NotProbed, Probed, Unreachable, spec_of
 from kto.reconcile.outcomes import (
     BACKOFF,
     Converge,
@@ -86,6 +94,47 @@ class Gathered:
     @property
     def is_owner(self) -> bool:
         return self.owner is None or (self.owner.namespace, self.owner.name) == self.key
+
+
+class KindFacts(Protocol):
+    """What the gather step asks of a kind (pure): its finalizer, the name a resource claims, whether a
+    KafkaCluster allows its namespace, what the KafkaCluster forbids it, and its deletion policy. A kind's
+    adapter is its facts plus ``act``; ``kto plan`` uses the facts alone."""
+
+    finalizer: str
+
+    def claimed_name(self, body: Mapping[str, Any]) -> str: ...
+
+    def allows(self, cluster: KafkaClusterSpec, cluster_namespace: str, namespace: str) -> bool: ...
+
+    def check(self, key: Key, spec: Any, name: str, cluster: Probed) -> Verdict | None:
+        """What the KafkaCluster forbids this resource (a protected name, a grant its namespace lacks)."""
+
+    def deletion_policy(self, spec: Any, cluster: KafkaClusterSpec | None, body: Mapping[str, Any]
+                        ) -> DeletionPolicy: ...
+
+
+def gather(facts: KindFacts, key: Key, body: Mapping[str, Any], spec: Any, spec_error: str | None,
+           cluster: ClusterState | None, owner: Callable[[str], Claim | None], *, intended: bool = False,
+           kind_deleted: bool = False, blocked: Verdict | None = None) -> Gathered:
+    """Everything the gate needs about one resource, read from its object and its KafkaCluster's state: the one
+    gather of the operator's batch (``Reconciler.gather``) and of ``kto plan``. ``owner`` finds the claim that
+    owns a Kafka name; ``intended`` (kto's ledger) and ``blocked`` (a permanent failure kto remembers) are the
+    operator's own records."""
+    meta = body["metadata"]
+    ckey = cluster_key_of(body)
+    cspec = spec_of(cluster)
+    name = facts.claimed_name(body)
+    # A cluster not probed yet decides nothing (the gate skips it), so nothing is checked against it.
+    refusal = facts.check(key, spec, name, cluster) \
+        if isinstance(cluster, Unreachable | Connected) and spec is not None else None
+    return Gathered(
+        key=key, name=name, cluster_ref=ckey, cluster=cluster, spec=spec, spec_error=spec_error, refusal=refusal,
+        deleting=bool(meta.get("deletionTimestamp")), holds=facts.finalizer in finalizers_of(body),
+        established=is_established(body), allowed=cspec is not None and facts.allows(cspec, ckey[0], key[0]),
+        intended=intended, kind_deleted=kind_deleted, owner=owner(name) if cspec is not None else None,
+        deletion_policy=facts.deletion_policy(spec, cspec, body) if spec is not None else DeletionPolicy.DELETE,
+        paused=is_paused(body), unmanaged=is_unmanaged(body), blocked=blocked, in_sync=was_in_sync(body))
 
 
 def prefix_refusal(thing: str, name: str, namespace: str, cluster: Probed) -> Verdict | None:

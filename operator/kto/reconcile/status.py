@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from kto.api.conditions import build_condition, find, set_condition
+from kto.api.conditions import build_condition, set_condition
 from kto.api.objects import key_of
 from kto.api.reasons import Reason
 from kto.kube.client import KubeClient
@@ -44,15 +44,6 @@ def is_news(verdict: Verdict, old: Mapping[str, Any] | None, new: Mapping[str, A
 
 def same_status(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
     return {k: v for k, v in old.items() if v is not None} == {k: v for k, v in new.items() if v is not None}
-
-
-def was_in_sync(body: Mapping[str, Any]) -> bool:
-    """The resource was Ready/Reconciled at its current generation: a difference now is drift, not a spec
-    change. The state lives in the resource's status, so this survives restarts."""
-    status = body.get("status") or {}
-    cond = find(status.get("conditions"))
-    return (cond is not None and cond.get("status") == "True" and cond.get("reason") == str(Reason.RECONCILED)
-            and status.get("observedGeneration") == body["metadata"].get("generation"))
 
 
 class StatusWriter:

@@ -27,11 +27,11 @@ from kto.api.domain import (
     ObservedTopic,
     TopicPlan,
 )
-from kto.api.models import DeletionPolicy, KafkaClusterSpec, KafkaTopicSpec, KafkaTopicStatus
-from kto.api.objects import Key, deletion_policy_of, topic_name_of
+from kto.api.models import KafkaTopicSpec, KafkaTopicStatus
+from kto.api.objects import Key
 from kto.api.reasons import EventReason, Reason
 from kto.policy.rules import IN_POLICY, Applied, Judged, OutOfPolicy, judge_topic, policy_condition
-from kto.reconcile.cluster_state import Connected, Probed
+from kto.reconcile.cluster_state import Connected
 from kto.reconcile.engine import Guard, Item, KindInfo
 from kto.reconcile.outcomes import (
     BACKOFF,
@@ -47,12 +47,12 @@ from kto.reconcile.outcomes import (
 )
 from kto.reconcile.ports import TopicPort
 from kto.telemetry import metrics
-from kto.topics.planner import build_desired, deletion_policy, plan_topic
+from kto.topics.planner import build_desired, plan_topic
 from kto.topics.replicas import ReplicaProgress, needs_placement, plan_reassignments
 from kto.topics.verdicts import (
     RULES,
     Seen,
-    check_topic,
+    TopicFacts,
     claim_space,
     failure_verdict,
     observe_verdict,
@@ -65,7 +65,7 @@ log = logging.getLogger("kto.topics")
 CREATE_SETTLE_TRIES, CREATE_SETTLE_PAUSE = 10, 0.3  # waiting for new topics to show in the metadata
 
 
-class TopicKind:
+class TopicKind(TopicFacts):
     rules = RULES
     info = KindInfo(names.TOPIC_PLURAL, names.FINALIZER, "topic", metrics.TOPIC_READY, KafkaTopicSpec,
                     KafkaTopicStatus, "topicName", ("topicId", "partitions", "replicationFactor", "replicasChange"),
@@ -76,19 +76,6 @@ class TopicKind:
     def __init__(self, policies: Callable[[str], list[Applied]] | None = None):
         self.policies = policies or (lambda namespace: [])  # the KafkaPolicies in force for a namespace
         self.out_of_policy = OutOfPolicy(lambda c, p, n: metrics.TOPICS_OUT_OF_POLICY.labels(c, p).set(n))
-
-    def claimed_name(self, body: Mapping[str, Any]) -> str:
-        return topic_name_of(body)
-
-    def allows(self, cluster: KafkaClusterSpec, cluster_namespace: str, namespace: str) -> bool:
-        return cluster.allows_namespace(cluster_namespace, namespace)
-
-    def check(self, key: Key, spec: KafkaTopicSpec, name: str, cluster: Probed) -> Verdict | None:
-        return check_topic(key, name, cluster)
-
-    def deletion_policy(self, spec: KafkaTopicSpec, cluster: KafkaClusterSpec | None, body: Mapping[str, Any]
-                        ) -> DeletionPolicy:
-        return deletion_policy_of(spec.deletionPolicy, deletion_policy(spec, cluster), body)
 
     async def act(self, cluster: Connected, items: dict[Key, Item], guard: Guard) -> dict[Key, Outcome]:
         gateway = cluster.gateway

@@ -19,14 +19,22 @@ from kto.api.domain import (
     ObservedTopic,
     TopicPlan,
 )
-from kto.api.models import INTERNAL_TOPIC_PREFIX
-from kto.api.objects import ADOPTED, CREATED, Key, annotation, ownership_of
+from kto.api.models import INTERNAL_TOPIC_PREFIX, DeletionPolicy, KafkaClusterSpec, KafkaTopicSpec
+from kto.api.objects import (
+    ADOPTED,
+    CREATED,
+    Key,
+    annotation,
+    deletion_policy_of,
+    ownership_of,
+    topic_name_of,
+    was_in_sync,
+)
 from kto.api.reasons import EventReason, Reason
 from kto.reconcile.cluster_state import Probed
 from kto.reconcile.gates import KindRules, prefix_refusal
 from kto.reconcile.outcomes import BACKOFF, Note, StatusFields, Verdict
-from kto.reconcile.status import was_in_sync
-from kto.topics.planner import describe_drift, describe_takeover, is_ours, plan_topic
+from kto.topics.planner import deletion_policy, describe_drift, describe_takeover, is_ours, plan_topic
 from kto.topics.replicas import ReplicaProgress
 
 REPLICA_POLL_SECONDS = 2.0  # how often a moving topic is looked at again
@@ -194,3 +202,23 @@ def in_sync_message(seen: ObservedTopic | None) -> str:
         return "topic is in sync with the spec"
     return (f"topic {seen.name} is in sync: {seen.partitions} partition(s), replication factor "
             f"{seen.replication_factor}")
+
+
+class TopicFacts:
+    """A KafkaTopic's facts for the gather step (``gates.KindFacts``): the operator's (``TopicKind`` is these plus
+    ``act``) and ``kto plan``'s."""
+
+    finalizer = names.FINALIZER
+
+    def claimed_name(self, body: Mapping[str, Any]) -> str:
+        return topic_name_of(body)
+
+    def allows(self, cluster: KafkaClusterSpec, cluster_namespace: str, namespace: str) -> bool:
+        return cluster.allows_namespace(cluster_namespace, namespace)
+
+    def check(self, key: Key, spec: KafkaTopicSpec, name: str, cluster: Probed) -> Verdict | None:
+        return check_topic(key, name, cluster)
+
+    def deletion_policy(self, spec: KafkaTopicSpec, cluster: KafkaClusterSpec | None, body: Mapping[str, Any]
+                        ) -> DeletionPolicy:
+        return deletion_policy_of(spec.deletionPolicy, deletion_policy(spec, cluster), body)

@@ -17,11 +17,13 @@ from typing import Any
 
 from kto.api import names
 from kto.api.domain import SCRAM_ITERATIONS, Acl
-from kto.api.models import CLUSTER_RESOURCE_NAME, AclRule, DeletionPolicy, KafkaUserSpec, TenantGrant
-from kto.api.objects import cluster_key_of, deletion_policy_of
-from kto.api.reasons import EventReason
+from kto.api.models import CLUSTER_RESOURCE_NAME, AclRule, DeletionPolicy, KafkaClusterSpec, KafkaUserSpec, TenantGrant
+from kto.api.objects import Key, cluster_key_of, deletion_policy_of
+from kto.api.quotas import above_defaults
+from kto.api.reasons import EventReason, Reason
 from kto.reconcile.cluster_state import Probed
-from kto.reconcile.gates import KindRules
+from kto.reconcile.gates import KindRules, prefix_refusal
+from kto.reconcile.outcomes import Verdict
 
 MECHANISMS = ("SCRAM-SHA-256", "SCRAM-SHA-512")
 SECRET_SUFFIX = "-kafka"
@@ -255,3 +257,54 @@ def _name_refusal(kind: str, name: str, prefixed: bool, namespace: str, grants: 
         return None
     own = "no KafkaTopic of the namespace owns it, and " if owned_topic else ""
     return f"{own}no prefix in users.grants[].{field} for namespace {namespace} covers it"
+
+
+# The namespace of the KafkaTopic that owns a Kafka topic on a cluster (None: no KafkaTopic owns it).
+TopicOwner = Callable[[Probed, str], str | None]
+
+
+def not_permitted(key: Key, cluster: Probed, refused: list[str]) -> Verdict:
+    """A tenant's KafkaUser asks what its namespace may not have: nothing of it is applied."""
+    return Verdict(False, Reason.NOT_PERMITTED, f"namespace {key[0]} may not grant what this KafkaUser asks: "
+                   f"{'; '.join(refused)}. kto applies none of its changes: remove these rules, or ask the owner "
+                   f"of KafkaCluster {cluster.key[0]}/{cluster.key[1]} to grant them (spec.users.grants)")
+
+
+class UserFacts:
+    """A KafkaUser's facts for the gather step (``gates.KindFacts``): the operator's (``UserKind`` is these plus
+    ``act``) and ``kto plan``'s. ``topic_owner`` says which namespace's KafkaTopic owns a Kafka topic."""
+
+    finalizer = names.USER_FINALIZER
+
+    def __init__(self, topic_owner: TopicOwner = lambda cluster, topic: None):
+        self.topic_owner = topic_owner
+
+    def claimed_name(self, body: Mapping[str, Any]) -> str:
+        return user_name_of(body)
+
+    def allows(self, cluster: KafkaClusterSpec, cluster_namespace: str, namespace: str) -> bool:
+        return cluster.allows_user_namespace(cluster_namespace, namespace)
+
+    def check(self, key: Key, spec: KafkaUserSpec, name: str, cluster: Probed) -> Verdict | None:
+        """kto's own user, the brokers' super users, ANONYMOUS and protected principals are nobody's; a tenant
+        (a namespace other than the KafkaCluster's) may grant only what the KafkaCluster grants it."""
+        why = protected_why(name, cluster)
+        if why is not None:
+            return Verdict(False, Reason.PROTECTED, f"Kafka user {name} is protected ({why}): no KafkaUser may "
+                           "manage it")
+        if key[0] == cluster.key[0]:
+            return None  # the KafkaCluster's own namespace: its owner's
+        if cluster.spec is None:  # the engine asks only about a cluster whose spec is valid
+            raise ValueError(f"KafkaCluster {cluster.key[0]}/{cluster.key[1]} has no valid spec to check against")
+        squat = prefix_refusal("Kafka user", name, key[0], cluster)
+        if squat is not None:
+            return squat
+        refused = refused_rules(spec, key[0], cluster.spec.grants_for(key[0]),
+                                lambda topic: self.topic_owner(cluster, topic))
+        refused += above_defaults(spec.quotas, cluster.spec.defaultUserQuotas,
+                                  cluster.facts.default_user_quotas if cluster.facts else None)
+        return not_permitted(key, cluster, refused) if refused else None
+
+    def deletion_policy(self, spec: KafkaUserSpec, cluster: KafkaClusterSpec | None, body: Mapping[str, Any]
+                        ) -> DeletionPolicy:
+        return user_deletion_policy(spec, body)

@@ -18,14 +18,14 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import secrets
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
 from kto.api import names
 from kto.api.domain import Acl, KafkaFailure
-from kto.api.models import DeletionPolicy, KafkaClusterSpec, KafkaUserSpec, KafkaUserStatus
-from kto.api.objects import ADOPTED, CREATED, Key, annotation, ownership_of
+from kto.api.models import KafkaUserSpec, KafkaUserStatus
+from kto.api.objects import ADOPTED, CREATED, Key, annotation, ownership_of, was_in_sync
 from kto.api.quotas import (
     QuotaChange,
     above_defaults,
@@ -39,36 +39,31 @@ from kto.api.quotas import (
 from kto.api.reasons import EventReason, Reason
 from kto.kafka.connection import not_marked_message
 from kto.kube.client import KubeClient
-from kto.reconcile.cluster_state import Connected, Probed
+from kto.reconcile.cluster_state import Connected
 from kto.reconcile.engine import Guard, Item, KindInfo
-from kto.reconcile.gates import prefix_refusal
 from kto.reconcile.outcomes import BACKOFF, FINALIZER_PENDING, Converge, Delete, Note, Outcome, Release, Revoke, Verdict
-from kto.reconcile.status import was_in_sync
 from kto.telemetry import metrics
 from kto.users.access import (
     PASSWORD_KEY,
     RECORD_SCHEME,
     RULES,
     AclPlan,
+    TopicOwner,
+    UserFacts,
     application_secret_data,
     credential_matches,
     credential_record,
     describe_acl_plan,
     describe_existing_user,
     desired_acls,
+    not_permitted,
     plan_acls,
     principal,
-    protected_why,
     refused_acls,
-    refused_rules,
     scram_changes,
     secret_name_of,
-    user_deletion_policy,
-    user_name_of,
 )
 
-# The namespace of the KafkaTopic that owns a Kafka topic on a cluster (None: no KafkaTopic owns it).
-TopicOwner = Callable[[Probed, str], str | None]
 ADOPT_SETTLE_SECONDS = 0.2  # an adopted user is looked at again soon, to add kto's finalizer and apply the spec
 
 
@@ -96,15 +91,15 @@ class _Work:
         return self.password, self.record
 
 
-class UserKind:
+class UserKind(UserFacts):
     rules = RULES
     info = KindInfo(names.USER_PLURAL, names.USER_FINALIZER, "user", metrics.USER_READY, KafkaUserSpec,
                     KafkaUserStatus, "userName", sticky_fields=("secretName", "acls", "adopted", "quotas", "ownership"),
                     info_gauge=metrics.USER_INFO)
 
     def __init__(self, kube: KubeClient, topic_owner: TopicOwner = lambda cluster, topic: None):
+        super().__init__(topic_owner)
         self.kube = kube
-        self.topic_owner = topic_owner  # the namespace of the KafkaTopic that owns a Kafka topic, if any
         self.applied: dict[tuple[Key, str], str] = {}  # (cluster, user) -> record of the credential last applied
         self._verified: dict[tuple[str, bytes], bool] = {}  # (record, digest of the credential) -> it matches
 
@@ -118,36 +113,6 @@ class UserKind:
         if known is None:
             known = self._verified[(record, digest)] = credential_matches(record, user, mechanism, password)
         return known
-
-    def claimed_name(self, body: Mapping[str, Any]) -> str:
-        return user_name_of(body)
-
-    def allows(self, cluster: KafkaClusterSpec, cluster_namespace: str, namespace: str) -> bool:
-        return cluster.allows_user_namespace(cluster_namespace, namespace)
-
-    def check(self, key: Key, spec: KafkaUserSpec, name: str, cluster: Probed) -> Verdict | None:
-        """kto's own user, the brokers' super users, ANONYMOUS and protected principals are nobody's; a tenant
-        (a namespace other than the KafkaCluster's) may grant only what the KafkaCluster grants it."""
-        why = protected_why(name, cluster)
-        if why is not None:
-            return Verdict(False, Reason.PROTECTED, f"Kafka user {name} is protected ({why}): no KafkaUser may "
-                           "manage it")
-        if key[0] == cluster.key[0]:
-            return None  # the KafkaCluster's own namespace: its owner's
-        if cluster.spec is None:  # the engine asks only about a cluster whose spec is valid
-            raise ValueError(f"KafkaCluster {cluster.key[0]}/{cluster.key[1]} has no valid spec to check against")
-        squat = prefix_refusal("Kafka user", name, key[0], cluster)
-        if squat is not None:
-            return squat
-        refused = refused_rules(spec, key[0], cluster.spec.grants_for(key[0]),
-                                lambda topic: self.topic_owner(cluster, topic))
-        refused += above_defaults(spec.quotas, cluster.spec.defaultUserQuotas,
-                                  cluster.facts.default_user_quotas if cluster.facts else None)
-        return not_permitted(key, cluster, refused) if refused else None
-
-    def deletion_policy(self, spec: KafkaUserSpec, cluster: KafkaClusterSpec | None, body: Mapping[str, Any]
-                        ) -> DeletionPolicy:
-        return user_deletion_policy(spec, body)
 
     async def act(self, cluster: Connected, items: dict[Key, Item], guard: Guard) -> dict[Key, Outcome]:
         out: dict[Key, Outcome] = {}
@@ -261,13 +226,6 @@ def revoked(item: Item) -> Verdict:
 
 
 # Kafka's name for an unauthenticated client: in super.users on many clusters, never a tenant's.
-def not_permitted(key: Key, cluster: Probed, refused: list[str]) -> Verdict:
-    """A tenant's KafkaUser asks what its namespace may not have: nothing of it is applied."""
-    return Verdict(False, Reason.NOT_PERMITTED, f"namespace {key[0]} may not grant what this KafkaUser asks: "
-                   f"{'; '.join(refused)}. kto applies none of its changes: remove these rules, or ask the owner "
-                   f"of KafkaCluster {cluster.key[0]}/{cluster.key[1]} to grant them (spec.users.grants)")
-
-
 def user_failure(failure: KafkaFailure, **fields: Any) -> Verdict:
     """Retried with backoff when retrying can help; a missing authorizer is looked at again at the resync."""
     retry = BACKOFF if failure.retriable and failure.reason != Reason.AUTHORIZER_NOT_ENABLED else None
