@@ -61,6 +61,11 @@ USER_NAME_PATTERN = r"^[a-zA-Z0-9._@-]+$"
 CLUSTER_RESOURCE_NAME = "kafka-cluster"
 
 
+def optional(description: str) -> Any:  # pydantic.Field is typed Any
+    """An optional field (None when left out)."""
+    return Field(None, description=description)
+
+
 def rule(expression: str, message: str, reason: str | None = None) -> dict[str, str]:
     r = {"rule": expression, "message": message}
     if reason:
@@ -152,10 +157,10 @@ class SaslSpec(Model):
     mechanism: SaslMechanism = Field(description="SASL mechanism: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512.")
     secretRef: SaslSecretRef = Field(
         description="Secret in the KafkaCluster's namespace with the username and password kto authenticates with.")
-    allowCleartextPassword: bool | None = Field(
-        None, description="Mechanism PLAIN over protocol SASL_PLAINTEXT sends the password unencrypted: kto refuses "
-                          "to connect that way unless this is true (default: false). Example: true, for a test "
-                          "cluster on a trusted network.")
+    allowCleartextPassword: bool | None = optional(
+        "Mechanism PLAIN over protocol SASL_PLAINTEXT sends the password unencrypted: kto refuses "
+        "to connect that way unless this is true (default: false). Example: true, for a test "
+        "cluster on a trusted network.")
 
 
 class SecretKeyRef(Model):
@@ -170,8 +175,8 @@ class CertSecretRef(Model):
 
 
 class TlsSpec(Model):
-    caSecretRef: SecretKeyRef | None = Field(
-        None, description="CA that signed the brokers' certificates (default: the system's trust store).")
+    caSecretRef: SecretKeyRef | None = optional(
+        "CA that signed the brokers' certificates (default: the system's trust store).")
     certSecretRef: CertSecretRef | None = Field(None, description="Client certificate for mutual TLS.")
     verifyHostname: bool | None = Field(None, description="Check the broker's hostname against its certificate "
                                                           "(default: true).")
@@ -298,9 +303,9 @@ class TenantGrant(Model):
     clusterOperations: list[AclOperationName] | None = Field(
         None, max_length=11, description="Operations on the cluster resource (kafka-cluster) the namespace's "
                                          "KafkaUsers may be granted (default: none). Example: [IdempotentWrite].")
-    allowWildcards: bool | None = Field(
-        None, description="The namespace's KafkaUsers may have ACLs on '*' (every resource of a type) or on an empty "
-                          "prefix (default: false).")
+    allowWildcards: bool | None = optional(
+        "The namespace's KafkaUsers may have ACLs on '*' (every resource of a type) or on an empty "
+        "prefix (default: false).")
     requiredNamePrefixes: list[Prefix] | None = listing(
         "When set, the namespace's KafkaTopics may only name Kafka topics, and its KafkaUsers only Kafka users, "
         "whose names start with one of these, so a tenant cannot take names the platform means to use (default: "
@@ -349,9 +354,9 @@ class UserQuotas(Model):
         None, description="Percentage of one request handler and network thread the user may use, per broker "
                           f"(request_percentage; 100 is one full thread); at most {MAX_REQUEST_PERCENTAGE:.0f}.")
     controllerMutationRate: Annotated[float, Field(gt=0, le=MAX_CONTROLLER_MUTATION_RATE,
-                                                   allow_inf_nan=False)] | None = Field(
-        None, description="Partitions the user may create or delete per second (controller_mutation_rate); at most "
-                          f"{MAX_CONTROLLER_MUTATION_RATE:.0f}.")
+                                                   allow_inf_nan=False)] | None = optional(
+        "Partitions the user may create or delete per second (controller_mutation_rate); at most "
+        f"{MAX_CONTROLLER_MUTATION_RATE:.0f}.")
 
 
 class KafkaClusterSpec(Model):
@@ -361,14 +366,14 @@ class KafkaClusterSpec(Model):
         min_length=1, max_length=100, description="Brokers to bootstrap from, as host:port with a port from 1 to "
                                                   "65535. Example: [kafka-0.kafka:9092, kafka-1.kafka:9092].")
     security: Annotated[SecuritySpec | None, Field(json_schema_extra=SECURITY_RULES),
-                        AfterValidator(check_security)] = Field(
-        None, description="How kto connects (default: PLAINTEXT).")
-    topicDefaults: TopicDefaults | None = Field(
-        None, description="Partitions, replication factor and configs of the topics that leave them out "
-                          "(default: the brokers' own). Example: {replicationFactor: 3}.")
-    deletionPolicy: DeletionPolicyName | None = Field(
-        None, description="What deleting a KafkaTopic does to the Kafka topic, unless the topic says: Delete "
-                          "(default) or Retain.")
+                        AfterValidator(check_security)] = optional(
+        "How kto connects (default: PLAINTEXT).")
+    topicDefaults: TopicDefaults | None = optional(
+        "Partitions, replication factor and configs of the topics that leave them out "
+        "(default: the brokers' own). Example: {replicationFactor: 3}.")
+    deletionPolicy: DeletionPolicyName | None = optional(
+        "What deleting a KafkaTopic does to the Kafka topic, unless the topic says: Delete "
+        "(default) or Retain.")
     allowedNamespaces: list[Annotated[str, Field(min_length=1, max_length=63)]] | None = listing(
         'Namespaces besides this one whose KafkaTopics may use this cluster; ["*"] allows all. '
                     "KafkaUsers follow users.allowedNamespaces instead.")
@@ -380,9 +385,9 @@ class KafkaClusterSpec(Model):
         "Kafka user names (without User:) that no KafkaUser may manage: the brokers' super users, "
                     "service accounts; an entry ending in '*' is a prefix. kto's own user (security.sasl's "
                     "username) is always protected (default: only that one). Example: [admin, svc-*].")
-    users: UserPolicy | None = Field(
-        None, description="Which namespaces' KafkaUsers may use this cluster, and what their ACLs may grant "
-                          "(default: only this namespace's KafkaUsers, and no grants).")
+    users: UserPolicy | None = optional(
+        "Which namespaces' KafkaUsers may use this cluster, and what their ACLs may grant "
+        "(default: only this namespace's KafkaUsers, and no grants).")
     resyncIntervalSeconds: Annotated[int, Field(ge=10, le=86400)] | None = Field(
         None, description="How often kto compares every topic with Kafka and corrects drift (default: 60).")
     stalledAfterSeconds: Annotated[int, Field(ge=1, le=86400)] | None = Field(
@@ -392,17 +397,17 @@ class KafkaClusterSpec(Model):
     replicationThrottleBytesPerSecond: Annotated[int, Field(ge=1024)] | None = Field(
         None, description="While replicas move (a replication-factor change), limit replication traffic to this "
                           "many bytes per second per broker; removed when the move ends (default: no limit).")
-    defaultUserQuotas: UserQuotas | None = Field(
-        None, description="Client quotas of every user that has no quota of its own (Kafka's default user "
-                          "entity). kto removes only the keys it set (status.defaultUserQuotaKeys) and never "
-                          "overwrites a key set by hand unless the KafkaCluster is annotated kto.dev/adopt=overwrite "
-                          "(default: none).")
-    brokerConfig: ConfigField = Field(
-        None, description="Cluster-wide dynamic broker defaults kto sets on every broker (IncrementalAlterConfigs "
-                          "on the default broker resource), e.g. {log.retention.hours: 168}. Only keys Kafka can "
-                          "change at runtime for the whole cluster are accepted; kto removes only the keys it set "
-                          "(status.brokerConfigKeys) and never overwrites a key set by hand unless the KafkaCluster "
-                          "is annotated kto.dev/adopt=overwrite (default: none).")
+    defaultUserQuotas: UserQuotas | None = optional(
+        "Client quotas of every user that has no quota of its own (Kafka's default user "
+        "entity). kto removes only the keys it set (status.defaultUserQuotaKeys) and never "
+        "overwrites a key set by hand unless the KafkaCluster is annotated kto.dev/adopt=overwrite "
+        "(default: none).")
+    brokerConfig: ConfigField = optional(
+        "Cluster-wide dynamic broker defaults kto sets on every broker (IncrementalAlterConfigs "
+        "on the default broker resource), e.g. {log.retention.hours: 168}. Only keys Kafka can "
+        "change at runtime for the whole cluster are accepted; kto removes only the keys it set "
+        "(status.brokerConfigKeys) and never overwrites a key set by hand unless the KafkaCluster "
+        "is annotated kto.dev/adopt=overwrite (default: none).")
 
     @property
     def protocol(self) -> str:
@@ -505,12 +510,12 @@ class KafkaTopicSpec(Model):
                           f"{PARTITIONS_LIMIT}.")
     replicationFactor: Annotated[int, Field(ge=1, le=32767)] | None = Field(
         None, description="Replicas per partition (default: the cluster's topicDefaults).")
-    config: ConfigField = Field(
-        None, description="Topic configs (retention.ms, cleanup.policy, ...); integers or strings. "
-                          "Dynamic overrides not listed here are removed.")
-    deletionPolicy: DeletionPolicyName | None = Field(
-        None, description="Delete the Kafka topic with this resource (Delete) or keep it (Retain); "
-                          "default: the cluster's deletionPolicy.")
+    config: ConfigField = optional(
+        "Topic configs (retention.ms, cleanup.policy, ...); integers or strings. "
+        "Dynamic overrides not listed here are removed.")
+    deletionPolicy: DeletionPolicyName | None = optional(
+        "Delete the Kafka topic with this resource (Delete) or keep it (Retain); "
+        "default: the cluster's deletionPolicy.")
 
     @field_validator("topicName")
     @classmethod
@@ -535,9 +540,9 @@ class PasswordSecretRef(Model):
 
 class UserAuthentication(Model):
     type: ScramType = Field(description="SASL/SCRAM mechanism of the credential: scram-sha-256 or scram-sha-512.")
-    passwordSecretRef: PasswordSecretRef | None = Field(
-        None, description="The password to set; changing it in the Secret rotates it on the brokers "
-                          "(default: kto generates one and keeps it in the Secret it writes).")
+    passwordSecretRef: PasswordSecretRef | None = optional(
+        "The password to set; changing it in the Secret rotates it on the brokers "
+        "(default: kto generates one and keeps it in the Secret it writes).")
 
     @property
     def mechanism(self) -> str:
@@ -633,14 +638,14 @@ class KafkaUserSpec(Model):
                                              "metadata.name; immutable.")
     authentication: UserAuthentication = Field(
         description="How the user authenticates: a SASL/SCRAM credential that kto sets on the brokers.")
-    authorization: UserAuthorization | None = Field(
-        None, description="What the user may do: its ACLs (default: no ACLs).")
-    quotas: UserQuotas | None = Field(
-        None, description="Client quotas of the user (default: none set by kto). kto removes only the quotas it "
-                          "set (status.quotas).")
-    deletionPolicy: DeletionPolicyName | None = Field(
-        None, description="Delete the user's credentials and ACLs with this resource (Delete, the default) or keep "
-                          "them (Retain).")
+    authorization: UserAuthorization | None = optional(
+        "What the user may do: its ACLs (default: no ACLs).")
+    quotas: UserQuotas | None = optional(
+        "Client quotas of the user (default: none set by kto). kto removes only the quotas it "
+        "set (status.quotas).")
+    deletionPolicy: DeletionPolicyName | None = optional(
+        "Delete the user's credentials and ACLs with this resource (Delete, the default) or keep "
+        "them (Retain).")
 
     @property
     def deletion_policy(self) -> DeletionPolicy:
@@ -711,15 +716,15 @@ class KafkaTopicStatus(Status):
     topicId: str | None = Field(None, description="Kafka's id of the topic; a new id means the topic was recreated.")
     partitions: int | None = Field(None, description="The partitions the topic has in Kafka.")
     replicationFactor: int | None = Field(None, description="The topic's replication factor in Kafka.")
-    lastDriftCorrection: DriftCorrection | None = Field(
-        None, description="The last change made in Kafka outside kto that kto undid.")
-    replicasChange: ReplicasChange | None = Field(
-        None, description="A replication-factor change that is under way (absent when there is none).")
+    lastDriftCorrection: DriftCorrection | None = optional(
+        "The last change made in Kafka outside kto that kto undid.")
+    replicasChange: ReplicasChange | None = optional(
+        "A replication-factor change that is under way (absent when there is none).")
     adopted: bool | None = Field(None, description=ADOPTED.format(what="topic"))
     ownership: Literal["Created", "Adopted"] | None = Field(None, description=OWNERSHIP.format(what="topic"))
-    desiredHash: str | None = Field(
-        None, description="A digest of what kto last made the topic match (its spec with the KafkaCluster's "
-                          "topicDefaults): when the defaults change, the change kto applies is intent, not drift.")
+    desiredHash: str | None = optional(
+        "A digest of what kto last made the topic match (its spec with the KafkaCluster's "
+        "topicDefaults): when the defaults change, the change kto applies is intent, not drift.")
 
 
 class KafkaClusterStatus(Status):
@@ -729,12 +734,12 @@ class KafkaClusterStatus(Status):
     controllerId: int | None = Field(None, description="The node id of the active controller.")
     brokers: int | None = Field(None, description="How many brokers the cluster reports.")
     topics: int | None = Field(None, description="How many KafkaTopics use this cluster.")
-    defaultUserQuotaKeys: list[str] | None = Field(
-        None, description="The default user quota keys kto set from spec.defaultUserQuotas: the only ones it "
-                          "removes when they leave the spec.")
-    brokerConfigKeys: list[str] | None = Field(
-        None, description="The cluster-wide broker config keys kto set from spec.brokerConfig: the only ones it "
-                          "removes when they leave the spec.")
+    defaultUserQuotaKeys: list[str] | None = optional(
+        "The default user quota keys kto set from spec.defaultUserQuotas: the only ones it "
+        "removes when they leave the spec.")
+    brokerConfigKeys: list[str] | None = optional(
+        "The cluster-wide broker config keys kto set from spec.brokerConfig: the only ones it "
+        "removes when they leave the spec.")
 
 
 class KafkaUserStatus(Status):
@@ -747,6 +752,6 @@ class KafkaUserStatus(Status):
                                                "asks for.")
     adopted: bool | None = Field(None, description=ADOPTED.format(what="user"))
     ownership: Literal["Created", "Adopted"] | None = Field(None, description=OWNERSHIP.format(what="user"))
-    quotas: list[QuotaValue] | None = Field(
-        None, description="The client quotas kto set for the user, as Kafka has them: the only ones it removes "
-                          "when they leave the spec.")
+    quotas: list[QuotaValue] | None = optional(
+        "The client quotas kto set for the user, as Kafka has them: the only ones it removes "
+        "when they leave the spec.")

@@ -15,17 +15,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from kto.api.domain import (
-    Action,
-    AlterConfigs,
-    ChangeReplicationFactor,
-    ConfigChange,
-    CreatePartitions,
-    CreateTopic,
-    DesiredTopic,
-    KafkaFailure,
-    ObservedTopic,
-)
+from kto.api import domain
+from kto.api.domain import DesiredTopic, KafkaFailure, ObservedTopic
 from kto.api.reasons import Reason
 from kto.cli.plan_fanout import ClusterChange, FieldChange
 from kto.cli.plan_prune import Pruned
@@ -57,7 +48,7 @@ class Entry:
     topic: str
     cluster: tuple[str, str]
     outcome: str  # CREATE, UPDATE, ...
-    actions: tuple[Action, ...] = ()
+    actions: tuple[domain.Action, ...] = ()
     reason: str | None = None
     message: str | None = None  # kto's own words: the Ready condition it would write
     via: str | None = None  # an existing KafkaTopic changed by a KafkaCluster manifest: that manifest's file
@@ -104,7 +95,7 @@ def _converge(base: dict[str, Any], g: Gathered, desired: DesiredTopic, seen: Ob
     if plan.refusals:
         return Entry(**base, outcome=REFUSED, actions=plan.actions, reason=str(plan.refusals[0].reason),
                      message="; ".join(r.message for r in plan.refusals))
-    if any(isinstance(a, CreateTopic) for a in plan.actions):
+    if any(isinstance(a, domain.CreateTopic) for a in plan.actions):
         return Entry(**base, outcome=CREATE, actions=plan.actions)
     return Entry(**base, outcome=UPDATE if plan.actions else UNCHANGED, actions=plan.actions)
 
@@ -122,23 +113,23 @@ def exit_code(entries: list[Entry], clusters: Sequence[ClusterChange] = (), prun
 # --- Formatting (pure) ------------------------------------------------------------------------------
 
 
-def describe_action(action: Action) -> list[str]:
+def describe_action(action: domain.Action) -> list[str]:
     """The lines a person reads for one action."""
     match action:
-        case CreateTopic(partitions=p, replication_factor=rf, config=config):
+        case domain.CreateTopic(partitions=p, replication_factor=rf, config=config):
             lines = [f"partitions: {p if p is not None else '(broker default)'}",
                      f"replication factor: {rf if rf is not None else '(broker default)'}"]
             return lines + [f"config {k}: {v}" for k, v in config.items()]
-        case CreatePartitions(current=current, target=target):
+        case domain.CreatePartitions(current=current, target=target):
             return [f"partitions: {current} -> {target}"]
-        case ChangeReplicationFactor(current=current, target=target):
+        case domain.ChangeReplicationFactor(current=current, target=target):
             return [f"replication factor: {current} -> {target} (replicas move by partition reassignment)"]
-        case AlterConfigs(changes=changes):
+        case domain.AlterConfigs(changes=changes):
             return [describe_config_change(c) for c in changes]
     return [str(action)]
 
 
-def describe_config_change(change: ConfigChange) -> str:
+def describe_config_change(change: domain.ConfigChange) -> str:
     if change.new is None:
         return f"config {change.key}: {change.old} -> (override removed, the broker default applies)"
     old = "(unset)" if change.old is None else change.old
@@ -209,15 +200,15 @@ def summary(entries: Sequence[Entry], clusters: Sequence[ClusterChange] = (), pr
     return "Plan: " + (", ".join(parts) if parts else "no KafkaTopics") + "."
 
 
-def action_json(action: Action) -> list[dict[str, Any]]:
+def action_json(action: domain.Action) -> list[dict[str, Any]]:
     match action:
-        case CreateTopic(partitions=p, replication_factor=rf, config=config):
+        case domain.CreateTopic(partitions=p, replication_factor=rf, config=config):
             return [{"type": "create", "partitions": p, "replicationFactor": rf, "config": dict(config)}]
-        case CreatePartitions(current=current, target=target):
+        case domain.CreatePartitions(current=current, target=target):
             return [{"type": "partitions", "from": current, "to": target}]
-        case ChangeReplicationFactor(current=current, target=target):
+        case domain.ChangeReplicationFactor(current=current, target=target):
             return [{"type": "replicationFactor", "from": current, "to": target}]
-        case AlterConfigs(changes=changes):
+        case domain.AlterConfigs(changes=changes):
             return [{"type": "config", "key": c.key, "from": c.old, "to": c.new} for c in changes]
     return []
 

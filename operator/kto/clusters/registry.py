@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from types import MappingProxyType
@@ -346,9 +346,7 @@ class ClusterRegistry:
         """spec.brokerConfig on the default broker resource: validated as a whole by the brokers first, so a
         refused key or value leaves every broker config as it was."""
         desired = config_strings(spec.brokerConfig)
-        if state.broker_keys is None:
-            state.broker_keys = _recorded(state.body, "brokerConfigKeys")
-        state.config_problem = None
+        state.broker_keys, state.config_problem = _known(state.broker_keys, state.body, "brokerConfigKeys"), None
         if not desired and not state.broker_keys:
             return
         observed = await gateway.describe_broker_defaults()
@@ -356,21 +354,18 @@ class ClusterRegistry:
             state.config_problem = Problem(observed.reason, f"connected, but spec.brokerConfig cannot be checked: "
                                                             f"{observed.message}")
             return
-        overwrite = annotation(state.body or {}, names.ANNOTATION_ADOPT) == names.ADOPT_OVERWRITE
-        plan = plan_broker_config(desired, observed, state.broker_keys, overwrite)
+        plan = plan_broker_config(desired, observed, state.broker_keys, _overwrite(state.body))
         if plan.refused:
-            state.config_problem = Problem(Reason.BROKER_CONFIG_REFUSED, f"spec.brokerConfig refused: "
-                                           f"{'; '.join(plan.refused)}. kto changed no broker config")
+            state.config_problem = _refused(Reason.BROKER_CONFIG_REFUSED, "brokerConfig", plan.refused,
+                                            NO_BROKER_CONFIG)
             return
         if not plan.in_sync:
             failure = await gateway.alter_broker_defaults(dict(plan.to_set), plan.to_delete, validate_only=True)
             if failure is None:
                 failure = await gateway.alter_broker_defaults(dict(plan.to_set), plan.to_delete)
             if failure is not None:
-                state.config_problem = Problem(Reason.BROKER_CONFIG_REFUSED, f"the brokers refuse spec.brokerConfig: "
-                                               f"{failure.message}. kto changed no broker config") \
-                    if not failure.retriable else \
-                    Problem(failure.reason, f"connected, but spec.brokerConfig is not in place: {failure.message}")
+                state.config_problem = _not_in_place(failure, Reason.BROKER_CONFIG_REFUSED, "brokerConfig",
+                                                     NO_BROKER_CONFIG)
                 return
             if plan.drift:
                 await self._corrected(state, f"cluster-wide broker configs corrected: "
@@ -380,9 +375,7 @@ class ClusterRegistry:
     async def _converge_default_quotas(self, state: _Cluster, spec: KafkaClusterSpec, gateway: KafkaGateway) -> None:
         """spec.defaultUserQuotas on Kafka's default user entity: one describe, at most one alter."""
         desired = desired_quotas(spec.defaultUserQuotas)
-        if state.quota_keys is None:
-            state.quota_keys = _recorded(state.body, "defaultUserQuotaKeys")
-        state.quota_problem = None
+        state.quota_keys, state.quota_problem = _known(state.quota_keys, state.body, "defaultUserQuotaKeys"), None
         if not desired and not state.quota_keys:
             return
         read, state.quotas_read = state.quotas_read, None
@@ -395,18 +388,13 @@ class ClusterRegistry:
             read = observed.get(None, {})
             self._quotas_fact(state, read)
         current = dict(read)
-        overwrite = annotation(state.body or {}, names.ANNOTATION_ADOPT) == names.ADOPT_OVERWRITE
-        plan = plan_default_quotas(desired, current, state.quota_keys, overwrite)
+        plan = plan_default_quotas(desired, current, state.quota_keys, _overwrite(state.body))
         if plan.refused:
-            state.quota_problem = Problem(Reason.DEFAULT_QUOTAS_REFUSED, f"spec.defaultUserQuotas refused: "
-                                          f"{'; '.join(plan.refused)}. kto changed no quota")
+            state.quota_problem = _refused(Reason.DEFAULT_QUOTAS_REFUSED, "defaultUserQuotas", plan.refused, NO_QUOTA)
             return
         failure = (await gateway.alter_user_quotas([plan.change])).get(None)
         if failure is not None:
-            state.quota_problem = Problem(Reason.DEFAULT_QUOTAS_REFUSED, f"the brokers refuse spec.defaultUserQuotas: "
-                                          f"{failure.message}") if not failure.retriable \
-                else Problem(failure.reason,
-                             f"connected, but spec.defaultUserQuotas is not in place: {failure.message}")
+            state.quota_problem = _not_in_place(failure, Reason.DEFAULT_QUOTAS_REFUSED, "defaultUserQuotas", NO_QUOTA)
             return
         self._quotas_fact(state, {k: v for k, v in {**current, **plan.change.to_set}.items()
                                   if k not in plan.change.to_remove})
@@ -488,9 +476,35 @@ def with_stalled(conditions: list[dict[str, Any]], old: Mapping[str, Any], spec:
     return set_condition(others, dict(before) if before and before.get("status") == "True" else stall)
 
 
+NO_BROKER_CONFIG, NO_QUOTA = "kto changed no broker config", "kto changed no quota"
+
+
 def _recorded(body: Mapping[str, Any] | None, field: str) -> tuple[str, ...]:
     """The keys kto recorded in a KafkaCluster's status as set by itself (the only ones it ever removes)."""
     return tuple(((body or {}).get("status") or {}).get(field) or ())
+
+
+def _known(keys: tuple[str, ...] | None, body: Mapping[str, Any] | None, field: str) -> tuple[str, ...]:
+    """The keys of a cluster-wide setting kto set: those it remembers, else those its status recorded."""
+    return keys if keys is not None else _recorded(body, field)
+
+
+def _overwrite(body: Mapping[str, Any] | None) -> bool:
+    """The KafkaCluster asks kto to overwrite what it finds (``kto.dev/adopt: overwrite``)."""
+    return annotation(body or {}, names.ANNOTATION_ADOPT) == names.ADOPT_OVERWRITE
+
+
+def _refused(reason: Reason, field: str, refused: Sequence[str], unchanged: str) -> Problem:
+    """kto refuses what ``spec.<field>`` asks (``refused``: why); ``unchanged`` says what it left alone."""
+    return Problem(reason, f"spec.{field} refused: {'; '.join(refused)}. {unchanged}")
+
+
+def _not_in_place(failure: KafkaFailure, refused: Reason, field: str, unchanged: str) -> Problem:
+    """Why a cluster-wide setting (``spec.<field>``) is not in place after the brokers answered ``failure``: refused
+    (for good), or not yet."""
+    if not failure.retriable:
+        return Problem(refused, f"the brokers refuse spec.{field}: {failure.message}. {unchanged}")
+    return Problem(failure.reason, f"connected, but spec.{field} is not in place: {failure.message}")
 
 
 def recorded_cluster_id(body: Mapping[str, Any], probed: str | None) -> str | None:

@@ -24,7 +24,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import partial
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from prometheus_client import Gauge
 from pydantic import BaseModel, ValidationError
@@ -87,8 +87,7 @@ class Blocked:
     verdict: Verdict
 
 
-@dataclass(frozen=True)
-class KindCheck:
+class KindCheck(NamedTuple):
     """When the kind's CRD was last looked at (the reconciler's clock), and whether it was being deleted."""
 
     at: float
