@@ -110,7 +110,9 @@ def test_category_and_short_names_leave_strimzis_alone(env, ns, strimzi_crds, tm
     assert kubectl.names(f"kafkatopics.{STRIMZI_GROUP}", ns.ns) == {f"kafkatopic.{STRIMZI_GROUP}/strimzi-kafkatopic"}
 
     api_resources = kubectl("api-resources", "--categories", "kto", "-o", "name").stdout.split()
-    assert sorted(api_resources) == sorted(f"{p}.{GROUP}" for p in ("kafkaclusters", "kafkatopics", "kafkausers"))
+    # Every kto kind is in the category: the namespaced three and the cluster-scoped, platform-owned KafkaPolicy.
+    assert sorted(api_resources) == sorted(f"{p}.{GROUP}" for p in ("kafkaclusters", "kafkapolicies", "kafkatopics",
+                                                                    "kafkausers"))
     for doc in crdgen.FILES.values():
         assert not set(doc()["spec"]["names"]["shortNames"]) & {"k", "kt", "ku", "kc", "kctr", "kb", "kmm", "kmm2",
                                                                  "kr", "knp", "sps"}
