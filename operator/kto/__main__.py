@@ -171,9 +171,11 @@ def run(args: argparse.Namespace) -> int:
     level = logs.level_of(args.log_level, args.verbose)
     logs.configure(args.log_format, level)
     logging.getLogger("kto.librdkafka").setLevel(max(level, logging.WARNING))
-    # kafka-python (every cluster's ApiVersions check, replica moves, lag) logs each connection and metadata
-    # refresh; its failures reach kto as exceptions.
-    logging.getLogger("kafka").setLevel(max(level, logging.WARNING))
+    # kafka-python (topic configs, the ApiVersions check, quotas, replica moves, lag) logs every connection,
+    # metadata refresh and lost socket, some with a traceback, and a warning at each SASL_PLAINTEXT login; its
+    # failures reach kto as exceptions, which kto classifies and reports itself. Its warnings are shown only at
+    # --log-level debug, and never its own debug lines: they print the client's config, password included.
+    logging.getLogger("kafka").setLevel(logging.WARNING if level <= logging.DEBUG else logging.CRITICAL)
     if level > logging.DEBUG:
         # kopf reports every handled watch event at INFO; kto logs what it does itself.
         logging.getLogger("kopf.objects").setLevel(logging.WARNING)
